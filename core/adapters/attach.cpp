@@ -1,0 +1,37 @@
+#include "core/adapters/attach.h"
+
+#include "core/adapters/lora.h"
+#include "core/common/errors.h"
+
+namespace lwb {
+
+Model::Mode model_mode_for(const AdapterConfig& config) {
+  return config.is_adapter() ? Model::Mode::Frozen : Model::Mode::Full;
+}
+
+void attach_adapters(Model& model, const AdapterConfig& config) {
+  if (!config.is_adapter()) return;
+  config.validate(model.config());
+  for (int l = 0; l < model.config().layers; ++l)
+    for (Target t : config.targets) {
+      const LinearShape shape = linear_shape(model.config(), t);
+      switch (config.method) {
+        case Method::Lora:
+        case Method::ReLora:
+          model.replace_linear(std::make_unique<LoraLinear>(l, t, shape, config));
+          break;
+        default:
+          throw ConfigError("adapter.method", std::string("method ") + method_name(config.method) +
+                                                  " is not available in this build yet");
+      }
+    }
+}
+
+void merge_adapters(Model& model, double sign) {
+  for (int l = 0; l < model.config().layers; ++l)
+    for (Target t : kAllTargets)
+      if (auto* lora = dynamic_cast<LoraLinear*>(&model.linear(l, t)))
+        lora->merge_into_base(model.backend(), sign);
+}
+
+}  // namespace lwb

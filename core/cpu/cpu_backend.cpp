@@ -1,0 +1,288 @@
+#include "core/cpu/cpu_backend.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "core/common/errors.h"
+#include "core/cpu/kernels.h"
+
+namespace lwb {
+
+namespace {
+
+// Runs f with a value of the element type of `dtype` (float or double).
+template <class F>
+void dispatch(DType dtype, const char* op, F&& f) {
+  switch (dtype) {
+    case DType::F32: f(float{}); return;
+    case DType::F64: f(double{}); return;
+    default:
+      throw std::invalid_argument(std::string("cpu backend: ") + op + " does not support dtype " +
+                                  dtype_name(dtype));
+  }
+}
+
+template <class T>
+T* ptr(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+std::size_t meminfo_kib(const char* key) {
+  std::ifstream in("/proc/meminfo");
+  std::string k;
+  std::size_t v = 0;
+  std::string unit;
+  while (in >> k >> v >> unit)
+    if (k == key) return v;
+  return 0;
+}
+
+}  // namespace
+
+std::string CpuBackend::name() const {
+  return "cpu (" + std::to_string(omp_get_max_threads()) + " threads)";
+}
+
+void* CpuBackend::allocate(std::size_t bytes) {
+  const std::size_t rounded = (bytes + 255) / 256 * 256;
+  void* p = std::aligned_alloc(256, rounded ? rounded : 256);
+  if (!p) throw OutOfMemoryError("cpu", bytes, device_free_bytes());
+  allocated_ += bytes;
+  return p;
+}
+
+void CpuBackend::release(void* ptr, std::size_t bytes) {
+  std::free(ptr);
+  allocated_ -= bytes;
+}
+
+std::size_t CpuBackend::device_free_bytes() const { return meminfo_kib("MemAvailable:") * 1024; }
+std::size_t CpuBackend::device_total_bytes() const { return meminfo_kib("MemTotal:") * 1024; }
+
+void CpuBackend::upload(const Tensor& dst, const void* host_src, std::size_t bytes) {
+  std::memcpy(dst.raw(), host_src, bytes);
+}
+
+void CpuBackend::download(void* host_dst, const Tensor& src, std::size_t bytes) {
+  std::memcpy(host_dst, src.raw(), bytes);
+}
+
+void CpuBackend::copy(const Tensor& dst, const Tensor& src) {
+  std::memcpy(dst.raw(), src.raw(), src.nbytes());
+}
+
+void CpuBackend::fill(const Tensor& dst, double value) {
+  if (value == 0.0) {
+    std::memset(dst.raw(), 0, dst.nbytes());
+    return;
+  }
+  if (dst.dtype == DType::I32) {
+    auto* p = dst.data<std::int32_t>();
+    for (std::int64_t i = 0; i < dst.numel(); ++i) p[i] = static_cast<std::int32_t>(value);
+    return;
+  }
+  dispatch(dst.dtype, "fill", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = dst.data<T>();
+    for (std::int64_t i = 0; i < dst.numel(); ++i) p[i] = static_cast<T>(value);
+  });
+}
+
+void CpuBackend::gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K,
+                      double alpha, const Tensor& A, std::int64_t lda, const Tensor& B,
+                      std::int64_t ldb, double beta, const Tensor& C, std::int64_t ldc) {
+  if (A.dtype != C.dtype || B.dtype != C.dtype)
+    throw std::invalid_argument("cpu backend: gemm operands must share one dtype (got " +
+                                std::string(dtype_name(A.dtype)) + ", " + dtype_name(B.dtype) +
+                                ", " + dtype_name(C.dtype) + ")");
+  dispatch(C.dtype, "gemm", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::gemm<T>(ta, tb, M, N, K, T(alpha), A.data<T>(), lda, B.data<T>(), ldb, T(beta),
+                 C.data<T>(), ldc);
+  });
+}
+
+void CpuBackend::add(const Tensor& out, const Tensor& a, const Tensor& b) {
+  dispatch(out.dtype, "add", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::add<T>(out.data<T>(), a.data<T>(), b.data<T>(), out.numel());
+  });
+}
+
+void CpuBackend::axpy(const Tensor& y, double alpha, const Tensor& x) {
+  dispatch(y.dtype, "axpy", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::axpy<T>(y.data<T>(), T(alpha), x.data<T>(), y.numel());
+  });
+}
+
+void CpuBackend::scale(const Tensor& x, double alpha) {
+  dispatch(x.dtype, "scale", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::scale<T>(x.data<T>(), T(alpha), x.numel());
+  });
+}
+
+double CpuBackend::sum(const Tensor& x) {
+  double r = 0;
+  dispatch(x.dtype, "sum", [&](auto tag) {
+    using T = decltype(tag);
+    r = cpu::sum<T>(x.data<T>(), x.numel());
+  });
+  return r;
+}
+
+double CpuBackend::sum_squares(const Tensor& x) {
+  double r = 0;
+  dispatch(x.dtype, "sum_squares", [&](auto tag) {
+    using T = decltype(tag);
+    r = cpu::sum_squares<T>(x.data<T>(), x.numel());
+  });
+  return r;
+}
+
+void CpuBackend::embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& table,
+                                   std::int64_t n, std::int64_t C) {
+  dispatch(out.dtype, "embedding_forward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::embedding_forward<T>(out.data<T>(), tokens.data<std::int32_t>(), table.data<T>(), n, C);
+  });
+}
+
+void CpuBackend::embedding_backward(const Tensor& dtable, const Tensor& tokens,
+                                    const Tensor& dout, std::int64_t n, std::int64_t C) {
+  dispatch(dtable.dtype, "embedding_backward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::embedding_backward<T>(dtable.data<T>(), tokens.data<std::int32_t>(), dout.data<T>(), n,
+                               C);
+  });
+}
+
+void CpuBackend::rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& x,
+                                 const Tensor& w, std::int64_t n, std::int64_t C, double eps) {
+  dispatch(out.dtype, "rmsnorm_forward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::rmsnorm_forward<T>(out.data<T>(), rstd.data<T>(), x.data<T>(), w.data<T>(), n, C, eps);
+  });
+}
+
+void CpuBackend::rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dout,
+                                  const Tensor& x, const Tensor& w, const Tensor& rstd,
+                                  std::int64_t n, std::int64_t C) {
+  dispatch(dx.dtype, "rmsnorm_backward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::rmsnorm_backward<T>(dx.data<T>(), ptr<T>(dw), dout.data<T>(), x.data<T>(), w.data<T>(),
+                             rstd.data<T>(), n, C);
+  });
+}
+
+void CpuBackend::rope_forward(const Tensor& x, const Tensor& table, std::int64_t n,
+                              std::int64_t T_, int heads, int head_dim) {
+  dispatch(x.dtype, "rope_forward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::rope<T>(x.data<T>(), table.data<T>(), n, T_, heads, head_dim, false);
+  });
+}
+
+void CpuBackend::rope_backward(const Tensor& dx, const Tensor& table, std::int64_t n,
+                               std::int64_t T_, int heads, int head_dim) {
+  dispatch(dx.dtype, "rope_backward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::rope<T>(dx.data<T>(), table.data<T>(), n, T_, heads, head_dim, true);
+  });
+}
+
+void CpuBackend::attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q,
+                                   const Tensor& k, const Tensor& v, const AttentionShape& s,
+                                   const Tensor& workspace) {
+  dispatch(out.dtype, "attention_forward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::attention_forward<T>(out.data<T>(), lse.data<T>(), q.data<T>(), k.data<T>(),
+                              v.data<T>(), s, workspace.data<T>());
+  });
+}
+
+void CpuBackend::attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv,
+                                    const Tensor& dout, const Tensor& q, const Tensor& k,
+                                    const Tensor& v, const Tensor& out, const Tensor& lse,
+                                    const AttentionShape& s, const Tensor& workspace) {
+  dispatch(dq.dtype, "attention_backward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::attention_backward<T>(dq.data<T>(), dk.data<T>(), dv.data<T>(), dout.data<T>(),
+                               q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(),
+                               lse.data<T>(), s, workspace.data<T>());
+  });
+}
+
+std::size_t CpuBackend::attention_workspace_bytes(const AttentionShape& s, DType dtype) const {
+  return cpu::attention_workspace_elems(s) * dtype_size(dtype);
+}
+
+void CpuBackend::swiglu_forward(const Tensor& h, const Tensor& gate, const Tensor& up,
+                                std::int64_t numel) {
+  dispatch(h.dtype, "swiglu_forward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::swiglu_forward<T>(h.data<T>(), gate.data<T>(), up.data<T>(), numel);
+  });
+}
+
+void CpuBackend::swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dh,
+                                 const Tensor& gate, const Tensor& up, std::int64_t numel) {
+  dispatch(dgate.dtype, "swiglu_backward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::swiglu_backward<T>(dgate.data<T>(), dup.data<T>(), dh.data<T>(), gate.data<T>(),
+                            up.data<T>(), numel);
+  });
+}
+
+void CpuBackend::cross_entropy(const Tensor& losses, const Tensor& dlogits, const Tensor& logits,
+                               const Tensor& targets, std::int64_t n, std::int64_t V,
+                               double scale) {
+  dispatch(logits.dtype, "cross_entropy", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::cross_entropy<T>(losses.data<T>(), ptr<T>(dlogits), logits.data<T>(),
+                          targets.data<std::int32_t>(), n, V, scale);
+  });
+}
+
+void CpuBackend::argmax_rows(const Tensor& ids, const Tensor& logits, std::int64_t n,
+                             std::int64_t V) {
+  dispatch(logits.dtype, "argmax_rows", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::argmax_rows<T>(ids.data<std::int32_t>(), logits.data<T>(), n, V);
+  });
+}
+
+void CpuBackend::dropout_forward(const Tensor& out, const Tensor& x, double p, std::uint64_t seed,
+                                 std::int64_t numel) {
+  dispatch(out.dtype, "dropout_forward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::dropout_forward<T>(out.data<T>(), x.data<T>(), p, seed, numel);
+  });
+}
+
+void CpuBackend::dropout_backward(const Tensor& dx, const Tensor& dout, double p,
+                                  std::uint64_t seed, std::int64_t numel) {
+  dispatch(dx.dtype, "dropout_backward", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::dropout_backward<T>(dx.data<T>(), dout.data<T>(), p, seed, numel);
+  });
+}
+
+void CpuBackend::adamw(const Tensor& params, const Tensor& grads, const Tensor& m,
+                       const Tensor& v, const AdamWStep& step) {
+  dispatch(params.dtype, "adamw", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::adamw<T>(params.data<T>(), grads.data<T>(), m.data<T>(), v.data<T>(), params.numel(),
+                  step);
+  });
+}
+
+}  // namespace lwb

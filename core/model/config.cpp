@@ -1,0 +1,108 @@
+#include "core/model/config.h"
+
+#include "core/common/errors.h"
+
+namespace lwb {
+
+std::int64_t ModelConfig::param_count() const {
+  const std::int64_t C = hidden, I = intermediate, hd = head_dim();
+  const std::int64_t attn = C * heads * hd * 2 + C * kv_heads * hd * 2;
+  const std::int64_t mlp = 3 * C * I;
+  const std::int64_t per_layer = attn + mlp + 2 * C;
+  const std::int64_t embed = static_cast<std::int64_t>(vocab) * C;
+  return embed + (tie_embeddings ? 0 : embed) + layers * per_layer + C;
+}
+
+void ModelConfig::validate() const {
+  auto positive = [](int v, const char* field) {
+    if (v <= 0) throw ConfigError(field, "must be positive, got " + std::to_string(v));
+  };
+  positive(hidden, "model.hidden");
+  positive(intermediate, "model.intermediate");
+  positive(layers, "model.layers");
+  positive(heads, "model.heads");
+  positive(kv_heads, "model.kv_heads");
+  positive(vocab, "model.vocab");
+  positive(max_seq, "model.max_seq");
+  if (hidden % heads != 0)
+    throw ConfigError("model.heads", "hidden size " + std::to_string(hidden) +
+                                         " is not divisible by " + std::to_string(heads) +
+                                         " heads");
+  if (head_dim() % 2 != 0)
+    throw ConfigError("model.heads", "head dimension " + std::to_string(head_dim()) +
+                                         " must be even for rotary embeddings");
+  if (heads % kv_heads != 0)
+    throw ConfigError("model.kv_heads", std::to_string(heads) + " heads are not divisible by " +
+                                            std::to_string(kv_heads) + " kv heads");
+  if (!(rope_theta > 0)) throw ConfigError("model.rope_theta", "must be positive");
+  if (!(norm_eps > 0)) throw ConfigError("model.norm_eps", "must be positive");
+}
+
+ModelConfig model_preset(const std::string& name) {
+  ModelConfig c;
+  if (name == "tiny") {
+    c.name = "tiny";
+    c.hidden = 128;
+    c.intermediate = 448;
+    c.layers = 4;
+    c.heads = 4;
+    c.kv_heads = 2;
+    c.max_seq = 128;
+    return c;
+  }
+  if (name == "small") {
+    c.name = "small";
+    c.hidden = 512;
+    c.intermediate = 1536;
+    c.layers = 8;
+    c.heads = 8;
+    c.kv_heads = 4;
+    c.max_seq = 512;
+    return c;
+  }
+  throw ConfigError("model.preset", "unknown model preset \"" + name + "\"; known: tiny, small");
+}
+
+std::vector<std::string> model_preset_names() { return {"tiny", "small"}; }
+
+const char* target_short_name(Target t) {
+  static const char* names[] = {"q", "k", "v", "o", "gate", "up", "down"};
+  return names[static_cast<int>(t)];
+}
+
+const char* target_module_name(Target t) {
+  static const char* names[] = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                "gate_proj", "up_proj", "down_proj"};
+  return names[static_cast<int>(t)];
+}
+
+const char* target_hf_path(Target t) {
+  static const char* names[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                                "mlp.down_proj"};
+  return names[static_cast<int>(t)];
+}
+
+Target parse_target(const std::string& s, const std::string& field) {
+  for (Target t : kAllTargets)
+    if (s == target_short_name(t) || s == target_module_name(t) || s == target_hf_path(t))
+      return t;
+  throw ConfigError(field, "unknown target module \"" + s +
+                               "\"; expected one of q, k, v, o, gate, up, down (or q_proj, ...)");
+}
+
+LinearShape linear_shape(const ModelConfig& c, Target t) {
+  const int C = c.hidden, I = c.intermediate, hd = c.head_dim();
+  switch (t) {
+    case Target::Q: return {C, c.heads * hd};
+    case Target::K:
+    case Target::V: return {C, c.kv_heads * hd};
+    case Target::O: return {c.heads * hd, C};
+    case Target::Gate:
+    case Target::Up: return {C, I};
+    case Target::Down: return {I, C};
+  }
+  return {};
+}
+
+}  // namespace lwb

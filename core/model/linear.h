@@ -1,0 +1,77 @@
+#pragma once
+// A linear module y = x W^T of the transformer. The base class is the plain
+// (frozen or fully trained) linear; adapters (core/adapters) derive from it
+// and add their own path, parameters and activations. The model only calls
+// this interface, so it knows nothing of the adapters' bookkeeping.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/model/config.h"
+#include "core/tensor/arena.h"
+#include "core/tensor/backend.h"
+
+namespace lwb {
+
+// The arenas a module declares its buffers into, before materialisation.
+struct ModelBuffers {
+  TensorArena& frozen;
+  ParameterSet& trainable;
+  TensorArena& activations;
+  TensorArena& workspace;
+  std::int64_t max_rows;  // B * T the run was sized for
+};
+
+// Per-call facts the modules need.
+struct ForwardContext {
+  Backend& backend;
+  std::int64_t rows;        // rows of x in this call (<= max_rows)
+  bool training;            // dropout on, activations kept for backward
+  std::uint64_t step_seed;  // distinct per optimiser step (dropout streams)
+  const Tensor& scratch;    // shared scratch, at least scratch_elems() of every module
+};
+
+class Linear {
+ public:
+  Linear(int layer, Target target, LinearShape shape)
+      : layer_(layer), target_(target), shape_(shape) {}
+  virtual ~Linear() = default;
+  Linear(const Linear&) = delete;
+  Linear& operator=(const Linear&) = delete;
+
+  int layer() const { return layer_; }
+  Target target() const { return target_; }
+  int in() const { return shape_.in; }
+  int out() const { return shape_.out; }
+  // "model.layers.3.self_attn.q_proj"
+  std::string hf_name() const;
+
+  // The base weight [out, in]; the model declares it (frozen or trainable).
+  Tensor weight;
+  Tensor weight_grad;  // undefined when the base weight is frozen
+
+  // Adapter parameters and activations; the plain linear has none.
+  virtual void declare(ModelBuffers& buffers) {}
+  // Elements of shared scratch the module's backward needs.
+  virtual std::int64_t scratch_elems(std::int64_t max_rows) const { return 0; }
+  // Sets adapter parameters to their initial values (after materialisation).
+  virtual void initialize(Backend& backend, std::uint64_t seed) {}
+
+  // y[rows, out] = x[rows, in] W^T (+ adapter path).
+  virtual void forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y);
+  // dx = dx_beta * dx + dL/dx; parameter gradients accumulate. dy is read-only.
+  virtual void backward(const ForwardContext& ctx, const Tensor& x, const Tensor& dy,
+                        const Tensor& dx, double dx_beta);
+
+ protected:
+  std::uint64_t module_index() const {
+    return static_cast<std::uint64_t>(layer_) * kTargetCount + static_cast<int>(target_);
+  }
+
+ private:
+  int layer_;
+  Target target_;
+  LinearShape shape_;
+};
+
+}  // namespace lwb

@@ -1,0 +1,131 @@
+#pragma once
+// A decoder-only transformer in the LLaMA layout with HF parameter names, run
+// through a Backend with explicit forward and backward passes (llm.c style:
+// every activation the backward needs is a named buffer allocated once).
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/memory/ledger.h"
+#include "core/model/config.h"
+#include "core/model/linear.h"
+#include "core/tensor/arena.h"
+#include "core/tensor/backend.h"
+
+namespace lwb {
+
+class Model {
+ public:
+  // Full: every base weight trains. Frozen: base weights are frozen and hold
+  // no gradient or optimiser buffers; only adapter parameters train.
+  enum class Mode { Full, Frozen };
+
+  Model(ModelConfig config, Mode mode, DType dtype = DType::F32);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const { return config_; }
+  Mode mode() const { return mode_; }
+  DType dtype() const { return dtype_; }
+
+  Linear& linear(int layer, Target t) { return *layers_[layer].linears[static_cast<int>(t)]; }
+  const Linear& linear(int layer, Target t) const {
+    return *layers_[layer].linears[static_cast<int>(t)];
+  }
+  // Swaps in an adapted module for (layer, target); only before materialize().
+  void replace_linear(std::unique_ptr<Linear> module);
+
+  // Allocates all buffers for batches of up to max_batch rows of max_seq tokens.
+  void materialize(Backend& backend, MemoryLedger& ledger, std::int64_t max_batch,
+                   std::int64_t max_seq);
+  bool materialized() const { return backend_ != nullptr; }
+  Backend& backend() const { return *backend_; }
+  std::int64_t max_batch() const { return max_batch_; }
+  std::int64_t max_seq() const { return max_seq_; }
+
+  // Base weights under their HF names (lm_head omitted when tied).
+  std::vector<std::pair<std::string, Tensor>> named_base_weights() const;
+  // Normal(0, 0.02) for matrices, residual projections scaled by 1/sqrt(2L)
+  // (GPT-2), ones for norms. Deterministic in the seed, identical on every backend.
+  void init_base_weights(std::uint64_t seed);
+  void init_adapters(std::uint64_t seed);
+
+  ParameterSet& trainable() { return trainable_; }
+  const ParameterSet& trainable() const { return trainable_; }
+  std::int64_t trainable_count() const { return trainable_.count(); }
+
+  // ---- one pass -------------------------------------------------------------
+  // Copies a host batch (inputs and targets, [B*T] each) to the device.
+  void set_batch(const std::int32_t* inputs, const std::int32_t* targets, std::int64_t B,
+                 std::int64_t T);
+  void forward(bool training, std::uint64_t step_seed);
+  // Mean cross-entropy over the scored targets. With for_backward the logits
+  // are overwritten by their gradient (llm.c's in-place classifier).
+  double loss(std::int64_t n_targets, bool for_backward);
+  void backward(std::uint64_t step_seed);
+  // Greedy next-token ids for every row of the last forward, [B*T].
+  void argmax(std::vector<std::int32_t>& out);
+  std::int64_t rows() const { return B_ * T_; }
+  // Logits of the last forward (before loss(..., true) overwrote them).
+  Tensor logits() const { return logits_.rows(0, rows()); }
+
+ private:
+  struct LayerWeights {
+    Tensor attn_norm, attn_norm_grad;
+    Tensor mlp_norm, mlp_norm_grad;
+    std::array<std::unique_ptr<Linear>, kTargetCount> linears;
+  };
+  struct LayerActs {
+    Tensor x_in;             // residual stream entering the layer [N, C]
+    Tensor ln1, rstd1;       // [N, C], [N]
+    Tensor q, k, v;          // after rotary: [N, H*hd], [N, KVH*hd] x2
+    Tensor att, lse;         // [N, H*hd], [B*H*T]
+    Tensor x_mid;            // residual after attention [N, C]
+    Tensor ln2, rstd2;       // [N, C], [N]
+    Tensor gate, up, h;      // [N, I] x3
+  };
+  struct Scratch {           // backward buffers, reused by every layer
+    Tensor dres, dln;        // [N, C]
+    Tensor dq, dk, dv, datt; // like q, k, v, att
+    Tensor dgate, dup, dh;   // [N, I]
+    Tensor proj;             // forward: output of o_proj/down_proj before the residual add
+    Tensor attention;        // backend's attention workspace
+    Tensor modules;          // shared by adapters
+    Tensor predictions;      // I32 [N]
+  };
+
+  void declare_buffers();
+  Tensor rows_of(const Tensor& t) const { return t.rows(0, rows()); }
+  AttentionShape attention_shape() const;
+  ForwardContext context(bool training, std::uint64_t step_seed) const;
+
+  ModelConfig config_;
+  Mode mode_;
+  DType dtype_;
+  Backend* backend_ = nullptr;
+  std::int64_t max_batch_ = 0, max_seq_ = 0;
+  std::int64_t B_ = 0, T_ = 0;
+
+  Tensor embed_, embed_grad_;
+  Tensor final_norm_, final_norm_grad_;
+  Tensor lm_head_, lm_head_grad_;  // alias embed_ when tied
+  std::vector<LayerWeights> layers_;
+
+  std::vector<LayerActs> acts_;
+  Tensor tokens_, targets_;        // I32 [N]
+  Tensor x_final_, lnf_, rstdf_;   // [N, C], [N, C], [N]
+  Tensor logits_, losses_;         // [N, V], [N]
+  Tensor rope_table_;              // [max_seq, hd]
+  Scratch scratch_;
+
+  TensorArena frozen_;
+  ParameterSet trainable_;
+  TensorArena activations_;
+  TensorArena workspace_;
+};
+
+}  // namespace lwb
