@@ -34,6 +34,8 @@ Method parse_method(const std::string& s, bool* rslora) {
 }
 
 double AdapterConfig::scaling() const {
+  // PEFT's AdaLoRA divides lora_alpha by ranknum + 1e-5, ranknum = init_r.
+  if (method == Method::AdaLora) return alpha / (r + 1e-5);
   return use_rslora ? alpha / std::sqrt(static_cast<double>(r)) : alpha / r;
 }
 
@@ -41,7 +43,8 @@ bool AdapterConfig::targets_contain(Target t) const {
   return std::find(targets.begin(), targets.end(), t) != targets.end();
 }
 
-void AdapterConfig::validate(const ModelConfig& model) const {
+void AdapterConfig::validate(const ModelConfig& model, std::int64_t total_steps,
+                             std::int64_t warmup_steps) const {
   if (!is_adapter()) return;
   if (r <= 0) throw ConfigError("adapter.r", "rank must be positive, got " + std::to_string(r));
   if (targets.empty())
@@ -63,13 +66,51 @@ void AdapterConfig::validate(const ModelConfig& model) const {
   if (!(alpha > 0)) throw ConfigError("adapter.alpha", "must be positive");
   if (!(dropout >= 0 && dropout < 1))
     throw ConfigError("adapter.dropout", "must be in [0, 1), got " + std::to_string(dropout));
+  if (method == Method::AdaLora) {
+    const AdaLoraOptions& a = adalora;
+    if (a.target_r <= 0)
+      throw ConfigError("adapter.adalora.target_r", "must be positive, got " + std::to_string(a.target_r));
+    if (a.target_r > r)
+      throw ConfigError("adapter.adalora.target_r", "target rank " + std::to_string(a.target_r) +
+                                                        " exceeds the initial rank adapter.r = " + std::to_string(r));
+    if (a.tinit < 0) throw ConfigError("adapter.adalora.tinit", "must not be negative");
+    if (a.tfinal < 0) throw ConfigError("adapter.adalora.tfinal", "must not be negative");
+    if (a.delta_t <= 0) throw ConfigError("adapter.adalora.delta_t", "must be positive");
+    if (!(a.beta1 >= 0 && a.beta1 < 1)) throw ConfigError("adapter.adalora.beta1", "must be in [0, 1)");
+    if (!(a.beta2 >= 0 && a.beta2 < 1)) throw ConfigError("adapter.adalora.beta2", "must be in [0, 1)");
+    if (a.orth_reg_weight < 0) throw ConfigError("adapter.adalora.orth_reg_weight", "must not be negative");
+    if (total_steps >= 0 && a.tinit >= total_steps - a.tfinal)
+      throw ConfigError("adapter.adalora.tinit",
+                        "tinit (" + std::to_string(a.tinit) + ") must be below train.steps - tfinal (" +
+                            std::to_string(total_steps - a.tfinal) + ") so the budget can shrink");
+  }
+  if (method == Method::ReLora) {
+    const ReLoraOptions& o = relora;
+    if (o.reset_every <= 0) throw ConfigError("adapter.relora.reset_every", "must be positive");
+    if (o.restart_warmup < 0) throw ConfigError("adapter.relora.restart_warmup", "must not be negative");
+    if (o.restart_warmup >= o.reset_every)
+      throw ConfigError("adapter.relora.reset_every",
+                        "reset interval " + std::to_string(o.reset_every) + " must exceed the restart warm-up (" +
+                            std::to_string(o.restart_warmup) + " steps)");
+    if (!(o.prune_ratio >= 0 && o.prune_ratio < 1))
+      throw ConfigError("adapter.relora.prune_ratio", "must be in [0, 1)");
+    if (warmup_steps >= 0 && warmup_steps > o.reset_every)
+      throw ConfigError("schedule.warmup_steps", "the first warm-up (" + std::to_string(warmup_steps) +
+                                                     " steps) must end before the first reset at step " +
+                                                     std::to_string(o.reset_every));
+  }
+  if (use_rslora && method != Method::Lora && method != Method::Dora && method != Method::ReLora)
+    throw ConfigError("adapter.use_rslora", std::string("rsLoRA scaling does not apply to ") + method_name(method));
 }
 
 std::int64_t AdapterConfig::trainable_params(const ModelConfig& model) const {
+  if (!is_adapter()) return model.param_count();
   std::int64_t n = 0;
   for (Target t : targets) {
     const LinearShape s = linear_shape(model, t);
     n += static_cast<std::int64_t>(r) * (s.in + s.out);
+    if (method == Method::Dora) n += s.out;
+    if (method == Method::AdaLora) n += r;
   }
   return n * model.layers;
 }

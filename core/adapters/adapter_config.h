@@ -16,6 +16,27 @@ Method parse_method(const std::string& s, bool* rslora = nullptr);
 
 enum class LoraInit : std::uint8_t { Kaiming, Gaussian };
 
+struct DoraOptions {
+  // false: the row norm ||W + sBA|| is a constant in the backward (PEFT, DoRA
+  // paper 4.3); true: the gradient flows through it (the paper's full form),
+  // which keeps W + sBA of every module for the backward.
+  bool norm_grad = false;
+};
+
+struct AdaLoraOptions {  // init_r is AdapterConfig::r
+  int target_r = 8;
+  std::int64_t tinit = 0, tfinal = 0;
+  int delta_t = 1;
+  double beta1 = 0.85, beta2 = 0.85;
+  double orth_reg_weight = 0.5;
+};
+
+struct ReLoraOptions {
+  std::int64_t reset_every = 100;    // merge and re-initialise every this many steps
+  std::int64_t restart_warmup = 10;  // linear LR re-warm-up after each reset
+  double prune_ratio = 0.9;          // AdamW moments below this quantile are zeroed
+};
+
 struct AdapterConfig {
   Method method = Method::Lora;
   int r = 8;
@@ -24,14 +45,20 @@ struct AdapterConfig {
   bool use_rslora = false;
   LoraInit init = LoraInit::Kaiming;
   std::vector<Target> targets = {Target::Q, Target::V};
+  DoraOptions dora;
+  AdaLoraOptions adalora;
+  ReLoraOptions relora;
 
   bool is_adapter() const { return method != Method::Full; }
-  // s = alpha / r, or alpha / sqrt(r) with rsLoRA.
+  // s = alpha / r, or alpha / sqrt(r) with rsLoRA; AdaLoRA: alpha / (r + 1e-5).
   double scaling() const;
   bool targets_contain(Target t) const;
-  // Throws ConfigError naming the field ("adapter.r", ...).
-  void validate(const ModelConfig& model) const;
-  // Trainable parameters this adapter adds: sum over targets of r * (in + out).
+  // Throws ConfigError naming the field ("adapter.r", ...). total_steps and
+  // warmup_steps check the AdaLoRA and ReLoRA schedules (skipped when < 0).
+  void validate(const ModelConfig& model, std::int64_t total_steps = -1,
+                std::int64_t warmup_steps = -1) const;
+  // Trainable parameters this adapter adds: sum over targets and layers of
+  // r * (in + out), plus the DoRA magnitudes (out) or AdaLoRA E vectors (r).
   std::int64_t trainable_params(const ModelConfig& model) const;
 };
 

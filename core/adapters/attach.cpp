@@ -1,7 +1,8 @@
 #include "core/adapters/attach.h"
 
+#include "core/adapters/adalora.h"
+#include "core/adapters/dora.h"
 #include "core/adapters/lora.h"
-#include "core/common/errors.h"
 
 namespace lwb {
 
@@ -20,9 +21,14 @@ void attach_adapters(Model& model, const AdapterConfig& config) {
         case Method::ReLora:
           model.replace_linear(std::make_unique<LoraLinear>(l, t, shape, config));
           break;
-        default:
-          throw ConfigError("adapter.method", std::string("method ") + method_name(config.method) +
-                                                  " is not available in this build yet");
+        case Method::Dora:
+          model.replace_linear(std::make_unique<DoraLinear>(l, t, shape, config));
+          break;
+        case Method::AdaLora:
+          model.replace_linear(std::make_unique<AdaLoraLinear>(l, t, shape, config));
+          break;
+        case Method::Full:
+          break;
       }
     }
 }

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/cpu/fast_exp.h"
 #include "core/cpu/kernels.h"
 
 namespace lwb::cpu {
@@ -42,15 +43,18 @@ void causal_probabilities(T* P, std::int64_t r0, std::int64_t rows, std::int64_t
     T lse;
     if (lse_out) {
       T mx = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : mx)
       for (std::int64_t j = 0; j < visible; ++j) mx = std::max(mx, p[j]);
       T z = 0;
-      for (std::int64_t j = 0; j < visible; ++j) z += std::exp(p[j] - mx);
+#pragma omp simd reduction(+ : z)
+      for (std::int64_t j = 0; j < visible; ++j) z += fast_exp(p[j] - mx);
       lse = mx + std::log(z);
       lse_out[i] = lse;
     } else {
       lse = lse_in[i];
     }
-    for (std::int64_t j = 0; j < visible; ++j) p[j] = std::exp(p[j] - lse);
+#pragma omp simd
+    for (std::int64_t j = 0; j < visible; ++j) p[j] = fast_exp(p[j] - lse);
     for (std::int64_t j = visible; j < keys; ++j) p[j] = 0;
   }
 }
@@ -126,9 +130,11 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
         gemm<T>(false, true, rows, keys, L.hd, T(1), dor, L.q_ld, vb, L.kv_ld, T(0), dP, keys);
         for (std::int64_t i = 0; i < rows; ++i) {
           T D = 0;
+#pragma omp simd reduction(+ : D)
           for (int d = 0; d < L.hd; ++d) D += dor[i * L.q_ld + d] * orow[i * L.q_ld + d];
           T* dpi = dP + i * keys;
           const T* pi = P + i * keys;
+#pragma omp simd
           for (std::int64_t j = 0; j < keys; ++j) dpi[j] = pi[j] * (dpi[j] - D);
         }
         gemm<T>(false, false, rows, L.hd, keys, T(L.scale), dP, keys, kb, L.kv_ld, T(0),

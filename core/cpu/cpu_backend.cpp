@@ -276,6 +276,69 @@ void CpuBackend::dropout_backward(const Tensor& dx, const Tensor& dout, double p
   });
 }
 
+void CpuBackend::row_norms(const Tensor& norms, const Tensor& X, std::int64_t rows,
+                           std::int64_t cols) {
+  dispatch(X.dtype, "row_norms", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::row_norms<T>(norms.data<T>(), X.data<T>(), rows, cols);
+  });
+}
+
+void CpuBackend::scale_columns(const Tensor& out, const Tensor& x, const Tensor& s,
+                               std::int64_t rows, std::int64_t cols) {
+  dispatch(x.dtype, "scale_columns", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::scale_columns<T>(out.data<T>(), x.data<T>(), s.data<T>(), rows, cols);
+  });
+}
+
+void CpuBackend::scale_rows(const Tensor& out, const Tensor& x, const Tensor& s, std::int64_t rows,
+                            std::int64_t cols) {
+  dispatch(x.dtype, "scale_rows", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::scale_rows<T>(out.data<T>(), x.data<T>(), s.data<T>(), rows, cols);
+  });
+}
+
+void CpuBackend::column_dot(const Tensor& out, const Tensor& a, const Tensor& b, std::int64_t rows,
+                            std::int64_t cols, double alpha) {
+  dispatch(a.dtype, "column_dot", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::column_dot<T>(out.data<T>(), a.data<T>(), b.data<T>(), rows, cols, T(alpha));
+  });
+}
+
+void CpuBackend::multiply(const Tensor& out, const Tensor& a, const Tensor& b) {
+  dispatch(out.dtype, "multiply", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::multiply<T>(out.data<T>(), a.data<T>(), b.data<T>(), out.numel());
+  });
+}
+
+void CpuBackend::divide(const Tensor& out, const Tensor& a, const Tensor& b) {
+  dispatch(out.dtype, "divide", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::divide<T>(out.data<T>(), a.data<T>(), b.data<T>(), out.numel());
+  });
+}
+
+void CpuBackend::adalora_importance(const Tensor& ipt, const Tensor& unc, const Tensor& params,
+                                    const Tensor& grads, double beta1, double beta2,
+                                    double grad_scale) {
+  dispatch(params.dtype, "adalora_importance", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::adalora_importance<T>(ipt.data<T>(), unc.data<T>(), params.data<T>(), grads.data<T>(),
+                               params.numel(), T(beta1), T(beta2), T(grad_scale));
+  });
+}
+
+void CpuBackend::zero_below(const Tensor& x, double threshold) {
+  dispatch(x.dtype, "zero_below", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::zero_below<T>(x.data<T>(), x.numel(), T(threshold));
+  });
+}
+
 void CpuBackend::adamw(const Tensor& params, const Tensor& grads, const Tensor& m,
                        const Tensor& v, const AdamWStep& step) {
   dispatch(params.dtype, "adamw", [&](auto tag) {

@@ -66,6 +66,20 @@ class CpuBackend final : public Backend {
                        std::int64_t numel) override;
   void dropout_backward(const Tensor& dx, const Tensor& dout, double p, std::uint64_t seed,
                         std::int64_t numel) override;
+  void row_norms(const Tensor& norms, const Tensor& X, std::int64_t rows,
+                 std::int64_t cols) override;
+  void scale_columns(const Tensor& out, const Tensor& x, const Tensor& s, std::int64_t rows,
+                     std::int64_t cols) override;
+  void scale_rows(const Tensor& out, const Tensor& x, const Tensor& s, std::int64_t rows,
+                  std::int64_t cols) override;
+  void column_dot(const Tensor& out, const Tensor& a, const Tensor& b, std::int64_t rows,
+                  std::int64_t cols, double alpha) override;
+  void multiply(const Tensor& out, const Tensor& a, const Tensor& b) override;
+  void divide(const Tensor& out, const Tensor& a, const Tensor& b) override;
+  void adalora_importance(const Tensor& ipt, const Tensor& unc, const Tensor& params,
+                          const Tensor& grads, double beta1, double beta2,
+                          double grad_scale) override;
+  void zero_below(const Tensor& x, double threshold) override;
   void adamw(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v,
              const AdamWStep& step) override;
 

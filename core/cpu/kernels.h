@@ -67,6 +67,24 @@ template <class T>
 void dropout_backward(T* dx, const T* dout, double p, std::uint64_t seed, std::int64_t n);
 
 template <class T>
+void row_norms(T* norms, const T* X, std::int64_t rows, std::int64_t cols);
+template <class T>
+void scale_columns(T* out, const T* x, const T* s, std::int64_t rows, std::int64_t cols);
+template <class T>
+void scale_rows(T* out, const T* x, const T* s, std::int64_t rows, std::int64_t cols);
+template <class T>
+void column_dot(T* out, const T* a, const T* b, std::int64_t rows, std::int64_t cols, T alpha);
+template <class T>
+void multiply(T* out, const T* a, const T* b, std::int64_t n);
+template <class T>
+void divide(T* out, const T* a, const T* b, std::int64_t n);
+template <class T>
+void adalora_importance(T* ipt, T* unc, const T* p, const T* g, std::int64_t n, T beta1, T beta2,
+                        T grad_scale);
+template <class T>
+void zero_below(T* x, std::int64_t n, T threshold);
+
+template <class T>
 void adamw(T* params, const T* grads, T* m, T* v, std::int64_t n, const Backend::AdamWStep& s);
 
 }  // namespace lwb::cpu

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/cpu/fast_exp.h"
 #include "core/cpu/kernels.h"
 
 namespace lwb::cpu {
@@ -21,15 +22,18 @@ void cross_entropy(T* losses, T* dlogits, const T* logits, const std::int32_t* t
       continue;
     }
     T mx = li[0];
+#pragma omp simd reduction(max : mx)
     for (std::int64_t j = 1; j < V; ++j) mx = std::max(mx, li[j]);
     T z = 0;
-    for (std::int64_t j = 0; j < V; ++j) z += std::exp(li[j] - mx);
+#pragma omp simd reduction(+ : z)
+    for (std::int64_t j = 0; j < V; ++j) z += fast_exp(li[j] - mx);
     const T log_z = mx + std::log(z);
     losses[i] = log_z - li[t];
     if (!dlogits) continue;
     // Reads li[j] before writing dlogits[i*V+j]: safe when they alias.
     T* di = dlogits + i * V;
-    for (std::int64_t j = 0; j < V; ++j) di[j] = std::exp(li[j] - log_z) * T(scale);
+#pragma omp simd
+    for (std::int64_t j = 0; j < V; ++j) di[j] = fast_exp(li[j] - log_z) * T(scale);
     di[t] -= T(scale);
   }
 }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/model/config.h"
 #include "core/tensor/arena.h"
@@ -56,6 +58,10 @@ class Linear {
   virtual std::int64_t scratch_elems(std::int64_t max_rows) const { return 0; }
   // Sets adapter parameters to their initial values (after materialisation).
   virtual void initialize(Backend& backend, std::uint64_t seed) {}
+
+  // The adapter's tensors under their PEFT suffixes ("lora_A.weight", ...),
+  // for export, composition and the store. The plain linear has none.
+  virtual std::vector<std::pair<std::string, Tensor>> adapter_tensors() const { return {}; }
 
   // y[rows, out] = x[rows, in] W^T (+ adapter path).
   virtual void forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y);

@@ -26,6 +26,14 @@ void upload_values(Backend& backend, const Tensor& t, const std::vector<double>&
   }
 }
 
+void upload_floats(Backend& backend, const Tensor& t, const std::vector<float>& values) {
+  if (t.dtype == DType::F32 && static_cast<std::int64_t>(values.size()) == t.numel()) {
+    backend.upload(t, values.data(), values.size() * sizeof(float));
+    return;
+  }
+  upload_values(backend, t, std::vector<double>(values.begin(), values.end()));
+}
+
 std::vector<double> download_values(Backend& backend, const Tensor& t) {
   std::vector<double> out(static_cast<std::size_t>(t.numel()));
   switch (t.dtype) {

@@ -12,6 +12,8 @@ namespace lwb {
 
 // Converts to the tensor's dtype and uploads; values.size() must equal numel.
 void upload_values(Backend& backend, const Tensor& t, const std::vector<double>& values);
+// The same for float32 host data (no conversion when the tensor is F32).
+void upload_floats(Backend& backend, const Tensor& t, const std::vector<float>& values);
 // Downloads any float tensor as doubles.
 std::vector<double> download_values(Backend& backend, const Tensor& t);
 

@@ -81,6 +81,12 @@ void ParameterSet::materialize(Backend& backend, MemoryLedger& ledger) {
   grads_.materialize(backend, ledger);
 }
 
+Tensor ParameterSet::mirror_of(const Tensor& param, const TensorArena& mirror) const {
+  const std::size_t esize = dtype_size(param.dtype);
+  const auto first = static_cast<std::int64_t>((param.offset - params_.flat().offset) / esize);
+  return mirror.flat().view(first, param.shape);
+}
+
 void ParameterSet::release() {
   params_.release();
   grads_.release();

@@ -80,6 +80,9 @@ class ParameterSet {
   // Elements (padding included) in the weight-decayed prefix of the flat arrays.
   std::int64_t decay_prefix_numel() const { return decay_prefix_numel_; }
   std::int64_t count() const { return params_.numel_without_padding(); }
+  // The slice of a mirror arena (gradients, AdamW moments, importance EMAs)
+  // that belongs to `param`, a tensor of this set.
+  Tensor mirror_of(const Tensor& param, const TensorArena& mirror) const;
   bool empty() const { return pending_.empty() && params_.entries().empty(); }
 
  private:

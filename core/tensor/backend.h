@@ -127,6 +127,30 @@ class Backend {
   virtual void dropout_backward(const Tensor& dx, const Tensor& dout, double p,
                                 std::uint64_t seed, std::int64_t numel) = 0;
 
+  // ---- adapter variants (DoRA, AdaLoRA, ReLoRA) ---------------------------------
+  // norms[i] = ||X[i, :]||_2; X [rows, cols].
+  virtual void row_norms(const Tensor& norms, const Tensor& X, std::int64_t rows,
+                         std::int64_t cols) = 0;
+  // out[i, j] = x[i, j] * s[j] (s has cols entries); out may alias x.
+  virtual void scale_columns(const Tensor& out, const Tensor& x, const Tensor& s,
+                             std::int64_t rows, std::int64_t cols) = 0;
+  // out[i, j] = x[i, j] * s[i] (s has rows entries); out may alias x.
+  virtual void scale_rows(const Tensor& out, const Tensor& x, const Tensor& s, std::int64_t rows,
+                          std::int64_t cols) = 0;
+  // out[j] += alpha * sum_i a[i, j] * b[i, j] (a column-wise dot product).
+  virtual void column_dot(const Tensor& out, const Tensor& a, const Tensor& b, std::int64_t rows,
+                          std::int64_t cols, double alpha) = 0;
+  // out = a * b and out = a / b elementwise (same numel); out may alias either.
+  virtual void multiply(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  virtual void divide(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // AdaLoRA sensitivity: I = |p * g * grad_scale|, ipt = b1 ipt + (1 - b1) I,
+  // unc = b2 unc + (1 - b2) |I - ipt| (with the new ipt). All same numel.
+  virtual void adalora_importance(const Tensor& ipt, const Tensor& unc, const Tensor& params,
+                                  const Tensor& grads, double beta1, double beta2,
+                                  double grad_scale) = 0;
+  // x[i] = 0 where |x[i]| <= threshold (ReLoRA's magnitude pruning of moments).
+  virtual void zero_below(const Tensor& x, double threshold) = 0;
+
   // ---- optimiser --------------------------------------------------------------
   struct AdamWStep {
     double lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;

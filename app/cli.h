@@ -1,0 +1,39 @@
+#pragma once
+// The headless command line: `lora-workbench <command> [options]`.
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lwb::cli {
+
+// Flags are "--name value" or "--name=value"; repeated flags (like --set)
+// keep every value. Unknown flags are refused by each command's check().
+class Args {
+ public:
+  Args(int argc, char** argv, int first);
+  bool has(const std::string& flag) const;
+  std::string get(const std::string& flag, const std::string& fallback = "") const;
+  std::vector<std::string> all(const std::string& flag) const;
+  const std::vector<std::string>& positional() const { return positional_; }
+  // Throws UsageError if a flag outside `known` (or a value-less flag that
+  // needs a value) was given.
+  void check(const std::vector<std::string>& known, const std::vector<std::string>& switches = {}) const;
+
+ private:
+  std::multimap<std::string, std::string> flags_;
+  std::vector<std::string> positional_;
+};
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+int cmd_train(const Args& args);
+int cmd_pretrain(const Args& args);
+int cmd_presets(const Args& args);
+int cmd_config(const Args& args);
+
+// Registers the CUDA backend with core when this build has one.
+void register_gpu_backend();
+
+}  // namespace lwb::cli

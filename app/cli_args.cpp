@@ -1,0 +1,47 @@
+#include <algorithm>
+
+#include "app/cli.h"
+
+namespace lwb::cli {
+
+Args::Args(int argc, char** argv, int first) {
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0) {
+      positional_.push_back(a);
+      continue;
+    }
+    a = a.substr(2);
+    if (const auto eq = a.find('='); eq != std::string::npos) {
+      flags_.emplace(a.substr(0, eq), a.substr(eq + 1));
+    } else if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
+      flags_.emplace(a, argv[++i]);
+    } else {
+      flags_.emplace(a, "");
+    }
+  }
+}
+
+bool Args::has(const std::string& flag) const { return flags_.count(flag) > 0; }
+
+std::string Args::get(const std::string& flag, const std::string& fallback) const {
+  const auto it = flags_.find(flag);
+  return it == flags_.end() ? fallback : it->second;
+}
+
+std::vector<std::string> Args::all(const std::string& flag) const {
+  std::vector<std::string> out;
+  for (auto [it, end] = flags_.equal_range(flag); it != end; ++it) out.push_back(it->second);
+  return out;
+}
+
+void Args::check(const std::vector<std::string>& known, const std::vector<std::string>& switches) const {
+  for (const auto& [flag, value] : flags_) {
+    const bool is_switch = std::find(switches.begin(), switches.end(), flag) != switches.end();
+    const bool is_known = std::find(known.begin(), known.end(), flag) != known.end();
+    if (!is_switch && !is_known) throw UsageError("unknown option --" + flag);
+    if (is_known && !is_switch && value.empty()) throw UsageError("option --" + flag + " needs a value");
+  }
+}
+
+}  // namespace lwb::cli

@@ -1,0 +1,152 @@
+// `train`, `pretrain`, `presets`, `config`.
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+
+#include "app/cli.h"
+#include "app/terminal_progress.h"
+#include "core/adapters/adapter_state.h"
+#include "core/io/peft.h"
+#include "core/model/checkpoint.h"
+#include "core/train/jsonl_sink.h"
+#include "core/train/paths.h"
+#include "core/train/trainer.h"
+
+namespace lwb::cli {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+// First Ctrl-C: finish the step, save, mark the run stopped. Second: default.
+void on_sigint(int) {
+  g_stop = true;
+  std::signal(SIGINT, SIG_DFL);
+}
+
+ExperimentConfig resolve_config(const Args& a) {
+  if (a.has("preset") == a.has("config"))
+    throw UsageError("give exactly one of --preset NAME or --config FILE");
+  ExperimentConfig c = a.has("preset") ? experiment_preset(a.get("preset")) : ExperimentConfig::load(a.get("config"));
+  for (const std::string& kv : a.all("set")) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError("--set expects key=value, got \"" + kv + "\"");
+    c.set(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  c.validate();
+  return c;
+}
+
+std::string timestamp() {
+  char buf[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", std::localtime(&t));
+  return buf;
+}
+
+void write_text(const std::filesystem::path& file, const std::string& text) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out) throw FormatError(file.string(), "cannot write");
+  out << text << "\n";
+}
+
+TrainerEnvironment environment(const Args& a, TrainerSink* pretrain_progress) {
+  TrainerEnvironment env;
+  if (a.has("data-dir")) env.data_dir = a.get("data-dir");
+  env.notice = [](const std::string& msg) { std::fprintf(stderr, "note: %s\n", msg.c_str()); };
+  env.pretrain_sink = pretrain_progress;
+  return env;
+}
+
+}  // namespace
+
+int cmd_train(const Args& args) {
+  args.check({"preset", "config", "set", "out", "data-dir"}, {"quiet", "overwrite"});
+  const ExperimentConfig config = resolve_config(args);
+  const bool quiet = args.has("quiet");
+  TerminalProgress pretrain_progress("pretrain " + config.model.preset, quiet);
+  const TrainerEnvironment env = environment(args, &pretrain_progress);
+  const std::filesystem::path data_dir = env.data_dir.empty() ? user_data_dir() : env.data_dir;
+  const std::filesystem::path out =
+      args.has("out") ? std::filesystem::path(args.get("out")) : data_dir / "runs" / (config.name + "-" + timestamp());
+  if (std::filesystem::exists(out) && !std::filesystem::is_empty(out) && !args.has("overwrite"))
+    throw UsageError("output folder " + out.string() + " exists and is not empty; choose another --out or pass --overwrite");
+
+  std::signal(SIGINT, on_sigint);
+  const RunControl control{&g_stop, nullptr};
+  Trainer trainer(config, env);
+  trainer.prepare(control);  // every config and data error surfaces before anything is written
+
+  std::filesystem::create_directories(out);
+  write_text(out / "config.json", config.to_json());
+  JsonlMetricsSink metrics(out / "metrics.jsonl");
+  TerminalProgress progress(config.name, quiet);
+  FanoutSink sinks;
+  sinks.add(&metrics);
+  sinks.add(&progress);
+  const RunResult result = trainer.run(sinks, control);
+
+  if (result.status != RunStatus::Failed) {
+    if (config.adapter.is_adapter()) {
+      const AdapterState state = extract_adapter(trainer.model(), config.adapter,
+                                                 "lora-workbench/" + trainer.model().config().name,
+                                                 trainer.base_fingerprint());
+      io::write_peft_folder(out / "adapter", state);
+    } else {
+      save_base_checkpoint(trainer.model(), out / "model.safetensors", {{"lwb.run", config.name}});
+    }
+  }
+  write_text(out / "result.json", run_result_json(result));
+  if (!quiet) std::printf("wrote %s\n", out.c_str());
+  if (result.status == RunStatus::Failed) {
+    std::fprintf(stderr, "error: %s\n", result.error.c_str());
+    return 1;
+  }
+  return result.status == RunStatus::Stopped ? 130 : 0;
+}
+
+int cmd_pretrain(const Args& args) {
+  args.check({"preset", "data-dir"}, {"quiet", "force"});
+  const std::string preset = args.get("preset", "tiny");
+  const bool quiet = args.has("quiet");
+  TerminalProgress progress("pretrain " + preset, quiet);
+  const TrainerEnvironment env = environment(args, &progress);
+  const std::filesystem::path existing =
+      base_model_path(env.data_dir.empty() ? user_data_dir() : env.data_dir, preset);
+  if (std::filesystem::exists(existing) && !args.has("force")) {
+    std::printf("%s base already at %s (pass --force to pretrain again)\n", preset.c_str(), existing.c_str());
+    return 0;
+  }
+  std::signal(SIGINT, on_sigint);
+  const std::filesystem::path path = pretrain_base_model(preset, env, RunControl{&g_stop, nullptr});
+  if (!quiet) std::printf("saved %s base to %s\n", preset.c_str(), path.c_str());
+  return 0;
+}
+
+int cmd_presets(const Args& args) {
+  args.check({});
+  std::printf("experiment presets:\n");
+  for (const auto& name : experiment_preset_names()) {
+    const ExperimentConfig c = experiment_preset(name);
+    std::printf("  %-15s model %-5s method %-7s data %s%s, %lld steps\n", name.c_str(), c.model.preset.c_str(),
+                c.get("adapter.method").c_str(), c.data.kind.c_str(),
+                c.data.kind == "task" ? (":" + c.data.task).c_str() : "", static_cast<long long>(c.train.steps));
+  }
+  std::printf("model presets:\n");
+  for (const auto& name : model_preset_names()) {
+    const ModelConfig m = model_preset(name);
+    std::printf("  %-6s hidden %d, %d layers, %d heads (%d kv), intermediate %d, vocab %d: %lld parameters\n",
+                name.c_str(), m.hidden, m.layers, m.heads, m.kv_heads, m.intermediate, m.vocab,
+                static_cast<long long>(m.param_count()));
+  }
+  return 0;
+}
+
+int cmd_config(const Args& args) {
+  args.check({"preset", "config", "set"});
+  std::printf("%s\n", resolve_config(args).to_json().c_str());
+  return 0;
+}
+
+}  // namespace lwb::cli

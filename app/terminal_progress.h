@@ -1,0 +1,30 @@
+#pragma once
+// Training progress on the terminal: a redrawn one-line bar when stdout is a
+// terminal, plain lines (every tenth of the run and at each evaluation) when
+// it is a pipe or a file.
+#include <chrono>
+#include <string>
+
+#include "core/train/events.h"
+
+namespace lwb::cli {
+
+class TerminalProgress : public TrainerSink {
+ public:
+  explicit TerminalProgress(std::string label, bool quiet = false);
+  void on_start(const RunInfo& info) override;
+  void on_step(const StepEvent& e) override;
+  void on_finish(const RunResult& r) override;
+
+ private:
+  std::string label_;
+  bool quiet_;
+  bool tty_;
+  double last_eval_loss_ = -1, last_eval_acc_ = -1;
+  std::chrono::steady_clock::time_point last_draw_{};
+};
+
+std::string format_bytes(double bytes);
+std::string format_duration(double seconds);
+
+}  // namespace lwb::cli

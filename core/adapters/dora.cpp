@@ -1,0 +1,127 @@
+#include "core/adapters/dora.h"
+
+namespace lwb {
+
+DoraLinear::DoraLinear(int layer, Target target, LinearShape shape, const AdapterConfig& config)
+    : LoraLinear(layer, target, shape, config), norm_grad_(config.dora.norm_grad) {}
+
+void DoraLinear::declare(ModelBuffers& b) {
+  LoraLinear::declare(b);
+  const std::string m = target_module_name(target());
+  b.trainable.add(&magnitude, &magnitude_grad, layer(), m + ".lora_magnitude_vector", Shape{out()}, true);
+  b.activations.add(&z_, layer(), m + ".dora", Shape{b.max_rows, out()});
+  b.activations.add(&norm_, layer(), m + ".dora_norm", Shape{out()});
+  b.activations.add(&g_, layer(), m + ".dora_norm", Shape{out()});
+  // Autograd through the norm keeps W + sBA of every module until the
+  // backward; detached, one shared scratch copy serves all modules.
+  if (norm_grad_) b.activations.add(&w_prime_, layer(), m + ".dora_weight", Shape{out(), in()});
+  b.workspace.add(&merged_norm_, layer(), m + ".dora_merge", Shape{out()});
+}
+
+// Scratch after the LoRA part: [W' (detached mode)] [dz: rows x out] [3 x out].
+std::int64_t DoraLinear::scratch_elems(std::int64_t max_rows) const {
+  return lora_scratch_elems(max_rows) + (norm_grad_ ? 0 : std::int64_t{out()} * in()) +
+         max_rows * out() + 3 * std::int64_t{out()};
+}
+
+Tensor DoraLinear::w_prime_buffer(const ForwardContext& ctx) const {
+  return norm_grad_ ? w_prime_ : extra_scratch(ctx, 0, Shape{out(), in()});
+}
+
+void DoraLinear::compute_norm(Backend& be, const Tensor& w_prime) {
+  be.copy(w_prime, weight);
+  be.gemm(false, false, out(), in(), r_, scaling_, lora_B, r_, lora_A, in(), 1.0, w_prime, in());
+  if (!norm_frozen_) be.row_norms(norm_, w_prime, out(), in());
+}
+
+void DoraLinear::initialize(Backend& backend, std::uint64_t seed) {
+  LoraLinear::initialize(backend, seed);
+  // m = ||W + sBA|| row-wise (= ||W|| with B = 0), so DoRA starts at the base.
+  const Tensor tmp = make_tensor(backend, Shape{out(), in()}, weight.dtype);
+  compute_norm(backend, tmp);
+  backend.copy(magnitude, norm_);
+}
+
+std::vector<std::pair<std::string, Tensor>> DoraLinear::adapter_tensors() const {
+  auto t = LoraLinear::adapter_tensors();
+  t.emplace_back("lora_magnitude_vector", magnitude);
+  return t;
+}
+
+void DoraLinear::forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y) {
+  Backend& be = ctx.backend;
+  const std::int64_t n = ctx.rows;
+  compute_norm(be, w_prime_buffer(ctx));
+  be.divide(g_, magnitude, norm_);
+  const Tensor z = z_.rows(0, n);
+  const Tensor xa = adapter_input(ctx, x, true);
+  if (!dropout_active(ctx)) {
+    Linear::forward(ctx, x, z);
+    lora_forward(ctx, x, z);
+    be.scale_columns(y, z, g_, n, out());
+    return;
+  }
+  const Tensor gz = extra_scratch(ctx, norm_grad_ ? 0 : std::int64_t{out()} * in(), Shape{n, out()});
+  Linear::forward(ctx, x, y);    // W x
+  Linear::forward(ctx, xa, z);   // W xd
+  be.axpy(y, -1.0, z);           // W x - W xd
+  lora_forward(ctx, xa, z);      // z = W xd + s B A xd
+  be.scale_columns(gz, z, g_, n, out());
+  be.axpy(y, 1.0, gz);
+}
+
+// With t_o = sum_i dy_io z_io: dm_o = t_o / n_o, the LoRA and base paths see
+// g * dy. Through the norm (norm_grad): dL/dW'_o = -t_o m_o / n_o^3 * W'_o,
+// which reaches B and A as s (dL/dW') A^T and s B^T (dL/dW').
+void DoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tensor& dy,
+                          const Tensor& dx, double dx_beta) {
+  Backend& be = ctx.backend;
+  const std::int64_t n = ctx.rows;
+  const std::int64_t base = norm_grad_ ? 0 : std::int64_t{out()} * in();
+  const Tensor dz = extra_scratch(ctx, base, Shape{n, out()});
+  const Tensor t = extra_scratch(ctx, base + n * out(), Shape{out()});
+  const Tensor t_over_n = extra_scratch(ctx, base + n * out() + out(), Shape{out()});
+  const Tensor coef = extra_scratch(ctx, base + n * out() + 2 * out(), Shape{out()});
+
+  be.fill(t, 0.0);
+  be.column_dot(t, dy, z_, n, out(), 1.0);
+  be.divide(t_over_n, t, norm_);
+  be.axpy(magnitude_grad, 1.0, t_over_n);
+  if (norm_grad_) {
+    be.multiply(coef, t_over_n, g_);
+    be.divide(coef, coef, norm_);
+    be.scale(coef, -1.0);
+    be.scale_rows(w_prime_, w_prime_, coef, out(), in());
+    be.gemm(false, true, out(), r_, in(), scaling_, w_prime_, in(), lora_A, in(), 1.0, lora_B_grad, r_);
+    be.gemm(true, false, r_, in(), out(), scaling_, lora_B, r_, w_prime_, in(), 1.0, lora_A_grad, in());
+  }
+
+  be.scale_columns(dz, dy, g_, n, out());
+  const Tensor du = lora_backward(ctx, adapter_input(ctx, x, false), dz);
+  if (!dropout_active(ctx)) {
+    Linear::backward(ctx, x, dz, dx, dx_beta);
+    be.gemm(false, false, n, in(), r_, 1.0, du, r_, lora_A, in(), 1.0, dx, in());
+    return;
+  }
+  Linear::backward(ctx, x, dy, dx, dx_beta);  // the W x term
+  const Tensor dxa = input_grad_buffer(ctx, dx);
+  be.axpy(dz, -1.0, dy);  // (g - 1) dy for the W xd term
+  be.gemm(false, false, n, in(), out(), 1.0, dz, out(), weight, in(), 1.0, dxa, in());
+  be.gemm(false, false, n, in(), r_, 1.0, du, r_, lora_A, in(), 1.0, dxa, in());
+  finish_input_grad(ctx, dxa, dx);
+}
+
+void DoraLinear::merge_into_base(Backend& be, double sign) {
+  if (sign > 0) {
+    LoraLinear::merge_into_base(be, 1.0);  // W + sBA
+    be.row_norms(merged_norm_, weight, out(), in());
+    be.divide(g_, magnitude, merged_norm_);
+    be.scale_rows(weight, weight, g_, out(), in());
+  } else {
+    be.divide(g_, merged_norm_, magnitude);  // 1 / g at merge time
+    be.scale_rows(weight, weight, g_, out(), in());
+    LoraLinear::merge_into_base(be, -1.0);
+  }
+}
+
+}  // namespace lwb

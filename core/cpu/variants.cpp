@@ -1,0 +1,100 @@
+// Small kernels for the adapter variants: DoRA's row norms and column scales,
+// AdaLoRA's E scaling and importance EMAs, ReLoRA's magnitude pruning.
+#include <algorithm>
+#include <cmath>
+
+#include "core/cpu/kernels.h"
+
+namespace lwb::cpu {
+
+template <class T>
+void row_norms(T* norms, const T* X, std::int64_t rows, std::int64_t cols) {
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const T* xi = X + i * cols;
+    T ss = 0;
+#pragma omp simd reduction(+ : ss)
+    for (std::int64_t j = 0; j < cols; ++j) ss += xi[j] * xi[j];
+    norms[i] = std::sqrt(ss);
+  }
+}
+
+template <class T>
+void scale_columns(T* out, const T* x, const T* s, std::int64_t rows, std::int64_t cols) {
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < rows; ++i) {
+#pragma omp simd
+    for (std::int64_t j = 0; j < cols; ++j) out[i * cols + j] = x[i * cols + j] * s[j];
+  }
+}
+
+template <class T>
+void scale_rows(T* out, const T* x, const T* s, std::int64_t rows, std::int64_t cols) {
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const T si = s[i];
+#pragma omp simd
+    for (std::int64_t j = 0; j < cols; ++j) out[i * cols + j] = x[i * cols + j] * si;
+  }
+}
+
+// Column blocks per thread, rows in order inside: deterministic, race-free.
+template <class T>
+void column_dot(T* out, const T* a, const T* b, std::int64_t rows, std::int64_t cols, T alpha) {
+  constexpr std::int64_t kBlock = 64;
+  const std::int64_t blocks = (cols + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t blk = 0; blk < blocks; ++blk) {
+    const std::int64_t c0 = blk * kBlock, c1 = std::min(cols, c0 + kBlock);
+    T acc[kBlock] = {};
+    for (std::int64_t i = 0; i < rows; ++i)
+      for (std::int64_t j = c0; j < c1; ++j) acc[j - c0] += a[i * cols + j] * b[i * cols + j];
+    for (std::int64_t j = c0; j < c1; ++j) out[j] += alpha * acc[j - c0];
+  }
+}
+
+template <class T>
+void multiply(T* out, const T* a, const T* b, std::int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
+}
+
+template <class T>
+void divide(T* out, const T* a, const T* b, std::int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] / b[i];
+}
+
+template <class T>
+void adalora_importance(T* ipt, T* unc, const T* p, const T* g, std::int64_t n, T beta1, T beta2,
+                        T grad_scale) {
+#pragma omp parallel for simd schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T I = std::abs(p[i] * g[i] * grad_scale);
+    const T avg = beta1 * ipt[i] + (T(1) - beta1) * I;
+    ipt[i] = avg;
+    unc[i] = beta2 * unc[i] + (T(1) - beta2) * std::abs(I - avg);
+  }
+}
+
+template <class T>
+void zero_below(T* x, std::int64_t n, T threshold) {
+#pragma omp parallel for simd schedule(static)
+  for (std::int64_t i = 0; i < n; ++i)
+    if (std::abs(x[i]) <= threshold) x[i] = T(0);
+}
+
+#define LWB_INSTANTIATE(T)                                                                      \
+  template void row_norms<T>(T*, const T*, std::int64_t, std::int64_t);                         \
+  template void scale_columns<T>(T*, const T*, const T*, std::int64_t, std::int64_t);           \
+  template void scale_rows<T>(T*, const T*, const T*, std::int64_t, std::int64_t);              \
+  template void column_dot<T>(T*, const T*, const T*, std::int64_t, std::int64_t, T);           \
+  template void multiply<T>(T*, const T*, const T*, std::int64_t);                              \
+  template void divide<T>(T*, const T*, const T*, std::int64_t);                                \
+  template void adalora_importance<T>(T*, T*, const T*, const T*, std::int64_t, T, T, T);       \
+  template void zero_below<T>(T*, std::int64_t, T);
+LWB_INSTANTIATE(float)
+LWB_INSTANTIATE(double)
+#undef LWB_INSTANTIATE
+
+}  // namespace lwb::cpu

@@ -1,0 +1,136 @@
+#include "core/model/checkpoint.h"
+
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/common/errors.h"
+#include "core/io/safetensors.h"
+#include "core/model/weights_init.h"
+
+namespace lwb {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::vector<float> as_f32(Backend& be, const Tensor& t) {
+  const std::vector<double> v = download_values(be, t);
+  return std::vector<float>(v.begin(), v.end());
+}
+
+}  // namespace
+
+std::string model_config_to_json(const ModelConfig& c) {
+  json j = {{"name", c.name},
+            {"hidden_size", c.hidden},
+            {"intermediate_size", c.intermediate},
+            {"num_hidden_layers", c.layers},
+            {"num_attention_heads", c.heads},
+            {"num_key_value_heads", c.kv_heads},
+            {"vocab_size", c.vocab},
+            {"max_position_embeddings", c.max_seq},
+            {"rope_theta", c.rope_theta},
+            {"rms_norm_eps", c.norm_eps},
+            {"tie_word_embeddings", c.tie_embeddings},
+            {"tokenizer", c.tokenizer}};
+  return j.dump();
+}
+
+ModelConfig model_config_from_json(const std::string& text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw FormatError(source, std::string("model config is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw FormatError(source, "model config is not a JSON object");
+  ModelConfig c;
+  auto get_int = [&](const char* key, int& out, bool required) {
+    if (!j.contains(key)) {
+      if (required) throw FormatError(source, std::string("model config lacks \"") + key + "\"");
+      return;
+    }
+    if (!j[key].is_number_integer())
+      throw FormatError(source, std::string("model config field \"") + key + "\" must be an integer");
+    out = j[key].get<int>();
+  };
+  get_int("hidden_size", c.hidden, true);
+  get_int("intermediate_size", c.intermediate, true);
+  get_int("num_hidden_layers", c.layers, true);
+  get_int("num_attention_heads", c.heads, true);
+  c.kv_heads = c.heads;
+  get_int("num_key_value_heads", c.kv_heads, false);
+  get_int("vocab_size", c.vocab, true);
+  get_int("max_position_embeddings", c.max_seq, false);
+  if (j.contains("rope_theta") && j["rope_theta"].is_number()) c.rope_theta = j["rope_theta"].get<double>();
+  if (j.contains("rms_norm_eps") && j["rms_norm_eps"].is_number()) c.norm_eps = j["rms_norm_eps"].get<double>();
+  if (j.contains("tie_word_embeddings") && j["tie_word_embeddings"].is_boolean())
+    c.tie_embeddings = j["tie_word_embeddings"].get<bool>();
+  if (j.contains("name") && j["name"].is_string()) c.name = j["name"].get<std::string>();
+  if (j.contains("tokenizer") && j["tokenizer"].is_string()) c.tokenizer = j["tokenizer"].get<std::string>();
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    throw FormatError(source, std::string("model config: ") + e.what());
+  }
+  return c;
+}
+
+std::string base_fingerprint(const Model& model) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const auto& [name, t] : model.named_base_weights()) {
+    for (char ch : name) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+    const std::vector<float> v = as_f32(model.backend(), t);
+    const auto* bytes = reinterpret_cast<const unsigned char*>(v.data());
+    for (std::size_t i = 0; i < v.size() * sizeof(float); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+void save_base_checkpoint(const Model& model, const std::filesystem::path& file,
+                          const std::map<std::string, std::string>& extra_metadata) {
+  const auto named = model.named_base_weights();
+  std::vector<std::vector<float>> host;
+  host.reserve(named.size());
+  std::vector<io::StTensorWrite> tensors;
+  for (const auto& [name, t] : named) {
+    host.push_back(as_f32(model.backend(), t));
+    std::vector<std::int64_t> shape(t.shape.dims.begin(), t.shape.dims.begin() + t.shape.ndim);
+    tensors.push_back({name, io::StDType::F32, shape,
+                       std::as_bytes(std::span<const float>(host.back()))});
+  }
+  std::map<std::string, std::string> meta = extra_metadata;
+  meta["format"] = "pt";
+  meta["lwb.model_config"] = model_config_to_json(model.config());
+  meta["lwb.fingerprint"] = base_fingerprint(model);
+  io::write_safetensors(file, std::move(tensors), meta);
+}
+
+void load_base_checkpoint(Model& model, const std::filesystem::path& file) {
+  const io::SafetensorsFile st = io::SafetensorsFile::open(file);
+  for (const auto& [name, t] : model.named_base_weights()) {
+    const io::StTensorInfo* info = st.find(name);
+    if (!info) throw FormatError(file.string(), "tensor \"" + name + "\" is missing");
+    std::vector<std::int64_t> shape(t.shape.dims.begin(), t.shape.dims.begin() + t.shape.ndim);
+    if (info->shape != shape)
+      throw FormatError(file.string(), "tensor \"" + name + "\" has shape " + [&] {
+        std::string s = "[";
+        for (std::size_t i = 0; i < info->shape.size(); ++i) s += (i ? ", " : "") + std::to_string(info->shape[i]);
+        return s + "]";
+      }() + " but the model expects " + t.shape.str());
+    upload_floats(model.backend(), t, st.read_f32(name));
+  }
+}
+
+ModelConfig checkpoint_model_config(const std::filesystem::path& file) {
+  const io::SafetensorsFile st = io::SafetensorsFile::open(file);
+  const auto it = st.metadata().find("lwb.model_config");
+  if (it == st.metadata().end())
+    throw FormatError(file.string(), "no model config in the metadata (key lwb.model_config)");
+  return model_config_from_json(it->second, file.string());
+}
+
+}  // namespace lwb

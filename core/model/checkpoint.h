@@ -1,0 +1,27 @@
+#pragma once
+// Base-model weights on disk: a safetensors file with HF LLaMA names and, in
+// its metadata, the model config and a content fingerprint. Adapters record
+// the fingerprint of the base they were trained on.
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "core/model/model.h"
+
+namespace lwb {
+
+// FNV-1a 64 over the base weights' float32 bytes in name order, as hex.
+std::string base_fingerprint(const Model& model);
+
+void save_base_checkpoint(const Model& model, const std::filesystem::path& file,
+                          const std::map<std::string, std::string>& extra_metadata = {});
+// Loads every base weight by name; shapes must match the model's config.
+// Throws FormatError naming the file and the tensor on any mismatch.
+void load_base_checkpoint(Model& model, const std::filesystem::path& file);
+// The model config stored in a checkpoint's metadata (key "lwb.model_config").
+ModelConfig checkpoint_model_config(const std::filesystem::path& file);
+
+std::string model_config_to_json(const ModelConfig& c);
+ModelConfig model_config_from_json(const std::string& text, const std::string& source);
+
+}  // namespace lwb

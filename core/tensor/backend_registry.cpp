@@ -1,0 +1,60 @@
+#include "core/tensor/backend_registry.h"
+
+#include <mutex>
+
+#include "core/common/errors.h"
+#include "core/cpu/cpu_backend.h"
+
+namespace lwb {
+
+namespace {
+std::mutex g_mutex;
+GpuProvider g_provider;
+}  // namespace
+
+void register_gpu_provider(GpuProvider provider) {
+  std::lock_guard lock(g_mutex);
+  g_provider = std::move(provider);
+}
+
+bool gpu_provider_registered() {
+  std::lock_guard lock(g_mutex);
+  return static_cast<bool>(g_provider.create);
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& device, std::string* note) {
+  if (device == "cpu") return std::make_unique<CpuBackend>();
+  GpuProvider provider;
+  {
+    std::lock_guard lock(g_mutex);
+    provider = g_provider;
+  }
+  std::string reason;
+  const int count = provider.device_count ? provider.device_count(&reason) : 0;
+  if (!provider.create) reason = "this build has no CUDA backend";
+  if (device == "auto") {
+    if (count > 0) return provider.create(0);
+    if (note) *note = "no usable GPU (" + reason + "); training on the CPU";
+    return std::make_unique<CpuBackend>();
+  }
+  if (device.rfind("cuda", 0) == 0) {
+    int index = 0;
+    if (device.size() > 4) {
+      if (device[4] != ':' || device.size() == 5)
+        throw ConfigError("train.device", "expected cuda or cuda:N, got \"" + device + "\"");
+      try {
+        index = std::stoi(device.substr(5));
+      } catch (const std::exception&) {
+        throw ConfigError("train.device", "expected cuda:N with a number, got \"" + device + "\"");
+      }
+    }
+    if (count == 0) throw DeviceError(device + ": no usable GPU (" + reason + ")");
+    if (index < 0 || index >= count)
+      throw ConfigError("train.device", device + " does not exist; " + std::to_string(count) +
+                                            " device(s) available");
+    return provider.create(index);
+  }
+  throw ConfigError("train.device", "expected auto, cpu or cuda:N, got \"" + device + "\"");
+}
+
+}  // namespace lwb

@@ -1,0 +1,88 @@
+#pragma once
+// What a run reports while it trains: plain structs handed to plain C++ sinks.
+// The store sink batches them into SQLite, the UI sink queues them to the GUI
+// thread, the CLI prints them.
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/common/variant_event.h"
+#include "core/memory/ledger.h"
+#include "core/train/experiment_config.h"
+
+namespace lwb {
+
+struct EvalResult {
+  double loss = NAN;
+  double accuracy = NAN;  // exact match; NaN where the data has no completions
+  std::int64_t examples = 0;
+};
+
+struct StepEvent {
+  std::int64_t step = 0;  // completed optimiser steps, 1-based
+  std::int64_t total_steps = 0;
+  double loss = NAN;
+  double lr = 0;
+  double grad_norm = NAN;
+  double tokens_per_s = 0;  // average over the run's training time so far
+  double elapsed_s = 0;     // wall time since the run started (evaluation included)
+  std::optional<EvalResult> eval;
+  std::optional<LedgerSnapshot> memory;  // present when the ledger changed
+  std::vector<VariantEvent> variant_events;
+};
+
+struct RunInfo {
+  ExperimentConfig config;
+  std::string backend;
+  std::string dataset;
+  std::int64_t train_examples = 0, heldout_examples = 0;
+  std::int64_t trainable_params = 0;
+  std::int64_t model_params = 0;
+  std::string base_fingerprint;
+  LedgerSnapshot memory;
+};
+
+enum class RunStatus { Finished, Stopped, Failed };
+const char* run_status_name(RunStatus s);  // "finished", "stopped", "failed"
+
+struct RunResult {
+  RunStatus status = RunStatus::Failed;
+  std::string error;  // for Failed
+  std::int64_t steps_done = 0;
+  double final_train_loss = NAN;
+  EvalResult final_eval;
+  double elapsed_s = 0;
+  double tokens_per_s = 0;
+  LedgerSnapshot memory;  // at the end, with peaks
+  std::vector<VariantEvent> summary;  // e.g. final AdaLoRA ranks
+};
+
+class TrainerSink {
+ public:
+  virtual ~TrainerSink() = default;
+  virtual void on_start(const RunInfo&) {}
+  virtual void on_step(const StepEvent&) {}
+  virtual void on_finish(const RunResult&) {}
+};
+
+// Forwards to several sinks in order.
+class FanoutSink : public TrainerSink {
+ public:
+  void add(TrainerSink* s) { sinks_.push_back(s); }
+  void on_start(const RunInfo& i) override {
+    for (auto* s : sinks_) s->on_start(i);
+  }
+  void on_step(const StepEvent& e) override {
+    for (auto* s : sinks_) s->on_step(e);
+  }
+  void on_finish(const RunResult& r) override {
+    for (auto* s : sinks_) s->on_finish(r);
+  }
+
+ private:
+  std::vector<TrainerSink*> sinks_;
+};
+
+}  // namespace lwb

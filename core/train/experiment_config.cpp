@@ -1,0 +1,498 @@
+#include "core/train/experiment_config.h"
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/common/errors.h"
+#include "core/model/config.h"
+
+namespace lwb {
+
+namespace {
+
+using json = nlohmann::json;
+using EC = ExperimentConfig;
+
+enum class Kind { Int, Float, Bool, String, List };
+
+struct Field {
+  std::string key;
+  Kind kind;
+  std::function<std::string(const EC&)> get;
+  std::function<void(EC&, const std::string&)> set;
+};
+
+std::int64_t parse_int(const std::string& key, const std::string& v) {
+  std::size_t used = 0;
+  long long x = 0;
+  try {
+    x = std::stoll(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size())
+    throw ConfigError(key, "expected an integer, got \"" + v + "\"");
+  return x;
+}
+
+double parse_float(const std::string& key, const std::string& v) {
+  std::size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size() || !std::isfinite(x))
+    throw ConfigError(key, "expected a number, got \"" + v + "\"");
+  return x;
+}
+
+bool parse_bool(const std::string& key, const std::string& v) {
+  if (v == "true" || v == "1" || v == "yes") return true;
+  if (v == "false" || v == "0" || v == "no") return false;
+  throw ConfigError(key, "expected true or false, got \"" + v + "\"");
+}
+
+std::string format_float(double v) {
+  std::ostringstream s;
+  s.precision(17);
+  s << v;
+  return s.str();
+}
+
+template <class T, class Access>
+Field int_field(std::string key, Access access) {
+  return {key, Kind::Int, [access](const EC& c) { return std::to_string(access(const_cast<EC&>(c))); },
+          [key, access](EC& c, const std::string& v) {
+            const std::int64_t x = parse_int(key, v);
+            if constexpr (std::is_unsigned_v<T>) {
+              if (x < 0) throw ConfigError(key, "must not be negative");
+            }
+            access(c) = static_cast<T>(x);
+          }};
+}
+
+template <class Access>
+Field float_field(std::string key, Access access) {
+  return {key, Kind::Float, [access](const EC& c) { return format_float(access(const_cast<EC&>(c))); },
+          [key, access](EC& c, const std::string& v) { access(c) = parse_float(key, v); }};
+}
+
+template <class Access>
+Field bool_field(std::string key, Access access) {
+  return {key, Kind::Bool,
+          [access](const EC& c) { return std::string(access(const_cast<EC&>(c)) ? "true" : "false"); },
+          [key, access](EC& c, const std::string& v) { access(c) = parse_bool(key, v); }};
+}
+
+template <class Access>
+Field string_field(std::string key, Access access) {
+  return {key, Kind::String, [access](const EC& c) { return access(const_cast<EC&>(c)); },
+          [access](EC& c, const std::string& v) { access(c) = v; }};
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : v) {
+    if (ch == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (ch != ' ') {
+      cur += ch;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = {
+      string_field("name", [](EC& c) -> std::string& { return c.name; }),
+      string_field("model.preset", [](EC& c) -> std::string& { return c.model.preset; }),
+      string_field("model.base", [](EC& c) -> std::string& { return c.model.base; }),
+      string_field("data.kind", [](EC& c) -> std::string& { return c.data.kind; }),
+      string_field("data.task", [](EC& c) -> std::string& { return c.data.task; }),
+      string_field("data.path", [](EC& c) -> std::string& { return c.data.path; }),
+      string_field("data.prompt_field", [](EC& c) -> std::string& { return c.data.prompt_field; }),
+      string_field("data.completion_field",
+                   [](EC& c) -> std::string& { return c.data.completion_field; }),
+      int_field<int>("data.n_train", [](EC& c) -> int& { return c.data.n_train; }),
+      int_field<int>("data.n_heldout", [](EC& c) -> int& { return c.data.n_heldout; }),
+      float_field("data.heldout_fraction", [](EC& c) -> double& { return c.data.heldout_fraction; }),
+      int_field<std::int64_t>("data.corpus_bytes",
+                              [](EC& c) -> std::int64_t& { return c.data.corpus_bytes; }),
+      int_field<std::uint64_t>("data.seed", [](EC& c) -> std::uint64_t& { return c.data.seed; }),
+      {"adapter.method", Kind::String,
+       [](const EC& c) {
+         return c.adapter.method == Method::Lora && c.adapter.use_rslora
+                    ? std::string("rslora")
+                    : std::string(method_name(c.adapter.method));
+       },
+       [](EC& c, const std::string& v) {
+         bool rs = false;
+         c.adapter.method = parse_method(v, &rs);
+         if (rs) c.adapter.use_rslora = true;
+       }},
+      int_field<int>("adapter.r", [](EC& c) -> int& { return c.adapter.r; }),
+      float_field("adapter.alpha", [](EC& c) -> double& { return c.adapter.alpha; }),
+      float_field("adapter.dropout", [](EC& c) -> double& { return c.adapter.dropout; }),
+      bool_field("adapter.use_rslora", [](EC& c) -> bool& { return c.adapter.use_rslora; }),
+      {"adapter.init", Kind::String,
+       [](const EC& c) {
+         return std::string(c.adapter.init == LoraInit::Kaiming ? "kaiming" : "gaussian");
+       },
+       [](EC& c, const std::string& v) {
+         if (v == "kaiming" || v == "true")
+           c.adapter.init = LoraInit::Kaiming;
+         else if (v == "gaussian")
+           c.adapter.init = LoraInit::Gaussian;
+         else
+           throw ConfigError("adapter.init", "expected kaiming or gaussian, got \"" + v + "\"");
+       }},
+      {"adapter.targets", Kind::List,
+       [](const EC& c) {
+         std::string s;
+         for (Target t : c.adapter.targets) s += (s.empty() ? "" : ",") + std::string(target_short_name(t));
+         return s;
+       },
+       [](EC& c, const std::string& v) {
+         std::vector<Target> ts;
+         const auto names = split_list(v);
+         if (names.size() == 1 && names[0] == "all")
+           ts.assign(kAllTargets.begin(), kAllTargets.end());
+         else if (names.size() == 1 && names[0] == "attention")
+           ts = {Target::Q, Target::K, Target::V, Target::O};
+         else if (names.size() == 1 && names[0] == "mlp")
+           ts = {Target::Gate, Target::Up, Target::Down};
+         else
+           for (const auto& n : names) ts.push_back(parse_target(n, "adapter.targets"));
+         c.adapter.targets = ts;
+       }},
+      bool_field("adapter.dora.norm_grad", [](EC& c) -> bool& { return c.adapter.dora.norm_grad; }),
+      int_field<int>("adapter.adalora.target_r", [](EC& c) -> int& { return c.adapter.adalora.target_r; }),
+      int_field<std::int64_t>("adapter.adalora.tinit",
+                              [](EC& c) -> std::int64_t& { return c.adapter.adalora.tinit; }),
+      int_field<std::int64_t>("adapter.adalora.tfinal",
+                              [](EC& c) -> std::int64_t& { return c.adapter.adalora.tfinal; }),
+      int_field<int>("adapter.adalora.delta_t", [](EC& c) -> int& { return c.adapter.adalora.delta_t; }),
+      float_field("adapter.adalora.beta1", [](EC& c) -> double& { return c.adapter.adalora.beta1; }),
+      float_field("adapter.adalora.beta2", [](EC& c) -> double& { return c.adapter.adalora.beta2; }),
+      float_field("adapter.adalora.orth_reg_weight",
+                  [](EC& c) -> double& { return c.adapter.adalora.orth_reg_weight; }),
+      int_field<std::int64_t>("adapter.relora.reset_every",
+                              [](EC& c) -> std::int64_t& { return c.adapter.relora.reset_every; }),
+      int_field<std::int64_t>("adapter.relora.restart_warmup",
+                              [](EC& c) -> std::int64_t& { return c.adapter.relora.restart_warmup; }),
+      float_field("adapter.relora.prune_ratio", [](EC& c) -> double& { return c.adapter.relora.prune_ratio; }),
+      float_field("optimizer.lr", [](EC& c) -> double& { return c.optimizer.lr; }),
+      float_field("optimizer.beta1", [](EC& c) -> double& { return c.optimizer.beta1; }),
+      float_field("optimizer.beta2", [](EC& c) -> double& { return c.optimizer.beta2; }),
+      float_field("optimizer.eps", [](EC& c) -> double& { return c.optimizer.eps; }),
+      float_field("optimizer.weight_decay", [](EC& c) -> double& { return c.optimizer.weight_decay; }),
+      float_field("optimizer.grad_clip", [](EC& c) -> double& { return c.optimizer.grad_clip; }),
+      {"schedule.kind", Kind::String,
+       [](const EC& c) { return std::string(schedule_name(c.schedule.kind)); },
+       [](EC& c, const std::string& v) { c.schedule.kind = parse_schedule(v); }},
+      int_field<std::int64_t>("schedule.warmup_steps",
+                              [](EC& c) -> std::int64_t& { return c.schedule.warmup_steps; }),
+      float_field("schedule.min_lr_ratio", [](EC& c) -> double& { return c.schedule.min_lr_ratio; }),
+      int_field<std::int64_t>("train.steps", [](EC& c) -> std::int64_t& { return c.train.steps; }),
+      int_field<int>("train.batch", [](EC& c) -> int& { return c.train.batch; }),
+      int_field<int>("train.seq_len", [](EC& c) -> int& { return c.train.seq_len; }),
+      int_field<std::uint64_t>("train.seed", [](EC& c) -> std::uint64_t& { return c.train.seed; }),
+      int_field<int>("train.eval_every", [](EC& c) -> int& { return c.train.eval_every; }),
+      int_field<int>("train.eval_examples", [](EC& c) -> int& { return c.train.eval_examples; }),
+      string_field("train.device", [](EC& c) -> std::string& { return c.train.device; }),
+  };
+  return table;
+}
+
+const Field& find_field(const std::string& key) {
+  for (const Field& f : fields())
+    if (f.key == key) return f;
+  throw ConfigError(key, "unknown setting; known settings: " + [] {
+    std::string s;
+    for (const Field& f : fields()) s += (s.empty() ? "" : ", ") + f.key;
+    return s;
+  }());
+}
+
+json typed_value(const Field& f, const std::string& v) {
+  switch (f.kind) {
+    case Kind::Int: return json(parse_int(f.key, v));
+    case Kind::Float: return json(parse_float(f.key, v));
+    case Kind::Bool: return json(parse_bool(f.key, v));
+    case Kind::String: return json(v);
+    case Kind::List: return json(split_list(v));
+  }
+  return json();
+}
+
+std::string string_value(const Field& f, const json& v) {
+  auto expected = [&](const char* what) {
+    return ConfigError(f.key, std::string("expected ") + what + ", got " + v.dump());
+  };
+  switch (f.kind) {
+    case Kind::Int:
+      if (!v.is_number_integer()) throw expected("an integer");
+      return v.is_number_unsigned() ? std::to_string(v.get<std::uint64_t>())
+                                    : std::to_string(v.get<std::int64_t>());
+    case Kind::Float:
+      if (!v.is_number()) throw expected("a number");
+      return format_float(v.get<double>());
+    case Kind::Bool:
+      if (!v.is_boolean()) throw expected("true or false");
+      return v.get<bool>() ? "true" : "false";
+    case Kind::String:
+      if (!v.is_string()) throw expected("a string");
+      return v.get<std::string>();
+    case Kind::List: {
+      if (!v.is_array()) throw expected("a list of strings");
+      std::string s;
+      for (const json& e : v) {
+        if (!e.is_string()) throw expected("a list of strings");
+        s += (s.empty() ? "" : ",") + e.get<std::string>();
+      }
+      return s;
+    }
+  }
+  return {};
+}
+
+void flatten(const json& j, const std::string& prefix, std::map<std::string, json>& out) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it->is_object())
+      flatten(*it, key, out);
+    else
+      out[key] = *it;
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> ExperimentConfig::problems() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto check = [&](auto&& fn) {
+    try {
+      fn();
+    } catch (const ConfigError& e) {
+      out.emplace_back(e.field(), e.what());
+    }
+  };
+  auto require = [](bool ok, const char* field, const std::string& msg) {
+    if (!ok) throw ConfigError(field, msg);
+  };
+  ModelConfig mc;
+  bool model_ok = true;
+  check([&] {
+    try {
+      mc = model_preset(model.preset);
+    } catch (...) {
+      model_ok = false;
+      throw;
+    }
+  });
+  check([&] {
+    require(!model.base.empty(), "model.base",
+            "expected \"pretrained\", \"random\" or a checkpoint path");
+  });
+  check([&] {
+    require(data.kind == "task" || data.kind == "jsonl" || data.kind == "text" ||
+                data.kind == "pretrain",
+            "data.kind", "expected task, jsonl, text or pretrain, got \"" + data.kind + "\"");
+  });
+  check([&] {
+    require((data.kind != "jsonl" && data.kind != "text") || !data.path.empty(), "data.path",
+            "a " + data.kind + " dataset needs a file path");
+  });
+  check([&] {
+    require(data.kind != "task" || (data.n_train > 0 && data.n_heldout > 0), "data.n_train",
+            "task datasets need positive n_train and n_heldout");
+  });
+  check([&] {
+    require(data.heldout_fraction > 0 && data.heldout_fraction < 1, "data.heldout_fraction",
+            "must be in (0, 1)");
+  });
+  if (model_ok) check([&] { adapter.validate(mc, train.steps, schedule.warmup_steps); });
+  check([&] { require(optimizer.lr > 0, "optimizer.lr", "must be positive"); });
+  check([&] {
+    require(optimizer.beta1 >= 0 && optimizer.beta1 < 1, "optimizer.beta1", "must be in [0, 1)");
+  });
+  check([&] {
+    require(optimizer.beta2 >= 0 && optimizer.beta2 < 1, "optimizer.beta2", "must be in [0, 1)");
+  });
+  check([&] { require(optimizer.eps > 0, "optimizer.eps", "must be positive"); });
+  check([&] {
+    require(optimizer.weight_decay >= 0, "optimizer.weight_decay", "must not be negative");
+  });
+  check([&] {
+    require(schedule.warmup_steps >= 0 && schedule.warmup_steps <= train.steps,
+            "schedule.warmup_steps", "must be between 0 and train.steps");
+  });
+  check([&] {
+    require(schedule.min_lr_ratio >= 0 && schedule.min_lr_ratio <= 1, "schedule.min_lr_ratio",
+            "must be in [0, 1]");
+  });
+  check([&] { require(train.steps > 0, "train.steps", "must be positive"); });
+  check([&] { require(train.batch > 0, "train.batch", "must be positive"); });
+  check([&] {
+    require(train.seq_len >= 2, "train.seq_len", "must be at least 2");
+    if (model_ok)
+      require(train.seq_len <= mc.max_seq, "train.seq_len",
+              "sequence length " + std::to_string(train.seq_len) +
+                  " exceeds the model's maximum of " + std::to_string(mc.max_seq));
+  });
+  check([&] { require(train.eval_every >= 0, "train.eval_every", "must not be negative"); });
+  check([&] { require(train.eval_examples > 0, "train.eval_examples", "must be positive"); });
+  check([&] {
+    const std::string& d = train.device;
+    require(d == "cpu" || d == "auto" || d.rfind("cuda", 0) == 0, "train.device",
+            "expected auto, cpu or cuda:N, got \"" + d + "\"");
+  });
+  return out;
+}
+
+void ExperimentConfig::validate() const {
+  const auto p = problems();
+  if (!p.empty()) throw ConfigError(p.front().first, p.front().second.substr(p.front().first.size() + 2));
+}
+
+std::string ExperimentConfig::to_json(int indent) const {
+  json root;
+  root["version"] = kVersion;
+  for (const Field& f : fields()) root[json::json_pointer("/" + [&] {
+                                     std::string p = f.key;
+                                     for (char& ch : p)
+                                       if (ch == '.') ch = '/';
+                                     return p;
+                                   }())] = typed_value(f, f.get(*this));
+  return root.dump(indent);
+}
+
+ExperimentConfig ExperimentConfig::from_json(const std::string& text, const std::string& source) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw FormatError(source, std::string("not valid JSON: ") + e.what());
+  }
+  if (!root.is_object()) throw FormatError(source, "expected a JSON object");
+  std::map<std::string, json> flat;
+  flatten(root, "", flat);
+  ExperimentConfig c;
+  if (auto it = flat.find("version"); it != flat.end()) {
+    if (!it->second.is_number_integer())
+      throw FormatError(source, "\"version\" must be an integer");
+    const int v = it->second.get<int>();
+    if (v > kVersion)
+      throw FormatError(source, "config version " + std::to_string(v) +
+                                    " is newer than this program understands (" +
+                                    std::to_string(kVersion) + ")");
+    flat.erase(it);
+  }
+  for (const auto& [key, value] : flat) {
+    const Field& f = find_field(key);
+    f.set(c, string_value(f, value));
+  }
+  return c;
+}
+
+ExperimentConfig ExperimentConfig::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FormatError(path, "cannot open the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return from_json(ss.str(), path);
+}
+
+void ExperimentConfig::save(const std::string& path) const {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw FormatError(path, "cannot write the config file");
+  out << to_json() << "\n";
+}
+
+void ExperimentConfig::set(const std::string& key, const std::string& value) {
+  find_field(key).set(*this, value);
+}
+
+std::string ExperimentConfig::get(const std::string& key) const { return find_field(key).get(*this); }
+
+std::vector<std::string> ExperimentConfig::keys() {
+  std::vector<std::string> k;
+  for (const Field& f : fields()) k.push_back(f.key);
+  return k;
+}
+
+ExperimentConfig experiment_preset(const std::string& name) {
+  ExperimentConfig c;
+  c.name = name;
+  auto lora_all = [&] {
+    c.adapter.method = Method::Lora;
+    c.adapter.r = 8;
+    c.adapter.alpha = 16;
+    c.adapter.targets.assign(kAllTargets.begin(), kAllTargets.end());
+    c.optimizer.lr = 3e-3;
+  };
+  if (name == "demo" || name == "tiny-lora") {
+    lora_all();
+    c.train.steps = 300;
+    c.schedule.warmup_steps = 20;
+    return c;
+  }
+  if (name == "tiny-full") {
+    c.adapter.method = Method::Full;
+    c.optimizer.lr = 1e-3;
+    c.train.steps = 300;
+    c.schedule.warmup_steps = 20;
+    return c;
+  }
+  if (name == "small-lora" || name == "small-full") {
+    c.model.preset = "small";
+    if (name == "small-lora") {
+      lora_all();
+      c.optimizer.lr = 1e-3;
+    } else {
+      c.adapter.method = Method::Full;
+      c.optimizer.lr = 3e-4;
+    }
+    c.train.steps = 200;
+    c.train.batch = 8;
+    c.schedule.warmup_steps = 20;
+    return c;
+  }
+  if (name == "pretrain-tiny" || name == "pretrain-small") {
+    const bool tiny = name == "pretrain-tiny";
+    c.model.preset = tiny ? "tiny" : "small";
+    c.model.base = "random";
+    c.data.kind = "pretrain";
+    c.data.corpus_bytes = tiny ? 3'000'000 : 12'000'000;
+    c.adapter.method = Method::Full;
+    c.optimizer.lr = tiny ? 3e-3 : 1e-3;
+    c.optimizer.weight_decay = 0.1;
+    c.schedule.warmup_steps = 50;
+    c.train.steps = tiny ? 1500 : 3000;
+    c.train.batch = tiny ? 32 : 16;
+    c.train.seq_len = tiny ? 64 : 128;
+    c.train.eval_every = tiny ? 250 : 500;
+    return c;
+  }
+  throw ConfigError("preset", "unknown preset \"" + name + "\"; known: " + [] {
+    std::string s;
+    for (const auto& n : experiment_preset_names()) s += (s.empty() ? "" : ", ") + n;
+    return s;
+  }());
+}
+
+std::vector<std::string> experiment_preset_names() {
+  return {"demo", "tiny-lora", "tiny-full", "small-lora", "small-full", "pretrain-tiny",
+          "pretrain-small"};
+}
+
+}  // namespace lwb

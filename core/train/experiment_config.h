@@ -1,0 +1,81 @@
+#pragma once
+// ExperimentConfig: the one description of a run, built by the form, a preset
+// file or the CLI. It is a versioned JSON document; every field has a dotted
+// key ("adapter.r") used by JSON, `--set key=value` and the window's form, and
+// validate() gives a message per bad field.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/adapters/adapter_config.h"
+#include "core/optim/adamw.h"
+#include "core/optim/schedule.h"
+
+namespace lwb {
+
+struct ModelSource {
+  std::string preset = "tiny";
+  // "pretrained": the preset's cached base (made by `pretrain` on first use);
+  // "random": a fresh initialisation; anything else: a checkpoint path.
+  std::string base = "pretrained";
+};
+
+struct DataConfig {
+  std::string kind = "task";  // task | jsonl | text | pretrain
+  std::string task = "uppercase";
+  std::string path;            // jsonl / text file
+  std::string prompt_field = "prompt";
+  std::string completion_field = "completion";
+  int n_train = 2000;          // generated task examples
+  int n_heldout = 200;
+  double heldout_fraction = 0.1;  // for files
+  std::int64_t corpus_bytes = 2'000'000;  // pretrain corpus size
+  // Generation and split seed, apart from train.seed so that runs with
+  // different seeds still see the same examples.
+  std::uint64_t seed = 1234;
+};
+
+struct TrainConfig {
+  std::int64_t steps = 300;
+  int batch = 16;
+  int seq_len = 64;
+  std::uint64_t seed = 1;
+  int eval_every = 50;        // 0: only at the end
+  int eval_examples = 200;    // held-out examples per evaluation
+  std::string device = "cpu"; // cpu | auto | cuda:N
+};
+
+struct ExperimentConfig {
+  static constexpr int kVersion = 1;
+  std::string name = "experiment";
+  ModelSource model;
+  DataConfig data;
+  AdapterConfig adapter;
+  AdamWConfig optimizer;
+  ScheduleConfig schedule;
+  TrainConfig train;
+
+  // Throws ConfigError naming the first bad field.
+  void validate() const;
+  // Every problem, one message per field (for the form).
+  std::vector<std::pair<std::string, std::string>> problems() const;
+
+  std::string to_json(int indent = 2) const;
+  // `source` names the file or blob in error messages. Unknown keys and a
+  // version newer than kVersion are refused.
+  static ExperimentConfig from_json(const std::string& text, const std::string& source);
+  static ExperimentConfig load(const std::string& path);
+  void save(const std::string& path) const;
+
+  // `--set adapter.r=16`, `--set adapter.targets=q,v`.
+  void set(const std::string& key, const std::string& value);
+  std::string get(const std::string& key) const;
+  static std::vector<std::string> keys();
+};
+
+// Built-in presets: "demo" (tiny + LoRA on uppercase), "tiny-full",
+// "tiny-lora", "small-lora", "small-full", "pretrain-tiny", "pretrain-small".
+ExperimentConfig experiment_preset(const std::string& name);
+std::vector<std::string> experiment_preset_names();
+
+}  // namespace lwb

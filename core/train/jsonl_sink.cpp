@@ -1,0 +1,81 @@
+#include "core/train/jsonl_sink.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/common/errors.h"
+
+namespace lwb {
+
+namespace {
+using json = nlohmann::json;
+
+json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json snapshot_to_json(const LedgerSnapshot& s) {
+  json cats = json::object(), peaks = json::object(), layers = json::array();
+  for (int c = 0; c < kMemCategoryCount; ++c) {
+    cats[mem_category_key(static_cast<MemCategory>(c))] = s.current[c];
+    peaks[mem_category_key(static_cast<MemCategory>(c))] = s.peak[c];
+  }
+  for (const auto& row : s.rows) {
+    json r = {{"layer", row.layer}};
+    for (int c = 0; c < kMemCategoryCount; ++c) r[mem_category_key(static_cast<MemCategory>(c))] = row.bytes[c];
+    layers.push_back(r);
+  }
+  return {{"total", s.total}, {"peak_total", s.peak_total}, {"current", cats}, {"peak", peaks}, {"layers", layers}};
+}
+}  // namespace
+
+std::string ledger_snapshot_json(const LedgerSnapshot& s) { return snapshot_to_json(s).dump(); }
+
+JsonlMetricsSink::JsonlMetricsSink(const std::filesystem::path& file)
+    : file_(std::fopen(file.c_str(), "w")), last_flush_(std::chrono::steady_clock::now()) {
+  if (!file_) throw FormatError(file.string(), "cannot create the metrics file");
+}
+
+JsonlMetricsSink::~JsonlMetricsSink() {
+  if (file_) std::fclose(file_);
+}
+
+std::string JsonlMetricsSink::step_json(const StepEvent& e) {
+  json j = {{"step", e.step},         {"loss", number_or_null(e.loss)},
+            {"lr", e.lr},             {"grad_norm", number_or_null(e.grad_norm)},
+            {"tokens_per_s", e.tokens_per_s}, {"elapsed_s", e.elapsed_s}};
+  if (e.eval) {
+    j["eval_loss"] = number_or_null(e.eval->loss);
+    j["eval_accuracy"] = number_or_null(e.eval->accuracy);
+  }
+  if (e.memory) j["memory"] = snapshot_to_json(*e.memory);
+  for (const auto& v : e.variant_events) j["events"].push_back({{"kind", v.kind}, {"data", json::parse(v.payload_json)}});
+  return j.dump();
+}
+
+void JsonlMetricsSink::on_step(const StepEvent& e) {
+  const std::string line = step_json(e);
+  std::fputs(line.c_str(), file_);
+  std::fputc('\n', file_);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_flush_ >= std::chrono::seconds(1)) {
+    std::fflush(file_);
+    last_flush_ = now;
+  }
+}
+
+void JsonlMetricsSink::on_finish(const RunResult&) { std::fflush(file_); }
+
+std::string run_result_json(const RunResult& r) {
+  json j = {{"status", run_status_name(r.status)},
+            {"steps", r.steps_done},
+            {"final_train_loss", number_or_null(r.final_train_loss)},
+            {"eval_loss", number_or_null(r.final_eval.loss)},
+            {"eval_accuracy", number_or_null(r.final_eval.accuracy)},
+            {"eval_examples", r.final_eval.examples},
+            {"elapsed_s", r.elapsed_s},
+            {"tokens_per_s", r.tokens_per_s},
+            {"memory", snapshot_to_json(r.memory)}};
+  if (!r.error.empty()) j["error"] = r.error;
+  return j.dump(2);
+}
+
+}  // namespace lwb

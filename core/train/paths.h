@@ -1,0 +1,13 @@
+#pragma once
+// Where the workbench keeps its files: $LWB_DATA_DIR, else
+// $XDG_DATA_HOME/lora-workbench, else ~/.local/share/lora-workbench.
+#include <filesystem>
+#include <string>
+
+namespace lwb {
+
+std::filesystem::path user_data_dir();
+// The cached pretrained base of a built-in preset.
+std::filesystem::path base_model_path(const std::filesystem::path& data_dir, const std::string& preset);
+
+}  // namespace lwb

@@ -1,0 +1,315 @@
+#include "core/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+#include <thread>
+
+#include "core/adapters/attach.h"
+#include "core/common/errors.h"
+#include "core/data/tasks.h"
+#include "core/model/checkpoint.h"
+#include "core/optim/schedule.h"
+#include "core/tensor/backend_registry.h"
+#include "core/tensor/rng.h"
+#include "core/train/paths.h"
+
+namespace lwb {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Drops the all-padding tail columns of a batch (rows keep their order), so a
+// batch of short task examples is not computed at the full sequence length.
+void trim_padding(data::Batch& b, std::int32_t pad) {
+  int used = 1;
+  for (int r = 0; r < b.B; ++r)
+    for (int t = b.T - 1; t >= used; --t) {
+      const std::size_t i = static_cast<std::size_t>(r) * b.T + t;
+      if (b.inputs[i] != pad || b.targets[i] >= 0) {
+        used = t + 1;
+        break;
+      }
+    }
+  if (used == b.T) return;
+  for (int r = 0; r < b.B; ++r)
+    for (int t = 0; t < used; ++t) {
+      b.inputs[static_cast<std::size_t>(r) * used + t] = b.inputs[static_cast<std::size_t>(r) * b.T + t];
+      b.targets[static_cast<std::size_t>(r) * used + t] = b.targets[static_cast<std::size_t>(r) * b.T + t];
+    }
+  b.T = used;
+}
+
+}  // namespace
+
+const char* run_status_name(RunStatus s) {
+  switch (s) {
+    case RunStatus::Finished: return "finished";
+    case RunStatus::Stopped: return "stopped";
+    case RunStatus::Failed: return "failed";
+  }
+  return "?";
+}
+
+Trainer::Trainer(ExperimentConfig config, TrainerEnvironment env)
+    : config_(std::move(config)), env_(std::move(env)) {
+  if (env_.data_dir.empty()) env_.data_dir = user_data_dir();
+}
+
+Trainer::~Trainer() {
+  // The optimiser and model hold storages that the backend must free.
+  sampler_.reset();
+  variant_.reset();
+  optimizer_.reset();
+  model_.reset();
+}
+
+std::uint64_t Trainer::step_seed(std::int64_t step) const {
+  return derive_seed(config_.train.seed, 1000 + static_cast<std::uint64_t>(step));
+}
+
+void Trainer::load_data() {
+  const DataConfig& d = config_.data;
+  const int T = config_.train.seq_len;
+  if (d.kind == "task")
+    dataset_ = data::make_task_dataset(d.task, *tokenizer_, d.n_train, d.n_heldout, d.seed);
+  else if (d.kind == "jsonl")
+    dataset_ = data::load_jsonl(d.path, *tokenizer_, data::JsonlFields{d.prompt_field, d.completion_field},
+                                T + 1, d.heldout_fraction, d.seed);
+  else if (d.kind == "text")
+    dataset_ = data::load_text_corpus(d.path, *tokenizer_, T, d.heldout_fraction);
+  else
+    dataset_ = data::text_dataset(data::pretrain_corpus(d.corpus_bytes, d.seed), *tokenizer_, T,
+                                  0.02, "pretrain corpus");
+  if (dataset_.train.empty()) throw DataError(dataset_.name + ": no training examples");
+  if (dataset_.heldout.empty()) throw DataError(dataset_.name + ": no held-out examples");
+}
+
+void Trainer::load_base(const RunControl& control) {
+  const std::string& base = config_.model.base;
+  if (base == "random") {
+    model_->init_base_weights(derive_seed(config_.train.seed, 3));
+    return;
+  }
+  const std::filesystem::path path =
+      base == "pretrained" ? ensure_base_model(config_.model.preset, env_, control) : std::filesystem::path(base);
+  load_base_checkpoint(*model_, path);
+}
+
+void Trainer::prepare(const RunControl& control) {
+  if (prepared_) return;
+  config_.validate();
+  ModelConfig mc = model_preset(config_.model.preset);
+  if (config_.model.base != "pretrained" && config_.model.base != "random") {
+    if (!std::filesystem::exists(config_.model.base))
+      throw ConfigError("model.base", "checkpoint \"" + config_.model.base + "\" does not exist");
+    mc = checkpoint_model_config(config_.model.base);
+    config_.adapter.validate(mc);
+    if (config_.train.seq_len > mc.max_seq)
+      throw ConfigError("train.seq_len", "sequence length " + std::to_string(config_.train.seq_len) +
+                                             " exceeds the checkpoint's maximum of " + std::to_string(mc.max_seq));
+  }
+  std::string note;
+  backend_ = make_backend(config_.train.device, &note);
+  if (!note.empty() && env_.notice) env_.notice(note);
+
+  tokenizer_ = data::make_tokenizer(mc.tokenizer);
+  if (tokenizer_->vocab_size() > mc.vocab)
+    throw ConfigError("model.preset", "tokenizer " + tokenizer_->name() + " needs " +
+                                          std::to_string(tokenizer_->vocab_size()) +
+                                          " ids but the model has " + std::to_string(mc.vocab));
+  load_data();
+
+  model_ = std::make_unique<Model>(mc, model_mode_for(config_.adapter));
+  attach_adapters(*model_, config_.adapter);
+  model_->materialize(*backend_, ledger_, config_.train.batch, config_.train.seq_len);
+  load_base(control);
+  model_->init_adapters(derive_seed(config_.train.seed, 2));
+  base_fingerprint_ = lwb::base_fingerprint(*model_);
+  optimizer_ = std::make_unique<AdamW>(model_->trainable(), config_.optimizer);
+  optimizer_->materialize(*backend_, ledger_);
+  variant_ = make_variant_controller(config_.adapter, config_.schedule, config_.optimizer.lr, config_.train.steps,
+                                     config_.train.seed);
+  if (variant_) variant_->attach(*model_, *optimizer_, ledger_);
+  sampler_ = std::make_unique<data::BatchSampler>(dataset_.train, config_.train.batch,
+                                                  config_.train.seq_len, tokenizer_->pad(),
+                                                  derive_seed(config_.train.seed, 1));
+  prepared_ = true;
+}
+
+EvalResult Trainer::evaluate(int max_examples) {
+  const auto& held = dataset_.heldout;
+  const std::int64_t n = std::min<std::int64_t>(max_examples, static_cast<std::int64_t>(held.size()));
+  const int B = config_.train.batch, T = config_.train.seq_len;
+  data::Batch batch;
+  std::vector<std::int32_t> predicted;
+  double loss_sum = 0;
+  std::int64_t scored = 0, correct = 0;
+  for (std::int64_t i = 0; i < n; i += B) {
+    const int rows = static_cast<int>(std::min<std::int64_t>(B, n - i));
+    data::make_batch(std::span(held).subspan(static_cast<std::size_t>(i), rows), rows, T,
+                     tokenizer_->pad(), batch);
+    trim_padding(batch, tokenizer_->pad());
+    if (batch.n_targets == 0) continue;
+    model_->set_batch(batch.inputs.data(), batch.targets.data(), rows, batch.T);
+    model_->forward(false, 0);
+    if (dataset_.has_completions) {
+      // Greedy decoding reproduces the completion exactly iff the argmax is
+      // right at every scored position given the correct prefix, so exact
+      // match needs only this one teacher-forced pass.
+      model_->argmax(predicted);
+      for (int r = 0; r < rows; ++r) {
+        bool ok = true;
+        for (int t = 0; t < batch.T && ok; ++t) {
+          const std::size_t k = static_cast<std::size_t>(r) * batch.T + t;
+          if (batch.targets[k] >= 0 && predicted[k] != batch.targets[k]) ok = false;
+        }
+        correct += ok;
+      }
+    }
+    loss_sum += model_->loss(batch.n_targets, false) * batch.n_targets;
+    scored += batch.n_targets;
+  }
+  EvalResult r;
+  r.examples = n;
+  r.loss = scored > 0 ? loss_sum / static_cast<double>(scored) : NAN;
+  if (dataset_.has_completions && n > 0) r.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+  return r;
+}
+
+RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
+  prepare(control);
+  const auto t0 = Clock::now();
+  RunInfo info;
+  info.config = config_;
+  info.backend = backend_->name();
+  info.dataset = dataset_.name;
+  info.train_examples = static_cast<std::int64_t>(dataset_.train.size());
+  info.heldout_examples = static_cast<std::int64_t>(dataset_.heldout.size());
+  info.trainable_params = model_->trainable_count();
+  info.model_params = model_->config().param_count();
+  info.base_fingerprint = base_fingerprint_;
+  info.memory = ledger_.snapshot();
+  sink.on_start(info);
+
+  RunResult result;
+  result.status = RunStatus::Finished;
+  const std::int64_t total = config_.train.steps;
+  const int eval_every = config_.train.eval_every;
+  double train_seconds = 0;
+  std::int64_t tokens = 0;
+  std::uint64_t ledger_version = 0;
+  auto stopped = [&] { return control.stop && control.stop->load(); };
+  try {
+    for (std::int64_t step = steps_done_; step < total; ++step) {
+      while (control.pause && control.pause->load() && !stopped())
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (stopped()) {
+        result.status = RunStatus::Stopped;
+        break;
+      }
+      const auto ts = Clock::now();
+      const std::uint64_t seed = step_seed(step);
+      StepEvent ev;
+      if (variant_) variant_->before_step(step, ev.variant_events);
+      sampler_->next(batch_);
+      trim_padding(batch_, tokenizer_->pad());
+      model_->set_batch(batch_.inputs.data(), batch_.targets.data(), batch_.B, batch_.T);
+      backend_->fill(model_->trainable().grads().flat(), 0.0);
+      model_->forward(true, seed);
+      double loss = model_->loss(batch_.n_targets, true);
+      if (!std::isfinite(loss))
+        throw NumericError("loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
+                           "; lower optimizer.lr or keep optimizer.grad_clip on");
+      model_->backward(seed);
+      if (variant_) loss += variant_->regularize();
+      const double norm = optimizer_->grad_norm(*backend_);
+      if (!std::isfinite(norm))
+        throw NumericError("gradient norm is " + std::to_string(norm) + " at step " +
+                           std::to_string(step + 1) + "; lower optimizer.lr");
+      double lr = learning_rate(config_.schedule, config_.optimizer.lr, step, total);
+      if (variant_) lr = variant_->learning_rate(step, lr);
+      const double clip = optimizer_->step(*backend_, lr, norm);
+      if (variant_) variant_->after_step(step, clip, ev.variant_events);
+      backend_->synchronize();
+      train_seconds += seconds_since(ts);
+      tokens += static_cast<std::int64_t>(batch_.B) * batch_.T;
+      steps_done_ = step + 1;
+
+      ev.step = steps_done_;
+      ev.total_steps = total;
+      ev.loss = loss;
+      ev.lr = lr;
+      ev.grad_norm = norm;
+      ev.tokens_per_s = train_seconds > 0 ? tokens / train_seconds : 0;
+      result.final_train_loss = loss;
+      if ((eval_every > 0 && steps_done_ % eval_every == 0) || steps_done_ == total) {
+        ev.eval = evaluate(config_.train.eval_examples);
+        result.final_eval = *ev.eval;
+      }
+      if (ledger_.version() != ledger_version) {
+        ledger_version = ledger_.version();
+        ev.memory = ledger_.snapshot();
+      }
+      ev.elapsed_s = seconds_since(t0);
+      sink.on_step(ev);
+    }
+    if (result.status == RunStatus::Stopped || std::isnan(result.final_eval.loss))
+      result.final_eval = evaluate(config_.train.eval_examples);
+  } catch (const std::exception& e) {
+    result.status = RunStatus::Failed;
+    result.error = e.what();
+  }
+  if (variant_ && result.status != RunStatus::Failed) {
+    try {
+      result.summary = variant_->summary();
+    } catch (const std::exception& e) {
+      result.error = std::string("the variant's summary failed: ") + e.what();
+    }
+  }
+  result.steps_done = steps_done_;
+  result.elapsed_s = seconds_since(t0);
+  result.tokens_per_s = train_seconds > 0 ? tokens / train_seconds : 0;
+  result.memory = ledger_.snapshot();
+  sink.on_finish(result);
+  return result;
+}
+
+std::filesystem::path ensure_base_model(const std::string& preset, const TrainerEnvironment& env,
+                                        const RunControl& control) {
+  const std::filesystem::path dir = env.data_dir.empty() ? user_data_dir() : env.data_dir;
+  const std::filesystem::path path = base_model_path(dir, preset);
+  if (std::filesystem::exists(path)) return path;
+  if (env.notice)
+    env.notice("no pretrained " + preset + " base at " + path.string() + "; pretraining it now");
+  return pretrain_base_model(preset, env, control);
+}
+
+std::filesystem::path pretrain_base_model(const std::string& preset, const TrainerEnvironment& env,
+                                          const RunControl& control) {
+  const std::filesystem::path dir = env.data_dir.empty() ? user_data_dir() : env.data_dir;
+  const std::filesystem::path path = base_model_path(dir, preset);
+  const ExperimentConfig pc = experiment_preset("pretrain-" + preset);
+  TrainerEnvironment inner = env;
+  inner.data_dir = dir;
+  Trainer trainer(pc, inner);
+  TrainerSink none;
+  const RunResult r = trainer.run(env.pretrain_sink ? *env.pretrain_sink : none, control);
+  if (r.status != RunStatus::Finished)
+    throw Error("pretraining the " + preset + " base " + run_status_name(r.status) +
+                (r.error.empty() ? "" : ": " + r.error) + "; nothing was saved");
+  std::filesystem::create_directories(path.parent_path());
+  std::ostringstream loss;
+  loss << r.final_eval.loss;
+  save_base_checkpoint(trainer.model(), path,
+                       {{"lwb.preset", preset}, {"lwb.pretrain_heldout_loss", loss.str()},
+                        {"lwb.pretrain_steps", std::to_string(r.steps_done)}});
+  return path;
+}
+
+}  // namespace lwb

@@ -1,0 +1,95 @@
+#pragma once
+// Trainer: builds backend -> data -> model -> adapters -> optimiser from an
+// ExperimentConfig and runs the step loop, reporting to a TrainerSink. Stop and
+// pause are atomics polled at step boundaries; a stopped run is a valid result.
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/adapters/variant.h"
+#include "core/data/dataset.h"
+#include "core/data/tokenizer.h"
+#include "core/memory/ledger.h"
+#include "core/model/model.h"
+#include "core/optim/adamw.h"
+#include "core/train/events.h"
+#include "core/train/experiment_config.h"
+
+namespace lwb {
+
+struct TrainerEnvironment {
+  std::filesystem::path data_dir;  // empty: user_data_dir()
+  // One-line notices (CPU fallback, building a missing base model, ...).
+  std::function<void(const std::string&)> notice;
+  // Progress of a base model being pretrained on demand.
+  TrainerSink* pretrain_sink = nullptr;
+};
+
+struct RunControl {
+  const std::atomic<bool>* stop = nullptr;
+  const std::atomic<bool>* pause = nullptr;
+};
+
+class Trainer {
+ public:
+  explicit Trainer(ExperimentConfig config, TrainerEnvironment env = {});
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Validates and builds everything; throws ConfigError, FormatError,
+  // DataError, OutOfMemoryError, DeviceError. Called by run() if needed.
+  void prepare(const RunControl& control = {});
+  // Trains to config.train.steps or until stopped. Engine errors during the
+  // loop end the run as Failed with the message (the sink still gets
+  // on_finish); errors in prepare() propagate.
+  RunResult run(TrainerSink& sink, const RunControl& control = {});
+  // Held-out loss and exact-match accuracy over up to max_examples examples.
+  EvalResult evaluate(int max_examples);
+
+  const ExperimentConfig& config() const { return config_; }
+  Model& model() { return *model_; }
+  Backend& backend() { return *backend_; }
+  MemoryLedger& ledger() { return ledger_; }
+  const data::Dataset& dataset() const { return dataset_; }
+  const data::Tokenizer& tokenizer() const { return *tokenizer_; }
+  const std::string& base_fingerprint() const { return base_fingerprint_; }
+  std::int64_t steps_done() const { return steps_done_; }
+  // AdaLoRA's allocator or ReLoRA's reset logic; nullptr for other methods.
+  VariantController* variant() { return variant_.get(); }
+  AdamW& optimizer() { return *optimizer_; }
+
+ private:
+  void load_data();
+  void load_base(const RunControl& control);
+  std::uint64_t step_seed(std::int64_t step) const;
+
+  ExperimentConfig config_;
+  TrainerEnvironment env_;
+  std::unique_ptr<Backend> backend_;
+  MemoryLedger ledger_;
+  std::unique_ptr<data::Tokenizer> tokenizer_;
+  data::Dataset dataset_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<VariantController> variant_;
+  std::unique_ptr<data::BatchSampler> sampler_;
+  data::Batch batch_;
+  std::string base_fingerprint_;
+  std::int64_t steps_done_ = 0;
+  bool prepared_ = false;
+};
+
+// Pretrains the base of a built-in preset on the generic corpus and stores it
+// (atomically) at base_model_path(); returns that path. Throws if the run does
+// not finish, leaving any previous base untouched.
+std::filesystem::path pretrain_base_model(const std::string& preset, const TrainerEnvironment& env,
+                                          const RunControl& control = {});
+// The cached base, pretrained first when missing (tiny: ~2 minutes on 2 cores).
+std::filesystem::path ensure_base_model(const std::string& preset, const TrainerEnvironment& env,
+                                        const RunControl& control = {});
+
+}  // namespace lwb

@@ -1,0 +1,57 @@
+#pragma once
+// Shared by the benchmarks: timing, and one measured training step of a model
+// on random tokens (the step the Trainer runs: forward, loss, backward,
+// gradient norm, AdamW).
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "core/model/model.h"
+#include "core/optim/adamw.h"
+#include "core/tensor/rng.h"
+
+namespace lwb::bench {
+
+inline double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct StepRunner {
+  Model& model;
+  AdamW& opt;
+  std::int64_t B, T;
+  std::vector<std::int32_t> inputs, targets;
+
+  StepRunner(Model& m, AdamW& o, std::int64_t b, std::int64_t t) : model(m), opt(o), B(b), T(t) {
+    const int V = m.config().vocab;
+    for (std::int64_t i = 0; i < B * T; ++i) {
+      inputs.push_back(static_cast<std::int32_t>(splitmix64(i) % V));
+      targets.push_back(static_cast<std::int32_t>(splitmix64(i + 1) % V));
+    }
+  }
+  void step(std::int64_t k) {
+    Backend& be = model.backend();
+    model.set_batch(inputs.data(), targets.data(), B, T);
+    be.fill(model.trainable().grads().flat(), 0.0);
+    model.forward(true, static_cast<std::uint64_t>(k));
+    model.loss(B * T, true);
+    model.backward(static_cast<std::uint64_t>(k));
+    opt.step(be, 1e-4, opt.grad_norm(be));
+    be.synchronize();
+  }
+  // Seconds per step, median of `reps` after `warmup` steps.
+  double time_step(int warmup, int reps) {
+    for (int i = 0; i < warmup; ++i) step(i);
+    std::vector<double> t;
+    for (int i = 0; i < reps; ++i) {
+      const double t0 = now_s();
+      step(warmup + i);
+      t.push_back(now_s() - t0);
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  }
+};
+
+}  // namespace lwb::bench

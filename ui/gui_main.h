@@ -1,0 +1,5 @@
+#pragma once
+namespace lwb::ui {
+// Creates the QApplication and the main window; returns the exit code.
+int run_gui(int argc, char** argv);
+}  // namespace lwb::ui
