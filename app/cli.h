@@ -31,6 +31,7 @@ struct UsageError : std::runtime_error {
 int cmd_train(const Args& args);
 int cmd_pretrain(const Args& args);
 int cmd_presets(const Args& args);
+int cmd_compare(const Args& args);
 int cmd_config(const Args& args);
 
 // Registers the CUDA backend with core when this build has one.

@@ -26,6 +26,8 @@ void print_usage() {
       "            train one experiment; writes config.json, metrics.jsonl, result.json and the\n"
       "            adapter (PEFT folder) or model.safetensors into DIR\n"
       "  pretrain  [--preset tiny|small] [--force]   build the cached base model of a preset\n"
+      "  compare   PRESET [--out DIR]   train several methods on one task and print a table\n"
+      "            (preset: tiny-methods = LoRA, rsLoRA, DoRA, AdaLoRA, ReLoRA, full fine-tuning)\n"
       "  presets   list the built-in experiment and model presets\n"
       "  config    --preset NAME | --config FILE [--set key=value ...]   print the resolved config\n"
       "\n"
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
     if (command == "train") return cmd_train(args);
     if (command == "pretrain") return cmd_pretrain(args);
     if (command == "presets") return cmd_presets(args);
+    if (command == "compare") return cmd_compare(args);
     if (command == "config") return cmd_config(args);
     std::fprintf(stderr, "lora-workbench: unknown command \"%s\"\n\n", command.c_str());
     print_usage();

@@ -75,6 +75,7 @@ std::string run_result_json(const RunResult& r) {
             {"tokens_per_s", r.tokens_per_s},
             {"memory", snapshot_to_json(r.memory)}};
   if (!r.error.empty()) j["error"] = r.error;
+  for (const auto& v : r.summary) j["summary"][v.kind] = json::parse(v.payload_json);
   return j.dump(2);
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/adapters/variant.h"
 #include "core/model/model.h"
 #include "core/optim/adamw.h"
 #include "core/tensor/rng.h"
@@ -22,6 +23,7 @@ struct StepRunner {
   AdamW& opt;
   std::int64_t B, T;
   std::vector<std::int32_t> inputs, targets;
+  VariantController* variant = nullptr;  // AdaLoRA / ReLoRA step hooks, when set
 
   StepRunner(Model& m, AdamW& o, std::int64_t b, std::int64_t t) : model(m), opt(o), B(b), T(t) {
     const int V = m.config().vocab;
@@ -32,12 +34,16 @@ struct StepRunner {
   }
   void step(std::int64_t k) {
     Backend& be = model.backend();
+    std::vector<VariantEvent> events;
+    if (variant) variant->before_step(k, events);
     model.set_batch(inputs.data(), targets.data(), B, T);
     be.fill(model.trainable().grads().flat(), 0.0);
     model.forward(true, static_cast<std::uint64_t>(k));
     model.loss(B * T, true);
     model.backward(static_cast<std::uint64_t>(k));
-    opt.step(be, 1e-4, opt.grad_norm(be));
+    if (variant) variant->regularize();
+    const double clip = opt.step(be, variant ? variant->learning_rate(k, 1e-4) : 1e-4, opt.grad_norm(be));
+    if (variant) variant->after_step(k, clip, events);
     be.synchronize();
   }
   // Seconds per step, median of `reps` after `warmup` steps.
