@@ -1,6 +1,7 @@
 #pragma once
 // The headless command line: `lora-workbench <command> [options]`.
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 

@@ -8,6 +8,7 @@
 #include "app/cli.h"
 #include "app/terminal_progress.h"
 #include "core/adapters/adapter_state.h"
+#include "core/common/errors.h"
 #include "core/io/peft.h"
 #include "core/model/checkpoint.h"
 #include "core/train/compare.h"

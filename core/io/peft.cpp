@@ -1,10 +1,10 @@
 #include "core/io/peft.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/common/errors.h"
+#include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "core/model/checkpoint.h"
 
@@ -13,17 +13,6 @@ namespace lwb::io {
 namespace {
 using json = nlohmann::json;
 
-// Write-then-rename, so an interrupted export never leaves a half file.
-void write_atomically(const std::filesystem::path& file, const void* data, std::size_t size) {
-  const std::filesystem::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw FormatError(file.string(), "cannot write");
-    out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
-    if (!out) throw FormatError(file.string(), "write failed");
-  }
-  std::filesystem::rename(tmp, file);
-}
 }  // namespace
 
 std::string peft_config_json(const AdapterState& s) {
@@ -65,9 +54,8 @@ std::vector<std::uint8_t> peft_safetensors_bytes(const AdapterState& s) {
 void write_peft_folder(const std::filesystem::path& dir, const AdapterState& s) {
   std::filesystem::create_directories(dir);
   const std::vector<std::uint8_t> weights = peft_safetensors_bytes(s);
-  write_atomically(dir / "adapter_model.safetensors", weights.data(), weights.size());
-  const std::string config = peft_config_json(s) + "\n";
-  write_atomically(dir / "adapter_config.json", config.data(), config.size());
+  write_file_atomically(dir / "adapter_model.safetensors", std::as_bytes(std::span(weights)));
+  write_file_atomically(dir / "adapter_config.json", peft_config_json(s) + "\n");
 }
 
 }  // namespace lwb::io

@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "core/common/errors.h"
+#include "core/io/atomic_file.h"
 
 namespace lwb::io {
 
@@ -187,6 +188,8 @@ class HeaderParser final : public nlohmann::json_sax<json> {
   bool key(string_t& k) override {
     switch (where_) {
       case Where::Root:
+        // The writer refuses empty names too, so whatever opens can be saved again.
+        if (k.empty()) return fail("a tensor has an empty name; expected a non-empty name");
         if (!root_keys_.insert(k).second) return fail("duplicate key " + quote_name(k) + " in the header");
         key_ = k;
         where_ = Where::RootValue;
@@ -301,12 +304,15 @@ std::string json_string(const std::string& s, const std::string& source, const c
 }
 
 // The reference writer (huggingface/safetensors, safetensors/src/tensor.rs,
-// `prepare`) sorts by dtype descending, then by name (byte order), where its
-// Dtype enum derives Ord in declaration order
-//   BOOL < U8 < I8 < F8_E5M2 < F8_E4M3 < I16 < U16 < F16 < BF16 < I32 < U32 < F32 < F64 < I64 < U64
-// (StDType keeps the same order without the F8 types). That puts 8-byte types
-// first, so every tensor stays aligned to its element size once the header is
-// padded to a multiple of 8.
+// `prepare`: `right.dtype().cmp(&left.dtype()).then(lname.cmp(rname))`) sorts
+// by dtype descending, then by name (byte order). Its Dtype enum derives Ord in
+// declaration order, "increasing alignment":
+//   BOOL < U8 < I8 < I16 < U16 < F16 < BF16 < I32 < U32 < F32 < F64 < I64 < U64
+// with the F4/F6/F8/C64 types it adds placed in between; StDType keeps that
+// order. 8-byte types come first, so every tensor stays aligned to its element
+// size once the header is padded to a multiple of 8. Its metadata is a
+// HashMap (random key order); ours is a std::map, so keys come out sorted and
+// the same tensors always give the same bytes.
 struct Prepared {
   std::string header;  // padded JSON
   std::vector<StTensorWrite> tensors;
@@ -361,22 +367,11 @@ Prepared prepare(std::vector<StTensorWrite> tensors, const std::map<std::string,
 
 std::array<std::uint8_t, 8> le64(std::uint64_t v) {
   std::array<std::uint8_t, 8> b{};
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<std::uint8_t>(v >> (8 * i));
+  for (std::size_t i = 0; i < 8; ++i) b[i] = static_cast<std::uint8_t>(v >> (8 * i));
   return b;
 }
 
 std::string errno_text() { return std::strerror(errno); }
-
-void write_all(int fd, const void* data, std::size_t size, const std::string& source) {
-  const auto* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw FormatError(source, "write failed: " + errno_text());
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-}
 
 template <typename T>
 T load(const std::byte* p) {
@@ -434,7 +429,7 @@ void SafetensorsFile::parse(std::span<const std::byte> whole) {
     throw FormatError(source_, "truncated: " + std::to_string(size) +
                                    " bytes, too short for the 8-byte header length");
   std::uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | std::to_integer<std::uint64_t>(whole[i]);
+  for (std::size_t i = 8; i-- > 0;) n = (n << 8) | std::to_integer<std::uint64_t>(whole[i]);
   if (n > kMaxHeaderBytes)
     throw FormatError(source_, "header length " + std::to_string(n) + " exceeds the limit of " +
                                    std::to_string(kMaxHeaderBytes) + " bytes");
@@ -563,42 +558,13 @@ std::vector<std::uint8_t> serialize_safetensors(std::vector<StTensorWrite> tenso
 
 void write_safetensors(const std::filesystem::path& file, std::vector<StTensorWrite> tensors,
                        const std::map<std::string, std::string>& metadata) {
-  const std::string source = file.string();
   // Prepared before anything touches the disk, so bad input leaves no file.
-  const Prepared p = prepare(std::move(tensors), metadata, source);
-  const std::string tmp = source + ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw FormatError(source, "cannot create " + tmp + ": " + errno_text());
-  try {
-    const auto n = le64(p.header.size());
-    write_all(fd, n.data(), n.size(), source);
-    write_all(fd, p.header.data(), p.header.size(), source);
-    for (const StTensorWrite& t : p.tensors) write_all(fd, t.data.data(), t.data.size(), source);
-    if (::fsync(fd) != 0) throw FormatError(source, "fsync failed: " + errno_text());
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {
-    const std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    throw FormatError(source, "close failed: " + why);
-  }
-  if (::rename(tmp.c_str(), source.c_str()) != 0) {
-    const std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    throw FormatError(source, "cannot rename " + tmp + " into place: " + why);
-  }
-  // Make the rename itself durable; failure here leaves a complete file, so
-  // it is not reported.
-  std::filesystem::path dir = file.parent_path();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  const Prepared p = prepare(std::move(tensors), metadata, file.string());
+  const auto n = le64(p.header.size());
+  std::vector<std::span<const std::byte>> pieces = {std::as_bytes(std::span(n)),
+                                                    std::as_bytes(std::span(p.header))};
+  for (const StTensorWrite& t : p.tensors) pieces.push_back(t.data);
+  write_file_atomically(file, pieces);
 }
 
 float bf16_to_f32(std::uint16_t bits) { return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16); }

@@ -31,4 +31,29 @@ LWB_HOST_DEVICE inline std::uint64_t derive_seed(std::uint64_t seed, std::uint64
   return splitmix64(seed * 0x2545F4914F6CDD1Dull + tag);
 }
 
+// A sequential generator for host-side choices (data order, task inputs):
+// the same seed gives the same sequence on every platform, unlike the
+// standard distributions, whose algorithms are implementation-defined.
+class SplitMix {
+ public:
+  explicit SplitMix(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() { return splitmix64(state_++ * 0x9E3779B97F4A7C15ull); }
+  // Uniform in [0, n) without modulo bias (rejection of the short tail).
+  std::uint64_t below(std::uint64_t n) {
+    const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % n);
+    std::uint64_t x;
+    do x = next();
+    while (x >= limit);
+    return x % n;
+  }
+  // Uniform integer in [lo, hi].
+  std::int64_t between(std::int64_t lo, std::int64_t hi) {
+    return lo + static_cast<std::int64_t>(below(static_cast<std::uint64_t>(hi - lo + 1)));
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
+
+ private:
+  std::uint64_t state_;
+};
+
 }  // namespace lwb

@@ -325,6 +325,7 @@ void TestSafetensors::corruptFileRejected_data() {
   row("garbage after header object", st_file("{}x", ""), "JSON");
   row("invalid UTF-8 in name", st_file("{\"\xFF\":{}}", ""), "JSON");
   row("entry not an object", st_file(R"({"a":[1]})", ""), "object");
+  row("empty tensor name", st_file(R"({"":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", "x"), "empty name");
   row("overlapping offsets",
       st_file("{" + kA + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", kData12), "overlap");
   row("gapped offsets",

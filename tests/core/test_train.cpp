@@ -99,6 +99,7 @@ class TestTrain : public QObject {
   void same_seed_same_losses_different_seed_differs() {
     ExperimentConfig c = experiment_preset("tiny-lora");
     c.train.steps = 15;
+    c.schedule.warmup_steps = 5;
     c.train.eval_every = 0;
     c.adapter.dropout = 0.1;  // the dropout masks must repeat too
     auto losses = [&](std::uint64_t seed) {
@@ -132,6 +133,7 @@ class TestTrain : public QObject {
   void events_carry_memory_and_progress() {
     ExperimentConfig c = experiment_preset("tiny-lora");
     c.train.steps = 4;
+    c.schedule.warmup_steps = 0;
     c.train.eval_every = 2;
     Trainer t(c, env);
     Recorder rec;

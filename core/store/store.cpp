@@ -1,0 +1,974 @@
+#include "core/store/store.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "core/common/errors.h"
+#include "core/io/peft.h"
+#include "core/io/safetensors.h"
+#include "core/model/checkpoint.h"
+#include "core/train/jsonl_sink.h"
+#include "core/train/paths.h"
+
+namespace lwb {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kInterrupted = "interrupted (the process ended without finishing the run)";
+
+// Forward migrations: entry i takes a file from user_version i to i + 1. A
+// step is applied once, in its own transaction, and never edited after a
+// release: files in the wild are at every version. (A step that rebuilds a
+// table must turn foreign_keys off around its transaction.)
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE experiments (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  config_json TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'finished', 'stopped', 'failed')),
+  device TEXT NOT NULL,
+  started TEXT,
+  ended TEXT,
+  steps_done INTEGER NOT NULL DEFAULT 0,
+  final_train_loss REAL,
+  final_eval_loss REAL,
+  final_accuracy REAL,
+  tokens_per_s REAL,
+  peak_bytes INTEGER,
+  error TEXT,
+  summary_json TEXT,
+  run_info_json TEXT
+);
+CREATE TABLE metrics (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  loss REAL,
+  eval_loss REAL,
+  accuracy REAL,
+  lr REAL,
+  grad_norm REAL,
+  tokens_per_s REAL,
+  elapsed_s REAL,
+  PRIMARY KEY (run_id, step)
+) WITHOUT ROWID;
+CREATE TABLE memory_snapshots (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  snapshot_json TEXT NOT NULL,
+  PRIMARY KEY (run_id, step)
+);
+CREATE TABLE variant_events (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  payload_json TEXT NOT NULL
+);
+CREATE TABLE adapters (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  name TEXT NOT NULL UNIQUE,
+  variant TEXT NOT NULL,
+  rank INTEGER NOT NULL,
+  targets TEXT NOT NULL,
+  base_model TEXT NOT NULL,
+  base_fingerprint TEXT NOT NULL,
+  peft_config_json TEXT NOT NULL,
+  safetensors BLOB NOT NULL,
+  created TEXT NOT NULL,
+  task TEXT NOT NULL,
+  eval_loss REAL,
+  eval_accuracy REAL
+);
+CREATE TABLE compositions (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  mode TEXT NOT NULL,
+  optimizer TEXT NOT NULL,
+  base_fingerprint TEXT NOT NULL,
+  target_task TEXT NOT NULL,
+  created TEXT NOT NULL,
+  scores_json TEXT NOT NULL,
+  canvas_json TEXT NOT NULL
+);
+CREATE TABLE composition_members (
+  composition_id INTEGER NOT NULL REFERENCES compositions(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  adapter_id INTEGER NOT NULL REFERENCES adapters(id) ON DELETE RESTRICT,
+  weight REAL NOT NULL,
+  x REAL NOT NULL,
+  y REAL NOT NULL,
+  PRIMARY KEY (composition_id, position)
+);
+CREATE TABLE composition_trials (
+  composition_id INTEGER NOT NULL REFERENCES compositions(id) ON DELETE CASCADE,
+  iteration INTEGER NOT NULL,
+  weights_json TEXT NOT NULL,
+  objective REAL,
+  PRIMARY KEY (composition_id, iteration)
+);
+)sql"},
+    // The owner of a queued or running run, so that opening the file marks
+    // only the runs of processes that have ended as interrupted (the GUI and
+    // a CLI run may share the file). Rows from version 1 have no owner. A
+    // reused pid only keeps a dead run "running" until that process ends. The
+    // indexes serve that sweep and the foreign-key checks on deletes.
+    {2, R"sql(
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+CREATE INDEX runs_by_status ON runs(status);
+CREATE INDEX adapters_by_run ON adapters(run_id);
+CREATE INDEX composition_members_by_adapter ON composition_members(adapter_id);
+CREATE INDEX variant_events_by_run ON variant_events(run_id, step);
+)sql"},
+};
+static_assert(std::size(kMigrations) == Store::kSchemaVersion);
+
+// Shared by list_runs and get_run; read by read_run_row in this order.
+constexpr const char* kRunSelect = R"sql(
+SELECT r.id, r.experiment_id, e.name,
+  json_extract(e.config_json, '$.adapter.method'),
+  CASE json_extract(e.config_json, '$.data.kind')
+    WHEN 'task' THEN json_extract(e.config_json, '$.data.task')
+    WHEN 'pretrain' THEN 'pretrain'
+    ELSE json_extract(e.config_json, '$.data.path') END,
+  r.status, r.device, r.started, r.ended, r.steps_done,
+  json_extract(e.config_json, '$.train.steps'),
+  r.final_train_loss, r.final_eval_loss, r.final_accuracy, r.tokens_per_s, r.peak_bytes, r.error,
+  e.config_json, r.run_info_json, r.summary_json
+FROM runs r JOIN experiments e ON e.id = r.experiment_id
+)sql";
+
+std::string iso_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// kill(pid, 0) probes without signalling; EPERM means it exists under another user.
+bool process_alive(std::int64_t pid) {
+  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
+
+}  // namespace
+
+struct StepStatements;
+
+struct StoreConnection {
+  sqlite3* db = nullptr;
+  std::string file;
+  std::string doing;  // what the current public call is doing, for messages
+  std::unique_ptr<StepStatements> steps;  // prepared on the first append_steps, then reused
+
+  explicit StoreConnection(std::string f) : file(std::move(f)) {}
+  ~StoreConnection();
+  [[noreturn]] void fail(int rc) const;
+  void exec(const std::string& sql) {
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) fail(rc);
+  }
+  int user_version();
+};
+
+void StoreConnection::fail(int rc) const {
+  const std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      throw StoreError(file + ": the database is locked by another process (while " + doing +
+                       "); close the other lora-workbench that is writing to it, or try again");
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+      throw StoreError(file + ": not a lora-workbench database, or the file is damaged (" + detail +
+                       "); move it aside or set LWB_DB to another file");
+    case SQLITE_READONLY:
+      throw StoreError(file + ": cannot write to the database while " + doing + " (" + detail +
+                       "); check the permissions of the file and its folder");
+    case SQLITE_CANTOPEN:
+      throw StoreError(file + ": cannot open the database (" + detail +
+                       "); check that its folder exists and is writable");
+    case SQLITE_FULL:
+      throw StoreError(file + ": the disk is full (while " + doing + "); free some space and try again");
+    default:
+      throw StoreError(file + ": " + doing + " failed: " + detail);
+  }
+}
+
+namespace {
+
+class Statement {
+ public:
+  Statement(StoreConnection& db, std::string_view sql, unsigned flags = 0) : db_(db) {
+    const int rc = sqlite3_prepare_v3(db_.db, sql.data(), static_cast<int>(sql.size()), flags, &stmt_, nullptr);
+    if (rc != SQLITE_OK) db_.fail(rc);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, std::int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+  Statement& bind(int i, int v) { return bind(i, static_cast<std::int64_t>(v)); }
+  // NaN means "not measured": stored as NULL and read back as NaN.
+  Statement& bind(int i, double v) {
+    return check(std::isnan(v) ? sqlite3_bind_null(stmt_, i) : sqlite3_bind_double(stmt_, i, v));
+  }
+  Statement& bind(int i, std::string_view v) {
+    return check(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  Statement& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  Statement& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  Statement& bind(int i, std::optional<std::int64_t> v) {
+    return v ? bind(i, *v) : check(sqlite3_bind_null(stmt_, i));
+  }
+  Statement& bind(int i, const std::vector<std::uint8_t>& v) {
+    return check(sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT));
+  }
+
+  // Binds the arguments to the parameters in order.
+  template <class... A>
+  Statement& with(const A&... args) {
+    int i = 0;
+    (bind(++i, args), ...);
+    return *this;
+  }
+
+  // Steps to the next row; false when there are no more.
+  bool next() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    sqlite3_reset(stmt_);  // releases its locks; the error message stays
+    db_.fail(rc);
+  }
+  // Runs a statement that returns no rows and readies it for reuse; returns
+  // the number of rows it changed.
+  int run() {
+    while (next()) {
+    }
+    sqlite3_reset(stmt_);
+    return sqlite3_changes(db_.db);
+  }
+
+  bool is_null(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
+  std::int64_t integer(int c) const { return sqlite3_column_int64(stmt_, c); }
+  std::optional<std::int64_t> optional_integer(int c) const {
+    return is_null(c) ? std::nullopt : std::optional<std::int64_t>(integer(c));
+  }
+  double real(int c) const { return is_null(c) ? NAN : sqlite3_column_double(stmt_, c); }
+  std::string text(int c) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, c));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c))) : std::string();
+  }
+  std::vector<std::uint8_t> blob(int c) const {
+    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, c));
+    return p ? std::vector<std::uint8_t>(p, p + sqlite3_column_bytes(stmt_, c)) : std::vector<std::uint8_t>();
+  }
+
+ private:
+  Statement& check(int rc) {
+    if (rc != SQLITE_OK) db_.fail(rc);
+    return *this;
+  }
+  StoreConnection& db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// BEGIN IMMEDIATE takes the write lock up front, so a busy database is
+// reported here (after the busy timeout) and never halfway through.
+class Transaction {
+ public:
+  explicit Transaction(StoreConnection& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+  ~Transaction() {
+    if (!done_) sqlite3_exec(db_.db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit() {
+    db_.exec("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  StoreConnection& db_;
+  bool done_ = false;
+};
+
+template <class T>
+bool exists(StoreConnection& d, std::string_view sql, const T& key) {
+  Statement q(d, sql);
+  q.with(key);
+  return q.next();
+}
+
+[[noreturn]] void missing(const StoreConnection& d, const char* what, std::int64_t id) {
+  throw StoreError(d.file + ": there is no " + what + " with id " + std::to_string(id));
+}
+
+std::int64_t own_pid() { return static_cast<std::int64_t>(::getpid()); }
+
+std::string run_info_json(const RunInfo& i) {
+  const json j = {{"config", json::parse(i.config.to_json())},
+                  {"backend", i.backend},
+                  {"dataset", i.dataset},
+                  {"train_examples", i.train_examples},
+                  {"heldout_examples", i.heldout_examples},
+                  {"trainable_params", i.trainable_params},
+                  {"model_params", i.model_params},
+                  {"base_fingerprint", i.base_fingerprint}};
+  return j.dump();
+}
+
+LedgerSnapshot snapshot_from_json(const std::string& text, const std::string& source) {
+  try {
+    const json j = json::parse(text);
+    LedgerSnapshot s;
+    s.total = j.at("total").get<std::size_t>();
+    s.peak_total = j.at("peak_total").get<std::size_t>();
+    for (int c = 0; c < kMemCategoryCount; ++c) {
+      const char* key = mem_category_key(static_cast<MemCategory>(c));
+      s.current[c] = j.at("current").at(key).get<std::size_t>();
+      s.peak[c] = j.at("peak").at(key).get<std::size_t>();
+    }
+    for (const json& layer : j.at("layers")) {
+      LedgerSnapshot::Row row;
+      row.layer = layer.at("layer").get<int>();
+      for (int c = 0; c < kMemCategoryCount; ++c)
+        row.bytes[c] = layer.at(mem_category_key(static_cast<MemCategory>(c))).get<std::size_t>();
+      s.rows.push_back(row);
+    }
+    return s;
+  } catch (const json::exception& e) {
+    throw FormatError(source, std::string("the memory snapshot is not valid: ") + e.what());
+  }
+}
+
+// adapter_config.json as written by io::peft_config_json (and by PEFT): the
+// fields this program's AdapterConfig has. Unknown keys are ignored, as PEFT does.
+AdapterConfig parse_peft_config(const std::string& text, const std::string& source) {
+  try {
+    const json j = json::parse(text);
+    AdapterConfig c;
+    const std::string type = j.value("peft_type", std::string("LORA"));
+    if (type == "ADALORA") {
+      c.method = Method::AdaLora;
+      c.r = j.value("init_r", j.value("r", c.r));  // AdaLoRA's rank is init_r; r is unused
+      c.adalora.target_r = j.value("target_r", c.adalora.target_r);
+      c.adalora.tinit = j.value("tinit", c.adalora.tinit);
+      c.adalora.tfinal = j.value("tfinal", c.adalora.tfinal);
+      c.adalora.delta_t = j.value("deltaT", c.adalora.delta_t);
+      c.adalora.beta1 = j.value("beta1", c.adalora.beta1);
+      c.adalora.beta2 = j.value("beta2", c.adalora.beta2);
+      c.adalora.orth_reg_weight = j.value("orth_reg_weight", c.adalora.orth_reg_weight);
+    } else if (type == "LORA") {
+      c.method = j.value("use_dora", false) ? Method::Dora : Method::Lora;
+      c.r = j.at("r").get<int>();
+    } else {
+      throw FormatError(source, "adapter_config.json has peft_type \"" + type + "\"; expected LORA or ADALORA");
+    }
+    c.alpha = j.at("lora_alpha").get<double>();
+    c.dropout = j.value("lora_dropout", 0.0);
+    c.use_rslora = j.value("use_rslora", false);
+    const auto init = j.find("init_lora_weights");
+    c.init = init != j.end() && *init == "gaussian" ? LoraInit::Gaussian : LoraInit::Kaiming;
+    // PEFT keeps target_modules as a set; list them in the model's order.
+    std::vector<bool> wanted(kTargetCount, false);
+    for (const json& m : j.at("target_modules")) {
+      try {
+        wanted[static_cast<int>(parse_target(m.get<std::string>(), "target_modules"))] = true;
+      } catch (const ConfigError& e) {
+        throw FormatError(source, std::string("adapter_config.json: ") + e.what());
+      }
+    }
+    c.targets.clear();
+    for (Target t : kAllTargets)
+      if (wanted[static_cast<int>(t)]) c.targets.push_back(t);
+    return c;
+  } catch (const json::exception& e) {
+    throw FormatError(source, std::string("adapter_config.json is not valid: ") + e.what());
+  }
+}
+
+std::string weights_json(const std::vector<double>& w) {
+  json j = json::array();
+  for (double v : w) j.push_back(std::isnan(v) ? json(nullptr) : json(v));
+  return j.dump();
+}
+
+std::vector<double> weights_from_json(const std::string& text, const std::string& source) {
+  try {
+    std::vector<double> w;
+    for (const json& v : json::parse(text)) w.push_back(v.is_null() ? NAN : v.get<double>());
+    return w;
+  } catch (const json::exception& e) {
+    throw FormatError(source, std::string("trial weights are not valid: ") + e.what());
+  }
+}
+
+}  // namespace
+
+// The statements append_steps reuses for every batch.
+struct StepStatements {
+  Statement metric, snapshot, event, progress;
+  explicit StepStatements(StoreConnection& d)
+      : metric(d,
+               "INSERT OR REPLACE INTO metrics (run_id, step, loss, eval_loss, accuracy, lr, grad_norm, "
+               "tokens_per_s, elapsed_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               SQLITE_PREPARE_PERSISTENT),
+        snapshot(d, "INSERT OR REPLACE INTO memory_snapshots (run_id, step, snapshot_json) VALUES (?, ?, ?)",
+                 SQLITE_PREPARE_PERSISTENT),
+        event(d, "INSERT INTO variant_events (run_id, step, kind, payload_json) VALUES (?, ?, ?, ?)",
+              SQLITE_PREPARE_PERSISTENT),
+        progress(d, "UPDATE runs SET steps_done = ? WHERE id = ?", SQLITE_PREPARE_PERSISTENT) {}
+};
+
+StoreConnection::~StoreConnection() {
+  steps.reset();  // statements are finalized before the connection closes
+  sqlite3_close_v2(db);
+}
+
+int StoreConnection::user_version() {
+  Statement q(*this, "PRAGMA user_version");
+  return q.next() ? static_cast<int>(q.integer(0)) : 0;
+}
+
+namespace {
+
+void migrate(StoreConnection& d, int version) {
+  for (const Migration& m : kMigrations) {
+    if (m.version <= version) continue;
+    Transaction t(d);
+    // Another process may have migrated the file while this one waited for the lock.
+    version = d.user_version();
+    if (version < m.version) {
+      d.exec(m.sql);
+      d.exec("PRAGMA user_version = " + std::to_string(m.version));
+      version = m.version;
+    }
+    t.commit();
+  }
+}
+
+// Runs whose owning process has ended can never finish: mark them failed,
+// keeping what they recorded. Returns how many.
+int mark_interrupted_runs(StoreConnection& d) {
+  std::vector<std::int64_t> orphans;
+  {
+    Statement q(d, "SELECT id, pid FROM runs WHERE status IN ('queued', 'running')");
+    while (q.next())
+      if (q.is_null(1) || !process_alive(q.integer(1))) orphans.push_back(q.integer(0));
+  }
+  // Opening takes the write lock only when there is something to mark.
+  if (orphans.empty()) return 0;
+  Transaction t(d);
+  Statement mark(d,
+                 "UPDATE runs SET status = 'failed', error = ?, ended = ? "
+                 "WHERE id = ? AND status IN ('queued', 'running')");
+  const std::string now = iso_now();
+  int marked = 0;
+  for (std::int64_t id : orphans) marked += mark.with(kInterrupted, now, id).run();
+  t.commit();
+  return marked;
+}
+
+std::int64_t insert_run(StoreConnection& d, std::int64_t experiment_id, const std::string& device) {
+  if (!exists(d, "SELECT 1 FROM experiments WHERE id = ?", experiment_id)) missing(d, "experiment", experiment_id);
+  Statement(d, "INSERT INTO runs (experiment_id, status, device, pid) VALUES (?, 'queued', ?, ?)")
+      .with(experiment_id, device, own_pid())
+      .run();
+  return sqlite3_last_insert_rowid(d.db);
+}
+
+void mark_started(StoreConnection& d, std::int64_t run_id, const RunInfo& info) {
+  const int changed = Statement(d,
+                                "UPDATE runs SET status = 'running', started = ?, run_info_json = ?, pid = ? "
+                                "WHERE id = ? AND status = 'queued'")
+                          .with(iso_now(), run_info_json(info), own_pid(), run_id)
+                          .run();
+  if (changed == 0) {
+    Statement q(d, "SELECT status FROM runs WHERE id = ?");
+    q.with(run_id);
+    if (!q.next()) missing(d, "run", run_id);
+    throw StoreError(d.file + ": run " + std::to_string(run_id) + " cannot start: it is " + q.text(0) +
+                     ", not queued");
+  }
+  Statement(d, "INSERT OR REPLACE INTO memory_snapshots (run_id, step, snapshot_json) VALUES (?, 0, ?)")
+      .with(run_id, ledger_snapshot_json(info.memory))
+      .run();
+}
+
+RunRow read_run_row(const Statement& q) {
+  RunRow r;
+  r.id = q.integer(0);
+  r.experiment_id = q.integer(1);
+  r.experiment = q.text(2);
+  r.method = q.text(3);
+  r.task = q.text(4);
+  r.status = q.text(5);
+  r.device = q.text(6);
+  r.started = q.text(7);
+  r.ended = q.text(8);
+  r.steps_done = q.integer(9);
+  r.total_steps = q.integer(10);
+  r.final_train_loss = q.real(11);
+  r.final_eval_loss = q.real(12);
+  r.final_accuracy = q.real(13);
+  r.tokens_per_s = q.real(14);
+  r.peak_bytes = q.integer(15);
+  r.error = q.text(16);
+  return r;
+}
+
+}  // namespace
+
+std::filesystem::path Store::default_path() {
+  if (const char* p = std::getenv("LWB_DB"); p && *p) return p;
+  return user_data_dir() / "workbench.sqlite3";
+}
+
+Store::Store(const std::filesystem::path& file, std::chrono::milliseconds busy_timeout)
+    : file_(file), conn_(std::make_unique<StoreConnection>(file.string())) {
+  StoreConnection& d = *conn_;
+  d.doing = "opening the database";
+  if (file.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(file.parent_path(), ec);
+    if (ec) throw StoreError(d.file + ": cannot create its folder (" + ec.message() + ")");
+  }
+  const int rc = sqlite3_open_v2(d.file.c_str(), &d.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) d.fail(rc);
+  sqlite3_busy_timeout(d.db, static_cast<int>(busy_timeout.count()));
+
+  // Read before anything is written: a file from a newer program must stay
+  // exactly as it is.
+  const int version = d.user_version();
+  if (version > kSchemaVersion) {
+    // Closing would otherwise checkpoint the file's write-ahead log into it.
+    sqlite3_db_config(d.db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    throw StoreError(d.file + ": database schema version " + std::to_string(version) +
+                     " is newer than this program (" + std::to_string(kSchemaVersion) +
+                     "); use a newer lora-workbench");
+  }
+  if (version == 0) {
+    Statement q(d, "SELECT 1 FROM sqlite_master WHERE type = 'table'");
+    if (q.next())
+      throw StoreError(d.file + ": a SQLite database of another program (it has tables but no lora-workbench "
+                                "schema); choose another file or set LWB_DB");
+  }
+  d.exec("PRAGMA foreign_keys = ON");
+  d.exec("PRAGMA journal_mode = WAL");
+  // In WAL mode NORMAL syncs at checkpoints rather than at every commit: a
+  // power cut may lose the last commits, never the file's consistency.
+  d.exec("PRAGMA synchronous = NORMAL");
+  migrate(d, version);
+  interrupted_runs_ = mark_interrupted_runs(d);
+}
+
+Store::~Store() = default;
+
+std::int64_t Store::create_experiment(const std::string& name, const ExperimentConfig& config) {
+  StoreConnection& d = *conn_;
+  d.doing = "saving experiment " + in_quotes(name);
+  Transaction t(d);
+  Statement(d, "INSERT INTO experiments (name, config_json, created) VALUES (?, ?, ?)")
+      .with(name, config.to_json(), iso_now())
+      .run();
+  const std::int64_t id = sqlite3_last_insert_rowid(d.db);
+  t.commit();
+  return id;
+}
+
+std::int64_t Store::queue_run(std::int64_t experiment_id, const std::string& device) {
+  StoreConnection& d = *conn_;
+  d.doing = "queueing a run of experiment " + std::to_string(experiment_id);
+  Transaction t(d);
+  const std::int64_t id = insert_run(d, experiment_id, device);
+  t.commit();
+  return id;
+}
+
+void Store::start_run(std::int64_t run_id, const RunInfo& info) {
+  StoreConnection& d = *conn_;
+  d.doing = "starting run " + std::to_string(run_id);
+  Transaction t(d);
+  mark_started(d, run_id, info);
+  t.commit();
+}
+
+std::int64_t Store::create_run(std::int64_t experiment_id, const std::string& device, const RunInfo& info) {
+  StoreConnection& d = *conn_;
+  d.doing = "starting a run of experiment " + std::to_string(experiment_id);
+  Transaction t(d);
+  const std::int64_t id = insert_run(d, experiment_id, device);
+  mark_started(d, id, info);
+  t.commit();
+  return id;
+}
+
+void Store::append_steps(std::int64_t run_id, std::span<const StepEvent> events) {
+  if (events.empty()) return;
+  StoreConnection& d = *conn_;
+  d.doing = "saving the metrics of run " + std::to_string(run_id);
+  if (!d.steps) d.steps = std::make_unique<StepStatements>(d);
+  StepStatements& s = *d.steps;
+  Transaction t(d);
+  for (const StepEvent& e : events) {
+    s.metric
+        .with(run_id, e.step, e.loss, e.eval ? e.eval->loss : NAN, e.eval ? e.eval->accuracy : NAN, e.lr,
+              e.grad_norm, e.tokens_per_s, e.elapsed_s)
+        .run();
+    if (e.memory) s.snapshot.with(run_id, e.step, ledger_snapshot_json(*e.memory)).run();
+    for (const VariantEvent& v : e.variant_events) s.event.with(run_id, e.step, v.kind, v.payload_json).run();
+  }
+  s.progress.with(events.back().step, run_id).run();
+  t.commit();
+}
+
+void Store::finish_run(std::int64_t run_id, const RunResult& r) {
+  StoreConnection& d = *conn_;
+  d.doing = "finishing run " + std::to_string(run_id);
+  Transaction t(d);
+  const int changed =
+      Statement(d,
+                "UPDATE runs SET status = ?, ended = ?, steps_done = ?, final_train_loss = ?, "
+                "final_eval_loss = ?, final_accuracy = ?, tokens_per_s = ?, peak_bytes = ?, error = ?, "
+                "summary_json = ? WHERE id = ?")
+          .with(run_status_name(r.status), iso_now(), r.steps_done, r.final_train_loss, r.final_eval.loss,
+                r.final_eval.accuracy, r.tokens_per_s, static_cast<std::int64_t>(r.memory.peak_total), r.error,
+                run_result_json(r), run_id)
+          .run();
+  if (changed == 0) missing(d, "run", run_id);
+  t.commit();
+}
+
+std::vector<RunRow> Store::list_runs() {
+  StoreConnection& d = *conn_;
+  d.doing = "listing the runs";
+  Statement q(d, std::string(kRunSelect) + " ORDER BY r.id DESC");
+  std::vector<RunRow> rows;
+  while (q.next()) rows.push_back(read_run_row(q));
+  return rows;
+}
+
+RunDetail Store::get_run(std::int64_t run_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "reading run " + std::to_string(run_id);
+  Statement q(d, std::string(kRunSelect) + " WHERE r.id = ?");
+  q.with(run_id);
+  if (!q.next()) missing(d, "run", run_id);
+  RunDetail r;
+  r.row = read_run_row(q);
+  r.config_json = q.text(17);
+  r.run_info_json = q.text(18);
+  r.summary_json = q.text(19);
+  return r;
+}
+
+std::vector<MetricRow> Store::run_metrics(std::int64_t run_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "reading the metrics of run " + std::to_string(run_id);
+  Statement q(d,
+              "SELECT step, loss, eval_loss, accuracy, lr, grad_norm, tokens_per_s, elapsed_s "
+              "FROM metrics WHERE run_id = ? ORDER BY step");
+  q.with(run_id);
+  std::vector<MetricRow> rows;
+  while (q.next())
+    rows.push_back({q.integer(0), q.real(1), q.real(2), q.real(3), q.real(4), q.real(5), q.real(6), q.real(7)});
+  return rows;
+}
+
+std::vector<MemorySnapshotRow> Store::run_memory_snapshots(std::int64_t run_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "reading the memory snapshots of run " + std::to_string(run_id);
+  Statement q(d, "SELECT step, snapshot_json FROM memory_snapshots WHERE run_id = ? ORDER BY step");
+  q.with(run_id);
+  std::vector<MemorySnapshotRow> rows;
+  while (q.next()) {
+    const std::int64_t step = q.integer(0);
+    const std::string source = d.file + ": run " + std::to_string(run_id) + " step " + std::to_string(step);
+    rows.push_back({step, snapshot_from_json(q.text(1), source)});
+  }
+  return rows;
+}
+
+std::vector<VariantEventRow> Store::run_variant_events(std::int64_t run_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "reading the variant events of run " + std::to_string(run_id);
+  Statement q(d, "SELECT step, kind, payload_json FROM variant_events WHERE run_id = ? ORDER BY step, id");
+  q.with(run_id);
+  std::vector<VariantEventRow> rows;
+  while (q.next()) rows.push_back({q.integer(0), {q.text(1), q.text(2)}});
+  return rows;
+}
+
+void Store::delete_run(std::int64_t run_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "deleting run " + std::to_string(run_id);
+  Transaction t(d);
+  {
+    Statement q(d, "SELECT status, pid FROM runs WHERE id = ?");
+    q.with(run_id);
+    if (!q.next()) missing(d, "run", run_id);
+    // Its process would fail on its next write.
+    if (q.text(0) == "running" && !q.is_null(1) && process_alive(q.integer(1)))
+      throw StoreError(d.file + ": run " + std::to_string(run_id) + " is still running; stop it before deleting it");
+  }
+  Statement(d, "DELETE FROM runs WHERE id = ?").with(run_id).run();
+  t.commit();
+}
+
+std::int64_t Store::save_adapter(const std::string& name, std::optional<std::int64_t> run_id,
+                                 const AdapterState& state, const std::string& task, double eval_loss,
+                                 double eval_accuracy) {
+  StoreConnection& d = *conn_;
+  d.doing = "saving adapter " + in_quotes(name);
+  if (name.empty()) throw StoreError(d.file + ": an adapter needs a name");
+  const AdapterConfig& c = state.config;
+  const std::string variant =
+      c.method == Method::Lora && c.use_rslora ? std::string("rslora") : std::string(method_name(c.method));
+  std::string targets;
+  for (Target t : kAllTargets)
+    if (c.targets_contain(t)) targets += (targets.empty() ? "" : ",") + std::string(target_short_name(t));
+  const std::string config = io::peft_config_json(state);
+  const std::vector<std::uint8_t> blob = io::peft_safetensors_bytes(state);
+
+  Transaction t(d);
+  if (exists(d, "SELECT 1 FROM adapters WHERE name = ?", name))
+    throw StoreError(d.file + ": an adapter named " + in_quotes(name) +
+                     " already exists; choose another name or delete that adapter first");
+  if (run_id && !exists(d, "SELECT 1 FROM runs WHERE id = ?", *run_id)) missing(d, "run", *run_id);
+  Statement(d,
+            "INSERT INTO adapters (run_id, name, variant, rank, targets, base_model, base_fingerprint, "
+            "peft_config_json, safetensors, created, task, eval_loss, eval_accuracy) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .with(run_id, name, variant, c.r, targets, state.base_model, state.base_fingerprint, config, blob, iso_now(),
+            task, eval_loss, eval_accuracy)
+      .run();
+  const std::int64_t id = sqlite3_last_insert_rowid(d.db);
+  t.commit();
+  return id;
+}
+
+AdapterState Store::load_adapter(std::int64_t adapter_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "loading adapter " + std::to_string(adapter_id);
+  Statement q(d,
+              "SELECT name, variant, base_model, base_fingerprint, peft_config_json, safetensors "
+              "FROM adapters WHERE id = ?");
+  q.with(adapter_id);
+  if (!q.next()) missing(d, "adapter", adapter_id);
+  const std::string source = d.file + ": adapter " + in_quotes(q.text(0));
+  AdapterState s;
+  s.config = parse_peft_config(q.text(4), source);
+  // PEFT has no word for ReLoRA (its adapters are plain LoRA); the variant column keeps it.
+  s.config.method = parse_method(q.text(1));
+  s.base_model = q.text(2);
+  s.base_fingerprint = q.text(3);
+  const io::SafetensorsFile weights = io::SafetensorsFile::from_bytes(q.blob(5), source);
+  const auto model = weights.metadata().find("lwb.model_config");
+  if (model == weights.metadata().end())
+    throw FormatError(source, "the weights carry no lwb.model_config metadata");
+  s.model = model_config_from_json(model->second, source);
+  for (const io::StTensorInfo& info : weights.tensors())
+    s.tensors.emplace(info.name, HostTensor{info.shape, weights.read_f32(info.name)});
+  return s;
+}
+
+std::optional<std::int64_t> Store::find_adapter(const std::string& name) {
+  StoreConnection& d = *conn_;
+  d.doing = "looking up adapter " + in_quotes(name);
+  Statement q(d, "SELECT id FROM adapters WHERE name = ?");
+  q.with(name);
+  return q.next() ? std::optional<std::int64_t>(q.integer(0)) : std::nullopt;
+}
+
+std::vector<AdapterRow> Store::list_adapters() {
+  StoreConnection& d = *conn_;
+  d.doing = "listing the adapters";
+  Statement q(d,
+              "SELECT id, run_id, name, variant, rank, targets, base_model, base_fingerprint, task, eval_loss, "
+              "eval_accuracy, created, length(safetensors) FROM adapters ORDER BY id DESC");
+  std::vector<AdapterRow> rows;
+  while (q.next()) {
+    AdapterRow a;
+    a.id = q.integer(0);
+    a.run_id = q.optional_integer(1);
+    a.name = q.text(2);
+    a.variant = q.text(3);
+    a.rank = static_cast<int>(q.integer(4));
+    a.targets = q.text(5);
+    a.base_model = q.text(6);
+    a.base_fingerprint = q.text(7);
+    a.task = q.text(8);
+    a.eval_loss = q.real(9);
+    a.eval_accuracy = q.real(10);
+    a.created = q.text(11);
+    a.bytes = q.integer(12);
+    rows.push_back(std::move(a));
+  }
+  return rows;
+}
+
+void Store::delete_adapter(std::int64_t adapter_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "deleting adapter " + std::to_string(adapter_id);
+  Transaction t(d);
+  std::string name;
+  {
+    Statement q(d, "SELECT name FROM adapters WHERE id = ?");
+    q.with(adapter_id);
+    if (!q.next()) missing(d, "adapter", adapter_id);
+    name = q.text(0);
+  }
+  std::string users;
+  {
+    Statement q(d,
+                "SELECT DISTINCT c.name FROM composition_members m JOIN compositions c ON c.id = m.composition_id "
+                "WHERE m.adapter_id = ? ORDER BY c.name");
+    q.with(adapter_id);
+    while (q.next()) users += (users.empty() ? "" : ", ") + in_quotes(q.text(0));
+  }
+  if (!users.empty())
+    throw StoreError(d.file + ": adapter " + in_quotes(name) + " is used by composition(s) " + users +
+                     "; delete those compositions or remove the adapter from them first");
+  Statement(d, "DELETE FROM adapters WHERE id = ?").with(adapter_id).run();
+  t.commit();
+}
+
+std::int64_t Store::save_composition(const Composition& c) {
+  StoreConnection& d = *conn_;
+  d.doing = "saving composition " + in_quotes(c.name);
+  if (c.name.empty()) throw StoreError(d.file + ": a composition needs a name");
+  Transaction t(d);
+  {
+    Statement q(d, "SELECT id FROM compositions WHERE name = ?");
+    q.with(c.name);
+    if (q.next() && q.integer(0) != c.id)
+      throw StoreError(d.file + ": a composition named " + in_quotes(c.name) + " already exists; choose another name");
+  }
+  for (std::size_t i = 0; i < c.members.size(); ++i)
+    if (!exists(d, "SELECT 1 FROM adapters WHERE id = ?", c.members[i].adapter_id))
+      throw StoreError(d.file + ": composition " + in_quotes(c.name) + ": member " + std::to_string(i + 1) +
+                       " refers to adapter id " + std::to_string(c.members[i].adapter_id) +
+                       ", which is not in the library");
+  std::int64_t id = c.id;
+  if (id == 0) {
+    Statement(d,
+              "INSERT INTO compositions (name, mode, optimizer, base_fingerprint, target_task, created, "
+              "scores_json, canvas_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .with(c.name, c.mode, c.optimizer, c.base_fingerprint, c.target_task, iso_now(), c.scores_json,
+              c.canvas_json)
+        .run();
+    id = sqlite3_last_insert_rowid(d.db);
+  } else {
+    const int changed = Statement(d,
+                                  "UPDATE compositions SET name = ?, mode = ?, optimizer = ?, base_fingerprint = ?, "
+                                  "target_task = ?, scores_json = ?, canvas_json = ? WHERE id = ?")
+                            .with(c.name, c.mode, c.optimizer, c.base_fingerprint, c.target_task, c.scores_json,
+                                  c.canvas_json, id)
+                            .run();
+    if (changed == 0) missing(d, "composition", id);
+    Statement(d, "DELETE FROM composition_members WHERE composition_id = ?").with(id).run();
+    Statement(d, "DELETE FROM composition_trials WHERE composition_id = ?").with(id).run();
+  }
+  Statement member(d,
+                   "INSERT INTO composition_members (composition_id, position, adapter_id, weight, x, y) "
+                   "VALUES (?, ?, ?, ?, ?, ?)");
+  for (std::size_t i = 0; i < c.members.size(); ++i) {
+    const CompositionMember& m = c.members[i];
+    member.with(id, static_cast<std::int64_t>(i), m.adapter_id, m.weight, m.x, m.y).run();
+  }
+  Statement trial(d,
+                  "INSERT INTO composition_trials (composition_id, iteration, weights_json, objective) "
+                  "VALUES (?, ?, ?, ?)");
+  for (const CompositionTrial& tr : c.trials) trial.with(id, tr.iteration, weights_json(tr.weights), tr.objective).run();
+  t.commit();
+  return id;
+}
+
+Composition Store::load_composition(std::int64_t composition_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "loading composition " + std::to_string(composition_id);
+  Composition c;
+  {
+    Statement q(d,
+                "SELECT id, name, mode, optimizer, base_fingerprint, target_task, created, scores_json, canvas_json "
+                "FROM compositions WHERE id = ?");
+    q.with(composition_id);
+    if (!q.next()) missing(d, "composition", composition_id);
+    c.id = q.integer(0);
+    c.name = q.text(1);
+    c.mode = q.text(2);
+    c.optimizer = q.text(3);
+    c.base_fingerprint = q.text(4);
+    c.target_task = q.text(5);
+    c.created = q.text(6);
+    c.scores_json = q.text(7);
+    c.canvas_json = q.text(8);
+  }
+  {
+    Statement q(d,
+                "SELECT adapter_id, weight, x, y FROM composition_members WHERE composition_id = ? "
+                "ORDER BY position");
+    q.with(composition_id);
+    while (q.next()) c.members.push_back({q.integer(0), q.real(1), q.real(2), q.real(3)});
+  }
+  Statement q(d,
+              "SELECT iteration, weights_json, objective FROM composition_trials WHERE composition_id = ? "
+              "ORDER BY iteration");
+  q.with(composition_id);
+  const std::string source = d.file + ": composition " + in_quotes(c.name);
+  while (q.next()) c.trials.push_back({q.integer(0), weights_from_json(q.text(1), source), q.real(2)});
+  return c;
+}
+
+std::vector<CompositionRow> Store::list_compositions() {
+  StoreConnection& d = *conn_;
+  d.doing = "listing the compositions";
+  Statement q(d, R"sql(
+SELECT c.id, c.name, c.mode, c.optimizer, c.base_fingerprint, c.target_task, c.created,
+  (SELECT count(*) FROM composition_members m WHERE m.composition_id = c.id),
+  (SELECT count(*) FROM composition_trials t WHERE t.composition_id = c.id),
+  (SELECT min(objective) FROM composition_trials t WHERE t.composition_id = c.id)
+FROM compositions c ORDER BY c.id DESC
+)sql");
+  std::vector<CompositionRow> rows;
+  while (q.next())
+    rows.push_back({q.integer(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.text(6), q.integer(7),
+                    q.integer(8), q.real(9)});
+  return rows;
+}
+
+void Store::delete_composition(std::int64_t composition_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "deleting composition " + std::to_string(composition_id);
+  Transaction t(d);
+  if (Statement(d, "DELETE FROM compositions WHERE id = ?").with(composition_id).run() == 0)
+    missing(d, "composition", composition_id);
+  t.commit();
+}
+
+}  // namespace lwb

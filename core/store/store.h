@@ -1,0 +1,194 @@
+#pragma once
+// The workbench's SQLite file: experiments, runs with their metric curves and
+// memory snapshots, the adapter library (PEFT blobs) and LoRAHub compositions.
+//
+// One Store is one connection and is used from one thread at a time; a second
+// thread (or process) opens its own Store on the same file, and WAL mode lets
+// readers work while one writer commits. Every write is a bound-parameter
+// statement inside a transaction. Problems are StoreError, naming the file.
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/adapters/adapter_state.h"
+#include "core/train/events.h"
+#include "core/train/experiment_config.h"
+
+namespace lwb {
+
+struct StoreConnection;  // the SQLite connection and its prepared statements
+
+// Absent measurements (a step without evaluation, a run that never finished)
+// read back as NaN.
+struct RunRow {
+  std::int64_t id = 0;
+  std::int64_t experiment_id = 0;
+  std::string experiment;  // the experiment's name
+  std::string method;      // "lora", "rslora", "dora", ... from the config
+  std::string task;        // the built-in task, "pretrain", or the data file
+  std::string status;      // "queued", "running", "finished", "stopped", "failed"
+  std::string device;
+  std::string started, ended;  // ISO 8601 UTC ("2025-01-31T12:00:00Z"); empty if not yet
+  std::int64_t steps_done = 0;
+  std::int64_t total_steps = 0;
+  double final_train_loss = NAN;
+  double final_eval_loss = NAN;
+  double final_accuracy = NAN;
+  double tokens_per_s = NAN;
+  std::int64_t peak_bytes = 0;
+  std::string error;
+};
+
+struct RunDetail {
+  RunRow row;
+  std::string config_json;    // the experiment's ExperimentConfig::to_json()
+  std::string run_info_json;  // what the trainer reported at the start; empty while queued
+  std::string summary_json;   // run_result_json() of the finished run; empty before
+};
+
+struct MetricRow {
+  std::int64_t step = 0;
+  double loss = NAN;
+  double eval_loss = NAN;
+  double accuracy = NAN;
+  double lr = NAN;
+  double grad_norm = NAN;
+  double tokens_per_s = NAN;
+  double elapsed_s = NAN;
+};
+
+struct MemorySnapshotRow {
+  std::int64_t step = 0;  // 0: the ledger at the start of the run
+  LedgerSnapshot snapshot;
+};
+
+struct VariantEventRow {
+  std::int64_t step = 0;
+  VariantEvent event;
+};
+
+struct AdapterRow {
+  std::int64_t id = 0;
+  std::optional<std::int64_t> run_id;  // empty for imported adapters and deleted runs
+  std::string name;
+  std::string variant;  // method_name() of the adapter's method
+  int rank = 0;
+  std::string targets;  // "q,v"
+  std::string base_model;
+  std::string base_fingerprint;
+  std::string task;
+  double eval_loss = NAN;
+  double eval_accuracy = NAN;
+  std::string created;
+  std::int64_t bytes = 0;  // size of the safetensors blob
+};
+
+struct CompositionMember {
+  std::int64_t adapter_id = 0;
+  double weight = 0;
+  double x = 0, y = 0;  // position on the canvas
+};
+
+struct CompositionTrial {
+  std::int64_t iteration = 0;
+  std::vector<double> weights;  // one per member, in member order
+  double objective = NAN;
+};
+
+struct Composition {
+  std::int64_t id = 0;  // 0 until saved
+  std::string name;
+  std::string mode;       // merge mode: "lorahub", "linear", "cat", "svd"
+  std::string optimizer;  // weight search: "cobyla", "cma-es", "none"
+  std::string base_fingerprint;
+  std::string target_task;
+  std::string created;  // set by the store
+  // The caller's documents, kept as given.
+  std::string scores_json = "{}";
+  std::string canvas_json = "{}";
+  std::vector<CompositionMember> members;  // in canvas order
+  std::vector<CompositionTrial> trials;    // the search trace
+};
+
+struct CompositionRow {
+  std::int64_t id = 0;
+  std::string name, mode, optimizer, base_fingerprint, target_task, created;
+  std::int64_t members = 0;
+  std::int64_t trials = 0;
+  double best_objective = NAN;  // lowest objective over the trials
+};
+
+class Store {
+ public:
+  // Schema version this program writes; older files are migrated on open.
+  static constexpr int kSchemaVersion = 2;
+
+  // $LWB_DB if set, else <user data dir>/workbench.sqlite3.
+  static std::filesystem::path default_path();
+
+  // Opens (creating the file and its folder if needed) and migrates. A file
+  // from a newer program is refused before anything is written to it.
+  explicit Store(const std::filesystem::path& file,
+                 std::chrono::milliseconds busy_timeout = std::chrono::seconds(5));
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::filesystem::path& file() const { return file_; }
+  // Runs that a killed process had left queued or running, marked failed when
+  // this Store opened the file.
+  int interrupted_runs() const { return interrupted_runs_; }
+
+  std::int64_t create_experiment(const std::string& name, const ExperimentConfig& config);
+
+  // A run waiting to start, owned by this process.
+  std::int64_t queue_run(std::int64_t experiment_id, const std::string& device);
+  // Marks a queued run running and records what the trainer reported.
+  void start_run(std::int64_t run_id, const RunInfo& info);
+  // queue_run + start_run in one transaction.
+  std::int64_t create_run(std::int64_t experiment_id, const std::string& device, const RunInfo& info);
+  // Metrics, memory snapshots and variant events of consecutive steps, in one
+  // transaction; the run's steps_done follows the last event.
+  void append_steps(std::int64_t run_id, std::span<const StepEvent> events);
+  void finish_run(std::int64_t run_id, const RunResult& result);
+
+  std::vector<RunRow> list_runs();  // newest first
+  RunDetail get_run(std::int64_t run_id);
+  std::vector<MetricRow> run_metrics(std::int64_t run_id);
+  std::vector<MemorySnapshotRow> run_memory_snapshots(std::int64_t run_id);
+  std::vector<VariantEventRow> run_variant_events(std::int64_t run_id);
+  // Its metrics, snapshots and events go with it; its adapters stay in the
+  // library without a run.
+  void delete_run(std::int64_t run_id);
+
+  // Keeps the adapter as PEFT files (adapter_config.json text + safetensors
+  // blob). Names are unique.
+  std::int64_t save_adapter(const std::string& name, std::optional<std::int64_t> run_id,
+                            const AdapterState& state, const std::string& task, double eval_loss,
+                            double eval_accuracy);
+  AdapterState load_adapter(std::int64_t adapter_id);
+  std::optional<std::int64_t> find_adapter(const std::string& name);
+  std::vector<AdapterRow> list_adapters();  // newest first
+  // Refused while a composition uses the adapter.
+  void delete_adapter(std::int64_t adapter_id);
+
+  // Inserts when c.id is 0, else replaces the stored composition with its
+  // members and trials. Returns the id.
+  std::int64_t save_composition(const Composition& c);
+  Composition load_composition(std::int64_t composition_id);
+  std::vector<CompositionRow> list_compositions();  // newest first
+  void delete_composition(std::int64_t composition_id);
+
+ private:
+  std::filesystem::path file_;
+  std::unique_ptr<StoreConnection> conn_;
+  int interrupted_runs_ = 0;
+};
+
+}  // namespace lwb
