@@ -1,5 +1,6 @@
 #pragma once
 // The headless command line: `lora-workbench <command> [options]`.
+#include <filesystem>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -29,10 +30,14 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// --db, else the store in --data-dir, else Store::default_path().
+std::filesystem::path store_path(const Args& args);
+
 int cmd_train(const Args& args);
 int cmd_pretrain(const Args& args);
 int cmd_presets(const Args& args);
 int cmd_compare(const Args& args);
+int cmd_runs(const Args& args);
 int cmd_config(const Args& args);
 
 // Registers the CUDA backend with core when this build has one.

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "app/cli.h"
+#include "core/store/store.h"
 
 namespace lwb::cli {
 
@@ -42,6 +43,12 @@ void Args::check(const std::vector<std::string>& known, const std::vector<std::s
     if (!is_switch && !is_known) throw UsageError("unknown option --" + flag);
     if (is_known && !is_switch && value.empty()) throw UsageError("option --" + flag + " needs a value");
   }
+}
+
+std::filesystem::path store_path(const Args& args) {
+  if (args.has("db")) return args.get("db");
+  if (args.has("data-dir")) return std::filesystem::path(args.get("data-dir")) / "workbench.sqlite3";
+  return Store::default_path();
 }
 
 }  // namespace lwb::cli

@@ -11,6 +11,8 @@
 #include "core/common/errors.h"
 #include "core/io/peft.h"
 #include "core/model/checkpoint.h"
+#include "core/store/store.h"
+#include "core/store/store_sink.h"
 #include "core/train/compare.h"
 #include "core/train/jsonl_sink.h"
 #include "core/train/paths.h"
@@ -65,7 +67,7 @@ TrainerEnvironment environment(const Args& a, TrainerSink* pretrain_progress) {
 }  // namespace
 
 int cmd_train(const Args& args) {
-  args.check({"preset", "config", "set", "out", "data-dir"}, {"quiet", "overwrite"});
+  args.check({"preset", "config", "set", "out", "data-dir", "db"}, {"quiet", "overwrite", "no-store"});
   const ExperimentConfig config = resolve_config(args);
   const bool quiet = args.has("quiet");
   TerminalProgress pretrain_progress("pretrain " + config.model.preset, quiet);
@@ -76,6 +78,14 @@ int cmd_train(const Args& args) {
   if (std::filesystem::exists(out) && !std::filesystem::is_empty(out) && !args.has("overwrite"))
     throw UsageError("output folder " + out.string() + " exists and is not empty; choose another --out or pass --overwrite");
 
+  // Opening the store first: a locked or newer database stops us before any work.
+  std::unique_ptr<Store> store;
+  if (!args.has("no-store")) {
+    store = std::make_unique<Store>(store_path(args));
+    if (store->interrupted_runs() > 0 && !quiet)
+      std::fprintf(stderr, "note: %d run(s) interrupted earlier were marked failed in %s\n",
+                   store->interrupted_runs(), store->file().c_str());
+  }
   std::signal(SIGINT, on_sigint);
   const RunControl control{&g_stop, nullptr};
   Trainer trainer(config, env);
@@ -88,6 +98,11 @@ int cmd_train(const Args& args) {
   FanoutSink sinks;
   sinks.add(&metrics);
   sinks.add(&progress);
+  std::unique_ptr<StoreSink> store_sink;
+  if (store) {
+    store_sink = std::make_unique<StoreSink>(*store);
+    sinks.add(store_sink.get());
+  }
   const RunResult result = trainer.run(sinks, control);
 
   if (result.status != RunStatus::Failed) {
@@ -96,12 +111,21 @@ int cmd_train(const Args& args) {
                                                  "lora-workbench/" + trainer.model().config().name,
                                                  trainer.base_fingerprint());
       io::write_peft_folder(out / "adapter", state);
+      if (store) {
+        const std::string name = config.name + "-run" + std::to_string(store_sink->run_id());
+        store->save_adapter(name, store_sink->run_id(), state, trainer.dataset().name, result.final_eval.loss,
+                            result.final_eval.accuracy);
+        if (!quiet) std::printf("stored adapter \"%s\" in %s\n", name.c_str(), store->file().c_str());
+      }
     } else {
       save_base_checkpoint(trainer.model(), out / "model.safetensors", {{"lwb.run", config.name}});
     }
   }
   write_text(out / "result.json", run_result_json(result));
-  if (!quiet) std::printf("wrote %s\n", out.c_str());
+  if (!quiet) {
+    if (store) std::printf("recorded run %lld in %s\n", static_cast<long long>(store_sink->run_id()), store->file().c_str());
+    std::printf("wrote %s\n", out.c_str());
+  }
   if (result.status == RunStatus::Failed) {
     std::fprintf(stderr, "error: %s\n", result.error.c_str());
     return 1;
@@ -141,14 +165,12 @@ int cmd_pretrain(const Args& args) {
   const bool quiet = args.has("quiet");
   TerminalProgress progress("pretrain " + preset, quiet);
   const TrainerEnvironment env = environment(args, &progress);
-  const std::filesystem::path existing =
-      base_model_path(env.data_dir.empty() ? user_data_dir() : env.data_dir, preset);
-  if (std::filesystem::exists(existing) && !args.has("force")) {
-    std::printf("%s base already at %s (pass --force to pretrain again)\n", preset.c_str(), existing.c_str());
-    return 0;
-  }
   std::signal(SIGINT, on_sigint);
-  const std::filesystem::path path = pretrain_base_model(preset, env, RunControl{&g_stop, nullptr});
+  const RunControl control{&g_stop, nullptr};
+  // Without --force an up-to-date cached base is kept; a missing one or one
+  // made by another recipe is pretrained.
+  const std::filesystem::path path =
+      args.has("force") ? pretrain_base_model(preset, env, control) : ensure_base_model(preset, env, control);
   if (!quiet) std::printf("saved %s base to %s\n", preset.c_str(), path.c_str());
   return 0;
 }

@@ -23,8 +23,11 @@ void print_usage() {
       "\n"
       "commands:\n"
       "  train     --preset NAME | --config FILE [--set key=value ...] [--out DIR] [--overwrite] [--quiet]\n"
-      "            train one experiment; writes config.json, metrics.jsonl, result.json and the\n"
-      "            adapter (PEFT folder) or model.safetensors into DIR\n"
+      "            [--db FILE | --no-store]\n"
+      "            train one experiment; records it in the store (runs, metrics, adapter) and writes\n"
+      "            config.json, metrics.jsonl, result.json and the adapter (PEFT folder) or\n"
+      "            model.safetensors into DIR\n"
+      "  runs      [list | show ID | delete ID --yes] [--db FILE]   the run history in the store\n"
       "  pretrain  [--preset tiny|small] [--force]   build the cached base model of a preset\n"
       "  compare   PRESET [--out DIR]   train several methods on one task and print a table\n"
       "            (preset: tiny-methods = LoRA, rsLoRA, DoRA, AdaLoRA, ReLoRA, full fine-tuning)\n"
@@ -32,7 +35,7 @@ void print_usage() {
       "  config    --preset NAME | --config FILE [--set key=value ...]   print the resolved config\n"
       "\n"
       "common options: --data-dir DIR (default $LWB_DATA_DIR, $XDG_DATA_HOME/lora-workbench or\n"
-      "~/.local/share/lora-workbench)\n");
+      "~/.local/share/lora-workbench); --db FILE (default $LWB_DB or <data dir>/workbench.sqlite3)\n");
 }
 
 bool have_display() {
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
     if (command == "pretrain") return cmd_pretrain(args);
     if (command == "presets") return cmd_presets(args);
     if (command == "compare") return cmd_compare(args);
+    if (command == "runs") return cmd_runs(args);
     if (command == "config") return cmd_config(args);
     std::fprintf(stderr, "lora-workbench: unknown command \"%s\"\n\n", command.c_str());
     print_usage();

@@ -9,8 +9,9 @@ namespace lwb::ui {
 int run_gui(int argc, char** argv) {
   QApplication app(argc, argv);
   QApplication::setApplicationName("lora-workbench");
+  QApplication::setOrganizationName("lora-workbench");
   MainWindow window;
-  window.resize(1000, 700);
+  window.resize(1280, 820);
   window.show();
   return QApplication::exec();
 }

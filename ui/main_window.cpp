@@ -1,158 +1,356 @@
 #include "ui/main_window.h"
 
-#include <qcustomplot.h>
-
 #include <QCloseEvent>
 #include <QComboBox>
+#include <QDir>
+#include <QFile>
+#include <QFileDialog>
 #include <QHBoxLayout>
+#include <QInputDialog>
 #include <QLabel>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
-#include <QTimer>
+#include <QSplitter>
+#include <QStandardPaths>
+#include <QTabWidget>
+#include <QTextStream>
+#include <QToolBar>
 #include <QVBoxLayout>
 #include <cmath>
 
+#include "core/store/store.h"
+#include "ui/experiment_form.h"
+#include "ui/loss_plot.h"
+#include "ui/memory_view.h"
+#include "ui/runs_view.h"
+#include "ui/variant_view.h"
+
 namespace lwb::ui {
 
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
-  setWindowTitle("LoRA Workbench");
-  auto* central = new QWidget(this);
-  auto* layout = new QVBoxLayout(central);
-  auto* controls = new QHBoxLayout;
-  preset_ = new QComboBox;
-  for (const auto& name : experiment_preset_names())
-    if (name.rfind("pretrain", 0) != 0) preset_->addItem(QString::fromStdString(name));
-  start_ = new QPushButton(tr("Start"));
-  stop_ = new QPushButton(tr("Stop"));
-  stop_->setEnabled(false);
+namespace {
+QString duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "--:--";
+  const long t = std::lround(s);
+  return t >= 3600 ? QString("%1:%2:%3").arg(t / 3600).arg((t / 60) % 60, 2, 10, QChar('0')).arg(t % 60, 2, 10, QChar('0'))
+                   : QString("%1:%2").arg(t / 60).arg(t % 60, 2, 10, QChar('0'));
+}
+
+QString presets_dir() {
+  return QStandardPaths::writableLocation(QStandardPaths::AppConfigLocation) + "/presets";
+}
+}  // namespace
+
+MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
+    : QMainWindow(parent), db_(db.empty() ? Store::default_path() : std::move(db)) {
+  setWindowTitle(tr("LoRA Workbench"));
+  tabs_ = new QTabWidget;
+
+  // Setup.
+  auto* setup = new QWidget;
+  auto* setup_layout = new QVBoxLayout(setup);
+  form_ = new ExperimentForm;
+  start_reason_ = new QLabel;
+  start_reason_->setWordWrap(true);
+  setup_layout->addWidget(form_, 1);
+  setup_layout->addWidget(start_reason_);
+  tabs_->addTab(setup, tr("Setup"));
+
+  // Monitor.
+  auto* monitor = new QWidget;
+  auto* monitor_layout = new QVBoxLayout(monitor);
+  auto* progress_row = new QHBoxLayout;
   progress_ = new QProgressBar;
-  status_ = new QLabel(tr("Pick a preset and press Start."));
-  controls->addWidget(new QLabel(tr("Preset:")));
-  controls->addWidget(preset_);
-  controls->addWidget(start_);
-  controls->addWidget(stop_);
-  controls->addWidget(progress_, 1);
-  layout->addLayout(controls);
-  layout->addWidget(status_);
-
-  plot_ = new QCustomPlot;
-  plot_->setMinimumSize(640, 320);
-  plot_->addGraph();  // train loss
-  plot_->graph(0)->setName(tr("train loss"));
-  plot_->addGraph();  // eval loss
-  plot_->graph(1)->setName(tr("held-out loss"));
-  plot_->graph(1)->setPen(QPen(Qt::red));
-  plot_->graph(1)->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
-  plot_->xAxis->setLabel(tr("step"));
-  plot_->yAxis->setLabel(tr("loss"));
-  plot_->legend->setVisible(true);
-  layout->addWidget(plot_, 1);
-
+  progress_->setFormat("%v / %m");
+  status_ = new QLabel(tr("No run yet."));
+  speed_ = new QLabel;
+  progress_row->addWidget(progress_, 2);
+  progress_row->addWidget(speed_, 1);
+  loss_ = new LossPlot;
+  variant_ = new VariantView;
   log_ = new QPlainTextEdit;
   log_->setReadOnly(true);
   log_->setMaximumBlockCount(2000);
-  log_->setMaximumHeight(120);
-  layout->addWidget(log_);
-  setCentralWidget(central);
+  log_->setMaximumHeight(90);
+  auto* split = new QSplitter(Qt::Vertical);
+  split->addWidget(loss_);
+  split->addWidget(variant_);
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 1);
+  monitor_layout->addLayout(progress_row);
+  monitor_layout->addWidget(status_);
+  monitor_layout->addWidget(split, 1);
+  monitor_layout->addWidget(log_);
+  tabs_->addTab(monitor, tr("Monitor"));
 
-  // Coalesce replots to ~30 Hz however fast events arrive.
-  replot_timer_ = new QTimer(this);
-  replot_timer_->setInterval(33);
-  connect(replot_timer_, &QTimer::timeout, this, [this] {
-    if (!dirty_) return;
-    dirty_ = false;
-    plot_->rescaleAxes();
-    plot_->replot(QCustomPlot::rpQueuedReplot);
-  });
-  replot_timer_->start();
+  memory_ = new MemoryView;
+  tabs_->addTab(memory_, tr("Memory"));
+  runs_ = new RunsView(db_);
+  tabs_->addTab(runs_, tr("Runs"));
+  setCentralWidget(tabs_);
+  build_toolbar();
 
-  connect(start_, &QPushButton::clicked, this, &MainWindow::start_run);
-  connect(stop_, &QPushButton::clicked, this, [this] {
-    if (worker_) worker_->request_stop();
-    stop_->setEnabled(false);
-    status_->setText(tr("Stopping after the current step..."));
+  connect(form_, &ExperimentForm::config_changed, this, &MainWindow::update_start_enabled);
+  connect(runs_, &RunsView::clone_requested, this, [this](const ExperimentConfig& c) {
+    form_->set_config(c);
+    tabs_->setCurrentIndex(0);
   });
+  connect(runs_, &RunsView::error, this, [this](const QString& m) { log(tr("error: %1").arg(m)); });
+  connect(tabs_, &QTabWidget::currentChanged, this, [this](int i) {
+    if (tabs_->widget(i) == runs_) runs_->refresh();
+  });
+  update_start_enabled();
 }
 
 MainWindow::~MainWindow() = default;
 
+void MainWindow::build_toolbar() {
+  auto* bar = addToolBar(tr("Experiment"));
+  bar->setMovable(false);
+  presets_ = new QComboBox;
+  presets_->setObjectName("presets");
+  presets_->setMinimumContentsLength(16);
+  bar->addWidget(new QLabel(tr(" Preset: ")));
+  bar->addWidget(presets_);
+  refresh_presets();
+  connect(presets_, &QComboBox::activated, this, [this](int) { load_preset(presets_->currentText()); });
+  bar->addAction(tr("Open..."), this, &MainWindow::open_config);
+  bar->addAction(tr("Save as..."), this, &MainWindow::save_config);
+  bar->addAction(tr("Duplicate"), this, [this] {
+    ExperimentConfig c = form_->config();
+    c.name += "-copy";
+    form_->set_config(c);
+    log(tr("duplicated as %1; change a field and start it").arg(QString::fromStdString(c.name)));
+  });
+  bar->addSeparator();
+  start_ = new QPushButton(tr("Start"));
+  start_->setObjectName("start");
+  pause_ = new QPushButton(tr("Pause"));
+  pause_->setObjectName("pause");
+  pause_->setCheckable(true);
+  stop_ = new QPushButton(tr("Stop"));
+  stop_->setObjectName("stop");
+  pause_->setEnabled(false);
+  stop_->setEnabled(false);
+  bar->addWidget(start_);
+  bar->addWidget(pause_);
+  bar->addWidget(stop_);
+  bar->addSeparator();
+  bar->addAction(tr("Export plots..."), this, [this] {
+    const QString base = QFileDialog::getSaveFileName(this, tr("Export plots (PNG and PDF)"), "lora-run");
+    if (!base.isEmpty()) export_plots(base);
+  });
+  bar->addAction(tr("Export metrics CSV..."), this, [this] {
+    const QString f = QFileDialog::getSaveFileName(this, tr("Export metrics"), "metrics.csv", "CSV (*.csv)");
+    if (!f.isEmpty()) export_csv(f);
+  });
+  connect(start_, &QPushButton::clicked, this, &MainWindow::start_run);
+  connect(pause_, &QPushButton::toggled, this, [this](bool paused) {
+    if (!worker_) return;
+    worker_->set_paused(paused);
+    pause_->setText(paused ? tr("Resume") : tr("Pause"));
+    status_->setText(paused ? tr("Paused after the current step.") : tr("Resumed."));
+  });
+  connect(stop_, &QPushButton::clicked, this, [this] {
+    if (!worker_) return;
+    worker_->request_stop();
+    worker_->set_paused(false);
+    stop_->setEnabled(false);
+    status_->setText(tr("Stopping after the current step; the adapter will be saved."));
+  });
+}
+
+void MainWindow::refresh_presets() {
+  presets_->clear();
+  for (const auto& n : experiment_preset_names())
+    if (n.rfind("pretrain", 0) != 0) presets_->addItem(QString::fromStdString(n));
+  const QDir dir(presets_dir());
+  for (const QString& f : dir.entryList({"*.json"}, QDir::Files, QDir::Name))
+    presets_->addItem(QFileInfo(f).completeBaseName(), dir.filePath(f));
+}
+
+void MainWindow::load_preset(const QString& name) {
+  try {
+    const QVariant file = presets_->currentData();
+    form_->set_config(file.isValid() ? ExperimentConfig::load(file.toString().toStdString())
+                                     : experiment_preset(name.toStdString()));
+  } catch (const std::exception& e) {
+    QMessageBox::warning(this, tr("Preset"), QString::fromUtf8(e.what()));
+  }
+}
+
+void MainWindow::save_config() {
+  QDir().mkpath(presets_dir());
+  const QString f = QFileDialog::getSaveFileName(
+      this, tr("Save experiment"), presets_dir() + "/" + QString::fromStdString(form_->config().name) + ".json",
+      "JSON (*.json)");
+  if (f.isEmpty()) return;
+  try {
+    form_->config().save(f.toStdString());
+    refresh_presets();
+    log(tr("saved %1").arg(f));
+  } catch (const std::exception& e) {
+    QMessageBox::warning(this, tr("Save"), QString::fromUtf8(e.what()));
+  }
+}
+
+void MainWindow::open_config() {
+  const QString f = QFileDialog::getOpenFileName(this, tr("Open experiment"), presets_dir(), "JSON (*.json)");
+  if (f.isEmpty()) return;
+  try {
+    form_->set_config(ExperimentConfig::load(f.toStdString()));
+  } catch (const std::exception& e) {
+    QMessageBox::warning(this, tr("Open"), QString::fromUtf8(e.what()));
+  }
+}
+
+void MainWindow::update_start_enabled() {
+  const bool busy = training();
+  const bool ok = form_->valid();
+  start_->setEnabled(ok && !busy);
+  if (busy)
+    start_reason_->setText(tr("A run is in progress."));
+  else if (!ok)
+    start_reason_->setText(tr("<span style='color:#d62728'>Cannot start: %1</span>")
+                               .arg(QString::fromStdString(form_->problems().begin()->second).toHtmlEscaped()));
+  else
+    start_reason_->setText(tr("Ready."));
+  start_->setToolTip(ok ? QString() : start_reason_->text());
+}
+
 void MainWindow::log(const QString& line) { log_->appendPlainText(line); }
 
 void MainWindow::start_run() {
-  ExperimentConfig config;
-  try {
-    config = experiment_preset(preset_->currentText().toStdString());
-    config.validate();
-  } catch (const std::exception& e) {
-    QMessageBox::warning(this, tr("Invalid experiment"), QString::fromUtf8(e.what()));
-    return;
-  }
-  plot_->graph(0)->data()->clear();
-  plot_->graph(1)->data()->clear();
+  if (training() || !form_->valid()) return;
+  const ExperimentConfig config = form_->config();
+  loss_->clear();
+  memory_->clear();
+  variant_->clear();
+  history_.clear();
+  run_id_ = 0;
   progress_->setRange(0, static_cast<int>(config.train.steps));
   progress_->setValue(0);
-  worker_ = std::make_unique<TrainingWorker>(config);
+  worker_ = std::make_unique<TrainingWorker>(config, db_);
   connect(worker_.get(), &TrainingWorker::started, this, &MainWindow::on_started);
   connect(worker_.get(), &TrainingWorker::step, this, &MainWindow::on_step);
   connect(worker_.get(), &TrainingWorker::finished, this, &MainWindow::on_finished);
   connect(worker_.get(), &TrainingWorker::notice, this, &MainWindow::log);
-  connect(worker_.get(), &TrainingWorker::failed, this, [this](const QString& msg) {
-    log(tr("error: %1").arg(msg));
-    status_->setText(tr("Could not start: %1").arg(msg));
-    start_->setEnabled(true);
-    stop_->setEnabled(false);
+  connect(worker_.get(), &TrainingWorker::pretrain_progress, this, [this](qint64 step, qint64 total) {
+    progress_->setRange(0, static_cast<int>(total));
+    progress_->setValue(static_cast<int>(step));
+    status_->setText(tr("Building the base model first (pretraining, step %1 of %2)...").arg(step).arg(total));
   });
   start_->setEnabled(false);
+  pause_->setEnabled(true);
+  pause_->setChecked(false);
   stop_->setEnabled(true);
-  status_->setText(tr("Preparing %1...").arg(preset_->currentText()));
+  status_->setText(tr("Preparing %1...").arg(QString::fromStdString(config.name)));
+  tabs_->setCurrentIndex(1);
   worker_->start();
+  update_start_enabled();
 }
 
-void MainWindow::on_started(const lwb::RunInfo& info) {
-  log(tr("%1 on %2: %3 trainable of %4 parameters")
+void MainWindow::on_started(const lwb::RunInfo& info, qint64 run_id) {
+  run_id_ = run_id;
+  progress_->setRange(0, static_cast<int>(info.config.train.steps));
+  progress_->setValue(0);
+  memory_->set_snapshot(info.memory);
+  log(tr("run %1: %2 on %3, %4 trainable of %5 parameters")
+          .arg(run_id)
           .arg(QString::fromStdString(info.dataset), QString::fromStdString(info.backend))
           .arg(info.trainable_params)
           .arg(info.model_params));
 }
 
 void MainWindow::on_step(const lwb::StepEvent& e) {
-  plot_->graph(0)->addData(static_cast<double>(e.step), e.loss);
-  if (e.eval) plot_->graph(1)->addData(static_cast<double>(e.step), e.eval->loss);
-  dirty_ = true;
+  history_.push_back(e);
+  loss_->add_train_point(static_cast<double>(e.step), e.loss, e.lr);
+  if (e.eval) loss_->add_eval_point(static_cast<double>(e.step), e.eval->loss, e.eval->accuracy);
+  if (e.memory) memory_->set_snapshot(*e.memory);
+  if (e.device_total_bytes > 0)
+    memory_->add_device_point(static_cast<double>(e.step), e.device_used_bytes, e.device_total_bytes);
+  for (const VariantEvent& v : e.variant_events) {
+    variant_->add_event(v);
+    if (v.kind == "relora.reset") loss_->add_marker(static_cast<double>(e.step), tr("ReLoRA reset"));
+  }
   progress_->setValue(static_cast<int>(e.step));
-  QString text = tr("step %1/%2  loss %3  %4 tokens/s")
+  const double eta = e.step > 0 ? e.elapsed_s / e.step * static_cast<double>(e.total_steps - e.step) : NAN;
+  speed_->setText(tr("%1 tokens/s, elapsed %2, ETA %3")
+                      .arg(e.tokens_per_s, 0, 'f', 0)
+                      .arg(duration(e.elapsed_s), duration(eta)));
+  QString text = tr("step %1/%2  loss %3  lr %4  grad-norm %5")
                      .arg(e.step)
                      .arg(e.total_steps)
                      .arg(e.loss, 0, 'f', 4)
-                     .arg(e.tokens_per_s, 0, 'f', 0);
-  if (e.eval && std::isfinite(e.eval->accuracy))
-    text += tr("  exact match %1%").arg(100 * e.eval->accuracy, 0, 'f', 1);
-  status_->setText(text);
+                     .arg(e.lr, 0, 'e', 2)
+                     .arg(e.grad_norm, 0, 'f', 3);
+  if (e.eval) {
+    text += tr("  held-out %1").arg(e.eval->loss, 0, 'f', 4);
+    if (std::isfinite(e.eval->accuracy)) text += tr("  exact match %1%").arg(100 * e.eval->accuracy, 0, 'f', 1);
+  }
+  if (!worker_ || !worker_->paused()) status_->setText(text);
 }
 
-void MainWindow::on_finished(const lwb::RunResult& r) {
-  QString text = tr("Run %1 after %2 steps; held-out loss %3")
-                     .arg(QString::fromUtf8(run_status_name(r.status)))
-                     .arg(r.steps_done)
-                     .arg(r.final_eval.loss, 0, 'f', 4);
-  if (!r.error.empty()) text += " — " + QString::fromStdString(r.error);
+void MainWindow::on_finished(const lwb::RunResult& r, qint64 run_id, const QString& adapter) {
+  last_result_ = r;
+  if (run_id) run_id_ = run_id;
+  for (const VariantEvent& v : r.summary) variant_->add_event(v);
+  if (r.memory.total > 0) memory_->set_snapshot(r.memory);
+  QString text = tr("Run %1 %2 after %3 steps").arg(run_id_).arg(QString::fromUtf8(run_status_name(r.status))).arg(r.steps_done);
+  if (std::isfinite(r.final_eval.loss)) text += tr("; held-out loss %1").arg(r.final_eval.loss, 0, 'f', 4);
+  if (std::isfinite(r.final_eval.accuracy)) text += tr(", exact match %1%").arg(100 * r.final_eval.accuracy, 0, 'f', 1);
+  if (!adapter.isEmpty()) text += tr("; adapter stored as \"%1\"").arg(adapter);
   status_->setText(text);
   log(text);
-  start_->setEnabled(true);
+  if (r.status == RunStatus::Failed) {
+    log(tr("error: %1").arg(QString::fromStdString(r.error)));
+    QMessageBox::warning(this, tr("Run failed"), QString::fromStdString(r.error));
+  }
+  pause_->setEnabled(false);
+  pause_->setChecked(false);
   stop_->setEnabled(false);
+  if (worker_) worker_->wait();
+  update_start_enabled();
+  runs_->refresh();
+  emit run_finished(run_id_);
+}
+
+bool MainWindow::export_plots(const QString& base) {
+  bool ok = loss_->save_png(base + "-loss.png") && loss_->save_pdf(base + "-loss.pdf");
+  ok = memory_->save_png(base + "-memory.png") && ok;
+  if (variant_->rank_updates() > 0) ok = variant_->save_png(base + "-variant.png") && ok;
+  log(ok ? tr("exported plots to %1-*.png/pdf").arg(base) : tr("could not write all plots to %1-*").arg(base));
+  return ok;
+}
+
+bool MainWindow::export_csv(const QString& file) {
+  QFile f(file);
+  if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
+    log(tr("cannot write %1").arg(file));
+    return false;
+  }
+  QTextStream out(&f);
+  out << "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,eval_loss,eval_accuracy\n";
+  auto num = [](double v) { return std::isfinite(v) ? QString::number(v, 'g', 10) : QString(); };
+  for (const StepEvent& e : history_)
+    out << e.step << ',' << num(e.loss) << ',' << num(e.lr) << ',' << num(e.grad_norm) << ','
+        << num(e.tokens_per_s) << ',' << num(e.elapsed_s) << ',' << (e.eval ? num(e.eval->loss) : QString()) << ','
+        << (e.eval ? num(e.eval->accuracy) : QString()) << '\n';
+  log(tr("exported %1 rows to %2").arg(history_.size()).arg(file));
+  return true;
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
-  if (worker_ && worker_->running()) {
-    const auto answer = QMessageBox::question(this, tr("Training is running"),
-                                              tr("Stop the run and quit?"));
+  if (training()) {
+    const auto answer = QMessageBox::question(
+        this, tr("Training is running"), tr("Stop the run (it is kept as a stopped run with its adapter) and quit?"));
     if (answer != QMessageBox::Yes) {
       event->ignore();
       return;
     }
     worker_->request_stop();
+    worker_->set_paused(false);
     worker_->wait();
   }
   event->accept();

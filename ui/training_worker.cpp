@@ -1,5 +1,11 @@
 #include "ui/training_worker.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "core/adapters/adapter_state.h"
+#include "core/store/store.h"
+#include "core/store/store_sink.h"
 #include "core/train/trainer.h"
 
 namespace lwb::ui {
@@ -8,18 +14,29 @@ namespace {
 // Re-emits engine events as queued signals.
 class SignalSink : public TrainerSink {
  public:
-  explicit SignalSink(TrainingWorker* w) : w_(w) {}
-  void on_start(const RunInfo& i) override { emit w_->started(i); }
+  SignalSink(TrainingWorker* w, const StoreSink& store) : w_(w), store_(store) {}
+  void on_start(const RunInfo& i) override { emit w_->started(i, store_.run_id()); }
   void on_step(const StepEvent& e) override { emit w_->step(e); }
-  void on_finish(const RunResult& r) override { emit w_->finished(r); }
+
+ private:
+  TrainingWorker* w_;
+  const StoreSink& store_;
+};
+
+class PretrainSink : public TrainerSink {
+ public:
+  explicit PretrainSink(TrainingWorker* w) : w_(w) {}
+  void on_step(const StepEvent& e) override {
+    if (e.step % 10 == 0 || e.step == e.total_steps) emit w_->pretrain_progress(e.step, e.total_steps);
+  }
 
  private:
   TrainingWorker* w_;
 };
 }  // namespace
 
-TrainingWorker::TrainingWorker(ExperimentConfig config, QObject* parent)
-    : QObject(parent), config_(std::move(config)) {
+TrainingWorker::TrainingWorker(ExperimentConfig config, std::filesystem::path db, QObject* parent)
+    : QObject(parent), config_(std::move(config)), db_(std::move(db)) {
   qRegisterMetaType<lwb::RunInfo>();
   qRegisterMetaType<lwb::StepEvent>();
   qRegisterMetaType<lwb::RunResult>();
@@ -35,15 +52,50 @@ TrainingWorker::~TrainingWorker() {
 void TrainingWorker::start() { thread_.start(); }
 
 void TrainingWorker::run() {
+  // A slightly lower priority for this thread and the OpenMP threads it
+  // spawns keeps the window responsive while training uses every core.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 5);
+  RunResult failure;
+  failure.status = RunStatus::Failed;
+  std::int64_t run_id = 0;
   try {
-    TrainerEnvironment env;
-    env.notice = [this](const std::string& m) { emit notice(QString::fromStdString(m)); };
-    Trainer trainer(config_, env);
-    SignalSink sink(this);
-    trainer.run(sink, RunControl{&stop_, &pause_});
+    Store store(db_);
+    // The run is recorded before anything can fail, so a bad dataset or an
+    // out-of-memory at start-up still leaves a failed run with its message.
+    run_id = store.queue_run(store.create_experiment(config_.name, config_), config_.train.device);
+    try {
+      PretrainSink pretrain(this);
+      TrainerEnvironment env;
+      env.notice = [this](const std::string& m) { emit notice(QString::fromStdString(m)); };
+      env.pretrain_sink = &pretrain;
+      Trainer trainer(config_, env);
+      StoreSink store_sink(store, run_id);
+      SignalSink relay(this, store_sink);
+      FanoutSink sinks;
+      sinks.add(&store_sink);
+      sinks.add(&relay);
+      const RunResult result = trainer.run(sinks, RunControl{&stop_, &pause_});
+      QString adapter;
+      if (result.status != RunStatus::Failed && config_.adapter.is_adapter()) {
+        const std::string name = config_.name + "-run" + std::to_string(run_id);
+        store.save_adapter(name, run_id,
+                           extract_adapter(trainer.model(), config_.adapter,
+                                           "lora-workbench/" + trainer.model().config().name,
+                                           trainer.base_fingerprint()),
+                           trainer.dataset().name, result.final_eval.loss, result.final_eval.accuracy);
+        adapter = QString::fromStdString(name);
+      }
+      emit finished(result, run_id, adapter);
+      thread_.quit();
+      return;
+    } catch (const std::exception& e) {
+      failure.error = e.what();
+      store.finish_run(run_id, failure);
+    }
   } catch (const std::exception& e) {
-    emit failed(QString::fromUtf8(e.what()));
+    failure.error = e.what();  // the store itself failed (locked, newer schema, ...)
   }
+  emit finished(failure, run_id, QString());
   thread_.quit();
 }
 

@@ -2,12 +2,14 @@
 // Runs one Trainer on a background QThread (PlotJuggler's fetch_worker
 // pattern): events reach the GUI thread as queued signals; stop and pause are
 // atomics the GUI thread sets directly, because a slot would wait behind the
-// busy worker.
+// busy worker. The worker records the run in the store through its own
+// connection (SQLite connections are per thread) and keeps the adapter in the
+// library when the run ends.
 #include <QObject>
 #include <QString>
 #include <QThread>
 #include <atomic>
-#include <memory>
+#include <filesystem>
 
 #include "core/train/events.h"
 #include "core/train/experiment_config.h"
@@ -17,27 +19,30 @@ namespace lwb::ui {
 class TrainingWorker : public QObject {
   Q_OBJECT
  public:
-  explicit TrainingWorker(ExperimentConfig config, QObject* parent = nullptr);
+  TrainingWorker(ExperimentConfig config, std::filesystem::path db, QObject* parent = nullptr);
   ~TrainingWorker() override;
 
-  // Starts the thread; the worker deletes nothing itself, the owner does.
   void start();
   void request_stop() { stop_ = true; }
   void set_paused(bool paused) { pause_ = paused; }
+  bool paused() const { return pause_; }
   bool running() const { return thread_.isRunning(); }
-  // Waits for the thread (after request_stop) — used when the window closes.
+  // Blocks until the thread ends (after request_stop) — used when closing.
   void wait() { thread_.wait(); }
+  const ExperimentConfig& config() const { return config_; }
 
  signals:
-  void started(lwb::RunInfo info);
+  void started(lwb::RunInfo info, qint64 run_id);
   void step(lwb::StepEvent event);
   void notice(QString text);
-  void finished(lwb::RunResult result);
-  void failed(QString message);  // the run could not even start
+  void pretrain_progress(qint64 step, qint64 total);
+  // adapter: the name it was stored under ("" for full fine-tuning or failure).
+  void finished(lwb::RunResult result, qint64 run_id, QString adapter);
 
  private:
   void run();
   ExperimentConfig config_;
+  std::filesystem::path db_;
   QThread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> pause_{false};

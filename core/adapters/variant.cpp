@@ -1,6 +1,7 @@
 #include "core/adapters/variant.h"
 
 #include "core/adapters/adalora_allocator.h"
+#include "core/adapters/dora_monitor.h"
 #include "core/adapters/relora.h"
 
 namespace lwb {
@@ -10,6 +11,7 @@ std::unique_ptr<VariantController> make_variant_controller(const AdapterConfig& 
                                                            std::int64_t total_steps, std::uint64_t seed) {
   switch (adapter.method) {
     case Method::AdaLora: return std::make_unique<AdaLoraController>(adapter, total_steps);
+    case Method::Dora: return std::make_unique<DoraMonitor>(total_steps);
     case Method::ReLora: return std::make_unique<ReLoraController>(adapter, schedule, max_lr, total_steps, seed);
     default: return nullptr;
   }

@@ -125,6 +125,12 @@ void load_base_checkpoint(Model& model, const std::filesystem::path& file) {
   }
 }
 
+std::string checkpoint_metadata(const std::filesystem::path& file, const std::string& key) {
+  const io::SafetensorsFile st = io::SafetensorsFile::open(file);
+  const auto it = st.metadata().find(key);
+  return it == st.metadata().end() ? std::string() : it->second;
+}
+
 ModelConfig checkpoint_model_config(const std::filesystem::path& file) {
   const io::SafetensorsFile st = io::SafetensorsFile::open(file);
   const auto it = st.metadata().find("lwb.model_config");

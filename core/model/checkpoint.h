@@ -18,6 +18,8 @@ void save_base_checkpoint(const Model& model, const std::filesystem::path& file,
 // Loads every base weight by name; shapes must match the model's config.
 // Throws FormatError naming the file and the tensor on any mismatch.
 void load_base_checkpoint(Model& model, const std::filesystem::path& file);
+// One metadata value of a checkpoint ("" when absent).
+std::string checkpoint_metadata(const std::filesystem::path& file, const std::string& key);
 // The model config stored in a checkpoint's metadata (key "lwb.model_config").
 ModelConfig checkpoint_model_config(const std::filesystem::path& file);
 

@@ -30,6 +30,9 @@ struct StepEvent {
   double elapsed_s = 0;     // wall time since the run started (evaluation included)
   std::optional<EvalResult> eval;
   std::optional<LedgerSnapshot> memory;  // present when the ledger changed
+  // The device's memory (system RAM for the CPU backend), sampled every few
+  // steps; 0 when not sampled at this step.
+  double device_used_bytes = 0, device_total_bytes = 0;
   std::vector<VariantEvent> variant_events;
 };
 

@@ -137,7 +137,8 @@ const std::vector<Field>& fields() {
        [](EC& c, const std::string& v) {
          bool rs = false;
          c.adapter.method = parse_method(v, &rs);
-         if (rs) c.adapter.use_rslora = true;
+         // "rslora" and "lora" name the scaling too; other methods keep the flag.
+         if (v == "rslora" || v == "lora") c.adapter.use_rslora = rs;
        }},
       int_field<int>("adapter.r", [](EC& c) -> int& { return c.adapter.r; }),
       float_field("adapter.alpha", [](EC& c) -> double& { return c.adapter.alpha; }),

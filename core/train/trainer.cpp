@@ -1,6 +1,7 @@
 #include "core/train/trainer.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <sstream>
 #include <thread>
@@ -252,6 +253,10 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
         ev.eval = evaluate(config_.train.eval_examples);
         result.final_eval = *ev.eval;
       }
+      if (steps_done_ % 10 == 1 || steps_done_ == total) {
+        ev.device_total_bytes = static_cast<double>(backend_->device_total_bytes());
+        ev.device_used_bytes = ev.device_total_bytes - static_cast<double>(backend_->device_free_bytes());
+      }
       if (ledger_.version() != ledger_version) {
         ledger_version = ledger_.version();
         ev.memory = ledger_.snapshot();
@@ -280,13 +285,29 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
   return result;
 }
 
+std::string pretrain_recipe(const std::string& preset) {
+  // The pretraining config plus the corpus generator's version: a cached base
+  // made by another recipe is rebuilt rather than silently reused.
+  const std::string text = experiment_preset("pretrain-" + preset).to_json(-1) + "|corpus v" +
+                           std::to_string(data::kPretrainCorpusVersion);
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
 std::filesystem::path ensure_base_model(const std::string& preset, const TrainerEnvironment& env,
                                         const RunControl& control) {
   const std::filesystem::path dir = env.data_dir.empty() ? user_data_dir() : env.data_dir;
   const std::filesystem::path path = base_model_path(dir, preset);
-  if (std::filesystem::exists(path)) return path;
-  if (env.notice)
+  if (std::filesystem::exists(path)) {
+    if (checkpoint_metadata(path, "lwb.recipe") == pretrain_recipe(preset)) return path;
+    if (env.notice) env.notice("the cached " + preset + " base at " + path.string() +
+                               " was made by another recipe; pretraining it again");
+  } else if (env.notice) {
     env.notice("no pretrained " + preset + " base at " + path.string() + "; pretraining it now");
+  }
   return pretrain_base_model(preset, env, control);
 }
 
@@ -307,7 +328,8 @@ std::filesystem::path pretrain_base_model(const std::string& preset, const Train
   std::ostringstream loss;
   loss << r.final_eval.loss;
   save_base_checkpoint(trainer.model(), path,
-                       {{"lwb.preset", preset}, {"lwb.pretrain_heldout_loss", loss.str()},
+                       {{"lwb.preset", preset}, {"lwb.recipe", pretrain_recipe(preset)},
+                        {"lwb.pretrain_heldout_loss", loss.str()},
                         {"lwb.pretrain_steps", std::to_string(r.steps_done)}});
   return path;
 }

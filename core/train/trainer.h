@@ -88,7 +88,9 @@ class Trainer {
 // not finish, leaving any previous base untouched.
 std::filesystem::path pretrain_base_model(const std::string& preset, const TrainerEnvironment& env,
                                           const RunControl& control = {});
-// The cached base, pretrained first when missing (tiny: ~2 minutes on 2 cores).
+// Identifies how a preset's base is pretrained (config + corpus version).
+std::string pretrain_recipe(const std::string& preset);
+// The cached base, pretrained first when missing or made by another recipe (tiny: ~2 minutes on 2 cores).
 std::filesystem::path ensure_base_model(const std::string& preset, const TrainerEnvironment& env,
                                         const RunControl& control = {});
 

@@ -1,0 +1,34 @@
+#pragma once
+// Watches DoRA's magnitude vectors during training: every few steps it
+// reports, per adapted module, how far m has moved from its start
+// (||m - m0|| / ||m0||), so the window can summarise the change per layer.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/adapters/dora.h"
+#include "core/adapters/variant.h"
+
+namespace lwb {
+
+class DoraMonitor : public VariantController {
+ public:
+  static constexpr std::int64_t kEvery = 20;  // steps between reports
+
+  explicit DoraMonitor(std::int64_t total_steps) : total_steps_(total_steps) {}
+  void attach(Model& model, AdamW& optimizer, MemoryLedger& ledger) override;
+  void after_step(std::int64_t step, double grad_scale, std::vector<VariantEvent>& events) override;
+  std::vector<VariantEvent> summary() override;
+
+  std::map<std::string, double> relative_change() const;
+
+ private:
+  VariantEvent event(std::int64_t step) const;
+
+  std::int64_t total_steps_;
+  Backend* backend_ = nullptr;
+  std::vector<DoraLinear*> modules_;
+  std::vector<std::vector<double>> start_;
+};
+
+}  // namespace lwb

@@ -1,0 +1,89 @@
+#pragma once
+// Training examples, splits and batches. An Example is a token sequence
+// [bos] + prompt + completion + [eos] (or a plain text chunk); the model is
+// scored on predicting every token after the prompt.
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/data/tokenizer.h"
+
+namespace lwb::data {
+
+struct Example {
+  std::vector<std::int32_t> tokens;
+  // Leading tokens (bos + prompt) whose next-token predictions are not scored;
+  // 0 for plain text, where every next token is.
+  std::int32_t prompt_len = 0;
+};
+
+struct Dataset {
+  std::string name;  // "task:reverse", "jsonl:/path/file.jsonl", "text:/path"
+  std::vector<Example> train, heldout;
+  bool has_completions = false;  // exact-match accuracy is meaningful
+  std::int32_t max_tokens() const;
+};
+
+// A batch reused across steps: filling it again does not reallocate.
+struct Batch {
+  int B = 0, T = 0;
+  std::vector<std::int32_t> inputs;   // [B*T], padded with the pad id
+  std::vector<std::int32_t> targets;  // [B*T], -1 where not scored
+  std::int32_t n_targets = 0;
+  std::int32_t rows = 0;              // rows holding an example (<= B)
+};
+
+// Row i holds rows[i] left-aligned: inputs[t] = tokens[t], targets[t] =
+// tokens[t + 1] when t + 1 >= max(prompt_len, 1), else -1. DataError if an
+// example has more than T + 1 tokens or there are more than B examples.
+void make_batch(std::span<const Example> rows, int B, int T, std::int32_t pad_id, Batch& out);
+
+// Epoch-shuffled batches over a split, deterministic for a seed on every
+// platform. Each epoch visits every example once; a batch may straddle two
+// epochs. The split is referenced, not copied, and must outlive the sampler.
+// DataError if the split is empty or holds an example longer than T + 1.
+class BatchSampler {
+ public:
+  BatchSampler(const std::vector<Example>& split, int B, int T, std::int32_t pad_id, std::uint64_t seed);
+  void next(Batch& out);
+  // 0-based epoch of the last example handed out.
+  std::int64_t epoch() const { return epoch_; }
+
+ private:
+  void shuffle();
+  const std::vector<Example>& split_;
+  int B_, T_;
+  std::int32_t pad_;
+  std::uint64_t seed_;
+  std::vector<std::uint32_t> order_;
+  std::vector<std::uint32_t> picks_;  // the current batch's examples, reused
+  std::size_t cursor_ = 0;
+  std::int64_t epoch_ = 0;
+};
+
+// Chunks of T + 1 tokens; the last heldout_fraction (at least one chunk) is
+// held out. DataError naming `name` with fewer than two chunks.
+Dataset text_dataset(std::string_view text, const Tokenizer& tok, int T, double heldout_fraction,
+                     std::string name);
+// FormatError(file, ...) if unreadable.
+Dataset load_text_corpus(const std::filesystem::path& file, const Tokenizer& tok, int T,
+                         double heldout_fraction = 0.1);
+
+struct JsonlFields {
+  std::string prompt = "prompt";
+  std::string completion = "completion";
+};
+// One JSON object per line (blank lines skipped). FormatError("file:LINE", ...)
+// for a malformed line or a missing/non-string field; rows longer than
+// max_tokens are skipped and counted; DataError naming the file when no row is
+// usable. The held-out split is a seeded choice of rows.
+Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, const JsonlFields& fields,
+                   int max_tokens, double heldout_fraction = 0.1, std::uint64_t seed = 0);
+
+// [bos] + prompt + completion + [eos], prompt_len = 1 + |prompt|.
+Example make_example(const Tokenizer& tok, std::string_view prompt, std::string_view completion);
+
+}  // namespace lwb::data

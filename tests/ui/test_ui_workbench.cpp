@@ -1,0 +1,152 @@
+// The window driven as a user would (offscreen): fill the form, start, watch
+// the plot gain points while the event loop stays responsive, stop, find the
+// stopped run and its adapter in the store, overlay runs.
+#include <QComboBox>
+#include <QElapsedTimer>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTimer>
+#include <QtTest>
+#include <qcustomplot.h>
+
+#include "core/store/store.h"
+#include "ui/experiment_form.h"
+#include "ui/loss_plot.h"
+#include "ui/main_window.h"
+#include "ui/runs_view.h"
+
+using namespace lwb;
+using namespace lwb::ui;
+
+class TestUiWorkbench : public QObject {
+  Q_OBJECT
+  QTemporaryDir dir;
+  std::filesystem::path db() const { return std::filesystem::path(dir.path().toStdString()) / "ui.sqlite3"; }
+
+  // Configures a short tiny-LoRA run through the form's editors.
+  void fill(MainWindow& w, int steps) {
+    ExperimentForm* f = w.form();
+    f->set_field("name", "ui-test");
+    f->set_field("model.preset", "tiny");
+    f->set_field("adapter.method", "lora");
+    f->set_field("adapter.targets", "all");
+    f->set_field("data.task", "reverse");
+    f->set_field("train.steps", QString::number(steps));
+    f->set_field("schedule.warmup_steps", "5");
+    f->set_field("train.eval_every", "20");
+    f->set_field("train.eval_examples", "32");
+  }
+
+ private slots:
+  void initTestCase() {
+    QStandardPaths::setTestModeEnabled(true);
+    QVERIFY(dir.isValid());
+  }
+
+  void invalid_fields_disable_start_with_the_message() {
+    MainWindow w(db());
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QVERIFY(w.start_button()->isEnabled());
+    w.form()->set_field("adapter.r", "0");
+    QVERIFY(!w.start_button()->isEnabled());
+    QVERIFY2(w.start_reason()->text().contains("adapter.r"), qPrintable(w.start_reason()->text()));
+    w.form()->set_field("optimizer.lr", "fast");
+    QVERIFY(w.form()->problems().count("optimizer.lr") == 1);
+    QVERIFY(w.form()->editor("optimizer.lr")->styleSheet().contains("border"));
+    w.form()->set_field("adapter.r", "8");
+    w.form()->set_field("optimizer.lr", "0.003");
+    QVERIFY(w.start_button()->isEnabled());
+    // Method-specific fields appear only for their method.
+    w.form()->set_field("adapter.method", "adalora");
+    QVERIFY(w.form()->editor("adapter.adalora.target_r")->isVisibleTo(&w));
+    w.form()->set_field("adapter.method", "lora");
+    QVERIFY(!w.form()->editor("adapter.adalora.target_r")->isVisibleTo(&w));
+  }
+
+  void a_run_streams_points_and_the_gui_stays_responsive() {
+    MainWindow w(db());
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    fill(w, 80);
+    QSignalSpy finished(&w, &MainWindow::run_finished);
+    // Longest gap between ticks of a 1 ms timer while the run goes on.
+    QElapsedTimer clock;
+    qint64 last = 0, worst = 0;
+    QTimer probe;
+    probe.setInterval(1);
+    connect(&probe, &QTimer::timeout, [&] {
+      const qint64 now = clock.elapsed();
+      worst = std::max(worst, now - last);
+      last = now;
+    });
+    QTest::mouseClick(w.start_button(), Qt::LeftButton);
+    clock.start();
+    probe.start();
+    QTRY_VERIFY_WITH_TIMEOUT(w.loss_plot()->train_points() > 5, 120000);
+    QVERIFY(finished.wait(300000) || finished.count() == 1);
+    probe.stop();
+    qInfo("event loop: longest stall %lld ms over %.1f s of training; %d loss points, %d held-out points",
+          static_cast<long long>(worst), clock.elapsed() / 1000.0, w.loss_plot()->train_points(),
+          w.loss_plot()->eval_points());
+    QCOMPARE(w.loss_plot()->train_points(), 80);
+    QVERIFY(w.loss_plot()->eval_points() >= 4);
+    QVERIFY(worst < 100);
+    QCOMPARE(w.last_result().status, RunStatus::Finished);
+  }
+
+  void stop_keeps_a_stopped_run_with_its_adapter() {
+    MainWindow w(db());
+    w.show();
+    fill(w, 5000);
+    QSignalSpy finished(&w, &MainWindow::run_finished);
+    QTest::mouseClick(w.start_button(), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(w.loss_plot()->train_points() >= 10, 120000);
+    QVERIFY(w.stop_button()->isEnabled());
+    QTest::mouseClick(w.stop_button(), Qt::LeftButton);
+    QVERIFY(finished.wait(120000));
+    QCOMPARE(w.last_result().status, RunStatus::Stopped);
+    Store store(db());
+    const RunDetail d = store.get_run(w.last_run_id());
+    QCOMPARE(QString::fromStdString(d.row.status), QString("stopped"));
+    bool has_adapter = false;
+    for (const AdapterRow& a : store.list_adapters()) has_adapter |= a.run_id == w.last_run_id();
+    QVERIFY(has_adapter);
+    QVERIFY(w.start_button()->isEnabled());
+  }
+
+  void runs_table_lists_runs_and_overlays_two() {
+    MainWindow w(db());
+    w.show();
+    w.runs_view()->refresh();
+    QTableWidget* t = w.runs_view()->table();
+    QVERIFY(t->rowCount() >= 2);  // the finished and the stopped run above
+    bool finished_listed = false;
+    for (int r = 0; r < t->rowCount(); ++r) finished_listed |= t->item(r, 4)->text() == "finished";
+    QVERIFY(finished_listed);
+    t->selectRow(0);
+    t->selectionModel()->select(t->model()->index(1, 0),
+                                QItemSelectionModel::Select | QItemSelectionModel::Rows);
+    w.runs_view()->overlay(w.runs_view()->selected_runs());
+    QCOMPARE(w.runs_view()->plot()->graphCount(), 2);
+    QVERIFY(w.runs_view()->plot()->graph(0)->dataCount() > 0);
+    QVERIFY(w.runs_view()->plot()->graph(1)->dataCount() > 0);
+  }
+
+  void exports_write_files() {
+    MainWindow w(db());
+    QVERIFY(w.export_csv(dir.filePath("m.csv")));
+    QVERIFY(QFileInfo::exists(dir.filePath("m.csv")));
+    QVERIFY(w.export_plots(dir.filePath("p")));
+    QVERIFY(QFileInfo(dir.filePath("p-loss.png")).size() > 0);
+    QVERIFY(QFileInfo(dir.filePath("p-loss.pdf")).size() > 0);
+  }
+};
+
+QTEST_MAIN(TestUiWorkbench)
+#include "test_ui_workbench.moc"
