@@ -11,6 +11,7 @@
 
 #ifdef LWB_WITH_GUI
 #include "ui/gui_main.h"
+#include "ui/screenshots.h"
 #endif
 
 namespace {
@@ -19,7 +20,8 @@ void print_usage() {
   std::printf(
       "usage: lora-workbench [command] [options]\n"
       "\n"
-      "Without a command the window opens (needs a display).\n"
+      "Without a command the window opens (needs a display);\n"
+      "--screenshots DIR [STEPS] opens it on the demo preset and saves PNGs of its views.\n"
       "\n"
       "commands:\n"
       "  train     --preset NAME | --config FILE [--set key=value ...] [--out DIR] [--overwrite] [--quiet]\n"
@@ -67,6 +69,13 @@ int main(int argc, char** argv) {
                    "  lora-workbench presets\n"
                    "or start the window on a virtual display: xvfb-run -a lora-workbench\n");
       return 2;
+    }
+    if (command == "--screenshots") {
+      if (argc < 3) {
+        std::fprintf(stderr, "usage: lora-workbench --screenshots DIR [STEPS]\n");
+        return 2;
+      }
+      return lwb::ui::run_screenshots(argc, argv, argv[2], argc > 3 ? std::atoi(argv[3]) : 150);
     }
     return lwb::ui::run_gui(argc, argv);
 #else

@@ -20,6 +20,7 @@ LossPlot::LossPlot(QWidget* parent) : QWidget(parent) {
   plot_ = new QCustomPlot(this);
   plot_->setMinimumSize(480, 300);
   plot_->setNoAntialiasingOnDrag(true);
+  plot_->setPlottingHint(QCP::phFastPolylines, true);
 
   QCPAxisRect* main = plot_->axisRect();
   main->axis(QCPAxis::atLeft)->setLabel(tr("loss"));
@@ -55,7 +56,10 @@ LossPlot::LossPlot(QWidget* parent) : QWidget(parent) {
   lr_->setPen(QPen(QColor(148, 103, 189)));
   connect(main->axis(QCPAxis::atBottom), QOverload<const QCPRange&>::of(&QCPAxis::rangeChanged),
           lr_rect_->axis(QCPAxis::atBottom), QOverload<const QCPRange&>::of(&QCPAxis::setRange));
-  for (QCPAxisRect* r : {main, lr_rect_}) r->setMarginGroup(QCP::msLeft | QCP::msRight, new QCPMarginGroup(plot_));
+  auto* margins = new QCPMarginGroup(plot_);
+  for (QCPAxisRect* r : {main, lr_rect_}) r->setMarginGroup(QCP::msLeft | QCP::msRight, margins);
+  lr_->removeFromLegend();
+  main->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignHCenter);
 
   create_hover_items();
   connect(plot_, &QCustomPlot::mouseMove, this, &LossPlot::on_mouse_move);
@@ -92,8 +96,9 @@ LossPlot::LossPlot(QWidget* parent) : QWidget(parent) {
 }
 
 void LossPlot::create_hover_items() {
+  // Attached to the smoothed graph on the first hover: a tracer on a graph
+  // without data complains at every replot.
   tracer_ = new QCPItemTracer(plot_);
-  tracer_->setGraph(smooth_);
   tracer_->setStyle(QCPItemTracer::tsCircle);
   tracer_->setVisible(false);
   readout_ = new QCPItemText(plot_);
@@ -225,6 +230,7 @@ void LossPlot::on_mouse_move(QMouseEvent* event) {
   if (lr_it != lr_->data()->constEnd()) text += tr("\nlr %1").arg(lr_it->value, 0, 'e', 2);
   auto ev = eval_->data()->findBegin(step);
   if (ev != eval_->data()->constEnd() && ev->key == step) text += tr("\nheld-out %1").arg(ev->value, 0, 'f', 4);
+  tracer_->setGraph(smooth_);
   tracer_->setGraphKey(step);
   tracer_->setVisible(true);
   readout_->setText(text);

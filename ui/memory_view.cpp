@@ -35,7 +35,8 @@ MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
   bars_->xAxis->setLabel(tr("MiB"));
   bars_->legend->setVisible(true);
   bars_->legend->setFont(QFont(font().family(), 8));
-  bars_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+  bars_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+  bars_->yAxis->grid()->setZeroLinePen(Qt::NoPen);
   QCPBars* below = nullptr;
   for (int c = 0; c < kMemCategoryCount; ++c) {
     // Horizontal bars: the key axis is the vertical one (one key per layer).
@@ -55,7 +56,7 @@ MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
   device_ = new QCustomPlot(this);
   device_->setMinimumHeight(120);
   device_->xAxis->setLabel(tr("step"));
-  device_->yAxis->setLabel(tr("device GiB"));
+  device_->yAxis->setLabel(tr("device GiB\n(system RAM on the CPU)"));
   used_ = device_->addGraph();
   used_->setName(tr("used"));
   used_->setPen(QPen(QColor(214, 39, 40)));
