@@ -96,6 +96,11 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
     form_->set_config(c);
     tabs_->setCurrentIndex(0);
   });
+  connect(runs_, &RunsView::resume_requested, this, [this](const ExperimentConfig& c, const QString& state) {
+    form_->set_config(c);
+    log(tr("resuming from %1").arg(state));
+    start_run(state.toStdString());
+  });
   connect(runs_, &RunsView::error, this, [this](const QString& m) { log(tr("error: %1").arg(m)); });
   connect(tabs_, &QTabWidget::currentChanged, this, [this](int i) {
     if (tabs_->widget(i) == runs_) runs_->refresh();
@@ -145,7 +150,7 @@ void MainWindow::build_toolbar() {
     const QString f = QFileDialog::getSaveFileName(this, tr("Export metrics"), "metrics.csv", "CSV (*.csv)");
     if (!f.isEmpty()) export_csv(f);
   });
-  connect(start_, &QPushButton::clicked, this, &MainWindow::start_run);
+  connect(start_, &QPushButton::clicked, this, [this] { start_run(); });
   connect(pause_, &QPushButton::toggled, this, [this](bool paused) {
     if (!worker_) return;
     worker_->set_paused(paused);
@@ -221,7 +226,7 @@ void MainWindow::update_start_enabled() {
 
 void MainWindow::log(const QString& line) { log_->appendPlainText(line); }
 
-void MainWindow::start_run() {
+void MainWindow::start_run(const std::filesystem::path& resume_state) {
   if (training() || !form_->valid()) return;
   const ExperimentConfig config = form_->config();
   loss_->clear();
@@ -231,7 +236,7 @@ void MainWindow::start_run() {
   run_id_ = 0;
   progress_->setRange(0, static_cast<int>(config.train.steps));
   progress_->setValue(0);
-  worker_ = std::make_unique<TrainingWorker>(config, db_);
+  worker_ = std::make_unique<TrainingWorker>(config, db_, resume_state);
   connect(worker_.get(), &TrainingWorker::started, this, &MainWindow::on_started);
   connect(worker_.get(), &TrainingWorker::step, this, &MainWindow::on_step);
   connect(worker_.get(), &TrainingWorker::finished, this, &MainWindow::on_finished);
@@ -305,7 +310,12 @@ void MainWindow::on_finished(const lwb::RunResult& r, qint64 run_id, const QStri
   log(text);
   if (r.status == RunStatus::Failed) {
     log(tr("error: %1").arg(QString::fromStdString(r.error)));
-    QMessageBox::warning(this, tr("Run failed"), QString::fromStdString(r.error));
+    // Not modal: the window stays usable and the message stays readable.
+    auto* box = new QMessageBox(QMessageBox::Warning, tr("Run failed"), QString::fromStdString(r.error),
+                                QMessageBox::Ok, this);
+    box->setObjectName("run_failed_message");
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
   }
   pause_->setEnabled(false);
   pause_->setChecked(false);

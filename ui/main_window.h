@@ -58,7 +58,7 @@ class MainWindow : public QMainWindow {
 
  private:
   void build_toolbar();
-  void start_run();
+  void start_run(const std::filesystem::path& resume_state = {});
   void update_start_enabled();
   void on_started(const lwb::RunInfo& info, qint64 run_id);
   void on_step(const lwb::StepEvent& e);

@@ -17,6 +17,7 @@
 
 #include "core/store/store.h"
 #include "ui/memory_view.h"
+#include "ui/training_worker.h"
 
 namespace lwb::ui {
 
@@ -56,6 +57,7 @@ RunsView::RunsView(std::filesystem::path db, QWidget* parent) : QWidget(parent),
           [this] { overlay(selected_runs()); });
   connect(button(tr("Show config"), "runs_config"), &QPushButton::clicked, this, &RunsView::show_config);
   connect(button(tr("Clone into setup"), "runs_clone"), &QPushButton::clicked, this, &RunsView::clone_selected);
+  connect(button(tr("Resume"), "runs_resume"), &QPushButton::clicked, this, &RunsView::resume_selected);
   connect(button(tr("Delete..."), "runs_delete"), &QPushButton::clicked, this, &RunsView::delete_selected);
   buttons->addStretch(1);
   status_ = new QLabel;
@@ -176,6 +178,30 @@ void RunsView::delete_selected() {
   }
   refresh();
   overlay({});
+}
+
+void RunsView::resume_selected() {
+  const auto ids = selected_runs();
+  if (ids.size() != 1) {
+    status_->setText(tr("select one stopped run"));
+    return;
+  }
+  try {
+    Store store(db_);
+    const RunDetail d = store.get_run(ids.front());
+    const auto state = TrainingWorker::state_path(ids.front());
+    if (d.row.status != "stopped" || !std::filesystem::exists(state)) {
+      status_->setText(tr("run %1 has no saved state to resume (only stopped LoRA, rsLoRA, DoRA and full runs do); "
+                          "clone it instead")
+                           .arg(ids.front()));
+      return;
+    }
+    ExperimentConfig c = ExperimentConfig::from_json(d.config_json, "run " + std::to_string(ids.front()));
+    c.name += "-resumed";
+    emit resume_requested(c, QString::fromStdString(state.string()));
+  } catch (const std::exception& e) {
+    emit error(QString::fromUtf8(e.what()));
+  }
 }
 
 void RunsView::clone_selected() {

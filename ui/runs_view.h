@@ -32,12 +32,15 @@ class RunsView : public QWidget {
  signals:
   // The user asked to start a new experiment from a stored run's config.
   void clone_requested(const lwb::ExperimentConfig& config);
+  // Continue a stopped run from its saved state (as a new run record).
+  void resume_requested(const lwb::ExperimentConfig& config, const QString& state_file);
   void error(const QString& message);
 
  private:
   void show_config();
   void delete_selected();
   void clone_selected();
+  void resume_selected();
 
   std::filesystem::path db_;
   QTableWidget* table_;

@@ -6,6 +6,7 @@
 #include "core/adapters/adapter_state.h"
 #include "core/store/store.h"
 #include "core/store/store_sink.h"
+#include "core/train/paths.h"
 #include "core/train/trainer.h"
 
 namespace lwb::ui {
@@ -35,8 +36,9 @@ class PretrainSink : public TrainerSink {
 };
 }  // namespace
 
-TrainingWorker::TrainingWorker(ExperimentConfig config, std::filesystem::path db, QObject* parent)
-    : QObject(parent), config_(std::move(config)), db_(std::move(db)) {
+TrainingWorker::TrainingWorker(ExperimentConfig config, std::filesystem::path db,
+                               std::filesystem::path resume_state, QObject* parent)
+    : QObject(parent), config_(std::move(config)), db_(std::move(db)), resume_state_(std::move(resume_state)) {
   qRegisterMetaType<lwb::RunInfo>();
   qRegisterMetaType<lwb::StepEvent>();
   qRegisterMetaType<lwb::RunResult>();
@@ -50,6 +52,10 @@ TrainingWorker::~TrainingWorker() {
 }
 
 void TrainingWorker::start() { thread_.start(); }
+
+std::filesystem::path TrainingWorker::state_path(std::int64_t run_id) {
+  return user_data_dir() / "runs" / ("run-" + std::to_string(run_id) + ".state.safetensors");
+}
 
 void TrainingWorker::run() {
   // A slightly lower priority for this thread and the OpenMP threads it
@@ -69,6 +75,7 @@ void TrainingWorker::run() {
       env.notice = [this](const std::string& m) { emit notice(QString::fromStdString(m)); };
       env.pretrain_sink = &pretrain;
       Trainer trainer(config_, env);
+      if (!resume_state_.empty()) trainer.resume(resume_state_);
       StoreSink store_sink(store, run_id);
       SignalSink relay(this, store_sink);
       FanoutSink sinks;
@@ -84,6 +91,11 @@ void TrainingWorker::run() {
                                            trainer.base_fingerprint()),
                            trainer.dataset().name, result.final_eval.loss, result.final_eval.accuracy);
         adapter = QString::fromStdString(name);
+      }
+      if (result.status == RunStatus::Stopped && config_.adapter.method != Method::AdaLora &&
+          config_.adapter.method != Method::ReLora) {
+        std::filesystem::create_directories(state_path(run_id).parent_path());
+        trainer.save_state(state_path(run_id));
       }
       emit finished(result, run_id, adapter);
       thread_.quit();

@@ -19,7 +19,10 @@ namespace lwb::ui {
 class TrainingWorker : public QObject {
   Q_OBJECT
  public:
-  TrainingWorker(ExperimentConfig config, std::filesystem::path db, QObject* parent = nullptr);
+  // resume_state: a saved state of a stopped run to continue from (a new run
+  // record; runs are immutable), or empty.
+  TrainingWorker(ExperimentConfig config, std::filesystem::path db, std::filesystem::path resume_state = {},
+                 QObject* parent = nullptr);
   ~TrainingWorker() override;
 
   void start();
@@ -30,6 +33,8 @@ class TrainingWorker : public QObject {
   // Blocks until the thread ends (after request_stop) — used when closing.
   void wait() { thread_.wait(); }
   const ExperimentConfig& config() const { return config_; }
+  // Where a stopped run's state is kept so that it can be resumed.
+  static std::filesystem::path state_path(std::int64_t run_id);
 
  signals:
   void started(lwb::RunInfo info, qint64 run_id);
@@ -43,6 +48,7 @@ class TrainingWorker : public QObject {
   void run();
   ExperimentConfig config_;
   std::filesystem::path db_;
+  std::filesystem::path resume_state_;
   QThread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> pause_{false};

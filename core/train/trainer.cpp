@@ -9,7 +9,9 @@
 #include "core/adapters/attach.h"
 #include "core/common/errors.h"
 #include "core/data/tasks.h"
+#include "core/io/safetensors.h"
 #include "core/model/checkpoint.h"
+#include "core/model/weights_init.h"
 #include "core/optim/schedule.h"
 #include "core/tensor/backend_registry.h"
 #include "core/tensor/rng.h"
@@ -295,6 +297,73 @@ std::string pretrain_recipe(const std::string& preset) {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
   return buf;
+}
+
+namespace {
+
+void require_resumable(const AdapterConfig& a) {
+  if (a.method == Method::AdaLora || a.method == Method::ReLora)
+    throw ConfigError("adapter.method", std::string("resuming is not available for ") + method_name(a.method) +
+                                            " runs (their allocator or reset state is not saved); clone the run instead");
+}
+
+// "param:<slot>" etc.: the slot index keeps names unique and stable.
+std::string state_key(const char* kind, std::size_t slot) { return std::string(kind) + ":" + std::to_string(slot); }
+
+}  // namespace
+
+void Trainer::save_state(const std::filesystem::path& file) {
+  require_resumable(config_.adapter);
+  const TensorArena* arenas[3] = {&model_->trainable().params(), &optimizer_->exp_avg(), &optimizer_->exp_avg_sq()};
+  const char* kinds[3] = {"param", "exp_avg", "exp_avg_sq"};
+  std::vector<std::vector<float>> host;
+  std::vector<io::StTensorWrite> tensors;
+  const std::size_t slots = arenas[0]->entries().size();
+  host.reserve(3 * slots);
+  for (int a = 0; a < 3; ++a)
+    for (std::size_t i = 0; i < slots; ++i) {
+      const Tensor t = arenas[a]->slot_tensor(i);
+      const std::vector<double> v = download_values(*backend_, t);
+      host.emplace_back(v.begin(), v.end());
+      tensors.push_back({state_key(kinds[a], i), io::StDType::F32, {t.numel()},
+                         std::as_bytes(std::span<const float>(host.back()))});
+    }
+  io::write_safetensors(file, std::move(tensors),
+                        {{"lwb.steps_done", std::to_string(steps_done_)},
+                         {"lwb.optimizer_steps", std::to_string(optimizer_->steps_taken())},
+                         {"lwb.config", config_.to_json(-1)},
+                         {"lwb.base_fingerprint", base_fingerprint_}});
+}
+
+void Trainer::resume(const std::filesystem::path& file) {
+  require_resumable(config_.adapter);
+  prepare();
+  const io::SafetensorsFile st = io::SafetensorsFile::open(file);
+  const auto meta = [&](const char* key) {
+    const auto it = st.metadata().find(key);
+    if (it == st.metadata().end()) throw FormatError(file.string(), std::string("not a run state: no ") + key);
+    return it->second;
+  };
+  if (meta("lwb.base_fingerprint") != base_fingerprint_)
+    throw FormatError(file.string(), "the state was trained on another base model (fingerprint " +
+                                         meta("lwb.base_fingerprint") + ", this base is " + base_fingerprint_ + ")");
+  const TensorArena* arenas[3] = {&model_->trainable().params(), &optimizer_->exp_avg(), &optimizer_->exp_avg_sq()};
+  const char* kinds[3] = {"param", "exp_avg", "exp_avg_sq"};
+  for (int a = 0; a < 3; ++a)
+    for (std::size_t i = 0; i < arenas[a]->entries().size(); ++i) {
+      const Tensor t = arenas[a]->slot_tensor(i);
+      std::vector<float> v(static_cast<std::size_t>(t.numel()));
+      st.read_f32_into(state_key(kinds[a], i), v);
+      upload_floats(*backend_, t, v);
+    }
+  const std::int64_t done = std::stoll(meta("lwb.steps_done"));
+  if (done < 0 || done > config_.train.steps)
+    throw FormatError(file.string(), "the state is at step " + std::to_string(done) + " of a " +
+                                         std::to_string(config_.train.steps) + "-step run");
+  optimizer_->set_steps_taken(std::stoll(meta("lwb.optimizer_steps")));
+  // The sampler is deterministic: replaying its draws puts it where it was.
+  for (std::int64_t s = steps_done_; s < done; ++s) sampler_->next(batch_);
+  steps_done_ = done;
 }
 
 std::filesystem::path ensure_base_model(const std::string& preset, const TrainerEnvironment& env,

@@ -50,6 +50,13 @@ class Trainer {
   // Held-out loss and exact-match accuracy over up to max_examples examples.
   EvalResult evaluate(int max_examples);
 
+  // A stopped run continues from its saved state: trainable parameters, AdamW
+  // moments and step, and the position in the data. Resuming and running to
+  // the end gives the same losses as an uninterrupted run. Not available for
+  // AdaLoRA and ReLoRA, whose allocator/reset state is not saved (ConfigError).
+  void save_state(const std::filesystem::path& file);
+  void resume(const std::filesystem::path& file);
+
   const ExperimentConfig& config() const { return config_; }
   Model& model() { return *model_; }
   Backend& backend() { return *backend_; }

@@ -1,6 +1,7 @@
 // Training end to end on the tiny preset: loss goes down for full fine-tuning
 // and LoRA, LoRA learns a task to high exact match, runs are reproducible,
 // stop works, and the built-in base is pretrained on demand and cached.
+#include <QTemporaryDir>
 #include <QtTest>
 
 #include <atomic>
@@ -128,6 +129,52 @@ class TestTrain : public QObject {
     QCOMPARE(r.status, RunStatus::Stopped);
     QCOMPARE(r.steps_done, std::int64_t(5));
     QVERIFY(std::isfinite(r.final_eval.loss));
+  }
+
+  void a_resumed_run_repeats_the_uninterrupted_one_data() {
+    QTest::addColumn<QString>("method");
+    QTest::newRow("lora") << "lora";
+    QTest::newRow("dora") << "dora";
+    QTest::newRow("full") << "full";
+  }
+  void a_resumed_run_repeats_the_uninterrupted_one() {
+    QFETCH(QString, method);
+    ExperimentConfig c = experiment_preset("tiny-lora");
+    c.set("adapter.method", method.toStdString());
+    c.train.steps = 20;
+    c.schedule.warmup_steps = 4;
+    c.train.eval_every = 0;
+    c.adapter.dropout = method == "full" ? 0.0 : 0.1;
+    Recorder straight;
+    Trainer(c, env).run(straight);
+
+    std::atomic<bool> stop{false};
+    StopAfter first;
+    first.flag = &stop;
+    first.at = 8;
+    QTemporaryDir dir;
+    const std::filesystem::path state = dir.filePath("state.safetensors").toStdString();
+    {
+      Trainer t(c, env);
+      QCOMPARE(t.run(first, RunControl{&stop, nullptr}).status, RunStatus::Stopped);
+      t.save_state(state);
+    }
+    Trainer resumed(c, env);
+    resumed.resume(state);
+    Recorder second;
+    QCOMPARE(resumed.run(second).status, RunStatus::Finished);
+    QCOMPARE(second.steps.size(), std::size_t(12));
+    QCOMPARE(second.steps.front().step, std::int64_t(9));
+    for (std::size_t i = 0; i < second.steps.size(); ++i)
+      QCOMPARE(second.steps[i].loss, straight.steps[8 + i].loss);  // bit for bit
+  }
+
+  void resume_is_refused_where_state_is_incomplete() {
+    ExperimentConfig c = experiment_preset("tiny-lora");
+    c.adapter.method = Method::AdaLora;
+    c.adapter.adalora.target_r = 4;
+    Trainer t(c, env);
+    QVERIFY_THROWS_EXCEPTION(ConfigError, t.save_state("/tmp/never.safetensors"));
   }
 
   void events_carry_memory_and_progress() {

@@ -3,6 +3,7 @@
 // stopped run and its adapter in the store, overlay runs.
 #include <QComboBox>
 #include <QElapsedTimer>
+#include <QMessageBox>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -19,6 +20,7 @@
 #include "ui/loss_plot.h"
 #include "ui/main_window.h"
 #include "ui/runs_view.h"
+#include "ui/training_worker.h"
 
 using namespace lwb;
 using namespace lwb::ui;
@@ -118,6 +120,31 @@ class TestUiWorkbench : public QObject {
     for (const AdapterRow& a : store.list_adapters()) has_adapter |= a.run_id == w.last_run_id();
     QVERIFY(has_adapter);
     QVERIFY(w.start_button()->isEnabled());
+    // Its state is kept, so the run can be resumed.
+    QVERIFY(std::filesystem::exists(TrainingWorker::state_path(w.last_run_id())));
+  }
+
+  void engine_errors_show_in_the_window_and_the_record() {
+    MainWindow w(db());
+    w.show();
+    fill(w, 200);
+    // A dataset file that vanished between setup and start.
+    QFile data(dir.filePath("gone.jsonl"));
+    QVERIFY(data.open(QIODevice::WriteOnly));
+    data.close();
+    w.form()->set_field("data.kind", "jsonl");
+    w.form()->set_field("data.path", dir.filePath("gone.jsonl"));
+    QVERIFY(w.start_button()->isEnabled());
+    QVERIFY(data.remove());
+    QSignalSpy finished(&w, &MainWindow::run_finished);
+    QTest::mouseClick(w.start_button(), Qt::LeftButton);
+    QVERIFY(finished.wait(120000));
+    QCOMPARE(w.last_result().status, RunStatus::Failed);
+    QVERIFY2(QString::fromStdString(w.last_result().error).contains("gone.jsonl"), w.last_result().error.c_str());
+    QTRY_VERIFY(w.findChild<QMessageBox*>("run_failed_message") != nullptr);
+    Store store(db());
+    QCOMPARE(QString::fromStdString(store.get_run(w.last_run_id()).row.status), QString("failed"));
+    QVERIFY(w.start_button()->isEnabled());  // the app stays up and usable
   }
 
   void runs_table_lists_runs_and_overlays_two() {
@@ -129,9 +156,11 @@ class TestUiWorkbench : public QObject {
     bool finished_listed = false;
     for (int r = 0; r < t->rowCount(); ++r) finished_listed |= t->item(r, 4)->text() == "finished";
     QVERIFY(finished_listed);
-    t->selectRow(0);
-    t->selectionModel()->select(t->model()->index(1, 0),
-                                QItemSelectionModel::Select | QItemSelectionModel::Rows);
+    // Select the finished and the stopped run (the failed one has no curve).
+    t->clearSelection();
+    for (int r = 0; r < t->rowCount(); ++r)
+      if (t->item(r, 4)->text() != "failed")
+        t->selectionModel()->select(t->model()->index(r, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
     w.runs_view()->overlay(w.runs_view()->selected_runs());
     QCOMPARE(w.runs_view()->plot()->graphCount(), 2);
     QVERIFY(w.runs_view()->plot()->graph(0)->dataCount() > 0);
