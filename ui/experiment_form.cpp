@@ -97,6 +97,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   add_int(forms_[kMethod], "adapter.relora.reset_every", tr("Reset every (steps)"), 0, 100000000);
   add_int(forms_[kMethod], "adapter.relora.restart_warmup", tr("Re-warm-up (steps)"), 0, 100000000);
   add_line(forms_[kMethod], "adapter.relora.prune_ratio", tr("Moment pruning ratio"));
+  add_check(forms_[kMethod], "adapter.relora.prune_independently", tr("Prune moments independently (authors')"));
 
   add_line(forms_[kOptim], "optimizer.lr", tr("Learning rate"));
   add_line(forms_[kOptim], "optimizer.weight_decay", tr("Weight decay"));
@@ -324,7 +325,8 @@ void ExperimentForm::update_visibility() {
                         "adapter.adalora.delta_t", "adapter.adalora.beta1", "adapter.adalora.beta2",
                         "adapter.adalora.orth_reg_weight"})
     show(k, m == Method::AdaLora);
-  for (const char* k : {"adapter.relora.reset_every", "adapter.relora.restart_warmup", "adapter.relora.prune_ratio"})
+  for (const char* k : {"adapter.relora.reset_every", "adapter.relora.restart_warmup", "adapter.relora.prune_ratio",
+                        "adapter.relora.prune_independently"})
     show(k, m == Method::ReLora);
 }
 

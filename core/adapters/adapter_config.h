@@ -35,6 +35,13 @@ struct ReLoraOptions {
   std::int64_t reset_every = 100;    // merge and re-initialise every this many steps
   std::int64_t restart_warmup = 10;  // linear LR re-warm-up after each reset
   double prune_ratio = 0.9;          // AdamW moments below this quantile are zeroed
+  // The authors prune exp_avg and exp_avg_sq independently. An entry can then
+  // keep a large first moment while its second moment is zeroed, and its next
+  // update m / (sqrt(v) + eps) explodes: on the tiny model held-out loss goes
+  // from 2.0 to 3.7 at the first reset and stays there. By default both
+  // moments of an entry are kept or dropped together, ranked by the second
+  // moment; `true` restores the authors' exact rule.
+  bool prune_independently = false;
 };
 
 struct AdapterConfig {

@@ -63,16 +63,29 @@ void ReLoraController::reset(std::int64_t step, std::vector<VariantEvent>& event
   }
   std::int64_t kept = 0, total = 0;
   for (LoraLinear* m : modules_)
-    for (const Tensor* p : {&m->lora_A, &m->lora_B})
-      for (TensorArena* moments : {&optimizer_->exp_avg(), &optimizer_->exp_avg_sq()}) {
-        const Tensor state = model_->trainable().mirror_of(*p, *moments);
-        std::vector<double> values = download_values(be, state);
-        for (double& v : values) v = std::abs(v);
-        const double threshold = quantile_linear(values, config_.relora.prune_ratio);
-        be.zero_below(state, threshold);
-        kept += std::count_if(values.begin(), values.end(), [&](double v) { return v > threshold; });
-        total += static_cast<std::int64_t>(values.size());
+    for (const Tensor* p : {&m->lora_A, &m->lora_B}) {
+      const Tensor m1 = model_->trainable().mirror_of(*p, optimizer_->exp_avg());
+      const Tensor m2 = model_->trainable().mirror_of(*p, optimizer_->exp_avg_sq());
+      if (config_.relora.prune_independently) {
+        for (const Tensor& state : {m1, m2}) {
+          std::vector<double> magnitude = download_values(be, state);
+          for (double& v : magnitude) v = std::abs(v);
+          const double threshold = quantile_linear(magnitude, config_.relora.prune_ratio);
+          be.zero_below(state, threshold);
+          kept += std::count_if(magnitude.begin(), magnitude.end(), [&](double v) { return v > threshold; });
+          total += static_cast<std::int64_t>(magnitude.size());
+        }
+        continue;
       }
+      std::vector<double> first = download_values(be, m1), second = download_values(be, m2);
+      const double threshold = quantile_linear(second, config_.relora.prune_ratio);
+      for (std::size_t i = 0; i < second.size(); ++i)
+        if (second[i] <= threshold) first[i] = second[i] = 0;
+        else kept += 2;
+      total += 2 * static_cast<std::int64_t>(second.size());
+      upload_values(be, m1, first);
+      upload_values(be, m2, second);
+    }
   last_kept_ = total > 0 ? static_cast<double>(kept) / static_cast<double>(total) : 1.0;
   nlohmann::json j = {{"step", step}, {"reset", resets_}, {"moments_kept_fraction", last_kept_},
                       {"rank_tolerance", kRankTolerance}};

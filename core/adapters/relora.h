@@ -3,9 +3,9 @@
 // restarted every reset_every steps, so a sequence of rank-r steps builds an
 // update of rank up to k r. At each reset: W += s B A, A re-drawn
 // kaiming-uniform, B = 0, and the AdamW moments of A and B are magnitude-
-// pruned (entries at or below the prune_ratio quantile of |value| zeroed,
-// per tensor, as the authors' optimizer_reset). The learning rate follows the
-// jagged cosine schedule (core/optim/schedule.h).
+// pruned per tensor: entries at or below the prune_ratio quantile are zeroed
+// (jointly for both moments by default, see ReLoraOptions). The learning rate
+// follows the jagged cosine schedule (core/optim/schedule.h).
 #include <map>
 #include <memory>
 #include <string>

@@ -191,6 +191,8 @@ const std::vector<Field>& fields() {
       int_field<std::int64_t>("adapter.relora.restart_warmup",
                               [](EC& c) -> std::int64_t& { return c.adapter.relora.restart_warmup; }),
       float_field("adapter.relora.prune_ratio", [](EC& c) -> double& { return c.adapter.relora.prune_ratio; }),
+      bool_field("adapter.relora.prune_independently",
+                 [](EC& c) -> bool& { return c.adapter.relora.prune_independently; }),
       float_field("optimizer.lr", [](EC& c) -> double& { return c.optimizer.lr; }),
       float_field("optimizer.beta1", [](EC& c) -> double& { return c.optimizer.beta1; }),
       float_field("optimizer.beta2", [](EC& c) -> double& { return c.optimizer.beta2; }),

@@ -290,8 +290,12 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
 std::string pretrain_recipe(const std::string& preset) {
   // The pretraining config plus the corpus generator's version: a cached base
   // made by another recipe is rebuilt rather than silently reused.
-  const std::string text = experiment_preset("pretrain-" + preset).to_json(-1) + "|corpus v" +
-                           std::to_string(data::kPretrainCorpusVersion);
+  // Only the settings pretraining depends on: adding an unrelated config key
+  // must not invalidate every cached base.
+  const ExperimentConfig c = experiment_preset("pretrain-" + preset);
+  std::string text = "corpus v" + std::to_string(data::kPretrainCorpusVersion);
+  for (const std::string& key : ExperimentConfig::keys())
+    if (key.rfind("adapter.", 0) != 0 && key != "name") text += "|" + key + "=" + c.get(key);
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
   char buf[17];

@@ -131,18 +131,24 @@ class TestVariantTraining : public QObject {
     std::map<std::int64_t, double> eval_at;
     Recorder rec;
     rec.hook = [&](const StepEvent& e) {
-      // Held-out loss just before the reset at step index 80, right after it
-      // (that step runs at learning rate 0) and after the re-warm-up.
-      if (e.step == 80 || e.step == 81 || e.step == 90) eval_at[e.step] = t.evaluate(64).loss;
+      // Held-out loss just before the first reset (step index 40), right
+      // after it (that step runs at learning rate 0) and after the re-warm-up;
+      // and the same around the second reset.
+      for (std::int64_t at : {40, 41, 50, 80, 81, 90})
+        if (e.step == at) eval_at[e.step] = t.evaluate(64).loss;
     };
     const RunResult r = t.run(rec);
     QCOMPARE(r.status, RunStatus::Finished);
     auto* ctl = dynamic_cast<ReLoraController*>(t.variant());
     QCOMPARE(ctl->resets(), 3);
-    qInfo("ReLoRA held-out loss around the reset: %.5f before, %.5f right after, %.5f after re-warm-up",
-          eval_at[80], eval_at[81], eval_at[90]);
-    QVERIFY(std::abs(eval_at[81] - eval_at[80]) <= 1e-3 * eval_at[80]);
-    QVERIFY(eval_at[90] <= 1.10 * eval_at[80]);
+    for (std::int64_t at : {40, 80}) {
+      qInfo("ReLoRA held-out loss around the reset at %lld: %.5f before, %.5f right after, %.5f after re-warm-up",
+            static_cast<long long>(at), eval_at[at], eval_at[at + 1], eval_at[at + 10]);
+      // The merge keeps the function; after the re-warm-up the loss is at
+      // most 10% above where it was before the reset.
+      QVERIFY(std::abs(eval_at[at + 1] - eval_at[at]) <= 1e-3 * eval_at[at]);
+      QVERIFY(eval_at[at + 10] <= 1.10 * eval_at[at]);
+    }
     qInfo("ReLoRA moments kept after pruning at p = 0.9: %.4f", ctl->last_kept_fraction());
     QVERIFY(std::abs(ctl->last_kept_fraction() - 0.1) < 0.02);
     const auto ranks = ctl->update_ranks(true);
