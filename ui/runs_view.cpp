@@ -137,17 +137,25 @@ void RunsView::overlay(const std::vector<std::int64_t>& run_ids) {
   plot_->replot(QCustomPlot::rpQueuedReplot);
 }
 
-void RunsView::show_config() {
+void RunsView::with_selected_run(const QString& hint,
+                                 const std::function<void(std::int64_t, const RunDetail&)>& action) {
   const auto ids = selected_runs();
   if (ids.size() != 1) {
-    status_->setText(tr("select one run"));
+    status_->setText(hint);
     return;
   }
   try {
     Store store(db_);
-    const RunDetail d = store.get_run(ids.front());
+    action(ids.front(), store.get_run(ids.front()));
+  } catch (const std::exception& e) {
+    emit error(QString::fromUtf8(e.what()));
+  }
+}
+
+void RunsView::show_config() {
+  with_selected_run(tr("select one run"), [this](std::int64_t id, const RunDetail& d) {
     QDialog dialog(this);
-    dialog.setWindowTitle(tr("Run %1 (read-only)").arg(ids.front()));
+    dialog.setWindowTitle(tr("Run %1 (read-only)").arg(id));
     auto* text = new QPlainTextEdit(QString::fromStdString(d.config_json));
     text->setReadOnly(true);
     text->setFont(QFont("monospace", 9));
@@ -158,9 +166,7 @@ void RunsView::show_config() {
     layout->addWidget(box);
     dialog.resize(560, 600);
     dialog.exec();
-  } catch (const std::exception& e) {
-    emit error(QString::fromUtf8(e.what()));
-  }
+  });
 }
 
 void RunsView::delete_selected() {
@@ -181,44 +187,26 @@ void RunsView::delete_selected() {
 }
 
 void RunsView::resume_selected() {
-  const auto ids = selected_runs();
-  if (ids.size() != 1) {
-    status_->setText(tr("select one stopped run"));
-    return;
-  }
-  try {
-    Store store(db_);
-    const RunDetail d = store.get_run(ids.front());
-    const auto state = TrainingWorker::state_path(ids.front());
+  with_selected_run(tr("select one stopped run"), [this](std::int64_t id, const RunDetail& d) {
+    const auto state = TrainingWorker::state_path(id);
     if (d.row.status != "stopped" || !std::filesystem::exists(state)) {
       status_->setText(tr("run %1 has no saved state to resume (only stopped LoRA, rsLoRA, DoRA and full runs do); "
                           "clone it instead")
-                           .arg(ids.front()));
+                           .arg(id));
       return;
     }
-    ExperimentConfig c = ExperimentConfig::from_json(d.config_json, "run " + std::to_string(ids.front()));
+    ExperimentConfig c = ExperimentConfig::from_json(d.config_json, "run " + std::to_string(id));
     c.name += "-resumed";
     emit resume_requested(c, QString::fromStdString(state.string()));
-  } catch (const std::exception& e) {
-    emit error(QString::fromUtf8(e.what()));
-  }
+  });
 }
 
 void RunsView::clone_selected() {
-  const auto ids = selected_runs();
-  if (ids.size() != 1) {
-    status_->setText(tr("select one run"));
-    return;
-  }
-  try {
-    Store store(db_);
-    const RunDetail d = store.get_run(ids.front());
-    ExperimentConfig c = ExperimentConfig::from_json(d.config_json, "run " + std::to_string(ids.front()));
+  with_selected_run(tr("select one run"), [this](std::int64_t id, const RunDetail& d) {
+    ExperimentConfig c = ExperimentConfig::from_json(d.config_json, "run " + std::to_string(id));
     c.name += "-clone";
     emit clone_requested(c);
-  } catch (const std::exception& e) {
-    emit error(QString::fromUtf8(e.what()));
-  }
+  });
 }
 
 }  // namespace lwb::ui

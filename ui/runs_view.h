@@ -6,6 +6,7 @@
 #include <QWidget>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <vector>
 
 #include "core/train/experiment_config.h"
@@ -14,6 +15,10 @@ class QTableWidget;
 class QCustomPlot;
 class QPushButton;
 class QLabel;
+
+namespace lwb {
+struct RunDetail;
+}
 
 namespace lwb::ui {
 
@@ -37,6 +42,10 @@ class RunsView : public QWidget {
   void error(const QString& message);
 
  private:
+  // Runs `action` on the one selected run, or says `hint` when the selection
+  // is not exactly one run; store errors go to error().
+  void with_selected_run(const QString& hint,
+                         const std::function<void(std::int64_t, const lwb::RunDetail&)>& action);
   void show_config();
   void delete_selected();
   void clone_selected();

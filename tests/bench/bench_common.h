@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/adapters/attach.h"
 #include "core/adapters/variant.h"
+#include "core/cpu/cpu_backend.h"
 #include "core/model/model.h"
 #include "core/optim/adamw.h"
 #include "core/tensor/rng.h"
@@ -59,5 +61,32 @@ struct StepRunner {
     return t[t.size() / 2];
   }
 };
+
+// A model of a preset with an adapter method, its optimiser and the method's
+// step hooks, on the CPU, on random data: what one benchmark row measures.
+struct Measurement {
+  double seconds_per_step = 0;
+  LedgerSnapshot memory;
+  std::int64_t trainable = 0;
+};
+
+inline Measurement measure_steps(const ModelConfig& mc, const AdapterConfig& ac, std::int64_t B, std::int64_t T,
+                                 int warmup, int reps) {
+  CpuBackend be;
+  MemoryLedger ledger;
+  Model model(mc, model_mode_for(ac));
+  attach_adapters(model, ac);
+  model.materialize(be, ledger, B, T);
+  model.init_base_weights(1);
+  model.init_adapters(2);
+  AdamW opt(model.trainable(), AdamWConfig{});
+  opt.materialize(be, ledger);
+  auto variant = make_variant_controller(ac, ScheduleConfig{}, 1e-4, 1000, 3);
+  if (variant) variant->attach(model, opt, ledger);
+  StepRunner runner(model, opt, B, T);
+  runner.variant = variant.get();
+  const double s = runner.time_step(warmup, reps);
+  return {s, ledger.snapshot(), model.trainable_count()};
+}
 
 }  // namespace lwb::bench

@@ -44,26 +44,16 @@ struct Row {
 };
 
 Row measure(const std::string& preset, bool lora, std::int64_t B, std::int64_t T, int reps) {
-  CpuBackend be;
-  MemoryLedger ledger;
   const ModelConfig mc = model_preset(preset);
   AdapterConfig ac;
   ac.method = lora ? Method::Lora : Method::Full;
   ac.r = 8;
   ac.targets.assign(kAllTargets.begin(), kAllTargets.end());
-  Model model(mc, model_mode_for(ac));
-  attach_adapters(model, ac);
-  model.materialize(be, ledger, B, T);
-  model.init_base_weights(1);
-  model.init_adapters(2);
-  AdamW opt(model.trainable(), AdamWConfig{});
-  opt.materialize(be, ledger);
-  bench::StepRunner runner(model, opt, B, T);
-  const double s = runner.time_step(2, reps);
+  const bench::Measurement m = bench::measure_steps(mc, ac, B, T, 2, reps);
   const double N = static_cast<double>(mc.param_count() - static_cast<std::int64_t>(mc.vocab) * mc.hidden);
   const double flops_per_token = lora ? 4 * N + 6.0 * ac.trainable_params(mc) : 6 * N;
-  const double tps = B * T / s;
-  return {preset, lora ? "lora r=8 all" : "full", tps, tps * flops_per_token / 1e9, model.trainable_count()};
+  const double tps = B * T / m.seconds_per_step;
+  return {preset, lora ? "lora r=8 all" : "full", tps, tps * flops_per_token / 1e9, m.trainable};
 }
 
 }  // namespace

@@ -27,23 +27,8 @@ struct Row {
 
 Row measure(const std::string& label, const std::string& preset, const AdapterConfig& ac, std::int64_t B,
             std::int64_t T, int reps) {
-  CpuBackend be;
-  MemoryLedger ledger;
-  const ModelConfig mc = model_preset(preset);
-  Model model(mc, model_mode_for(ac));
-  attach_adapters(model, ac);
-  model.materialize(be, ledger, B, T);
-  model.init_base_weights(1);
-  model.init_adapters(2);
-  AdamW opt(model.trainable(), AdamWConfig{});
-  opt.materialize(be, ledger);
-  const std::int64_t steps = 1000;
-  auto variant = make_variant_controller(ac, ScheduleConfig{}, 1e-4, steps, 3);
-  if (variant) variant->attach(model, opt, ledger);
-  bench::StepRunner runner(model, opt, B, T);
-  runner.variant = variant.get();
-  const double s = runner.time_step(2, reps);
-  return {label, B * T / s, ledger.snapshot(), model.trainable_count()};
+  const bench::Measurement m = bench::measure_steps(model_preset(preset), ac, B, T, 2, reps);
+  return {label, B * T / m.seconds_per_step, m.memory, m.trainable};
 }
 
 }  // namespace

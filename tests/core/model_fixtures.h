@@ -53,6 +53,32 @@ inline void randomise(Model& m, Backend& be, std::uint64_t seed, double scale = 
   }
 }
 
+// Logits of a forward pass (eval mode) over the micro batch.
+inline std::vector<double> micro_logits(Model& m, Backend& be, const MicroBatch& mb) {
+  m.set_batch(mb.inputs.data(), mb.targets.data(), mb.B, mb.T);
+  m.forward(false, 0);
+  return download_values(be, m.logits());
+}
+
+// Logits of the micro base model (fp32, no adapters) initialised from `seed`.
+inline std::vector<double> base_micro_logits(Backend& be, MemoryLedger& ledger, const MicroBatch& mb,
+                                             std::uint64_t seed) {
+  Model base(micro_config(), Model::Mode::Frozen, DType::F32);
+  base.materialize(be, ledger, mb.B, mb.T);
+  base.init_base_weights(seed);
+  return micro_logits(base, be, mb);
+}
+
+// ||a - b|| / ||b||
+inline double relative_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  double d = 0, r = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    d += (a[i] - b[i]) * (a[i] - b[i]);
+    r += b[i] * b[i];
+  }
+  return std::sqrt(d / r);
+}
+
 // extra_loss adds terms computed on the parameters (and their gradients,
 // when called from the backward).
 inline double model_gradcheck(Model& m, Backend& be, const MicroBatch& mb, const std::string& label,

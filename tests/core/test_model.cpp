@@ -74,12 +74,7 @@ class TestModel : public QObject {
   void lora_at_init_equals_base_and_merge_equals_unmerged() {
     const MicroBatch mb;
     MemoryLedger ledger;
-    Model base(micro_config(), Model::Mode::Frozen, DType::F32);
-    base.materialize(be, ledger, 2, 6);
-    base.init_base_weights(5);
-    base.set_batch(mb.inputs.data(), mb.targets.data(), mb.B, mb.T);
-    base.forward(false, 0);
-    const auto base_logits = download_values(be, base.logits());
+    const auto base_logits = base_micro_logits(be, ledger, mb, 5);
 
     AdapterConfig ac;
     ac.targets.assign(kAllTargets.begin(), kAllTargets.end());
@@ -89,10 +84,8 @@ class TestModel : public QObject {
     lora.materialize(be, ledger, 2, 6);
     lora.init_base_weights(5);
     lora.init_adapters(9);
-    lora.set_batch(mb.inputs.data(), mb.targets.data(), mb.B, mb.T);
-    lora.forward(false, 0);
     // B = 0 at init: the adapter adds exact zeros, so logits are bit-identical.
-    QVERIFY(download_values(be, lora.logits()) == base_logits);
+    QVERIFY(micro_logits(lora, be, mb) == base_logits);
 
     // Give B values, compare adapter path vs merged weights.
     for (int l = 0; l < 2; ++l)
@@ -100,21 +93,14 @@ class TestModel : public QObject {
         auto& mod = dynamic_cast<LoraLinear&>(lora.linear(l, t));
         upload_values(be, mod.lora_B, normal_values(mod.lora_B.numel(), 0.05, 40 + l * 7 + int(t)));
       }
-    lora.forward(false, 0);
-    const auto adapted = download_values(be, lora.logits());
+    const auto adapted = micro_logits(lora, be, mb);
     QVERIFY(adapted != base_logits);
     merge_adapters(lora, 1.0);
     for (int l = 0; l < 2; ++l)
       for (Target t : kAllTargets) be.fill(dynamic_cast<LoraLinear&>(lora.linear(l, t)).lora_B, 0.0);
-    lora.forward(false, 0);
-    const auto merged = download_values(be, lora.logits());
-    double d2 = 0, r2 = 0;
-    for (std::size_t i = 0; i < merged.size(); ++i) {
-      d2 += (merged[i] - adapted[i]) * (merged[i] - adapted[i]);
-      r2 += adapted[i] * adapted[i];
-    }
-    qInfo("merged vs unmerged logits: relative difference %.3e", std::sqrt(d2 / r2));
-    QVERIFY(std::sqrt(d2 / r2) < 1e-5);
+    const double merged = relative_diff(micro_logits(lora, be, mb), adapted);
+    qInfo("merged vs unmerged logits: relative difference %.3e", merged);
+    QVERIFY(merged < 1e-5);
   }
 
   void trainable_parameter_counts() {

@@ -29,14 +29,6 @@ AdapterConfig all_targets(Method method, int r = 3) {
   return ac;
 }
 
-double relative_diff(const std::vector<double>& a, const std::vector<double>& b) {
-  double d = 0, r = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    d += (a[i] - b[i]) * (a[i] - b[i]);
-    r += b[i] * b[i];
-  }
-  return std::sqrt(d / r);
-}
 
 }  // namespace
 
@@ -90,12 +82,7 @@ class TestVariants : public QObject {
   void dora_init_equals_base_and_merge_equals_unmerged() {
     const MicroBatch mb;
     MemoryLedger ledger;
-    Model base(micro_config(), Model::Mode::Frozen, DType::F32);
-    base.materialize(be, ledger, 2, 6);
-    base.init_base_weights(5);
-    base.set_batch(mb.inputs.data(), mb.targets.data(), mb.B, mb.T);
-    base.forward(false, 0);
-    const auto base_logits = download_values(be, base.logits());
+    const auto base_logits = base_micro_logits(be, ledger, mb, 5);
 
     AdapterConfig ac = all_targets(Method::Dora, 4);
     Model dora(micro_config(), Model::Mode::Frozen, DType::F32);
@@ -103,10 +90,8 @@ class TestVariants : public QObject {
     dora.materialize(be, ledger, 2, 6);
     dora.init_base_weights(5);
     dora.init_adapters(9);
-    dora.set_batch(mb.inputs.data(), mb.targets.data(), mb.B, mb.T);
-    dora.forward(false, 0);
     // m = ||W|| and B = 0 make g = 1 up to rounding of the norm.
-    const double at_init = relative_diff(download_values(be, dora.logits()), base_logits);
+    const double at_init = relative_diff(micro_logits(dora, be, mb), base_logits);
     qInfo("DoRA at init vs base logits: relative difference %.3e", at_init);
     QVERIFY(at_init < 1e-6);
 
@@ -118,8 +103,7 @@ class TestVariants : public QObject {
         for (std::size_t i = 0; i < mv.size(); ++i) mv[i] *= 1.0 + 0.2 * std::sin(double(i));
         upload_values(be, d.magnitude, mv);
       }
-    dora.forward(false, 0);
-    const auto adapted = download_values(be, dora.logits());
+    const auto adapted = micro_logits(dora, be, mb);
     QVERIFY(relative_diff(adapted, base_logits) > 1e-3);
     // Snapshot one weight to check unmerge restores it.
     const Tensor& w0 = dora.linear(0, Target::Q).weight;
@@ -136,8 +120,7 @@ class TestVariants : public QObject {
         be.fill(d.lora_B, 0.0);
         be.row_norms(d.magnitude, d.weight, d.out(), d.in());
       }
-    dora.forward(false, 0);
-    const double merged = relative_diff(download_values(be, dora.logits()), adapted);
+    const double merged = relative_diff(micro_logits(dora, be, mb), adapted);
     qInfo("DoRA merged vs unmerged logits: relative difference %.3e", merged);
     QVERIFY(merged < 1e-5);
     std::size_t k = 0;
