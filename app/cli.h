@@ -1,10 +1,13 @@
 #pragma once
 // The headless command line: `lora-workbench <command> [options]`.
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "core/train/trainer.h"
 
 namespace lwb::cli {
 
@@ -33,12 +36,27 @@ struct UsageError : std::runtime_error {
 // --db, else the store in --data-dir, else Store::default_path().
 std::filesystem::path store_path(const Args& args);
 
+// Shared by the commands ------------------------------------------------------
+// Set by the first Ctrl-C once install_stop_handler() ran (the second one
+// kills the program as usual); commands stop at their next safe point.
+extern std::atomic<bool> g_stop;
+void install_stop_handler();
+std::string timestamp();  // "20261128-221500"
+// --flag as a whole number (UsageError otherwise), or fallback when absent.
+int int_arg(const Args& args, const std::string& flag, int fallback);
+// --data-dir, notices on stderr, and a sink for a base model pretrained on demand.
+TrainerEnvironment environment(const Args& args, TrainerSink* pretrain_progress = nullptr);
+
 int cmd_train(const Args& args);
 int cmd_pretrain(const Args& args);
 int cmd_presets(const Args& args);
 int cmd_compare(const Args& args);
 int cmd_runs(const Args& args);
 int cmd_config(const Args& args);
+int cmd_compose(const Args& args);
+int cmd_plan(const Args& args);
+int cmd_export(const Args& args);
+int cmd_import(const Args& args);
 
 // Registers the CUDA backend with core when this build has one.
 void register_gpu_backend();

@@ -1,4 +1,7 @@
 #include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
 
 #include "app/cli.h"
 #include "core/store/store.h"
@@ -43,6 +46,43 @@ void Args::check(const std::vector<std::string>& known, const std::vector<std::s
     if (!is_switch && !is_known) throw UsageError("unknown option --" + flag);
     if (is_known && !is_switch && value.empty()) throw UsageError("option --" + flag + " needs a value");
   }
+}
+
+std::atomic<bool> g_stop{false};
+
+namespace {
+void on_sigint(int) {
+  g_stop = true;
+  std::signal(SIGINT, SIG_DFL);
+}
+}  // namespace
+
+void install_stop_handler() { std::signal(SIGINT, on_sigint); }
+
+std::string timestamp() {
+  char buf[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", std::localtime(&t));
+  return buf;
+}
+
+int int_arg(const Args& a, const std::string& flag, int fallback) {
+  if (!a.has(flag)) return fallback;
+  try {
+    std::size_t used = 0;
+    const int v = std::stoi(a.get(flag), &used);
+    if (used == a.get(flag).size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--" + flag + " expects a whole number, got \"" + a.get(flag) + "\"");
+}
+
+TrainerEnvironment environment(const Args& a, TrainerSink* pretrain_progress) {
+  TrainerEnvironment env;
+  if (a.has("data-dir")) env.data_dir = a.get("data-dir");
+  env.notice = [](const std::string& msg) { std::fprintf(stderr, "note: %s\n", msg.c_str()); };
+  env.pretrain_sink = pretrain_progress;
+  return env;
 }
 
 std::filesystem::path store_path(const Args& args) {

@@ -22,13 +22,7 @@ namespace lwb::cli {
 
 namespace {
 
-std::atomic<bool> g_stop{false};
 
-// First Ctrl-C: finish the step, save, mark the run stopped. Second: default.
-void on_sigint(int) {
-  g_stop = true;
-  std::signal(SIGINT, SIG_DFL);
-}
 
 ExperimentConfig resolve_config(const Args& a) {
   if (a.has("preset") == a.has("config"))
@@ -43,12 +37,6 @@ ExperimentConfig resolve_config(const Args& a) {
   return c;
 }
 
-std::string timestamp() {
-  char buf[32];
-  const std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", std::localtime(&t));
-  return buf;
-}
 
 void write_text(const std::filesystem::path& file, const std::string& text) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
@@ -56,13 +44,6 @@ void write_text(const std::filesystem::path& file, const std::string& text) {
   out << text << "\n";
 }
 
-TrainerEnvironment environment(const Args& a, TrainerSink* pretrain_progress) {
-  TrainerEnvironment env;
-  if (a.has("data-dir")) env.data_dir = a.get("data-dir");
-  env.notice = [](const std::string& msg) { std::fprintf(stderr, "note: %s\n", msg.c_str()); };
-  env.pretrain_sink = pretrain_progress;
-  return env;
-}
 
 }  // namespace
 
@@ -86,7 +67,7 @@ int cmd_train(const Args& args) {
       std::fprintf(stderr, "note: %d run(s) interrupted earlier were marked failed in %s\n",
                    store->interrupted_runs(), store->file().c_str());
   }
-  std::signal(SIGINT, on_sigint);
+  install_stop_handler();
   const RunControl control{&g_stop, nullptr};
   Trainer trainer(config, env);
   trainer.prepare(control);  // every config and data error surfaces before anything is written
@@ -107,9 +88,7 @@ int cmd_train(const Args& args) {
 
   if (result.status != RunStatus::Failed) {
     if (config.adapter.is_adapter()) {
-      const AdapterState state = extract_adapter(trainer.model(), config.adapter,
-                                                 "lora-workbench/" + trainer.model().config().name,
-                                                 trainer.base_fingerprint());
+      const AdapterState state = trainer.adapter_state();
       io::write_peft_folder(out / "adapter", state);
       if (store) {
         const std::string name = config.name + "-run" + std::to_string(store_sink->run_id());
@@ -142,7 +121,7 @@ int cmd_compare(const Args& args) {
   const TrainerEnvironment env = environment(args, &pretrain_progress);
   for (const auto& e : preset.entries) e.config.validate();
   if (!quiet) std::printf("%s: %s\n", preset.name.c_str(), preset.description.c_str());
-  std::signal(SIGINT, on_sigint);
+  install_stop_handler();
   std::vector<std::unique_ptr<TerminalProgress>> bars;
   const auto rows = run_comparison(preset, env, RunControl{&g_stop, nullptr}, [&](const ComparisonEntry& e) {
     bars.push_back(std::make_unique<TerminalProgress>(e.label, quiet));
@@ -165,7 +144,7 @@ int cmd_pretrain(const Args& args) {
   const bool quiet = args.has("quiet");
   TerminalProgress progress("pretrain " + preset, quiet);
   const TrainerEnvironment env = environment(args, &progress);
-  std::signal(SIGINT, on_sigint);
+  install_stop_handler();
   const RunControl control{&g_stop, nullptr};
   // Without --force an up-to-date cached base is kept; a missing one or one
   // made by another recipe is pretrained.

@@ -33,6 +33,29 @@ void print_usage() {
       "  pretrain  [--preset tiny|small] [--force]   build the cached base model of a preset\n"
       "  compare   PRESET [--out DIR]   train several methods on one task and print a table\n"
       "            (preset: tiny-methods = LoRA, rsLoRA, DoRA, AdaLoRA, ReLoRA, full fine-tuning)\n"
+      "  compose   --adapters NAME,NAME,... --task TASK [--shots 5] [--budget 40] [--optimizer cobyla|cmaes]\n"
+      "            [--mode lorahub|linear|cat|svd] [--svd-rank K] [--heldout 100] [--seed N] [--name NAME]\n"
+      "            search LoRAHub weights for library adapters on a few examples of a built-in task; prints\n"
+      "            the trace and held-out loss and exact match of zero-shot, each member and the\n"
+      "            composition, and stores the composition\n"
+      "  compose   --preset hub [--optimizer cobyla|cmaes] [--budget 40] [--seed N]   the LoRAHub demo: one\n"
+      "            tiny LoRA per built-in task but count, composed for count from 5 examples\n"
+      "  compose   --list   the adapter library and the stored compositions\n"
+      "  plan      --model NAME|FILE [--method M | --compare M1,M2,...] [--rank R --targets q,v|all --batch B --seq T\n"
+      "            --precision fp32|bf16|fp16|mixed --optimizer fp32|bf16|8bit --checkpointing\n"
+      "            --profile workbench|pytorch-eager --gpu GIB]   memory per category and layer, and whether it\n"
+      "            fits a GPU (see plan --help)\n"
+      "  export    adapter NAME --out DIR          a stored adapter as a PEFT folder (adapter_config.json +\n"
+      "                                            adapter_model.safetensors); a ReLoRA run's adapter is its\n"
+      "                                            whole update (merged resets + live adapter) as one LoRA of\n"
+      "                                            rank r*(resets+1) by exact SVD, relative to the original base\n"
+      "            adapter NAME --out DIR --merged [--base tiny|small|PATH]   the base with the adapter merged\n"
+      "                                            in, as a Hugging Face LLaMA checkpoint\n"
+      "            base tiny|small|PATH --out DIR  a base model as a Hugging Face LLaMA checkpoint\n"
+      "  import    adapter DIR --name NAME --base tiny|small|PATH [--task T]   a PEFT folder into the library,\n"
+      "                                            checked key by key against the base\n"
+      "            base DIR                        check a Hugging Face LLaMA checkpoint (single or sharded,\n"
+      "                                            F32/F16/BF16) and say how to train on it\n"
       "  presets   list the built-in experiment and model presets\n"
       "  config    --preset NAME | --config FILE [--set key=value ...]   print the resolved config\n"
       "\n"
@@ -92,6 +115,10 @@ int main(int argc, char** argv) {
     if (command == "compare") return cmd_compare(args);
     if (command == "runs") return cmd_runs(args);
     if (command == "config") return cmd_config(args);
+    if (command == "compose") return cmd_compose(args);
+    if (command == "plan") return cmd_plan(args);
+    if (command == "export") return cmd_export(args);
+    if (command == "import") return cmd_import(args);
     std::fprintf(stderr, "lora-workbench: unknown command \"%s\"\n\n", command.c_str());
     print_usage();
     return 2;

@@ -85,11 +85,8 @@ void TrainingWorker::run() {
       QString adapter;
       if (result.status != RunStatus::Failed && config_.adapter.is_adapter()) {
         const std::string name = config_.name + "-run" + std::to_string(run_id);
-        store.save_adapter(name, run_id,
-                           extract_adapter(trainer.model(), config_.adapter,
-                                           "lora-workbench/" + trainer.model().config().name,
-                                           trainer.base_fingerprint()),
-                           trainer.dataset().name, result.final_eval.loss, result.final_eval.accuracy);
+        store.save_adapter(name, run_id, trainer.adapter_state(), trainer.dataset().name, result.final_eval.loss,
+                           result.final_eval.accuracy);
         adapter = QString::fromStdString(name);
       }
       if (result.status == RunStatus::Stopped && config_.adapter.method != Method::AdaLora &&

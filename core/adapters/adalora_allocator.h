@@ -32,6 +32,9 @@ class AdaLoraController : public VariantController {
   // Kept rank per module, "model.layers.0.self_attn.q_proj" -> rank.
   std::map<std::string, int> kept_ranks() const;
   const std::map<std::string, std::vector<bool>>& rank_pattern() const { return rank_pattern_; }
+  // True once the mask is final (after T - tfinal); before that masked
+  // triplets may have regrown since the last mask update.
+  bool mask_frozen() const { return frozen_; }
   std::int64_t init_budget() const { return init_bgt_; }
   std::int64_t target_budget() const { return target_bgt_; }
   // Triplet scores of every module in order (for tests and the UI).

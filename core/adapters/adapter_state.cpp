@@ -1,7 +1,20 @@
 #include "core/adapters/adapter_state.h"
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include "core/adapters/attach.h"
 #include "core/common/errors.h"
+#include "core/io/safetensors.h"
+#include "core/memory/ledger.h"
 #include "core/model/weights_init.h"
+
+// LAPACK from OpenBLAS (as in numerical_rank.cpp).
+extern "C" void dgesdd_(const char* jobz, const int* m, const int* n, double* a, const int* lda, double* s,
+                        double* u, const int* ldu, double* vt, const int* ldvt, double* work, const int* lwork,
+                        int* iwork, int* info);
 
 namespace lwb {
 
@@ -15,7 +28,42 @@ std::string peft_key(const std::string& module_hf_name, const std::string& suffi
   return "base_model.model." + module_hf_name + "." + suffix;
 }
 
+std::string module_hf_name(int layer, Target target) {
+  return "model.layers." + std::to_string(layer) + "." + target_hf_path(target);
+}
+
+std::optional<ModuleId> parse_module_hf_name(std::string_view name) {
+  constexpr std::string_view prefix = "model.layers.";
+  if (!name.starts_with(prefix)) return std::nullopt;
+  name.remove_prefix(prefix.size());
+  const std::size_t dot = name.find('.');
+  if (dot == std::string_view::npos || dot == 0) return std::nullopt;
+  ModuleId id;
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + dot, id.layer);
+  if (ec != std::errc() || end != name.data() + dot || id.layer < 0) return std::nullopt;
+  name.remove_prefix(dot + 1);
+  for (Target t : kAllTargets)
+    if (name == target_hf_path(t)) {
+      id.target = t;
+      return id;
+    }
+  return std::nullopt;
+}
+
 namespace {
+
+using Shape64 = std::vector<std::int64_t>;
+
+std::string shape_str(const Shape64& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+Shape64 tensor_shape(const Tensor& t) {
+  return Shape64(t.shape.dims.begin(), t.shape.dims.begin() + t.shape.ndim);
+}
+
 template <class F>
 void for_each_adapter_tensor(const Model& model, F&& f) {
   for (int l = 0; l < model.config().layers; ++l)
@@ -24,22 +72,119 @@ void for_each_adapter_tensor(const Model& model, F&& f) {
       for (const auto& [suffix, tensor] : lin.adapter_tensors()) f(peft_key(lin.hf_name(), suffix), tensor);
     }
 }
+
+// The tensors an adapter of this config has on a model of this shape, as
+// Linear::adapter_tensors() names them.
+std::map<std::string, Shape64> expected_shapes(const AdapterConfig& c, const ModelConfig& model) {
+  std::map<std::string, Shape64> out;
+  for (int l = 0; l < model.layers; ++l)
+    for (Target t : c.targets) {
+      const LinearShape s = linear_shape(model, t);
+      const std::string m = module_hf_name(l, t);
+      if (c.method == Method::AdaLora) {
+        out[peft_key(m, "lora_A")] = {c.r, s.in};
+        out[peft_key(m, "lora_E")] = {c.r, 1};
+        out[peft_key(m, "lora_B")] = {s.out, c.r};
+        continue;
+      }
+      out[peft_key(m, "lora_A.weight")] = {c.r, s.in};
+      out[peft_key(m, "lora_B.weight")] = {s.out, c.r};
+      if (c.method == Method::Dora) out[peft_key(m, "lora_magnitude_vector")] = {s.out};
+    }
+  return out;
+}
+
+std::string targets_str(const std::vector<Target>& targets) {
+  std::string s;
+  for (Target t : targets) s += (s.empty() ? "" : ", ") + std::string(target_module_name(t));
+  return s;
+}
+
+void copy_base_weights(const Model& from, Model& to) {
+  const auto src = from.named_base_weights();
+  const auto dst = to.named_base_weights();
+  for (std::size_t i = 0; i < src.size(); ++i) {
+    if (tensor_shape(src[i].second) != tensor_shape(dst[i].second))
+      throw ConfigError("model", "tensor " + src[i].first + " is " + src[i].second.shape.str() +
+                                     " in the base model but " + dst[i].second.shape.str() + " in the merged one");
+    upload_values(to.backend(), dst[i].second, download_values(from.backend(), src[i].second));
+  }
+}
+
+struct Factors {
+  std::vector<float> A, B;  // [rank, cols], [rows, rank]
+  double relative_error = 0;
+};
+
+// Truncated SVD of a row-major [rows, cols] matrix with LAPACK dgesdd.
+Factors truncated_factors(const std::vector<float>& m, int rows, int cols, int rank) {
+  // LAPACK is column-major, so it sees the row-major buffer as M^T [cols, rows]
+  // = U' S V'^T; hence M = V' S U'^T: M's left vectors are the rows of V'^T
+  // and its right vectors the columns of U'.
+  std::vector<double> a(m.begin(), m.end());
+  const int lm = cols, ln = rows, p = std::min(rows, cols);
+  std::vector<double> s(static_cast<std::size_t>(p)), u(static_cast<std::size_t>(lm) * p),
+      vt(static_cast<std::size_t>(p) * ln);
+  std::vector<int> iwork(8 * static_cast<std::size_t>(p));
+  int info = 0, lwork = -1;
+  double query = 0;
+  dgesdd_("S", &lm, &ln, a.data(), &lm, s.data(), u.data(), &lm, vt.data(), &p, &query, &lwork, iwork.data(),
+          &info);
+  lwork = static_cast<int>(query);
+  std::vector<double> work(static_cast<std::size_t>(std::max(lwork, 1)));
+  dgesdd_("S", &lm, &ln, a.data(), &lm, s.data(), u.data(), &lm, vt.data(), &p, work.data(), &lwork, iwork.data(),
+          &info);
+  if (info != 0) throw Error("SVD (LAPACK dgesdd) did not converge, info " + std::to_string(info));
+
+  Factors f;
+  f.A.resize(static_cast<std::size_t>(rank) * cols);
+  f.B.resize(static_cast<std::size_t>(rows) * rank);
+  for (std::size_t j = 0; j < static_cast<std::size_t>(rank); ++j) {
+    const double root = std::sqrt(s[j]);
+    for (std::size_t c = 0; c < static_cast<std::size_t>(cols); ++c)
+      f.A[j * cols + c] = static_cast<float>(root * u[j * lm + c]);
+    for (std::size_t r = 0; r < static_cast<std::size_t>(rows); ++r)
+      f.B[r * rank + j] = static_cast<float>(root * vt[j + r * p]);
+  }
+  double total = 0, dropped = 0;
+  for (int j = 0; j < p; ++j) {
+    total += s[j] * s[j];
+    if (j >= rank) dropped += s[j] * s[j];
+  }
+  f.relative_error = total > 0 ? std::sqrt(dropped / total) : 0.0;
+  return f;
+}
+
 }  // namespace
 
-AdapterState extract_adapter(const Model& model, const AdapterConfig& config,
-                             const std::string& base_model, const std::string& base_fingerprint) {
+AdapterState extract_adapter(const Model& model, const AdapterConfig& config, const std::string& base_model,
+                             const std::string& base_fingerprint,
+                             const std::map<std::string, std::vector<bool>>& rank_pattern,
+                             std::int64_t total_step) {
   AdapterState s;
   s.config = config;
   s.base_model = base_model;
   s.base_fingerprint = base_fingerprint;
   s.model = model.config();
+  s.total_step = total_step;
   for_each_adapter_tensor(model, [&](const std::string& key, const Tensor& t) {
     HostTensor h;
-    h.shape.assign(t.shape.dims.begin(), t.shape.dims.begin() + t.shape.ndim);
+    h.shape = tensor_shape(t);
     const std::vector<double> v = download_values(model.backend(), t);
     h.values.assign(v.begin(), v.end());
     s.tensors.emplace(key, std::move(h));
   });
+  if (!rank_pattern.empty() && config.method != Method::AdaLora)
+    throw ConfigError("rank_pattern",
+                      std::string("a rank pattern belongs to AdaLoRA, not ") + method_name(config.method));
+  for (const auto& [module, keep] : rank_pattern) {
+    if (!s.tensors.contains(peft_key(module, "lora_E")))
+      throw ConfigError("rank_pattern", "\"" + module + "\" is not an AdaLoRA module of this model");
+    if (keep.size() != static_cast<std::size_t>(config.r))
+      throw ConfigError("rank_pattern", "\"" + module + "\" has " + std::to_string(keep.size()) +
+                                            " flags; expected init_r = " + std::to_string(config.r));
+  }
+  s.rank_pattern = rank_pattern;
   return s;
 }
 
@@ -48,16 +193,162 @@ void load_adapter(Model& model, const AdapterState& state, const std::string& so
   for_each_adapter_tensor(model, [&](const std::string& key, const Tensor& t) {
     const auto it = state.tensors.find(key);
     if (it == state.tensors.end()) throw FormatError(source, "adapter tensor \"" + key + "\" is missing");
-    const std::vector<std::int64_t> shape(t.shape.dims.begin(), t.shape.dims.begin() + t.shape.ndim);
-    if (it->second.shape != shape)
-      throw FormatError(source, "adapter tensor \"" + key + "\" has " + std::to_string(it->second.numel()) +
-                                    " elements in a different shape than the model's " + t.shape.str());
+    if (it->second.shape != tensor_shape(t))
+      throw FormatError(source, "adapter tensor \"" + key + "\" has shape " + shape_str(it->second.shape) +
+                                    " but the model expects " + shape_str(tensor_shape(t)));
     upload_floats(model.backend(), t, it->second.values);
     ++used;
   });
   if (used != state.tensors.size())
     throw FormatError(source, std::to_string(state.tensors.size() - used) +
                                   " adapter tensor(s) do not belong to any adapted module of this model");
+}
+
+std::vector<std::string> adapter_mismatches(const AdapterState& state, const ModelConfig& base) {
+  const AdapterConfig& c = state.config;
+  std::vector<std::string> problems;
+  if (!c.is_adapter()) return {"the adapter's method is full fine-tuning, which has no adapter tensors"};
+  if (c.r <= 0) problems.push_back("rank r = " + std::to_string(c.r) + " must be positive");
+  for (Target t : c.targets) {
+    const LinearShape s = linear_shape(base, t);
+    if (c.r > std::min(s.in, s.out))
+      problems.push_back(
+          "rank " + std::to_string(c.r) + " exceeds min(in, out) = " + std::to_string(std::min(s.in, s.out)) +
+          " of " + target_module_name(t) + " [" + std::to_string(s.out) + " x " + std::to_string(s.in) + "]");
+  }
+
+  const std::map<std::string, Shape64> expected = expected_shapes(c, base);
+  for (const auto& [key, shape] : expected)
+    if (!state.tensors.contains(key))
+      problems.push_back("missing tensor \"" + key + "\" (expected shape " + shape_str(shape) + ")");
+  for (const auto& [key, t] : state.tensors) {
+    if (const auto it = expected.find(key); it != expected.end()) {
+      if (t.shape != it->second)
+        problems.push_back("tensor \"" + key + "\" has shape " + shape_str(t.shape) + " vs expected " +
+                           shape_str(it->second));
+      continue;
+    }
+    // A key of a module beyond the model says more than "unexpected".
+    constexpr std::string_view prefix = "base_model.model.";
+    std::optional<ModuleId> id;
+    if (key.starts_with(prefix)) {
+      std::string_view rest = std::string_view(key).substr(prefix.size());
+      for (int dots = 0, i = 0; i < static_cast<int>(rest.size()); ++i)
+        if (rest[i] == '.' && ++dots == 5) {
+          id = parse_module_hf_name(rest.substr(0, i));
+          break;
+        }
+    }
+    if (id && id->layer >= base.layers)
+      problems.push_back("tensor \"" + key + "\" is for layer " + std::to_string(id->layer) +
+                         " but the model has " + std::to_string(base.layers) + " layers (0.." +
+                         std::to_string(base.layers - 1) + ")");
+    else
+      problems.push_back("unexpected tensor \"" + key + "\": not part of a " + method_name(c.method) +
+                         " adapter on " + targets_str(c.targets));
+  }
+
+  if (!state.rank_pattern.empty() && c.method != Method::AdaLora)
+    problems.push_back(std::string("rank_pattern is given but only AdaLoRA has one, not ") +
+                       method_name(c.method));
+  for (const auto& [module, keep] : state.rank_pattern) {
+    const std::optional<ModuleId> id = parse_module_hf_name(module);
+    if (!id || id->layer >= base.layers || !c.targets_contain(id->target))
+      problems.push_back("rank_pattern entry \"" + module + "\" is not an adapted module of the model");
+    else if (keep.size() != static_cast<std::size_t>(c.r))
+      problems.push_back("rank_pattern entry \"" + module + "\" has " + std::to_string(keep.size()) +
+                         " flags; expected init_r = " + std::to_string(c.r));
+  }
+  return problems;
+}
+
+void check_adapter_fits(const AdapterState& state, const ModelConfig& base, const std::string& source) {
+  const std::vector<std::string> problems = adapter_mismatches(state, base);
+  if (problems.empty()) return;
+  std::string msg = "the adapter does not fit the base model \"" + base.name + "\" (" +
+                    std::to_string(base.layers) + " layers, hidden " + std::to_string(base.hidden) +
+                    ", intermediate " + std::to_string(base.intermediate) + "):";
+  for (const std::string& p : problems) msg += "\n  - " + p;
+  throw FormatError(source, msg);
+}
+
+void merge_adapter_into_base(const Model& base, const AdapterState& adapter, Model& merged) {
+  MemoryLedger ledger;  // declared first: the scratch model's arenas report to it until they are freed
+  Model work(base.config(), model_mode_for(adapter.config), base.dtype());
+  attach_adapters(work, adapter.config);
+  work.materialize(base.backend(), ledger, 1, 1);
+  copy_base_weights(base, work);
+  load_adapter(work, adapter, "adapter of " + adapter.base_model);
+  merge_adapters(work);
+  copy_base_weights(work, merged);
+}
+
+std::map<std::string, HostTensor> module_deltas(const Model& now, const std::filesystem::path& start_checkpoint,
+                                                const std::vector<Target>& targets) {
+  const io::SafetensorsFile start = io::SafetensorsFile::open(start_checkpoint);
+  std::map<std::string, HostTensor> out;
+  for (int l = 0; l < now.config().layers; ++l)
+    for (Target t : targets) {
+      const Linear& lin = now.linear(l, t);
+      const std::string name = lin.hf_name() + ".weight";
+      const io::StTensorInfo* info = start.find(name);
+      if (!info) throw FormatError(start_checkpoint.string(), "tensor \"" + name + "\" is missing");
+      const Shape64 shape = tensor_shape(lin.weight);
+      if (info->shape != shape)
+        throw FormatError(start_checkpoint.string(), "tensor \"" + name + "\" has shape " +
+                                                         shape_str(info->shape) + " but the model expects " +
+                                                         shape_str(shape));
+      const std::vector<float> w0 = start.read_f32(name);
+      const std::vector<double> w = download_values(now.backend(), lin.weight);
+      HostTensor d{shape, std::vector<float>(w.size())};
+      for (std::size_t i = 0; i < w.size(); ++i) d.values[i] = static_cast<float>(w[i] - w0[i]);
+      out.emplace(lin.hf_name(), std::move(d));
+    }
+  return out;
+}
+
+LoraFromDelta lora_from_delta(const std::map<std::string, HostTensor>& deltas, int rank, const ModelConfig& model,
+                              const std::string& base_model, const std::string& base_fingerprint) {
+  std::set<Target> targets;
+  std::set<std::pair<int, Target>> present;
+  for (const auto& [name, d] : deltas) {
+    const std::optional<ModuleId> id = parse_module_hf_name(name);
+    if (!id || id->layer >= model.layers)
+      throw ConfigError("deltas",
+                        "\"" + name + "\" is not a module of the model (e.g. model.layers.0.self_attn.q_proj)");
+    const LinearShape s = linear_shape(model, id->target);
+    if (d.shape != Shape64{s.out, s.in})
+      throw ConfigError("deltas", "\"" + name + "\" has shape " + shape_str(d.shape) + "; expected [" +
+                                      std::to_string(s.out) + ", " + std::to_string(s.in) + "]");
+    targets.insert(id->target);
+    present.insert({id->layer, id->target});
+  }
+  // PEFT applies target_modules to every layer, so each layer needs every target.
+  for (int l = 0; l < model.layers; ++l)
+    for (Target t : targets)
+      if (!present.contains({l, t}))
+        throw ConfigError("deltas", "no update for " + module_hf_name(l, t) + "; PEFT adapts " +
+                                        target_module_name(t) + " in every layer");
+
+  LoraFromDelta out;
+  AdapterState& s = out.state;
+  s.config.method = Method::Lora;
+  s.config.r = rank;
+  s.config.alpha = rank;  // s = alpha / r = 1: the factors carry the whole update
+  s.config.dropout = 0;
+  s.config.targets.assign(targets.begin(), targets.end());
+  s.config.validate(model);
+  s.base_model = base_model;
+  s.base_fingerprint = base_fingerprint;
+  s.model = model;
+  for (const auto& [name, d] : deltas) {
+    const int rows = static_cast<int>(d.shape[0]), cols = static_cast<int>(d.shape[1]);
+    Factors f = truncated_factors(d.values, rows, cols, rank);
+    s.tensors[peft_key(name, "lora_A.weight")] = HostTensor{{rank, cols}, std::move(f.A)};
+    s.tensors[peft_key(name, "lora_B.weight")] = HostTensor{{rows, rank}, std::move(f.B)};
+    out.relative_error[name] = f.relative_error;
+  }
+  return out;
 }
 
 }  // namespace lwb

@@ -1,7 +1,14 @@
 #pragma once
 // PEFT adapter folders: adapter_config.json + adapter_model.safetensors, laid
 // out so that `PeftModel.from_pretrained` loads them (keys and config fields
-// per PEFT_REFERENCE.md).
+// per PEFT_REFERENCE.md), and read back from PEFT's own output.
+//
+// Methods on disk: LoRA and rsLoRA are peft_type LORA, DoRA adds use_dora and
+// the magnitude vectors, AdaLoRA is ADALORA with its tensors sliced to the
+// ranks its rank_pattern keeps. ReLoRA is written as the plain LoRA of its
+// current adapter (the merged cycles live in the base weights; see
+// lora_from_delta in core/adapters/adapter_state.h for an adapter relative to
+// the original base); the safetensors metadata lwb.method remembers it.
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -16,5 +23,20 @@ std::vector<std::uint8_t> peft_safetensors_bytes(const AdapterState& state);
 // Writes both files into dir (created if needed); existing files are replaced
 // atomically.
 void write_peft_folder(const std::filesystem::path& dir, const AdapterState& state);
+
+// Reads a PEFT folder written here or by PEFT: unknown config keys are
+// ignored; features this program cannot reproduce (other peft_types, regex
+// target_modules, per-module ranks or alphas, fan_in_fan_out, biases,
+// layers_to_transform, modules_to_save, ...) are a FormatError naming the file
+// and field. Tensors come back in AdapterState's full shape (AdaLoRA
+// un-sliced to init_r, masked triplets zero) as float32. The state's model is
+// the one in the weights' lwb.model_config metadata, else `base`, else
+// unknown. The adapter is checked (check_adapter_fits) against `base` when
+// given, else against its own model when known.
+AdapterState read_peft_folder(const std::filesystem::path& dir, const ModelConfig* base = nullptr);
+// The same for the two files' contents held in memory (e.g. the store's
+// blobs); messages name `label`.
+AdapterState read_peft_blobs(const std::string& config_json, std::vector<std::uint8_t> safetensors,
+                             const std::string& label, const ModelConfig* base = nullptr);
 
 }  // namespace lwb::io

@@ -366,51 +366,6 @@ LedgerSnapshot snapshot_from_json(const std::string& text, const std::string& so
   }
 }
 
-// adapter_config.json as written by io::peft_config_json (and by PEFT): the
-// fields this program's AdapterConfig has. Unknown keys are ignored, as PEFT does.
-AdapterConfig parse_peft_config(const std::string& text, const std::string& source) {
-  try {
-    const json j = json::parse(text);
-    AdapterConfig c;
-    const std::string type = j.value("peft_type", std::string("LORA"));
-    if (type == "ADALORA") {
-      c.method = Method::AdaLora;
-      c.r = j.value("init_r", j.value("r", c.r));  // AdaLoRA's rank is init_r; r is unused
-      c.adalora.target_r = j.value("target_r", c.adalora.target_r);
-      c.adalora.tinit = j.value("tinit", c.adalora.tinit);
-      c.adalora.tfinal = j.value("tfinal", c.adalora.tfinal);
-      c.adalora.delta_t = j.value("deltaT", c.adalora.delta_t);
-      c.adalora.beta1 = j.value("beta1", c.adalora.beta1);
-      c.adalora.beta2 = j.value("beta2", c.adalora.beta2);
-      c.adalora.orth_reg_weight = j.value("orth_reg_weight", c.adalora.orth_reg_weight);
-    } else if (type == "LORA") {
-      c.method = j.value("use_dora", false) ? Method::Dora : Method::Lora;
-      c.r = j.at("r").get<int>();
-    } else {
-      throw FormatError(source, "adapter_config.json has peft_type \"" + type + "\"; expected LORA or ADALORA");
-    }
-    c.alpha = j.at("lora_alpha").get<double>();
-    c.dropout = j.value("lora_dropout", 0.0);
-    c.use_rslora = j.value("use_rslora", false);
-    const auto init = j.find("init_lora_weights");
-    c.init = init != j.end() && *init == "gaussian" ? LoraInit::Gaussian : LoraInit::Kaiming;
-    // PEFT keeps target_modules as a set; list them in the model's order.
-    std::vector<bool> wanted(kTargetCount, false);
-    for (const json& m : j.at("target_modules")) {
-      try {
-        wanted[static_cast<int>(parse_target(m.get<std::string>(), "target_modules"))] = true;
-      } catch (const ConfigError& e) {
-        throw FormatError(source, std::string("adapter_config.json: ") + e.what());
-      }
-    }
-    c.targets.clear();
-    for (Target t : kAllTargets)
-      if (wanted[static_cast<int>(t)]) c.targets.push_back(t);
-    return c;
-  } catch (const json::exception& e) {
-    throw FormatError(source, std::string("adapter_config.json is not valid: ") + e.what());
-  }
-}
 
 std::string weights_json(const std::vector<double>& w) {
   json j = json::array();
@@ -781,19 +736,11 @@ AdapterState Store::load_adapter(std::int64_t adapter_id) {
   q.with(adapter_id);
   if (!q.next()) missing(d, "adapter", adapter_id);
   const std::string source = d.file + ": adapter " + in_quotes(q.text(0));
-  AdapterState s;
-  s.config = parse_peft_config(q.text(4), source);
+  AdapterState s = io::read_peft_blobs(q.text(4), q.blob(5), source);
   // PEFT has no word for ReLoRA (its adapters are plain LoRA); the variant column keeps it.
   s.config.method = parse_method(q.text(1));
   s.base_model = q.text(2);
   s.base_fingerprint = q.text(3);
-  const io::SafetensorsFile weights = io::SafetensorsFile::from_bytes(q.blob(5), source);
-  const auto model = weights.metadata().find("lwb.model_config");
-  if (model == weights.metadata().end())
-    throw FormatError(source, "the weights carry no lwb.model_config metadata");
-  s.model = model_config_from_json(model->second, source);
-  for (const io::StTensorInfo& info : weights.tensors())
-    s.tensors.emplace(info.name, HostTensor{info.shape, weights.read_f32(info.name)});
   return s;
 }
 

@@ -6,9 +6,13 @@
 #include <sstream>
 #include <thread>
 
+#include "core/adapters/adalora_allocator.h"
 #include "core/adapters/attach.h"
+#include "core/adapters/lora.h"
+#include "core/adapters/relora.h"
 #include "core/common/errors.h"
 #include "core/data/tasks.h"
+#include "core/io/hf_checkpoint.h"
 #include "core/io/safetensors.h"
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
@@ -101,7 +105,10 @@ void Trainer::load_base(const RunControl& control) {
   }
   const std::filesystem::path path =
       base == "pretrained" ? ensure_base_model(config_.model.preset, env_, control) : std::filesystem::path(base);
-  load_base_checkpoint(*model_, path);
+  if (std::filesystem::is_directory(path))
+    io::import_hf_weights(*model_, path);  // a Hugging Face checkpoint folder
+  else
+    load_base_checkpoint(*model_, path);
 }
 
 void Trainer::prepare(const RunControl& control) {
@@ -111,7 +118,8 @@ void Trainer::prepare(const RunControl& control) {
   if (config_.model.base != "pretrained" && config_.model.base != "random") {
     if (!std::filesystem::exists(config_.model.base))
       throw ConfigError("model.base", "checkpoint \"" + config_.model.base + "\" does not exist");
-    mc = checkpoint_model_config(config_.model.base);
+    mc = std::filesystem::is_directory(config_.model.base) ? io::read_hf_config(config_.model.base)
+                                                           : checkpoint_model_config(config_.model.base);
     config_.adapter.validate(mc);
     if (config_.train.seq_len > mc.max_seq)
       throw ConfigError("train.seq_len", "sequence length " + std::to_string(config_.train.seq_len) +
@@ -134,6 +142,13 @@ void Trainer::prepare(const RunControl& control) {
   load_base(control);
   model_->init_adapters(derive_seed(config_.train.seed, 2));
   base_fingerprint_ = lwb::base_fingerprint(*model_);
+  if (config_.adapter.method == Method::ReLora)
+    for (int l = 0; l < mc.layers; ++l)
+      for (Target t : config_.adapter.targets) {
+        const Linear& lin = model_->linear(l, t);
+        const std::vector<double> w = download_values(*backend_, lin.weight);
+        relora_start_[lin.hf_name()] = HostTensor{{lin.out(), lin.in()}, std::vector<float>(w.begin(), w.end())};
+      }
   optimizer_ = std::make_unique<AdamW>(model_->trainable(), config_.optimizer);
   optimizer_->materialize(*backend_, ledger_);
   variant_ = make_variant_controller(config_.adapter, config_.schedule, config_.optimizer.lr, config_.train.steps,
@@ -315,6 +330,41 @@ void require_resumable(const AdapterConfig& a) {
 std::string state_key(const char* kind, std::size_t slot) { return std::string(kind) + ":" + std::to_string(slot); }
 
 }  // namespace
+
+AdapterState Trainer::adapter_state() const {
+  if (config_.adapter.method == Method::ReLora) {
+    const auto* relora = dynamic_cast<const ReLoraController*>(variant_.get());
+    std::map<std::string, HostTensor> deltas;
+    int rank = config_.adapter.r * (relora->resets() + 1);
+    for (int l = 0; l < model_->config().layers; ++l)
+      for (Target t : config_.adapter.targets) {
+        const auto& lin = dynamic_cast<const LoraLinear&>(model_->linear(l, t));
+        rank = std::min(rank, std::min(lin.in(), lin.out()));
+        const std::vector<double> w = download_values(*backend_, lin.weight), a = download_values(*backend_, lin.lora_A),
+                                  b = download_values(*backend_, lin.lora_B);
+        HostTensor d = relora_start_.at(lin.hf_name());
+        for (int o = 0; o < lin.out(); ++o)
+          for (int i = 0; i < lin.in(); ++i) {
+            double ba = 0;
+            for (int k = 0; k < lin.rank(); ++k) ba += b[static_cast<std::size_t>(o * lin.rank() + k)] *
+                                                      a[static_cast<std::size_t>(k * lin.in() + i)];
+            const std::size_t at = static_cast<std::size_t>(o) * lin.in() + i;
+            d.values[at] = static_cast<float>(w[at] + lin.scaling() * ba - d.values[at]);
+          }
+        deltas.emplace(lin.hf_name(), std::move(d));
+      }
+    AdapterState s = lora_from_delta(deltas, rank, model_->config(), "lora-workbench/" + model_->config().name,
+                                     base_fingerprint_).state;
+    s.config.method = Method::ReLora;
+    return s;
+  }
+  std::map<std::string, std::vector<bool>> pattern;
+  // Only a final mask slices the export: an earlier one may hide regrown triplets.
+  if (const auto* ada = dynamic_cast<const AdaLoraController*>(variant_.get()); ada && ada->mask_frozen())
+    pattern = ada->rank_pattern();
+  return extract_adapter(*model_, config_.adapter, "lora-workbench/" + model_->config().name, base_fingerprint_,
+                         pattern, config_.train.steps);
+}
 
 void Trainer::save_state(const std::filesystem::path& file) {
   require_resumable(config_.adapter);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/adapters/adapter_state.h"
 #include "core/adapters/variant.h"
 #include "core/data/dataset.h"
 #include "core/data/tokenizer.h"
@@ -55,6 +56,11 @@ class Trainer {
   // the end gives the same losses as an uninterrupted run. Not available for
   // AdaLoRA and ReLoRA, whose allocator/reset state is not saved (ConfigError).
   void save_state(const std::filesystem::path& file);
+  // The trained adapter as PEFT would save it (AdaLoRA with its rank pattern).
+  // A ReLoRA run's update lives partly in the merged base; it is returned as
+  // one LoRA of rank r * (resets + 1) relative to the original base, by exact
+  // SVD of W_now + sBA - W_start (the update has at most that rank).
+  AdapterState adapter_state() const;
   void resume(const std::filesystem::path& file);
 
   const ExperimentConfig& config() const { return config_; }
@@ -86,6 +92,7 @@ class Trainer {
   std::unique_ptr<data::BatchSampler> sampler_;
   data::Batch batch_;
   std::string base_fingerprint_;
+  std::map<std::string, HostTensor> relora_start_;  // targeted base weights at the start (ReLoRA)
   std::int64_t steps_done_ = 0;
   bool prepared_ = false;
 };

@@ -1,6 +1,7 @@
 // The headless command line as a user meets it: bad input gets a message that
 // names the field or file, a non-zero exit, and nothing is written or
 // overwritten; a good run leaves config, metrics and a PEFT adapter behind.
+#include <QDir>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -49,6 +50,15 @@ class TestCli : public QObject {
   }
 
  private slots:
+  void initTestCase() {
+    // The tiny base the CTest fixture built, copied in so that no command here
+    // pretrains one of its own.
+    const QString shared = qEnvironmentVariable("XDG_DATA_HOME") + "/lora-workbench/models/tiny-base.safetensors";
+    QVERIFY2(QFileInfo::exists(shared), qPrintable(shared));
+    QVERIFY(QDir().mkpath(dir.filePath("models")));
+    QVERIFY(QFile::copy(shared, dir.filePath("models/tiny-base.safetensors")));
+  }
+
   void bad_settings_name_the_field() {
     expect_refused({"train", "--preset", "nosuch"}, "unknown preset \"nosuch\"");
     expect_refused({"train", "--preset", "tiny-lora", "--set", "adapter.r=0"}, "adapter.r");
@@ -104,6 +114,34 @@ class TestCli : public QObject {
     QCOMPARE(m.readAll().count('\n'), 3);
     // Plain progress lines when stdout is not a terminal.
     QVERIFY2(r.out.contains("step 3/3"), qPrintable(r.out));
+  }
+
+  void adapters_and_bases_move_through_peft_and_hf_folders() {
+    // The adapter stored by the short run above goes out as a PEFT folder,
+    // comes back under a new name, and the base goes out as an HF checkpoint
+    // that the trainer accepts as model.base.
+    const Result list = run({"compose", "--list"}, dir.path());
+    QVERIFY2(list.code == 0 && list.out.contains("tiny-lora-run1"), qPrintable(list.out + list.err));
+    const QString peft = dir.filePath("peft");
+    Result r = run({"export", "adapter", "tiny-lora-run1", "--out", peft}, dir.path());
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY(QFileInfo::exists(peft + "/adapter_config.json") && QFileInfo::exists(peft + "/adapter_model.safetensors"));
+    // The run used a random base: importing against the built-in base is refused.
+    r = run({"import", "adapter", peft, "--name", "again", "--base", "tiny"}, dir.path());
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("another base"), qPrintable(r.err));
+    const QString hf = dir.filePath("hf");
+    r = run({"export", "base", "tiny", "--out", hf}, dir.path());
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    r = run({"import", "base", hf}, dir.path());
+    QVERIFY2(r.code == 0 && r.out.contains("952448 parameters"), qPrintable(r.out + r.err));
+    r = run({"train", "--preset", "tiny-lora", "--set", "model.base=" + hf, "--set", "train.steps=2", "--set",
+             "schedule.warmup_steps=0", "--set", "train.eval_examples=4", "--no-store", "--out", dir.filePath("run-hf")},
+            dir.path());
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    r = run({"import", "adapter", dir.filePath("nothing"), "--name", "x", "--base", "tiny"}, dir.path());
+    QVERIFY(r.code != 0);
+    QVERIFY2(r.err.contains("nothing"), qPrintable(r.err));
   }
 
   void without_a_display_the_window_says_how_to_run_headless() {

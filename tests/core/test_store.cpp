@@ -268,12 +268,13 @@ AdapterState sample_adapter(Method method, unsigned seed) {
   s.base_fingerprint = "fedcba9876543210";
   s.model = model_preset("tiny");
   const ModelConfig& m = s.model;
-  for (int layer = 0; layer < 2; ++layer)
+  for (int layer = 0; layer < m.layers; ++layer)
     for (Target t : s.config.targets) {
       const LinearShape sh = linear_shape(m, t);
       const std::string module = "model.layers." + std::to_string(layer) + "." + target_hf_path(t);
       s.tensors[peft_key(module, "lora_A.weight")] = sample_tensor({4, sh.in}, seed++);
       s.tensors[peft_key(module, "lora_B.weight")] = sample_tensor({sh.out, 4}, seed++);
+      if (method == Method::Dora) s.tensors[peft_key(module, "lora_magnitude_vector")] = sample_tensor({sh.out}, seed++);
     }
   return s;
 }

@@ -1,0 +1,110 @@
+#include "core/compose/hub.h"
+
+#include <chrono>
+
+#include "core/common/errors.h"
+#include "core/data/tasks.h"
+#include "core/model/checkpoint.h"
+#include "core/store/store_sink.h"
+
+namespace lwb::compose {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+HubPreset hub_preset() {
+  HubPreset p;
+  p.target = "count";
+  p.why =
+      "count answers with a number found by counting letters; the length adapter counts characters and the add "
+      "adapter writes numbers, so the skill and the answer format are in the library, while no adapter was "
+      "trained on count itself";
+  for (const data::TaskInfo& t : data::builtin_tasks())
+    if (t.name != p.target) p.member_tasks.push_back(t.name);
+  p.training = experiment_preset("tiny-lora");
+  p.training.train.steps = 200;
+  p.training.train.eval_every = 0;  // one evaluation at the end
+  p.training.train.eval_examples = 100;
+  p.session.task = p.target;
+  p.session.heldout = 200;
+  return p;
+}
+
+std::string hub_adapter_name(const std::string& task, const std::string& base_fingerprint) {
+  return "hub-" + task + "-" + base_fingerprint.substr(0, 8);
+}
+
+HubReport run_hub(Store& store, const HubPreset& preset, const TrainerEnvironment& env, const HubCallbacks& cb,
+                  const std::atomic<bool>* cancel) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto notice = [&](const std::string& s) {
+    if (cb.notice) cb.notice(s);
+  };
+  HubReport report;
+  const std::string& base_preset = preset.training.model.preset;
+  const std::filesystem::path base = ensure_base_model(base_preset, env, RunControl{cancel, nullptr});
+  const std::string fingerprint = checkpoint_metadata(base, "lwb.fingerprint");
+  if (fingerprint.empty()) throw FormatError(base.string(), "the base checkpoint carries no lwb.fingerprint");
+
+  std::vector<std::string> names;
+  for (const std::string& task : preset.member_tasks) {
+    const std::string name = hub_adapter_name(task, fingerprint);
+    names.push_back(name);
+    if (const auto id = store.find_adapter(name)) {
+      for (const AdapterRow& row : store.list_adapters())
+        if (row.id == *id && row.base_fingerprint != fingerprint)
+          throw StoreError(store.file().string() + ": adapter \"" + name + "\" was trained on base " +
+                           row.base_fingerprint + ", not on the current " + base_preset + " base " + fingerprint);
+      report.reused.push_back(name);
+      continue;
+    }
+    ExperimentConfig config = preset.training;
+    config.name = name;
+    config.data.task = task;
+    notice("training " + name + " (" + method_name(config.adapter.method) + " r=" + std::to_string(config.adapter.r) +
+           ", " + std::to_string(config.train.steps) + " steps on task " + task + ")");
+    const auto ts = std::chrono::steady_clock::now();
+    Trainer trainer(config, env);
+    StoreSink recorder(store);
+    FanoutSink sinks;
+    sinks.add(&recorder);
+    if (cb.training_sink)
+      if (TrainerSink* s = cb.training_sink(name)) sinks.add(s);
+    const RunResult r = trainer.run(sinks, RunControl{cancel, nullptr});
+    report.train_seconds += seconds_since(ts);
+    if (r.status == RunStatus::Stopped) {
+      report.cancelled = true;
+      report.total_seconds = seconds_since(t0);
+      return report;
+    }
+    if (r.status != RunStatus::Finished)
+      throw Error("hub: training the adapter for task " + task + " failed: " + r.error);
+    if (trainer.base_fingerprint() != fingerprint)
+      throw Error("hub: the " + base_preset + " base changed while the demo ran; run it again");
+    const AdapterState state = extract_adapter(trainer.model(), config.adapter, "lora-workbench/" + base_preset,
+                                               trainer.base_fingerprint());
+    store.save_adapter(name, recorder.run_id(), state, trainer.dataset().name, r.final_eval.loss,
+                       r.final_eval.accuracy);
+    report.trained.push_back(name);
+  }
+
+  ComposeRequest request;
+  request.name = preset.name + "-" + preset.target;
+  request.replace = true;
+  request.adapters = names;
+  request.session = preset.session;
+  request.search = preset.search;
+  notice("composing " + std::to_string(names.size()) + " adapters for held-out task " + preset.target + " from " +
+         std::to_string(preset.session.shots) + " examples (" + merge_mode_name(preset.session.mode) + ", " +
+         optimizer_name(preset.search.optimizer) + ", " + std::to_string(preset.search.budget) + " evaluations)");
+  report.outcome = compose_and_store(store, request, env, cb.on_trial, cancel);
+  report.total_seconds = seconds_since(t0);
+  return report;
+}
+
+}  // namespace lwb::compose

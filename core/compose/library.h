@@ -1,0 +1,59 @@
+#pragma once
+// Compositions over the store's adapter library: members looked up by name or
+// by a stored composition, the search and evaluation run end to end, and the
+// result kept as a Composition row (members with weights and canvas
+// positions, the trace as trials, the evaluation as scores_json).
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/compose/session.h"
+#include "core/store/store.h"
+#include "core/train/trainer.h"
+
+namespace lwb::compose {
+
+// Adapters by library name, with their ids. ConfigError("compose.adapters",
+// ...) naming an adapter that is not in the library or is listed twice.
+std::vector<Member> load_members(Store& store, std::span<const std::string> names,
+                                 std::vector<std::int64_t>* ids = nullptr);
+// The members of a composition, in its order. StoreError naming the
+// composition, the member's position and adapter id when that adapter is no
+// longer in the library.
+std::vector<Member> load_members(Store& store, const Composition& composition);
+
+// The cached base an adapter was trained on: "lora-workbench/<preset>" maps
+// to ensure_base_model(preset); ConfigError("compose.adapters", ...) for any
+// other base. Whether it is still the same base is checked by its
+// fingerprint when the session loads it.
+std::filesystem::path base_checkpoint_for(const Member& member, const TrainerEnvironment& env);
+
+struct ComposeRequest {
+  std::string name;  // of the stored composition
+  // false: an existing composition of that name is refused before anything
+  // runs; true: it is replaced (the hub demo keeps one composition).
+  bool replace = false;
+  std::vector<std::string> adapters;  // library names, in member order
+  SessionOptions session;
+  SearchOptions search;
+};
+
+struct ComposeOutcome {
+  Composition composition;  // as stored (id set)
+  SearchResult search;
+  Evaluation evaluation;
+  double seconds = 0;  // search and evaluation
+};
+
+// Loads the members, searches the weights on the task's few-shot examples,
+// evaluates the best weights on held-out examples and stores the composition.
+// A cancelled search still evaluates and stores its best weights so far (its
+// trace is a valid record); `outcome.search.cancelled` tells. Everything is
+// checked (name free, members compatible, base found) before the search.
+ComposeOutcome compose_and_store(Store& store, const ComposeRequest& request, const TrainerEnvironment& env,
+                                 const TrialCallback& on_trial = {}, const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace lwb::compose

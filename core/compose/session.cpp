@@ -1,0 +1,210 @@
+#include "core/compose/session.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "core/adapters/attach.h"
+#include "core/data/tasks.h"
+#include "core/data/tokenizer.h"
+#include "core/model/checkpoint.h"
+#include "core/tensor/backend_registry.h"
+
+namespace lwb::compose {
+
+using json = nlohmann::json;
+
+const char* score_kind_name(ScoreRow::Kind k) {
+  switch (k) {
+    case ScoreRow::Kind::ZeroShot: return "zero-shot";
+    case ScoreRow::Kind::Member: return "member";
+    case ScoreRow::Kind::Composition: return "composition";
+  }
+  return "?";
+}
+
+const ScoreRow& Evaluation::best_member() const {
+  const ScoreRow* best = nullptr;
+  for (const ScoreRow& r : rows)
+    if (r.kind == ScoreRow::Kind::Member && (!best || r.heldout.loss < best->heldout.loss)) best = &r;
+  if (!best) throw Error("evaluation of task " + task + " has no member rows");
+  return *best;
+}
+
+namespace {
+
+json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+double number_from(const json& j) { return j.is_number() ? j.get<double>() : NAN; }
+
+json score_json(const Score& s) {
+  return {{"loss", number(s.loss)}, {"accuracy", number(s.accuracy)}, {"examples", s.examples}};
+}
+
+Score score_from(const json& j) { return {number_from(j.at("loss")), number_from(j.at("accuracy")), j.at("examples")}; }
+
+// Drops the all-padding tail columns of a batch (as the trainer does), so
+// short task examples are not computed at the full sequence length.
+void trim_padding(data::Batch& b, std::int32_t pad) {
+  int used = 1;
+  for (int r = 0; r < b.B; ++r)
+    for (int t = b.T - 1; t >= used; --t) {
+      const std::size_t i = static_cast<std::size_t>(r) * b.T + t;
+      if (b.inputs[i] != pad || b.targets[i] >= 0) {
+        used = t + 1;
+        break;
+      }
+    }
+  if (used == b.T) return;
+  for (int r = 0; r < b.B; ++r)
+    for (int t = 0; t < used; ++t) {
+      b.inputs[static_cast<std::size_t>(r) * used + t] = b.inputs[static_cast<std::size_t>(r) * b.T + t];
+      b.targets[static_cast<std::size_t>(r) * used + t] = b.targets[static_cast<std::size_t>(r) * b.T + t];
+    }
+  b.T = used;
+}
+
+}  // namespace
+
+std::string evaluation_to_json(const Evaluation& e) {
+  json rows = json::array();
+  for (const ScoreRow& r : e.rows)
+    rows.push_back({{"kind", score_kind_name(r.kind)},
+                    {"label", r.label},
+                    {"weights", r.weights},
+                    {"few_shot", score_json(r.few_shot)},
+                    {"heldout", score_json(r.heldout)}});
+  return json{{"task", e.task}, {"rows", rows}}.dump();
+}
+
+Evaluation evaluation_from_json(const std::string& text, const std::string& source) {
+  try {
+    const json j = json::parse(text);
+    Evaluation e;
+    e.task = j.at("task");
+    for (const json& r : j.at("rows")) {
+      ScoreRow row;
+      const std::string kind = r.at("kind");
+      if (kind == "zero-shot") row.kind = ScoreRow::Kind::ZeroShot;
+      else if (kind == "member") row.kind = ScoreRow::Kind::Member;
+      else if (kind == "composition") row.kind = ScoreRow::Kind::Composition;
+      else throw FormatError(source, "unknown score row kind \"" + kind + "\"");
+      row.label = r.at("label");
+      for (const json& w : r.at("weights")) row.weights.push_back(number_from(w));
+      row.few_shot = score_from(r.at("few_shot"));
+      row.heldout = score_from(r.at("heldout"));
+      e.rows.push_back(std::move(row));
+    }
+    if (e.rows.empty()) throw FormatError(source, "the scores hold no rows");
+    return e;
+  } catch (const json::exception& ex) {
+    throw FormatError(source, std::string("scores are not a composition evaluation: ") + ex.what());
+  }
+}
+
+CompositionSession::CompositionSession(std::vector<Member> members, SessionOptions options,
+                                       const std::filesystem::path& base_checkpoint)
+    : options_(std::move(options)), composer_(std::move(members), options_.mode, options_.svd_rank) {
+  if (options_.shots < 1) throw ConfigError("compose.shots", "need at least one few-shot example");
+  if (options_.heldout < 1) throw ConfigError("compose.heldout", "need at least one held-out example");
+  if (!(options_.l1 >= 0)) throw ConfigError("compose.l1", "must not be negative");
+  const ModelConfig& mc = composer_.member(0).state.model;
+  const std::unique_ptr<data::Tokenizer> tok = data::make_tokenizer(mc.tokenizer);
+  data::Dataset ds = data::make_task_dataset(options_.task, *tok, options_.shots, options_.heldout, options_.data_seed);
+  shots_ = std::move(ds.train);
+  heldout_ = std::move(ds.heldout);
+  pad_ = tok->pad();
+  for (const auto* split : {&shots_, &heldout_})
+    for (const data::Example& e : *split) seq_len_ = std::max(seq_len_, static_cast<int>(e.tokens.size()) - 1);
+  if (seq_len_ > mc.max_seq)
+    throw DataError("task " + options_.task + ": examples of " + std::to_string(seq_len_ + 1) +
+                    " tokens do not fit the base model's " + std::to_string(mc.max_seq) + " positions");
+
+  backend_ = make_backend(options_.device);
+  model_ = std::make_unique<Model>(mc, Model::Mode::Frozen);
+  AdapterConfig shape = composer_.result_config();
+  shape.dropout = 0;  // evaluation only: no dropout buffers
+  attach_adapters(*model_, shape);
+  model_->materialize(*backend_, ledger_, max_batch_, seq_len_);
+  load_base_checkpoint(*model_, base_checkpoint);
+  const std::string fingerprint = base_fingerprint(*model_);
+  const Member& first = composer_.member(0);
+  if (fingerprint != first.state.base_fingerprint)
+    throw IncompatibleMemberError(first.name, "it was trained on base model fingerprint " +
+                                                  first.state.base_fingerprint + ", but " + base_checkpoint.string() +
+                                                  " holds " + fingerprint + " (was the base rebuilt since?)");
+}
+
+CompositionSession::~CompositionSession() {
+  model_.reset();  // its storages belong to the backend
+}
+
+void CompositionSession::upload(std::span<const double> weights) {
+  load_adapter(*model_, composer_.compose(weights), "composition");
+}
+
+Score CompositionSession::score(std::span<const double> weights, std::span<const data::Example> examples) {
+  upload(weights);
+  double loss_sum = 0;
+  std::int64_t scored = 0, correct = 0;
+  const auto n = static_cast<std::int64_t>(examples.size());
+  for (std::int64_t i = 0; i < n; i += max_batch_) {
+    const int rows = static_cast<int>(std::min<std::int64_t>(max_batch_, n - i));
+    data::make_batch(examples.subspan(static_cast<std::size_t>(i), rows), rows, seq_len_, pad_, batch_);
+    trim_padding(batch_, pad_);
+    model_->set_batch(batch_.inputs.data(), batch_.targets.data(), rows, batch_.T);
+    model_->forward(false, 0);
+    model_->argmax(predicted_);
+    for (int r = 0; r < rows; ++r) {
+      bool ok = true;
+      for (int t = 0; t < batch_.T && ok; ++t) {
+        const std::size_t k = static_cast<std::size_t>(r) * batch_.T + t;
+        if (batch_.targets[k] >= 0 && predicted_[k] != batch_.targets[k]) ok = false;
+      }
+      correct += ok;
+    }
+    loss_sum += model_->loss(batch_.n_targets, false) * batch_.n_targets;
+    scored += batch_.n_targets;
+  }
+  Score s;
+  s.examples = n;
+  s.loss = scored > 0 ? loss_sum / static_cast<double>(scored) : NAN;
+  s.accuracy = n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : NAN;
+  return s;
+}
+
+double CompositionSession::objective(std::span<const double> weights) {
+  double l1 = 0;
+  for (double w : weights) l1 += std::abs(w);
+  return score(weights, shots_).loss + options_.l1 * l1 / static_cast<double>(weights.size());
+}
+
+SearchResult CompositionSession::search(const SearchOptions& options, const TrialCallback& on_trial,
+                                        const std::atomic<bool>* cancel) {
+  return minimize([this](std::span<const double> w) { return objective(w); }, std::vector<double>(size(), 0.0),
+                  options, on_trial, cancel);
+}
+
+Evaluation CompositionSession::evaluate(std::span<const double> weights) {
+  Evaluation e;
+  e.task = options_.task;
+  auto add = [&](ScoreRow::Kind kind, std::string label, std::vector<double> w) {
+    ScoreRow r;
+    r.kind = kind;
+    r.label = std::move(label);
+    r.few_shot = score(w, shots_);
+    r.heldout = score(w, heldout_);
+    r.weights = std::move(w);
+    e.rows.push_back(std::move(r));
+  };
+  add(ScoreRow::Kind::ZeroShot, "zero-shot", std::vector<double>(size(), 0.0));
+  for (std::size_t i = 0; i < size(); ++i) {
+    std::vector<double> w(size(), 0.0);
+    w[i] = 1;
+    add(ScoreRow::Kind::Member, member(i).name, std::move(w));
+  }
+  add(ScoreRow::Kind::Composition, "composition", {weights.begin(), weights.end()});
+  return e;
+}
+
+AdapterState CompositionSession::merged(std::span<const double> weights) { return composer_.compose(weights); }
+
+}  // namespace lwb::compose

@@ -1,0 +1,267 @@
+#include "core/io/hf_checkpoint.h"
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "core/common/errors.h"
+#include "core/data/tokenizer.h"
+#include "core/io/atomic_file.h"
+#include "core/io/safetensors.h"
+#include "core/model/checkpoint.h"
+#include "core/model/weights_init.h"
+
+namespace lwb::io {
+
+namespace {
+using json = nlohmann::json;
+using Shape64 = std::vector<std::int64_t>;
+
+std::string shape_str(const Shape64& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+json read_json(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw FormatError(file.string(), "cannot be read");
+  std::ostringstream text;
+  text << in.rdbuf();
+  json j;
+  try {
+    j = json::parse(text.str());
+  } catch (const json::parse_error& e) {
+    throw FormatError(file.string(), std::string("is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw FormatError(file.string(), "is not a JSON object");
+  return j;
+}
+
+// Where each tensor of a checkpoint lives.
+struct Weights {
+  std::string source;  // the file messages name: model.safetensors or the index
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  std::map<std::string, const SafetensorsFile*> where;
+  std::vector<std::string> problems;
+};
+
+Weights open_weights(const std::filesystem::path& dir) {
+  Weights w;
+  const std::filesystem::path single = dir / "model.safetensors";
+  const std::filesystem::path index = dir / "model.safetensors.index.json";
+  if (std::filesystem::exists(single)) {
+    w.source = single.string();
+    w.files.push_back(std::make_unique<SafetensorsFile>(SafetensorsFile::open(single)));
+    for (const StTensorInfo& t : w.files[0]->tensors()) w.where[t.name] = w.files[0].get();
+    return w;
+  }
+  if (!std::filesystem::exists(index)) {
+    for (const char* bin : {"pytorch_model.bin", "pytorch_model.bin.index.json"})
+      if (std::filesystem::exists(dir / bin))
+        throw FormatError((dir / bin).string(),
+                          "only safetensors checkpoints are supported; re-save the model with "
+                          "save_pretrained(..., safe_serialization=True)");
+    throw FormatError(dir.string(), "holds neither model.safetensors nor model.safetensors.index.json");
+  }
+
+  w.source = index.string();
+  const json j = read_json(index);
+  if (!j.contains("weight_map") || !j["weight_map"].is_object())
+    throw FormatError(w.source,
+                      "field \"weight_map\" is missing; expected an object of tensor name -> shard file");
+  std::map<std::string, const SafetensorsFile*> shards;
+  for (const auto& [name, shard_json] : j["weight_map"].items()) {
+    if (!shard_json.is_string())
+      throw FormatError(w.source,
+                        "weight_map entry \"" + name + "\" is " + shard_json.dump() + "; expected a file name");
+    const std::string shard = shard_json.get<std::string>();
+    // The index is untrusted: shards must be files beside it.
+    if (shard.empty() || shard == "." || shard == ".." || shard.find_first_of("/\\") != std::string::npos)
+      throw FormatError(w.source, "weight_map entry \"" + name + "\" names the shard \"" + shard +
+                                      "\"; expected a file name in the same folder");
+    auto it = shards.find(shard);
+    if (it == shards.end()) {
+      if (!std::filesystem::exists(dir / shard))
+        throw FormatError(w.source, "shard \"" + shard + "\" (holding \"" + name + "\") is missing");
+      w.files.push_back(std::make_unique<SafetensorsFile>(SafetensorsFile::open(dir / shard)));
+      it = shards.emplace(shard, w.files.back().get()).first;
+    }
+    if (!it->second->find(name))
+      w.problems.push_back("weight_map puts \"" + name + "\" in \"" + shard + "\", which does not hold it");
+    else
+      w.where[name] = it->second;
+  }
+  for (const auto& [shard, file] : shards)
+    for (const StTensorInfo& t : file->tensors())
+      if (!j["weight_map"].contains(t.name))
+        w.problems.push_back("tensor \"" + t.name + "\" of \"" + shard + "\" is not listed in weight_map");
+  return w;
+}
+
+}  // namespace
+
+void export_hf_checkpoint(const Model& model, const std::filesystem::path& dir) {
+  const ModelConfig& c = model.config();
+  json j = {
+      {"architectures", {"LlamaForCausalLM"}},
+      {"model_type", "llama"},
+      {"hidden_act", "silu"},
+      {"hidden_size", c.hidden},
+      {"intermediate_size", c.intermediate},
+      {"num_hidden_layers", c.layers},
+      {"num_attention_heads", c.heads},
+      {"num_key_value_heads", c.kv_heads},
+      {"head_dim", c.head_dim()},
+      {"vocab_size", c.vocab},
+      {"max_position_embeddings", c.max_seq},
+      {"rms_norm_eps", c.norm_eps},
+      {"rope_theta", c.rope_theta},
+      {"rope_scaling", nullptr},
+      {"tie_word_embeddings", c.tie_embeddings},
+      {"attention_bias", false},
+      {"attention_dropout", 0.0},
+      {"mlp_bias", false},
+      {"initializer_range", 0.02},
+      {"torch_dtype", "float32"},
+      {"use_cache", true},
+      {"lwb_name", c.name},
+      {"lwb_tokenizer", c.tokenizer},
+  };
+  if (c.tokenizer == "byte") {
+    j["bos_token_id"] = data::ByteTokenizer::kBos;
+    j["eos_token_id"] = data::ByteTokenizer::kEos;
+    j["pad_token_id"] = data::ByteTokenizer::kPad;
+  }
+  std::filesystem::create_directories(dir);
+  save_base_checkpoint(model, dir / "model.safetensors");
+  write_file_atomically(dir / "config.json", j.dump(2) + "\n");
+}
+
+ModelConfig read_hf_config(const std::filesystem::path& dir) {
+  const std::filesystem::path file = dir / "config.json";
+  const std::string source = file.string();
+  if (!std::filesystem::exists(file)) throw FormatError(source, "is missing");
+  const json j = read_json(file);
+  auto fail = [&](const std::string& field, const std::string& msg) -> void {
+    throw FormatError(source, "field \"" + field + "\" " + msg);
+  };
+  auto has = [&](const char* key) { return j.contains(key) && !j[key].is_null(); };
+  auto get_int = [&](const char* key, int fallback, bool required) {
+    if (!has(key)) {
+      if (required) fail(key, "is missing");
+      return fallback;
+    }
+    if (!j[key].is_number_integer()) fail(key, "must be an integer, got " + j[key].dump());
+    return j[key].get<int>();
+  };
+  auto get_number = [&](const json& obj, const char* key, double fallback) {
+    if (!obj.contains(key) || obj[key].is_null()) return fallback;
+    if (!obj[key].is_number()) fail(key, "must be a number, got " + obj[key].dump());
+    return obj[key].get<double>();
+  };
+  auto get_bool = [&](const char* key, bool fallback) {
+    if (!has(key)) return fallback;
+    if (!j[key].is_boolean()) fail(key, "must be true or false, got " + j[key].dump());
+    return j[key].get<bool>();
+  };
+
+  const std::string type =
+      has("model_type") && j["model_type"].is_string() ? j["model_type"].get<std::string>() : "";
+  if (type != "llama" && type != "mistral")
+    fail("model_type", (type.empty() ? std::string("is missing") : "is \"" + type + "\"") +
+                           "; expected \"llama\" (or a mistral-compatible config)");
+  if (const std::string act = has("hidden_act") ? j["hidden_act"].dump() : "\"silu\""; act != "\"silu\"")
+    fail("hidden_act", "is " + act + "; the MLP here is down(silu(gate(x)) * up(x)), expected \"silu\"");
+  if (has("rope_scaling"))
+    fail("rope_scaling",
+         "is " + j["rope_scaling"].dump() + "; scaled rotary embeddings are not supported, expected null");
+  if (get_bool("attention_bias", false)) fail("attention_bias", "is true; projections without bias are expected");
+  if (get_bool("mlp_bias", false)) fail("mlp_bias", "is true; projections without bias are expected");
+
+  ModelConfig c;
+  c.hidden = get_int("hidden_size", 0, true);
+  c.intermediate = get_int("intermediate_size", 0, true);
+  c.layers = get_int("num_hidden_layers", 0, true);
+  c.heads = get_int("num_attention_heads", 0, true);
+  c.kv_heads = get_int("num_key_value_heads", c.heads, false);
+  c.vocab = get_int("vocab_size", 0, true);
+  c.max_seq = get_int("max_position_embeddings", 2048, false);  // LlamaConfig's defaults from here on
+  c.norm_eps = get_number(j, "rms_norm_eps", 1e-6);
+  c.rope_theta = get_number(j, "rope_theta", 10000.0);
+  c.tie_embeddings = get_bool("tie_word_embeddings", false);
+  // Newer transformers keep the rotary settings in rope_parameters.
+  if (has("rope_parameters")) {
+    const json& rope = j["rope_parameters"];
+    if (!rope.is_object()) fail("rope_parameters", "must be an object, got " + rope.dump());
+    if (const std::string kind = rope.value("rope_type", std::string("default")); kind != "default")
+      fail("rope_parameters", "has rope_type \"" + kind + "\"; only the default rotary embedding is supported");
+    c.rope_theta = get_number(rope, "rope_theta", c.rope_theta);
+  }
+  if (type == "mistral" && has("sliding_window")) {
+    const int window = get_int("sliding_window", 0, false);
+    if (window < c.max_seq)
+      fail("sliding_window", "is " + std::to_string(window) +
+                                 "; sliding-window attention is not supported (expected null or at least "
+                                 "max_position_embeddings)");
+  }
+  if (has("head_dim") && c.heads > 0 && get_int("head_dim", 0, false) != c.hidden / c.heads)
+    fail("head_dim", "is " + j["head_dim"].dump() +
+                         "; expected hidden_size / num_attention_heads = " + std::to_string(c.hidden / c.heads));
+  // Without our own name field the folder names the model ("dir/" has no filename, hence the parent).
+  const std::filesystem::path folder = std::filesystem::absolute(dir).lexically_normal();
+  c.name = has("lwb_name") && j["lwb_name"].is_string()
+               ? j["lwb_name"].get<std::string>()
+               : (folder.has_filename() ? folder : folder.parent_path()).filename().string();
+  c.tokenizer =
+      has("lwb_tokenizer") && j["lwb_tokenizer"].is_string() ? j["lwb_tokenizer"].get<std::string>() : "hf";
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    throw FormatError(source, e.what());
+  }
+  return c;
+}
+
+void import_hf_weights(Model& model, const std::filesystem::path& dir) {
+  Weights w = open_weights(dir);
+  const auto named = model.named_base_weights();
+  std::set<std::string> expected;
+  for (const auto& [name, t] : named) {
+    expected.insert(name);
+    const auto it = w.where.find(name);
+    const Shape64 shape(t.shape.dims.begin(), t.shape.dims.begin() + t.shape.ndim);
+    if (it == w.where.end()) {
+      w.problems.push_back("missing tensor \"" + name + "\" (expected shape " + shape_str(shape) + ")");
+      continue;
+    }
+    const StTensorInfo& info = *it->second->find(name);
+    if (info.shape != shape)
+      w.problems.push_back("tensor \"" + name + "\" has shape " + shape_str(info.shape) + " vs expected " +
+                           shape_str(shape));
+    if (info.dtype != StDType::F32 && info.dtype != StDType::F16 && info.dtype != StDType::BF16 &&
+        info.dtype != StDType::F64)
+      w.problems.push_back("tensor \"" + name + "\" has dtype " + st_dtype_name(info.dtype) +
+                           "; expected F32, F16, BF16 or F64");
+  }
+  for (const auto& [name, file] : w.where) {
+    if (expected.contains(name)) continue;
+    // Old checkpoints store the rotary frequencies, which are recomputed here;
+    // a tied model's lm_head is the embedding, as transformers ties it on load.
+    if (name.ends_with("rotary_emb.inv_freq")) continue;
+    if (name == "lm_head.weight" && model.config().tie_embeddings) continue;
+    w.problems.push_back("unexpected tensor \"" + name + "\"");
+  }
+  if (!w.problems.empty()) {
+    std::string msg = "the checkpoint does not fit the model \"" + model.config().name + "\":";
+    for (const std::string& p : w.problems) msg += "\n  - " + p;
+    throw FormatError(w.source, msg);
+  }
+  for (const auto& [name, t] : named) upload_floats(model.backend(), t, w.where.at(name)->read_f32(name));
+}
+
+}  // namespace lwb::io

@@ -1,0 +1,842 @@
+#include "core/memory/planner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "core/common/errors.h"
+#include "core/model/checkpoint.h"
+#include "core/tensor/arena.h"
+
+namespace lwb {
+
+// ---- names ------------------------------------------------------------------
+
+const char* plan_profile_name(PlanProfile p) { return p == PlanProfile::Workbench ? "workbench" : "pytorch-eager"; }
+
+PlanProfile parse_plan_profile(const std::string& s) {
+  if (s == "workbench") return PlanProfile::Workbench;
+  if (s == "pytorch-eager" || s == "pytorch") return PlanProfile::PytorchEager;
+  throw ConfigError("plan.profile", "unknown profile \"" + s + "\"; expected workbench or pytorch-eager");
+}
+
+std::size_t number_format_bytes(NumberFormat f) { return f == NumberFormat::F32 ? 4 : 2; }
+
+const char* number_format_name(NumberFormat f) {
+  switch (f) {
+    case NumberFormat::F32:
+      return "fp32";
+    case NumberFormat::BF16:
+      return "bf16";
+    case NumberFormat::F16:
+      return "fp16";
+  }
+  return "";
+}
+
+PlanPrecision parse_plan_precision(const std::string& s) {
+  using F = NumberFormat;
+  if (s == "fp32") return {F::F32, F::F32, F::F32, false};
+  if (s == "bf16") return {F::BF16, F::BF16, F::BF16, false};
+  if (s == "fp16") return {F::F16, F::F16, F::F16, false};
+  if (s == "mixed") return {F::BF16, F::BF16, F::F32, true};
+  throw ConfigError("plan.precision", "unknown precision \"" + s + "\"; expected fp32, bf16, fp16 or mixed");
+}
+
+std::string plan_precision_name(const PlanPrecision& p) {
+  for (const char* name : {"fp32", "bf16", "fp16", "mixed"}) {
+    const PlanPrecision q = parse_plan_precision(name);
+    if (q.weights == p.weights && q.activations == p.activations && q.adapter == p.adapter &&
+        q.master_weights == p.master_weights)
+      return name;
+  }
+  return std::string("weights ") + number_format_name(p.weights) + ", activations " +
+         number_format_name(p.activations) + ", adapter " + number_format_name(p.adapter) +
+         (p.master_weights ? ", fp32 masters" : "");
+}
+
+const char* optimizer_states_name(OptimizerStates s) {
+  switch (s) {
+    case OptimizerStates::F32:
+      return "fp32";
+    case OptimizerStates::BF16:
+      return "bf16";
+    case OptimizerStates::Int8:
+      return "8bit";
+  }
+  return "";
+}
+
+OptimizerStates parse_optimizer_states(const std::string& s) {
+  if (s == "fp32") return OptimizerStates::F32;
+  if (s == "bf16" || s == "fp16") return OptimizerStates::BF16;
+  if (s == "8bit") return OptimizerStates::Int8;
+  throw ConfigError("plan.optimizer", "unknown optimizer states \"" + s + "\"; expected fp32, bf16 or 8bit");
+}
+
+OptimizerStates default_optimizer_states(const PlanPrecision& p) {
+  return p.weights == NumberFormat::F32 || p.master_weights ? OptimizerStates::F32 : OptimizerStates::BF16;
+}
+
+std::string plan_method_name(const AdapterConfig& a) {
+  if (a.method == Method::Lora && a.use_rslora) return "rslora";
+  if (a.method == Method::Dora && a.dora.norm_grad) return "dora-norm-grad";
+  return method_name(a.method);
+}
+
+void set_plan_method(AdapterConfig& a, const std::string& name) {
+  a.dora.norm_grad = name == "dora-norm-grad";
+  a.method = parse_method(a.dora.norm_grad ? "dora" : name, &a.use_rslora);
+}
+
+std::vector<std::string> plan_method_names() {
+  return {"full", "lora", "rslora", "dora", "dora-norm-grad", "adalora", "relora"};
+}
+
+// ---- the plan ---------------------------------------------------------------
+
+namespace {
+
+std::string bytes_str(std::size_t b) { return std::to_string(b) + " B"; }
+
+struct Dims {
+  std::int64_t B, T, N, C, I, V, H, hd, qd, kvd, L, r;
+};
+
+// Element counts of the tensors of one group (a layer's base weights, ...).
+using Tensors = std::vector<std::int64_t>;
+
+std::int64_t sum(const Tensors& t) {
+  std::int64_t s = 0;
+  for (std::int64_t n : t) s += n;
+  return s;
+}
+
+class Planner {
+ public:
+  // One activation term of a layer (pytorch-eager).
+  struct Act {
+    std::string what, formula;
+    std::size_t bytes;
+  };
+
+  explicit Planner(const PlanInput& in)
+      : in_(in),
+        ad_(in.adapter),
+        adapter_(in.adapter.is_adapter()),
+        workbench_(in.profile == PlanProfile::Workbench),
+        w_(number_format_bytes(in.precision.weights)),
+        a_(number_format_bytes(in.precision.activations)),
+        p_(adapter_ ? number_format_bytes(in.precision.adapter) : w_) {
+    const ModelConfig& m = in.model;
+    d_.B = in.batch;
+    d_.T = in.seq;
+    d_.N = in.batch * in.seq;
+    d_.C = m.hidden;
+    d_.I = m.intermediate;
+    d_.V = m.vocab;
+    d_.H = m.heads;
+    d_.hd = m.head_dim();
+    d_.qd = std::int64_t{m.heads} * m.head_dim();
+    d_.kvd = std::int64_t{m.kv_heads} * m.head_dim();
+    d_.L = m.layers;
+    d_.r = ad_.r;
+  }
+
+  MemoryPlan run() {
+    MemoryPlan plan;
+    plan.input = in_;
+    parameters(plan);
+    if (workbench_)
+      workbench_buffers();
+    else
+      eager_buffers();
+    plan.terms = std::move(terms_);
+    plan.rows.resize(static_cast<std::size_t>(d_.L) + 1);
+    plan.rows[0].layer = kModelLevel;
+    for (int l = 0; l < d_.L; ++l) plan.rows[l + 1].layer = l;
+    for (const PlanTerm& t : plan.terms) {
+      const auto c = static_cast<std::size_t>(t.category);
+      if (t.layer == kEveryLayer)
+        for (int l = 0; l < d_.L; ++l) plan.rows[l + 1].bytes[c] += t.bytes;
+      else
+        plan.rows[static_cast<std::size_t>(t.layer + 1)].bytes[c] += t.bytes;
+    }
+    for (const auto& row : plan.rows)
+      for (std::size_t c = 0; c < plan.totals.size(); ++c) plan.totals[c] += row.bytes[c];
+    for (std::size_t b : plan.totals) plan.total += b;
+    return plan;
+  }
+
+ private:
+  void add(int layer, MemCategory c, std::string what, std::string formula, std::size_t bytes) {
+    if (bytes > 0) terms_.push_back({layer, c, std::move(what), std::move(formula), bytes});
+  }
+
+  // Bytes of a group of tensors at `esize` bytes per element; the workbench's
+  // arena rounds every tensor up to a 256-byte slot (TensorArena::kAlignment).
+  std::size_t span(const Tensors& t, std::size_t esize) const {
+    std::size_t s = 0;
+    for (std::int64_t n : t) {
+      const std::size_t b = static_cast<std::size_t>(n) * esize;
+      s += workbench_ ? (b + TensorArena::kAlignment - 1) / TensorArena::kAlignment * TensorArena::kAlignment : b;
+    }
+    return s;
+  }
+  std::size_t span1(std::int64_t n, std::size_t esize) const { return span(Tensors{n}, esize); }
+
+  std::vector<Target> targets() const { return adapter_ ? ad_.targets : std::vector<Target>{}; }
+  bool adapted(Target t) const { return adapter_ && ad_.targets_contain(t); }
+  std::string target_list() const {
+    std::string s;
+    for (Target t : ad_.targets) s += std::string(s.empty() ? "" : ",") + target_short_name(t);
+    return s;
+  }
+  // Σ over the targets of f(in, out).
+  template <class F>
+  std::int64_t over_targets(F f) const {
+    std::int64_t s = 0;
+    for (Target t : targets()) {
+      const LinearShape sh = linear_shape(in_.model, t);
+      s += f(std::int64_t{sh.in}, std::int64_t{sh.out});
+    }
+    return s;
+  }
+  template <class F>
+  Tensors tensors_over_targets(F f) const {
+    Tensors out;
+    for (Target t : targets()) {
+      const LinearShape sh = linear_shape(in_.model, t);
+      for (std::int64_t n : f(std::int64_t{sh.in}, std::int64_t{sh.out})) out.push_back(n);
+    }
+    return out;
+  }
+
+  // ---- parameters: weights, gradients, optimiser state --------------------
+  // The same tensors in both profiles; the workbench rounds each to its slot.
+  Tensors base_layer_tensors() const {
+    Tensors t = {d_.C, d_.C};  // input_layernorm, post_attention_layernorm
+    for (Target x : kAllTargets) {
+      const LinearShape s = linear_shape(in_.model, x);
+      t.push_back(std::int64_t{s.in} * s.out);
+    }
+    return t;
+  }
+  Tensors base_model_tensors() const {
+    Tensors t = {d_.V * d_.C, d_.C};                          // embed_tokens, norm
+    if (!in_.model.tie_embeddings) t.push_back(d_.V * d_.C);  // lm_head
+    return t;
+  }
+  Tensors adapter_layer_tensors() const {
+    const Method m = ad_.method;
+    const std::int64_t r = d_.r;
+    return tensors_over_targets([&](std::int64_t in, std::int64_t out) {
+      Tensors t = {r * in, out * r};             // lora_A, lora_B
+      if (m == Method::Dora) t.push_back(out);   // lora_magnitude_vector
+      if (m == Method::AdaLora) t.push_back(r);  // lora_E
+      return t;
+    });
+  }
+  // Formula of a group of tensors at a given element size.
+  using GroupFormula = std::function<std::string(std::size_t)>;
+
+  void parameters(MemoryPlan& plan) {
+    const bool wb = workbench_;
+    const GroupFormula base_layer = [wb](std::size_t e) {
+      const std::string b = " · " + bytes_str(e);
+      return wb ? "2 · ⌈C" + b + "⌉ + Σ 7 linears ⌈in·out" + b + "⌉" : "(2·C + 2·C·qd + 2·C·kvd + 3·C·I)" + b;
+    };
+    const bool tied = in_.model.tie_embeddings;
+    const GroupFormula base_model = [wb, tied](std::size_t e) {
+      const std::string b = " · " + bytes_str(e);
+      if (wb) return std::string(tied ? "⌈V·C" : "2 · ⌈V·C") + b + "⌉ + ⌈C" + b + "⌉";
+      return std::string(tied ? "(V·C + C)" : "(2·V·C + C)") + b;
+    };
+    const Tensors base_l = base_layer_tensors(), base_m = base_model_tensors();
+    const std::string base_what = "base weights (2 norms, q k v o gate up down)";
+    const std::string model_what = tied ? "embed_tokens (tied lm_head), norm" : "embed_tokens, lm_head, norm";
+    if (!adapter_) {
+      plan.trainable_params = plan.total_params = in_.model.param_count();
+      group(kEveryLayer, base_l, base_what, base_layer);
+      group(kModelLevel, base_m, model_what, base_model);
+      return;
+    }
+    const Tensors ad = adapter_layer_tensors();
+    plan.trainable_params = sum(ad) * d_.L;
+    plan.total_params = in_.model.param_count() + plan.trainable_params;
+    add(kEveryLayer, MemCategory::FrozenWeights, base_what, base_layer(w_), span(base_l, w_));
+    add(kModelLevel, MemCategory::FrozenWeights, model_what, base_model(w_), span(base_m, w_));
+    const Method m = ad_.method;
+    const GroupFormula adapter = [wb, m](std::size_t e) {
+      const std::string b = " · " + bytes_str(e);
+      if (wb)
+        return "Σ targets (⌈r·in" + b + "⌉ + ⌈out·r" + b + "⌉" +
+               (m == Method::Dora      ? " + ⌈out" + b + "⌉"
+                : m == Method::AdaLora ? " + ⌈r" + b + "⌉"
+                                       : "") +
+               ")";
+      return std::string("Σ targets (r·(in + out)") +
+             (m == Method::Dora      ? " + out"
+              : m == Method::AdaLora ? " + r"
+                                     : "") +
+             ")" + b;
+    };
+    group(kEveryLayer, ad,
+          plan_method_name(ad_) + " parameters (r = " + std::to_string(d_.r) + ", targets " + target_list() + ")",
+          adapter);
+  }
+
+  // Trainable tensors: their values (plus fp32 masters), gradients (in the
+  // tensors' dtype, as PyTorch's .grad), AdamW's moments, and AdaLoRA's
+  // importance averages.
+  void group(int layer, const Tensors& t, const std::string& what, const GroupFormula& f) {
+    using C = MemCategory;
+    add(layer, C::TrainableWeights, what, f(p_), span(t, p_));
+    if (in_.precision.master_weights && p_ == 2)
+      add(layer, C::TrainableWeights, "fp32 master copy of " + what, f(4), span(t, 4));
+    add(layer, C::Gradients, "gradients of " + what, f(p_), span(t, p_));
+    switch (in_.optimizer) {
+      case OptimizerStates::F32:
+        add(layer, C::OptimizerState, "AdamW m, v of " + what, "2 · " + f(4) + " (fp32)", 2 * span(t, 4));
+        break;
+      case OptimizerStates::BF16:
+        add(layer, C::OptimizerState, "AdamW m, v of " + what, "2 · " + f(2) + " (16-bit)", 2 * span(t, 2));
+        break;
+      case OptimizerStates::Int8: {
+        // bitsandbytes' blockwise 8-bit Adam: one byte per element and an fp32
+        // absmax per block of 256; tensors under 4096 elements stay in fp32.
+        std::size_t states = 0;
+        for (std::int64_t e : t) states += 2 * static_cast<std::size_t>(e < 4096 ? 4 * e : e + 4 * ((e + 255) / 256));
+        add(layer, C::OptimizerState, "8-bit AdamW m, v of " + what,
+            "2 · Σ (n + 4·⌈n/256⌉) B (an fp32 absmax per 256 elements; tensors under 4096 elements in fp32)", states);
+        break;
+      }
+    }
+    if (ad_.method == Method::AdaLora) {
+      // Workbench: importance and uncertainty EMAs (AdaLoraController);
+      // PEFT's RankAllocator also keeps the last importance, so three.
+      const int mirrors = workbench_ ? 2 : 3;
+      add(layer, C::OptimizerState,
+          workbench_ ? "AdaLoRA importance, uncertainty averages" : "AdaLoRA ipt, exp_avg_ipt, exp_avg_unc",
+          std::to_string(mirrors) + " · " + f(p_), mirrors * span(t, p_));
+    }
+  }
+
+  // ---- workbench: the buffers model.cpp and the adapters declare ---------
+  void workbench_buffers() {
+    const Dims& d = d_;
+    const std::size_t a = a_;
+    const std::string A = " · " + bytes_str(a);
+    using C = MemCategory;
+    // Per layer (Model::LayerActs).
+    add(kEveryLayer, C::Activations, "residual in, residual after attention, both norm outputs", "4 · ⌈N·C" + A + "⌉",
+        4 * span1(d.N * d.C, a));
+    add(kEveryLayer, C::Activations, "1/rms of both norms", "2 · ⌈N" + A + "⌉", 2 * span1(d.N, a));
+    add(kEveryLayer, C::Activations, "q (after rotary), attention output", "2 · ⌈N·qd" + A + "⌉",
+        2 * span1(d.N * d.qd, a));
+    add(kEveryLayer, C::Activations, "k (after rotary), v", "2 · ⌈N·kvd" + A + "⌉", 2 * span1(d.N * d.kvd, a));
+    add(kEveryLayer, C::Activations, "attention log-sum-exp", "⌈B·H·T" + A + "⌉", span1(d.B * d.H * d.T, a));
+    add(kEveryLayer, C::Activations, "gate, up, silu(gate)·up", "3 · ⌈N·I" + A + "⌉", 3 * span1(d.N * d.I, a));
+    adapter_activations_workbench();
+
+    // Model level: token ids share the float arena (one element each).
+    add(kModelLevel, C::Activations, "input_ids, labels", "2 · ⌈N" + A + "⌉", 2 * span1(d.N, a));
+    add(kModelLevel, C::Activations, "final residual, final norm output", "2 · ⌈N·C" + A + "⌉",
+        2 * span1(d.N * d.C, a));
+    add(kModelLevel, C::Activations, "final norm 1/rms, per-token losses", "2 · ⌈N" + A + "⌉", 2 * span1(d.N, a));
+    add(kModelLevel, C::Activations, "logits (overwritten by their gradient)", "⌈N·V" + A + "⌉", span1(d.N * d.V, a));
+
+    // Backward scratch, one layer's worth reused from the top layer down.
+    add(kModelLevel, C::Workspace, "rotary table", "⌈T·hd" + A + "⌉", span1(d.T * d.hd, a));
+    add(kModelLevel, C::Workspace, "grad residual, grad norm output, projection output", "3 · ⌈N·C" + A + "⌉",
+        3 * span1(d.N * d.C, a));
+    add(kModelLevel, C::Workspace, "grad q, grad attention output", "2 · ⌈N·qd" + A + "⌉", 2 * span1(d.N * d.qd, a));
+    add(kModelLevel, C::Workspace, "grad k, grad v", "2 · ⌈N·kvd" + A + "⌉", 2 * span1(d.N * d.kvd, a));
+    add(kModelLevel, C::Workspace, "grad gate, grad up, grad silu(gate)·up", "3 · ⌈N·I" + A + "⌉",
+        3 * span1(d.N * d.I, a));
+    // core/cpu/attention.cpp: per thread, probabilities and their gradient for
+    // a block of 64 query rows.
+    add(kModelLevel, C::Workspace, "attention scratch (" + std::to_string(in_.threads) + " threads)",
+        "⌈threads · 2 · 64 · T" + A + "⌉", span1(std::int64_t{in_.threads} * 2 * 64 * d.T, a));
+    add(kModelLevel, C::Workspace, "token predictions", "⌈N" + A + "⌉", span1(d.N, a));
+    adapter_scratch_workbench();
+    if (ad_.method == Method::AdaLora)
+      add(kModelLevel, C::Workspace, "AdaLoRA orthogonal regulariser A·Aᵀ", "⌈r·r" + A + "⌉", span1(d.r * d.r, a));
+    if (ad_.method == Method::ReLora) {
+      // ReLoraController: W at the last reset, for the first and last layer's
+      // adapted modules (the update-rank monitor).
+      const Tensors w = tensors_over_targets([](std::int64_t in, std::int64_t out) { return Tensors{in * out}; });
+      for (int l : {0, static_cast<int>(d.L) - 1}) {
+        add(l, C::Workspace, "ReLoRA W at the last reset (first and last layer)",
+            "Σ targets ⌈out·in · " + bytes_str(w_) + "⌉", span(w, w_));
+        if (d.L == 1) break;
+      }
+    }
+  }
+
+  void adapter_activations_workbench() {
+    if (!adapter_) return;
+    const Dims& d = d_;
+    const std::size_t a = a_;
+    const std::string A = " · " + bytes_str(a);
+    using C = MemCategory;
+    const auto per_target = [&](auto f) {
+      return span(tensors_over_targets([&](std::int64_t in, std::int64_t out) { return Tensors{f(in, out)}; }), a);
+    };
+    add(kEveryLayer, C::Activations, "LoRA u = A·x", "Σ targets ⌈N·r" + A + "⌉",
+        per_target([&](std::int64_t, std::int64_t) { return d.N * d.r; }));
+    if (ad_.dropout > 0)
+      add(kEveryLayer, C::Activations, "dropped adapter input", "Σ targets ⌈N·in" + A + "⌉",
+          per_target([&](std::int64_t in, std::int64_t) { return d.N * in; }));
+    if (ad_.method != Method::Dora) return;
+    add(kEveryLayer, C::Activations, "DoRA z = W·x + s·B·A·x, row norms, magnitude / norm",
+        "Σ targets ⌈N·out" + A + "⌉ + 2 · ⌈out" + A + "⌉",
+        per_target([&](std::int64_t, std::int64_t out) { return d.N * out; }) +
+            2 * per_target([](std::int64_t, std::int64_t out) { return out; }));
+    if (ad_.dora.norm_grad)
+      add(kEveryLayer, C::Activations, "DoRA W + s·B·A kept for the norm's gradient", "Σ targets ⌈out·in" + A + "⌉",
+          per_target([](std::int64_t in, std::int64_t out) { return in * out; }));
+    add(kEveryLayer, C::Workspace, "DoRA norm at merge time", "Σ targets ⌈out" + A + "⌉",
+        per_target([](std::int64_t, std::int64_t out) { return out; }));
+  }
+
+  // Shared by all modules: the largest scratch_elems() of any of them.
+  void adapter_scratch_workbench() {
+    const Dims& d = d_;
+    const bool drop = adapter_ && ad_.dropout > 0;
+    const Method m = ad_.method;
+    std::int64_t elems = 1;
+    std::string f = "1 element";
+    if (adapter_) {
+      // LoraLinear: du [N, r] (+ the dropped input's gradient [N, in]);
+      // DoRA adds [W' (detached norm)] dz [N, out] and 3 vectors [out];
+      // AdaLoRA adds v = u·E [N, r].
+      for (Target t : ad_.targets) {
+        const LinearShape s = linear_shape(in_.model, t);
+        std::int64_t e = d.N * d.r + (drop ? d.N * s.in : 0);
+        if (m == Method::Dora) e += (ad_.dora.norm_grad ? 0 : std::int64_t{s.out} * s.in) + d.N * s.out + 3 * s.out;
+        if (m == Method::AdaLora) e += d.N * d.r;
+        elems = std::max(elems, e);
+      }
+      f = std::string("max over targets of (N·r") + (drop ? " + N·in" : "") +
+          (m == Method::Dora ? (ad_.dora.norm_grad ? " + N·out + 3·out" : " + out·in + N·out + 3·out") : "") +
+          (m == Method::AdaLora ? " + N·r" : "") + ")";
+    }
+    add(kModelLevel, MemCategory::Workspace, "adapter scratch", "⌈" + f + " · " + bytes_str(a_) + "⌉",
+        span1(elems, a_));
+  }
+
+  // ---- pytorch-eager: what autograd keeps for the backward ----------------
+  // HF LlamaDecoderLayer with eager attention, PEFT adapters. A linear's
+  // input is saved when its weight trains, or by the adapter's A when the
+  // adapter reads it unchanged (no dropout, same dtype). Every layer is
+  // treated as a middle layer (everything upstream requires grad).
+  void eager_buffers() {
+    const Dims& d = d_;
+    const std::size_t a = a_, p = p_;
+    const bool full = !adapter_;
+    const std::string A = " · " + bytes_str(a);
+    const bool adapter_reads_input = adapter_ && ad_.dropout == 0 && p == a;
+    auto input_saved = [&](std::initializer_list<Target> group) {
+      if (full) return true;
+      for (Target t : group)
+        if (adapted(t) && adapter_reads_input) return true;
+      return false;
+    };
+    std::vector<Act> layer;
+    // LlamaRMSNorm: fp32 copy of the input (pow, mul), 1/rms; the normalised
+    // 16-bit output only when the norm weight trains (weight · x saves x).
+    layer.push_back({"input_layernorm, post_attention_layernorm (fp32 input, 1/rms)",
+                     std::string("2 · (N·C + N) · 4 B") + (full ? " + 2 · N·C" + A : ""),
+                     2 * static_cast<std::size_t>(4 * d.N * d.C + 4 * d.N) + (full ? 2 * d.N * d.C * a : 0)});
+    if (input_saved({Target::Q, Target::K, Target::V}))
+      layer.push_back({"q, k, v projections' input", "N·C" + A, static_cast<std::size_t>(d.N * d.C) * a});
+    // Q·Kᵀ saves q and k after rotary, P·V saves v; repeat_kv has expanded k
+    // and v to all H heads.
+    layer.push_back({"q, k, v after rotary (k, v repeated to H heads)", "3 · N·qd" + A, 3 * d.N * d.qd * a});
+    // softmax(dtype=float32) keeps its fp32 output; the cast back to the
+    // activation dtype is what P·V saves. Attention dropout is 0.
+    const std::size_t prob = a == 4 ? 4 : 4 + a;
+    layer.push_back({"attention probabilities (fp32 softmax output" + std::string(a == 4 ? ")" : " and its cast)"),
+                     std::to_string(prob) + " B · B·H·T²", prob * d.B * d.H * d.T * d.T});
+    if (input_saved({Target::O}))
+      layer.push_back({"o_proj input", "N·qd" + A, static_cast<std::size_t>(d.N * d.qd) * a});
+    if (input_saved({Target::Gate, Target::Up}))
+      layer.push_back({"gate, up projections' input", "N·C" + A, static_cast<std::size_t>(d.N * d.C) * a});
+    layer.push_back({"SwiGLU: gate, silu(gate), up", "3 · N·I" + A, 3 * d.N * d.I * a});
+    if (input_saved({Target::Down}))
+      layer.push_back({"down_proj input", "N·I" + A, static_cast<std::size_t>(d.N * d.I) * a});
+    if (adapter_) eager_adapter_activations(layer);
+
+    using C = MemCategory;
+    std::size_t layer_total = 0;
+    for (const Act& x : layer) layer_total += x.bytes;
+    if (in_.checkpointing) {
+      // HF gradient checkpointing: each layer keeps its input; its other
+      // activations exist again while that one layer's backward runs.
+      add(kEveryLayer, C::Activations, "layer input (gradient checkpointing)", "N·C" + A,
+          static_cast<std::size_t>(d.N * d.C) * a);
+      add(kModelLevel, C::Workspace, "one layer's activations, recomputed in its backward",
+          "Σ of the per-layer activation terms without checkpointing", layer_total);
+    } else {
+      for (const Act& x : layer) add(kEveryLayer, C::Activations, x.what, x.formula, x.bytes);
+    }
+
+    add(kModelLevel, C::Activations, "input_ids, labels (int64)", "2 · N · 8 B", 16 * d.N);
+    add(kModelLevel, C::Activations, "rotary cos, sin", "2 · N·hd" + A, 2 * d.N * d.hd * a);
+    add(kModelLevel, C::Activations, "final norm (fp32 input, 1/rms)",
+        std::string("(N·C + N) · 4 B") + (full ? " + N·C" + A : ""),
+        static_cast<std::size_t>(4 * d.N * d.C + 4 * d.N) + (full ? d.N * d.C * a : 0));
+    if (full) add(kModelLevel, C::Activations, "lm_head input", "N·C" + A, static_cast<std::size_t>(d.N * d.C) * a);
+    add(kModelLevel, C::Activations, "cross-entropy log-softmax (fp32)", "N·V · 4 B", 4 * d.N * d.V);
+    // ForCausalLMLoss: logits.float(), then a shifted contiguous copy; the
+    // 16-bit logits live on in the model output.
+    add(kModelLevel, C::Workspace, "logits, fp32 upcast, shifted copy",
+        a == 4 ? "N·V · 4 B + N·V · 4 B" : "N·V" + A + " + 2 · N·V · 4 B", (a == 4 ? 8 : a + 8) * d.N * d.V);
+    add(kModelLevel, C::Workspace, "one layer's attention backward: gradients of probabilities and scores",
+        std::to_string(4 + a) + " B · B·H·T²", (4 + a) * d.B * d.H * d.T * d.T);
+  }
+
+  // PEFT LoraLayer: result += B(A(dropout(x.to(adapter dtype)))) · s.
+  void eager_adapter_activations(std::vector<Act>& layer) const {
+    const Dims& d = d_;
+    const std::size_t a = a_, p = p_;
+    const std::string P = " · " + bytes_str(p);
+    auto sum_t = [&](auto f) { return static_cast<std::size_t>(over_targets(f)); };
+    if (ad_.dropout > 0)
+      layer.push_back({"dropped adapter input and its bool mask", "Σ targets N·in · (" + bytes_str(p) + " + 1 B)",
+                       (p + 1) * sum_t([&](std::int64_t in, std::int64_t) { return d.N * in; })});
+    else if (p != a)
+      layer.push_back({"adapter input cast to the adapter dtype", "Σ targets N·in" + P,
+                       p * sum_t([&](std::int64_t in, std::int64_t) { return d.N * in; })});
+    layer.push_back(
+        {"LoRA u = A·x", "Σ targets N·r" + P, p * sum_t([&](std::int64_t, std::int64_t) { return d.N * d.r; })});
+    if (ad_.method == Method::Dora) {
+      // (m/‖W'‖ − 1) · base_result and m/‖W'‖ · lora_result save both results.
+      layer.push_back({"DoRA base and LoRA results (saved by the magnitude products)",
+                       "Σ targets 2 · N·out · " + bytes_str(a),
+                       2 * a * sum_t([&](std::int64_t, std::int64_t out) { return d.N * out; })});
+      if (ad_.dora.norm_grad)
+        layer.push_back({"DoRA norm with gradient: identity through A, W + s·B·A", "Σ targets (in·in + out·in)" + P,
+                         p * sum_t([](std::int64_t in, std::int64_t out) { return in * in + out * in; })});
+    }
+    if (ad_.method == Method::AdaLora)
+      layer.push_back({"AdaLoRA A·E and the orthogonal regulariser's A·Aᵀ, Bᵀ·B", "Σ targets (r·in + 2·r·r)" + P,
+                       p * sum_t([&](std::int64_t in, std::int64_t) { return d.r * in + 2 * d.r * d.r; })});
+  }
+
+  const PlanInput& in_;
+  const AdapterConfig& ad_;
+  bool adapter_, workbench_;
+  std::size_t w_, a_, p_;  // bytes per element: base weights, activations, trainable tensors
+  Dims d_{};
+  std::vector<PlanTerm> terms_;
+};
+
+void validate(const PlanInput& in) {
+  in.model.validate();
+  AdapterConfig a = in.adapter;
+  // The plan is at AdaLoRA's initial rank; its target rank plays no part.
+  a.adalora.target_r = std::min(a.adalora.target_r, a.r);
+  a.validate(in.model);
+  if (in.batch <= 0) throw ConfigError("plan.batch", "must be positive");
+  if (in.seq <= 0) throw ConfigError("plan.seq", "must be positive");
+  if (in.seq > in.model.max_seq)
+    throw ConfigError("plan.seq", "sequence length " + std::to_string(in.seq) + " exceeds the model's maximum of " +
+                                      std::to_string(in.model.max_seq));
+  if (in.profile != PlanProfile::Workbench) return;
+  const PlanPrecision& p = in.precision;
+  if (p.weights == NumberFormat::F16 || p.weights != p.activations || p.weights != p.adapter || p.master_weights)
+    throw ConfigError("plan.precision", "the workbench engine keeps every buffer in one dtype: fp32 or bf16");
+  if (number_format_bytes(p.weights) != (in.optimizer == OptimizerStates::F32 ? 4u : 2u) ||
+      in.optimizer == OptimizerStates::Int8)
+    throw ConfigError("plan.optimizer", "the workbench engine keeps AdamW's moments in the model dtype");
+  if (in.checkpointing)
+    throw ConfigError("plan.checkpointing", "the workbench engine keeps every activation (no checkpointing)");
+  if (in.threads < 1) throw ConfigError("plan.threads", "must be positive");
+}
+
+}  // namespace
+
+MemoryPlan plan_memory(const PlanInput& input) {
+  validate(input);
+  return Planner(input).run();
+}
+
+// The assumptions under which the pytorch-eager profile reproduces the LISA
+// figures (GB = 10^9 B); the paper does not list them all, these are ours:
+//  * pure bf16 training: weights, gradients and both AdamW moments in bf16 (as
+//    torch.optim.AdamW keeps them for a model loaded in bf16; no fp32 master
+//    weights: with them, or with fp32 moments (54 GB alone), full fine-tuning
+//    could not come to 60 GB);
+//  * batch 1 × 512 tokens, HF eager attention (the T×T probabilities of every
+//    head kept in fp32 and bf16), no gradient checkpointing;
+//  * LoRA at rank 128 on all seven projections with dropout 0.05 (LISA's LoRA
+//    baseline is rank 128).
+// The planner then gives full 58.9 GB, LoRA 21.7 GB, optimiser-state saving
+// 25.7 GB and gradient saving 12.8 GB: all within 10% of the paper.
+PlanInput lisa_llama2_7b_input(const ModelConfig& llama2_7b, Method method) {
+  PlanInput in;
+  in.model = llama2_7b;
+  in.adapter.method = method;
+  in.adapter.r = 128;
+  in.adapter.dropout = 0.05;
+  in.adapter.targets.assign(kAllTargets.begin(), kAllTargets.end());
+  in.profile = PlanProfile::PytorchEager;
+  in.batch = 1;
+  in.seq = 512;
+  in.precision = parse_plan_precision("bf16");
+  in.optimizer = OptimizerStates::BF16;
+  return in;
+}
+
+// ---- text -------------------------------------------------------------------
+
+std::string format_plan_bytes(double b) {
+  char buf[32];
+  if (b >= 1e9)
+    std::snprintf(buf, sizeof(buf), "%.2f GB", b / 1e9);
+  else if (b >= 1e6)
+    std::snprintf(buf, sizeof(buf), "%.2f MB", b / 1e6);
+  else if (b >= 1e3)
+    std::snprintf(buf, sizeof(buf), "%.2f kB", b / 1e3);
+  else
+    std::snprintf(buf, sizeof(buf), "%.0f B", b);
+  return buf;
+}
+
+namespace {
+
+std::string grouped(std::int64_t v) {
+  const std::string digits = std::to_string(v);
+  std::string s;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) s += ',';
+    s += digits[i];
+  }
+  return s;
+}
+
+std::string pad(const std::string& s, std::size_t width, bool right = false) {
+  // Width in characters: count UTF-8 lead bytes only.
+  std::size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  if (n >= width) return s;
+  return right ? std::string(width - n, ' ') + s : s + std::string(width - n, ' ');
+}
+
+const char* short_category(int c) {
+  static const char* names[] = {"frozen", "trainable", "activations", "gradients", "optimizer", "workspace"};
+  return names[c];
+}
+
+}  // namespace
+
+namespace {
+
+// "r=8 on q,v (dropout 0.05)"; empty for full fine-tuning.
+std::string adapter_settings(const AdapterConfig& a) {
+  if (!a.is_adapter()) return {};
+  std::string s = "r=" + std::to_string(a.r) + " on ";
+  if (a.targets.size() == kAllTargets.size()) {
+    s += "all";
+  } else {
+    for (std::size_t i = 0; i < a.targets.size(); ++i) s += std::string(i ? "," : "") + target_short_name(a.targets[i]);
+  }
+  if (a.dropout > 0) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), " (dropout %g)", a.dropout);
+    s += buf;
+  }
+  return s;
+}
+
+// Everything but the model and the method.
+std::string describe_knobs(const PlanInput& in) {
+  std::string s = "batch " + std::to_string(in.batch) + " × seq " + std::to_string(in.seq);
+  s += " · " + plan_precision_name(in.precision) + " · AdamW states " + optimizer_states_name(in.optimizer);
+  if (in.checkpointing) s += " · gradient checkpointing";
+  s += " · profile " + std::string(plan_profile_name(in.profile));
+  if (in.profile == PlanProfile::Workbench) s += " (" + std::to_string(in.threads) + " threads)";
+  return s;
+}
+
+}  // namespace
+
+std::string describe_plan_input(const PlanInput& in) {
+  const std::string settings = adapter_settings(in.adapter);
+  return in.model.name + " · " + plan_method_name(in.adapter) + (settings.empty() ? "" : " " + settings) + " · " +
+         describe_knobs(in);
+}
+
+std::string format_plan_table(const MemoryPlan& plan) {
+  const PlanInput& in = plan.input;
+  const ModelConfig& m = in.model;
+  std::ostringstream o;
+  o << describe_plan_input(in) << "\n";
+  o << "parameters: " << grouped(plan.total_params) << " total, " << grouped(plan.trainable_params) << " trainable";
+  char share[32];
+  std::snprintf(share, sizeof(share), " (%.3g%%)",
+                100.0 * static_cast<double>(plan.trainable_params) /
+                    static_cast<double>(std::max<std::int64_t>(plan.total_params, 1)));
+  o << share << "\n";
+  o << "N = B·T = " << in.batch * in.seq << ", C = " << m.hidden << ", I = " << m.intermediate << ", V = " << m.vocab
+    << ", H = " << m.heads << ", KVH = " << m.kv_heads << ", hd = " << m.head_dim()
+    << ", qd = H·hd, kvd = KVH·hd, L = " << m.layers;
+  if (in.adapter.is_adapter()) o << ", r = " << in.adapter.r;
+  o << "\n";
+  if (in.profile == PlanProfile::Workbench) o << "⌈x⌉ = x rounded up to the arena's 256-byte slot\n";
+  o << "GB = 10^9 bytes\n\n";
+  for (int c = 0; c < kMemCategoryCount; ++c) {
+    const std::size_t total = plan.totals[static_cast<std::size_t>(c)];
+    char pct[16];
+    std::snprintf(pct, sizeof(pct), "%5.1f%%",
+                  plan.total ? 100.0 * static_cast<double>(total) / static_cast<double>(plan.total) : 0.0);
+    o << pad(mem_category_name(static_cast<MemCategory>(c)), 40)
+      << pad(format_plan_bytes(static_cast<double>(total)), 11, true) << "  " << pct << "\n";
+    for (const PlanTerm& t : plan.terms) {
+      if (static_cast<int>(t.category) != c) continue;
+      std::string where;
+      std::size_t all = t.bytes;
+      if (t.layer == kEveryLayer) {
+        where = "per layer × " + std::to_string(m.layers);
+        all = t.bytes * static_cast<std::size_t>(m.layers);
+      } else if (t.layer == kModelLevel) {
+        where = "model";
+      } else {
+        where = "layer " + std::to_string(t.layer);
+      }
+      o << "    " << pad(where, 16) << pad(format_plan_bytes(static_cast<double>(t.bytes)), 11, true) << " "
+        << pad(format_plan_bytes(static_cast<double>(all)), 11, true) << "   " << t.what << ": " << t.formula << "\n";
+    }
+  }
+  o << pad("total", 40) << pad(format_plan_bytes(static_cast<double>(plan.total)), 11, true) << "\n";
+  return o.str();
+}
+
+std::string format_plan_layers(const MemoryPlan& plan) {
+  std::ostringstream o;
+  o << pad("layer", 10);
+  for (int c = 0; c < kMemCategoryCount; ++c) o << pad(short_category(c), 12, true);
+  o << pad("total", 12, true) << "\n";
+  auto row_line = [&](const std::string& label, const CategoryBytes& b) {
+    o << pad(label, 10);
+    std::size_t total = 0;
+    for (std::size_t c = 0; c < b.size(); ++c) {
+      o << pad(format_plan_bytes(static_cast<double>(b[c])), 12, true);
+      total += b[c];
+    }
+    o << pad(format_plan_bytes(static_cast<double>(total)), 12, true) << "\n";
+  };
+  row_line("model", plan.rows.front().bytes);
+  // Equal neighbouring layers share one line ("0-31", each).
+  for (std::size_t i = 1; i < plan.rows.size();) {
+    std::size_t j = i;
+    while (j + 1 < plan.rows.size() && plan.rows[j + 1].bytes == plan.rows[i].bytes) ++j;
+    const std::string label = i == j ? std::to_string(plan.rows[i].layer)
+                                     : std::to_string(plan.rows[i].layer) + "-" + std::to_string(plan.rows[j].layer);
+    row_line(label + (i == j ? "" : " each"), plan.rows[i].bytes);
+    i = j + 1;
+  }
+  row_line("all", plan.totals);
+  return o.str();
+}
+
+std::string format_plan_comparison(const std::vector<MemoryPlan>& plans) {
+  if (plans.empty()) return {};
+  std::ostringstream o;
+  // Header: the model, the methods, their adapter settings when shared.
+  std::vector<std::string> settings;
+  for (const MemoryPlan& p : plans) {
+    const std::string s = adapter_settings(p.input.adapter);
+    if (!s.empty() && std::find(settings.begin(), settings.end(), s) == settings.end()) settings.push_back(s);
+  }
+  o << plans.front().input.model.name << " · ";
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    o << (i ? ", " : "") << plan_method_name(plans[i].input.adapter);
+    if (settings.size() > 1 && plans[i].input.adapter.is_adapter())
+      o << " " << adapter_settings(plans[i].input.adapter);
+  }
+  if (settings.size() == 1) o << " · adapters " << settings.front();
+  o << " · " << describe_knobs(plans.front().input) << "\nGB = 10^9 bytes\n\n";
+  std::vector<std::string> heads;
+  for (const MemoryPlan& p : plans) heads.push_back(plan_method_name(p.input.adapter));
+  o << pad("", 20);
+  for (const auto& h : heads) o << pad(h, 16, true);
+  o << "\n";
+  auto line = [&](const std::string& label, auto value) {
+    o << pad(label, 20);
+    for (const MemoryPlan& p : plans) o << pad(value(p), 16, true);
+    o << "\n";
+  };
+  for (int c = 0; c < kMemCategoryCount; ++c)
+    line(mem_category_name(static_cast<MemCategory>(c)), [c](const MemoryPlan& p) {
+      return format_plan_bytes(static_cast<double>(p.totals[static_cast<std::size_t>(c)]));
+    });
+  line("total", [](const MemoryPlan& p) { return format_plan_bytes(static_cast<double>(p.total)); });
+  const double first = static_cast<double>(plans.front().total);
+  line("vs " + heads.front(), [first](const MemoryPlan& p) {
+    const double diff = static_cast<double>(p.total) - first;
+    return std::string(diff < 0 ? "-" : "+").append(format_plan_bytes(std::abs(diff)));
+  });
+  line("trainable params", [](const MemoryPlan& p) { return grouped(p.trainable_params); });
+  return o.str();
+}
+
+// ---- model configs ----------------------------------------------------------
+
+std::filesystem::path resources_dir() {
+  namespace fs = std::filesystem;
+  if (const char* env = std::getenv("LWB_RESOURCES"); env && *env) return env;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (const fs::path& p : {exe.parent_path() / ".." / ".." / "resources",
+                            exe.parent_path() / ".." / "share" / "lora-workbench" / "resources"})
+    if (fs::is_directory(p, ec)) return fs::weakly_canonical(p, ec);
+#ifdef LWB_SOURCE_RESOURCES
+  // A build folder outside the source tree still finds the shipped configs.
+  if (fs::is_directory(LWB_SOURCE_RESOURCES, ec)) return LWB_SOURCE_RESOURCES;
+#endif
+  return {};
+}
+
+std::vector<std::string> shipped_model_names(const std::filesystem::path& resources) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> names;
+  std::error_code ec;
+  if (resources.empty() || !fs::is_directory(resources / "models", ec)) return names;
+  for (const auto& e : fs::directory_iterator(resources / "models", ec))
+    if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+ModelConfig load_plan_model(const std::string& name_or_path, const std::filesystem::path& resources) {
+  namespace fs = std::filesystem;
+  const auto presets = model_preset_names();
+  if (std::find(presets.begin(), presets.end(), name_or_path) != presets.end()) return model_preset(name_or_path);
+  fs::path file = name_or_path;
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec) && !resources.empty()) file = resources / "models" / (name_or_path + ".json");
+  if (!fs::is_regular_file(file, ec)) {
+    std::string known = "tiny, small";
+    for (const auto& n : shipped_model_names(resources)) known += ", " + n;
+    throw ConfigError("plan.model", "unknown model \"" + name_or_path + "\"; expected " + known +
+                                        " or the path of an HF config.json" +
+                                        (resources.empty() ? " (no resources folder found: set LWB_RESOURCES)" : ""));
+  }
+  std::ifstream f(file, std::ios::binary);
+  if (!f) throw FormatError(file.string(), "cannot read");
+  std::ostringstream text;
+  text << f.rdbuf();
+  ModelConfig c = model_config_from_json(text.str(), file.string());
+  c.name = file.stem().string();
+  return c;
+}
+
+}  // namespace lwb

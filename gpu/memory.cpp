@@ -1,0 +1,151 @@
+// Device memory: allocation (OutOfMemoryError with the free byte count, never
+// an abort), transfers, fill, and the backend's grow-only scratch.
+#include <cuda_runtime_api.h>
+
+#include <bit>
+#include <cstdio>
+#include <cstring>
+
+#include "core/common/errors.h"
+#include "gpu/cuda_backend_impl.h"
+#include "gpu/cuda_check.h"
+#include "gpu/kernels.h"
+#include "gpu/tensor_checks.h"
+
+namespace lwb {
+
+namespace {
+
+// Round to nearest even; NaN stays a quiet NaN.
+std::uint16_t to_bf16_bits(float f) {
+  std::uint32_t u = std::bit_cast<std::uint32_t>(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<std::uint16_t>(u >> 16);
+}
+
+}  // namespace
+
+void* CudaBackend::allocate(std::size_t bytes) {
+  bind();
+  void* p = nullptr;
+  const cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();  // not sticky; clear it
+    std::size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+      (void)cudaGetLastError();
+      free_b = 0;
+    }
+    throw OutOfMemoryError(where_, bytes, free_b);
+  }
+  if (err != cudaSuccess) gpu::throw_cuda_error(err, "cudaMalloc", __FILE__, __LINE__);
+  allocated_ += bytes;
+  return p;
+}
+
+void CudaBackend::release(void* ptr, std::size_t bytes) {
+  // Called from Storage's destructor: must not throw. cudaFree waits for the
+  // work that may still use the buffer.
+  if (ptr) {
+    (void)cudaSetDevice(device_);
+    const cudaError_t err = cudaFree(ptr);
+    if (err != cudaSuccess && err != cudaErrorCudartUnloading) {
+      std::fprintf(stderr, "lwb: %s: cudaFree failed: %s\n", where_.c_str(),
+                   cudaGetErrorString(err));
+      (void)cudaGetLastError();
+    }
+  }
+  allocated_ -= bytes;
+}
+
+void* CudaBackend::scratch(std::size_t bytes) {
+  if (bytes <= scratch_bytes_) return scratch_;
+  if (scratch_) {
+    LWB_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the ops that used it are done
+    LWB_CUDA_CHECK(cudaFree(scratch_));
+    internal_bytes_ -= scratch_bytes_;
+    scratch_ = nullptr;
+    scratch_bytes_ = 0;
+  }
+  const std::size_t want = bytes < (1u << 20) ? (1u << 20) : bytes;
+  const cudaError_t err = cudaMalloc(&scratch_, want);
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    std::size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) (void)cudaGetLastError();
+    scratch_ = nullptr;
+    throw OutOfMemoryError(where_ + " (backend scratch)", want, free_b);
+  }
+  if (err != cudaSuccess) gpu::throw_cuda_error(err, "cudaMalloc(scratch)", __FILE__, __LINE__);
+  scratch_bytes_ = want;
+  internal_bytes_ += want;
+  return scratch_;
+}
+
+void CudaBackend::upload(const Tensor& dst, const void* host_src, std::size_t bytes) {
+  bind();
+  const gpu::ArgCheck check(*this, "upload");
+  check.expect(dst.defined(), "dst is undefined");
+  check.expect(&dst.backend() == this, "dst lives on " + dst.device().str());
+  check.expect(bytes <= dst.nbytes(),
+               std::to_string(bytes) + " bytes into a tensor of " + std::to_string(dst.nbytes()));
+  if (bytes == 0) return;
+  LWB_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host_src, bytes, cudaMemcpyHostToDevice, stream_));
+  // The caller may free or reuse host_src as soon as we return.
+  LWB_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::download(void* host_dst, const Tensor& src, std::size_t bytes) {
+  bind();
+  const gpu::ArgCheck check(*this, "download");
+  check.expect(src.defined(), "src is undefined");
+  check.expect(&src.backend() == this, "src lives on " + src.device().str());
+  check.expect(bytes <= src.nbytes(),
+               std::to_string(bytes) + " bytes from a tensor of " + std::to_string(src.nbytes()));
+  if (bytes == 0) return;
+  LWB_CUDA_CHECK(cudaMemcpyAsync(host_dst, src.raw(), bytes, cudaMemcpyDeviceToHost, stream_));
+  LWB_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy(const Tensor& dst, const Tensor& src) {
+  bind();
+  const gpu::ArgCheck check(*this, "copy");
+  check.expect(dst.defined() && src.defined(), "undefined tensor");
+  check.expect(&dst.backend() == this && &src.backend() == this,
+               "both tensors must live on " + where_);
+  check.expect(dst.nbytes() >= src.nbytes(), "dst (" + std::to_string(dst.nbytes()) +
+                                                 " bytes) smaller than src (" +
+                                                 std::to_string(src.nbytes()) + " bytes)");
+  if (src.nbytes() == 0) return;
+  LWB_CUDA_CHECK(
+      cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice, stream_));
+}
+
+void CudaBackend::fill(const Tensor& dst, double value) {
+  bind();
+  const gpu::ArgCheck check(*this, "fill");
+  check.expect(dst.defined(), "dst is undefined");
+  check.expect(&dst.backend() == this, "dst lives on " + dst.device().str());
+  const std::int64_t n = dst.numel();
+  if (n == 0) return;
+  if (value == 0.0) {  // +0.0 and -0.0 alike, as the CPU's memset
+    LWB_CUDA_CHECK(cudaMemsetAsync(dst.raw(), 0, dst.nbytes(), stream_));
+    return;
+  }
+  switch (dst.dtype) {
+    case DType::F32:
+      gpu::fill_f32(stream_, dst.data<float>(), n, static_cast<float>(value));
+      return;
+    case DType::F64: gpu::fill_f64(stream_, dst.data<double>(), n, value); return;
+    case DType::I32:
+      gpu::fill_i32(stream_, dst.data<std::int32_t>(), n, static_cast<std::int32_t>(value));
+      return;
+    case DType::BF16:
+      gpu::fill_u16(stream_, dst.data<std::uint16_t>(), n, to_bf16_bits(static_cast<float>(value)));
+      return;
+  }
+  check.fail(std::string("unsupported dtype ") + dtype_name(dst.dtype));
+}
+
+}  // namespace lwb
