@@ -45,26 +45,6 @@ std::string weights_text(const std::vector<double>& w) {
   return s + "]";
 }
 
-std::string percent(double v) {
-  if (!std::isfinite(v)) return "-";
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "%.1f%%", 100 * v);
-  return buf;
-}
-
-// "-9.7303, better" / "+0.0 points, the same"; accuracy differences in points.
-std::string change(double delta, bool accuracy) {
-  if (!std::isfinite(delta)) return "-";
-  char buf[48];
-  const bool better = accuracy ? delta > 0 : delta < 0;
-  const char* verdict = delta == 0 ? "the same" : better ? "better" : "worse";
-  if (accuracy)
-    std::snprintf(buf, sizeof(buf), "%+.1f points, %s", 100 * delta, verdict);
-  else
-    std::snprintf(buf, sizeof(buf), "%+.4f, %s", delta, verdict);
-  return buf;
-}
-
 TrialCallback trace_printer(int budget, bool quiet) {
   if (quiet) return {};
   return [budget](const Trial& t) {
@@ -78,7 +58,6 @@ void print_outcome(const ComposeOutcome& o, const std::string& file) {
   const Evaluation& e = o.evaluation;
   const ScoreRow& zero = e.zero_shot();
   const ScoreRow& comp = e.composition();
-  const ScoreRow& best = e.best_member();
   const SearchResult& s = o.search;
   std::printf("\ntask %s: %lld few-shot and %lld held-out examples\n", e.task.c_str(),
               static_cast<long long>(zero.few_shot.examples), static_cast<long long>(zero.heldout.examples));
@@ -88,19 +67,11 @@ void print_outcome(const ComposeOutcome& o, const std::string& file) {
     char weight[16] = "-";
     if (r.kind == ScoreRow::Kind::Member) std::snprintf(weight, sizeof(weight), "%+.3f", comp.weights[i - 1]);
     std::printf("%-28s %8s %14.4f %12s\n", r.label.c_str(), weight, r.heldout.loss,
-                percent(r.heldout.accuracy).c_str());
+                percent_text(r.heldout.accuracy).c_str());
   }
   std::printf("\nfew-shot objective: %.4f at w = 0, best %.4f after %zu evaluations%s\n",
               s.trace.front().objective, s.best_objective, s.trace.size(), s.cancelled ? " (search stopped)" : "");
-  std::printf("best single member: %s (held-out loss %.4f, exact match %s)\n", best.label.c_str(),
-              best.heldout.loss, percent(best.heldout.accuracy).c_str());
-  std::printf("composition vs zero-shot on held-out data: loss %.4f -> %.4f (%s), exact match %s -> %s (%s)\n",
-              zero.heldout.loss, comp.heldout.loss, change(comp.heldout.loss - zero.heldout.loss, false).c_str(),
-              percent(zero.heldout.accuracy).c_str(), percent(comp.heldout.accuracy).c_str(),
-              change(comp.heldout.accuracy - zero.heldout.accuracy, true).c_str());
-  std::printf("composition vs best single member: loss %s, exact match %s\n",
-              change(comp.heldout.loss - best.heldout.loss, false).c_str(),
-              change(comp.heldout.accuracy - best.heldout.accuracy, true).c_str());
+  for (const std::string& line : evaluation_summary(e)) std::printf("%s\n", line.c_str());
   std::printf("stored composition \"%s\" (id %lld) in %s; search and evaluation took %s\n", o.composition.name.c_str(),
               static_cast<long long>(o.composition.id), file.c_str(), format_duration(o.seconds).c_str());
 }
@@ -119,7 +90,7 @@ int list_library(Store& store) {
   for (const AdapterRow& a : adapters)
     std::printf("%5lld  %-28s %-8s %4d %-22s %-16s %9.4f %8s\n", static_cast<long long>(a.id), a.name.c_str(),
                 a.variant.c_str(), a.rank, a.targets.c_str(), a.task.c_str(), a.eval_loss,
-                percent(a.eval_accuracy).c_str());
+                percent_text(a.eval_accuracy).c_str());
   const auto compositions = store.list_compositions();
   std::printf("\n%5s  %-28s %-8s %-8s %-10s %7s %7s %10s\n", "id", "composition", "mode", "search", "task", "members",
               "trials", "best obj.");

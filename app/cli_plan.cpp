@@ -1,7 +1,4 @@
 // `plan`: will a training run fit, and where does its memory go.
-#include <omp.h>
-
-#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -33,8 +30,10 @@ void print_plan_usage() {
       "  --dropout P         adapter dropout (default 0)\n"
       "  --batch B           rows per step (default 1)\n"
       "  --seq T             tokens per row (default 512, or the model's maximum if smaller)\n"
-      "  --precision P       fp32, bf16, fp16 (everything in that format) or mixed (bf16 weights and\n"
-      "                      activations, fp32 master copies of trained weights, fp32 adapters);\n"
+      "  --precision P       fp32, bf16, fp16 (everything in that format), mixed (bf16 weights and\n"
+      "                      activations, fp32 master copies of trained weights, fp32 adapters) or\n"
+      "                      bf16-frozen (the engine's model.frozen_dtype = bf16: frozen projections in\n"
+      "                      bf16, the rest fp32; workbench, adapter methods but ReLoRA);\n"
       "                      default fp32 (workbench) or bf16 (pytorch-eager)\n"
       "  --optimizer S       AdamW moments in fp32, bf16 or 8bit (bitsandbytes blockwise); default:\n"
       "                      the dtype of the tensors they update, as torch.optim.AdamW keeps them\n"
@@ -59,7 +58,7 @@ void print_plan_usage() {
       "\n"
       "Shipped configs are looked up in $LWB_RESOURCES/models, else <executable dir>/../../resources/models,\n"
       "else <executable dir>/../share/lora-workbench/resources/models.\n",
-      shipped.c_str(), omp_get_max_threads());
+      shipped.c_str(), default_plan_threads());
 }
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -139,10 +138,7 @@ int cmd_plan(const Args& args) {
 
   PlanInput in;
   in.model = load_plan_model(args.get("model"), resources_dir());
-  const auto presets = model_preset_names();
-  const bool builtin = std::find(presets.begin(), presets.end(), args.get("model")) != presets.end();
-  in.profile = parse_plan_profile(args.get("profile", builtin ? "workbench" : "pytorch-eager"));
-  const bool workbench = in.profile == PlanProfile::Workbench;
+  in.profile = args.has("profile") ? parse_plan_profile(args.get("profile")) : default_plan_profile(args.get("model"));
   in.adapter.r = static_cast<int>(positive_int(args, "rank", 8));
   in.adapter.dropout = number(args, "dropout", 0.0);
   if (args.has("targets")) {
@@ -154,12 +150,12 @@ int cmd_plan(const Args& args) {
       for (const std::string& s : split_list(t)) in.adapter.targets.push_back(parse_target(s, "plan.targets"));
   }
   in.batch = positive_int(args, "batch", 1);
-  in.seq = positive_int(args, "seq", std::min(512, in.model.max_seq));
-  in.precision = parse_plan_precision(args.get("precision", workbench ? "fp32" : "bf16"));
+  in.seq = positive_int(args, "seq", default_plan_seq(in.model));
+  in.precision = parse_plan_precision(args.get("precision", default_plan_precision(in.profile)));
   in.optimizer =
       args.has("optimizer") ? parse_optimizer_states(args.get("optimizer")) : default_optimizer_states(in.precision);
   in.checkpointing = args.has("checkpointing");
-  in.threads = static_cast<int>(positive_int(args, "threads", omp_get_max_threads()));
+  in.threads = static_cast<int>(positive_int(args, "threads", default_plan_threads()));
 
   std::vector<double> gpus = {24, 48, 80, 141};
   if (args.has("gpu")) {

@@ -42,7 +42,7 @@ void print_usage() {
       "            tiny LoRA per built-in task but count, composed for count from 5 examples\n"
       "  compose   --list   the adapter library and the stored compositions\n"
       "  plan      --model NAME|FILE [--method M | --compare M1,M2,...] [--rank R --targets q,v|all --batch B --seq T\n"
-      "            --precision fp32|bf16|fp16|mixed --optimizer fp32|bf16|8bit --checkpointing\n"
+      "            --precision fp32|bf16|fp16|mixed|bf16-frozen --optimizer fp32|bf16|8bit --checkpointing\n"
       "            --profile workbench|pytorch-eager --gpu GIB]   memory per category and layer, and whether it\n"
       "            fits a GPU (see plan --help)\n"
       "  export    adapter NAME --out DIR          a stored adapter as a PEFT folder (adapter_config.json +\n"

@@ -1,5 +1,6 @@
 // fp32 -> bf16 (round to nearest even, NaN kept a quiet NaN) for the GEMM
-// path that multiplies a bf16 weight with an fp32 activation.
+// path that multiplies a bf16 weight with an fp32 activation, and bf16 -> fp32
+// (exact) for reading a bf16 frozen weight into fp32 (DoRA's W + sBA).
 #include "gpu/common.cuh"
 
 namespace lwb::gpu {
@@ -22,6 +23,11 @@ __global__ void f32_to_bf16_2d_kernel(std::uint16_t* dst, const float* src, i64 
   }
 }
 
+__global__ void bf16_to_f32_kernel(float* dst, const std::uint16_t* src, i64 n) {
+  for (i64 i = global_index(); i < n; i += global_stride())
+    dst[i] = __uint_as_float(static_cast<std::uint32_t>(src[i]) << 16);
+}
+
 }  // namespace
 
 void f32_to_bf16_2d(cudaStream_t s, std::uint16_t* dst, const float* src, i64 rows, i64 cols,
@@ -30,6 +36,12 @@ void f32_to_bf16_2d(cudaStream_t s, std::uint16_t* dst, const float* src, i64 ro
   LWB_LAUNCH(f32_to_bf16_2d_kernel, grid_for(rows * cols), kThreads, 0, s)
   (dst, src, rows, cols, ld);
   LWB_LAUNCH_CHECK(s, "f32_to_bf16_2d_kernel");
+}
+
+void bf16_to_f32(cudaStream_t s, float* dst, const std::uint16_t* src, i64 n) {
+  if (n <= 0) return;
+  LWB_LAUNCH(bf16_to_f32_kernel, grid_for(n), kThreads, 0, s)(dst, src, n);
+  LWB_LAUNCH_CHECK(s, "bf16_to_f32_kernel");
 }
 
 }  // namespace lwb::gpu

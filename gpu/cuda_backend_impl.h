@@ -44,6 +44,7 @@ class CudaBackend final : public Backend {
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& dst, double value) override;
   void synchronize() override;
+  std::size_t reserve_mixed_gemm(std::int64_t max_bf16_elems, std::int64_t max_f32_elems) override;
 
   void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
             double alpha, const Tensor& A, std::int64_t lda, const Tensor& B, std::int64_t ldb,

@@ -30,6 +30,8 @@ void adalora_importance(cudaStream_t s, float* ipt, float* unc, const float* p, 
 // dst[r * cols + c] = bf16(src[r * ld + c]), round to nearest even (convert.cu).
 void f32_to_bf16_2d(cudaStream_t s, std::uint16_t* dst, const float* src, i64 rows, i64 cols,
                     i64 ld);
+// dst[i] = float(src[i]) for bf16 bits src (exact).
+void bf16_to_f32(cudaStream_t s, float* dst, const std::uint16_t* src, i64 n);
 
 // ---- reduce.cu ------------------------------------------------------------------
 // Deterministic two-pass sum (of x or x^2) in double: the block count depends

@@ -2,29 +2,17 @@
 // an abort), transfers, fill, and the backend's grow-only scratch.
 #include <cuda_runtime_api.h>
 
-#include <bit>
 #include <cstdio>
 #include <cstring>
 
 #include "core/common/errors.h"
+#include "core/tensor/bf16.h"
 #include "gpu/cuda_backend_impl.h"
 #include "gpu/cuda_check.h"
 #include "gpu/kernels.h"
 #include "gpu/tensor_checks.h"
 
 namespace lwb {
-
-namespace {
-
-// Round to nearest even; NaN stays a quiet NaN.
-std::uint16_t to_bf16_bits(float f) {
-  std::uint32_t u = std::bit_cast<std::uint32_t>(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<std::uint16_t>(u >> 16);
-}
-
-}  // namespace
 
 void* CudaBackend::allocate(std::size_t bytes) {
   bind();
@@ -83,6 +71,16 @@ void* CudaBackend::scratch(std::size_t bytes) {
   return scratch_;
 }
 
+// gemm rounds the fp32 operand into scratch (gemm.cpp); growing it now keeps
+// the step loop free of cudaMalloc.
+std::size_t CudaBackend::reserve_mixed_gemm(std::int64_t max_bf16_elems,
+                                            std::int64_t max_f32_elems) {
+  bind();
+  const std::size_t bytes = static_cast<std::size_t>(max_f32_elems) * sizeof(std::uint16_t);
+  scratch(bytes);
+  return bytes;
+}
+
 void CudaBackend::upload(const Tensor& dst, const void* host_src, std::size_t bytes) {
   bind();
   const gpu::ArgCheck check(*this, "upload");
@@ -114,6 +112,15 @@ void CudaBackend::copy(const Tensor& dst, const Tensor& src) {
   check.expect(dst.defined() && src.defined(), "undefined tensor");
   check.expect(&dst.backend() == this && &src.backend() == this,
                "both tensors must live on " + where_);
+  if (src.dtype == DType::BF16 && dst.dtype == DType::F32) {
+    check.expect(dst.numel() >= src.numel(), "dst (" + std::to_string(dst.numel()) +
+                                                 " elements) smaller than src (" +
+                                                 std::to_string(src.numel()) + ")");
+    gpu::bf16_to_f32(stream_, dst.data<float>(), src.data<std::uint16_t>(), src.numel());
+    return;
+  }
+  check.expect(dst.dtype == src.dtype, std::string("cannot copy ") + dtype_name(src.dtype) +
+                                           " into " + dtype_name(dst.dtype));
   check.expect(dst.nbytes() >= src.nbytes(), "dst (" + std::to_string(dst.nbytes()) +
                                                  " bytes) smaller than src (" +
                                                  std::to_string(src.nbytes()) + " bytes)");
@@ -142,7 +149,7 @@ void CudaBackend::fill(const Tensor& dst, double value) {
       gpu::fill_i32(stream_, dst.data<std::int32_t>(), n, static_cast<std::int32_t>(value));
       return;
     case DType::BF16:
-      gpu::fill_u16(stream_, dst.data<std::uint16_t>(), n, to_bf16_bits(static_cast<float>(value)));
+      gpu::fill_u16(stream_, dst.data<std::uint16_t>(), n, float_to_bf16_bits(static_cast<float>(value)));
       return;
   }
   check.fail(std::string("unsupported dtype ") + dtype_name(dst.dtype));

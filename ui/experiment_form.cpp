@@ -18,7 +18,11 @@
 
 #include "core/common/errors.h"
 #include "core/data/tasks.h"
+#include "core/memory/planner.h"
 #include "core/model/config.h"
+#include "core/tensor/backend_registry.h"
+#include "ui/memory_view.h"
+#include "ui/target_picker.h"
 
 namespace lwb::ui {
 
@@ -52,6 +56,10 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   editor("model.base")->setProperty(
       "help", tr("\"pretrained\": the preset's built-in base (made on first use); \"random\": a fresh "
                  "initialisation; or the path of a checkpoint (.safetensors or a Hugging Face folder)"));
+  add_combo(forms_[kModel], "model.frozen_dtype", tr("Frozen weights"), {"fp32", "bf16"});
+  editor("model.frozen_dtype")->setProperty(
+      "help", tr("bf16 halves the frozen projections' memory (adapters stay fp32, as in PEFT); "
+                 "not with ReLoRA, whose resets merge into the base"));
 
   add_combo(forms_[kData], "data.kind", tr("Data"), {"task", "jsonl", "text"});
   add_combo(forms_[kData], "data.task", tr("Task"), [] {
@@ -85,7 +93,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   add_line(forms_[kMethod], "adapter.dropout", tr("Dropout"));
   add_combo(forms_[kMethod], "adapter.init", tr("Init of A"), {"kaiming", "gaussian"});
   forms_[kMethod]->addRow(tr("Targets"), targets_editor());
-  rows_["adapter.targets"] = {forms_[kMethod], target_boxes_.front()->parentWidget()};
+  rows_["adapter.targets"] = {forms_[kMethod], targets_};
   add_check(forms_[kMethod], "adapter.dora.norm_grad", tr("Gradient through the norm"));
   add_int(forms_[kMethod], "adapter.adalora.target_r", tr("Target rank"), 0, 4096);
   add_int(forms_[kMethod], "adapter.adalora.tinit", tr("tinit (steps)"), 0, 100000000);
@@ -189,41 +197,22 @@ void ExperimentForm::add_check(QFormLayout* form, const std::string& key, const 
 }
 
 QWidget* ExperimentForm::targets_editor() {
-  auto* w = new QWidget;
-  auto* grid = new QVBoxLayout(w);
-  grid->setContentsMargins(0, 0, 0, 0);
-  auto* boxes = new QHBoxLayout;
-  for (Target t : kAllTargets) {
-    auto* b = new QCheckBox(qs(target_short_name(t)));
-    b->setObjectName(QString("target_%1").arg(target_short_name(t)));
-    target_boxes_.push_back(b);
-    boxes->addWidget(b);
-  }
-  auto* shortcuts = new QHBoxLayout;
-  for (const auto& [label, set] : std::vector<std::pair<QString, QString>>{
-           {tr("attention"), "attention"}, {tr("MLP"), "mlp"}, {tr("all"), "all"}}) {
-    auto* b = new QPushButton(label);
-    b->setObjectName("targets_" + set);
-    shortcuts->addWidget(b);
-    connect(b, &QPushButton::clicked, this, [this, set = set] { set_field("adapter.targets", set); });
-  }
-  shortcuts->addStretch(1);
-  grid->addLayout(boxes);
-  grid->addLayout(shortcuts);
+  targets_ = new TargetPicker;
   auto read = [this] {
     QStringList on;
-    for (QCheckBox* b : target_boxes_)
-      if (b->isChecked()) on << b->text();
+    for (Target t : targets_->targets()) on << qs(target_short_name(t));
     return on.join(',');
   };
   auto write = [this](const QString& v) {
     const QStringList on = v.split(',', Qt::SkipEmptyParts);
-    for (QCheckBox* b : target_boxes_) b->setChecked(on.contains(b->text()));
+    std::vector<Target> targets;
+    for (Target t : kAllTargets)
+      if (on.contains(qs(target_short_name(t)))) targets.push_back(t);
+    targets_->set_targets(targets);
   };
-  bindings_.push_back({"adapter.targets", w, read, write});
-  for (QCheckBox* b : target_boxes_)
-    connect(b, &QCheckBox::toggled, this, [this, read] { edited("adapter.targets", read()); });
-  return w;
+  bindings_.push_back({"adapter.targets", targets_, read, write});
+  connect(targets_, &TargetPicker::changed, this, [this, read] { edited("adapter.targets", read()); });
+  return targets_;
 }
 
 QWidget* ExperimentForm::editor(const std::string& key) const {
@@ -297,10 +286,54 @@ void ExperimentForm::refresh() {
   }
   update_visibility();
   update_preview();
+  update_memory_estimate();
   emit config_changed();
 }
 
-void ExperimentForm::set_memory_estimate(const QString& html) { memory_->setText(html); }
+void ExperimentForm::update_memory_estimate() {
+  // The workbench profile: this engine's own buffers, as the run will make them.
+  MemoryPlan plan;
+  try {
+    PlanInput in;
+    in.model = model_preset(config_.model.preset);
+    in.adapter = config_.adapter;
+    in.batch = config_.train.batch;
+    in.seq = config_.train.seq_len;
+    const bool bf16_frozen = config_.model.frozen_dtype == "bf16" && config_.adapter.is_adapter();
+    in.precision = parse_plan_precision(bf16_frozen ? "bf16-frozen" : "fp32");
+    in.optimizer = default_optimizer_states(in.precision);
+    in.threads = default_plan_threads();
+    plan = plan_memory(in);
+  } catch (const std::exception& e) {
+    memory_->setText(tr("Memory estimate: %1").arg(qs(e.what()).toHtmlEscaped()));
+    return;
+  }
+  if (config_.train.device != probed_device_) {
+    probed_device_ = config_.train.device;
+    try {
+      const auto backend = make_backend(probed_device_);
+      device_free_ = backend->device_free_bytes();
+      device_label_ = qs(backend->name());
+    } catch (const std::exception& e) {
+      device_free_ = 0;
+      device_label_ = qs(e.what());
+    }
+  }
+  const auto gb = [](std::size_t b) { return qs(format_plan_bytes(static_cast<double>(b))); };
+  QString html = tr("<b>Estimated memory: %1</b> (planner, this engine's buffers)<table>").arg(gb(plan.total));
+  for (int c = 0; c < kMemCategoryCount; ++c)
+    html += QString("<tr><td>%1</td><td align='right'>&nbsp;%2</td></tr>")
+                .arg(mem_category_html(static_cast<MemCategory>(c)), gb(plan.totals[c]));
+  html += "</table>";
+  if (device_free_ == 0)
+    html += tr("Free memory of %1 unknown: %2").arg(qs(probed_device_), device_label_.toHtmlEscaped());
+  else if (plan.total > device_free_)
+    html += tr("<span style='color:#d62728'><b>Exceeds the free memory of %1: needs %2, %3 free.</b></span>")
+                .arg(device_label_.toHtmlEscaped(), gb(plan.total), gb(device_free_));
+  else
+    html += tr("%1 free on %2.").arg(gb(device_free_), device_label_.toHtmlEscaped());
+  memory_->setText(html);
+}
 
 void ExperimentForm::update_visibility() {
   const std::string kind = config_.data.kind;
@@ -317,6 +350,7 @@ void ExperimentForm::update_visibility() {
   show("data.prompt_field", kind == "jsonl");
   show("data.completion_field", kind == "jsonl");
   const bool adapter = m != Method::Full;
+  show("model.frozen_dtype", adapter);
   for (const char* k : {"adapter.r", "adapter.alpha", "adapter.dropout", "adapter.init", "adapter.targets"})
     show(k, adapter);
   show("adapter.init", m == Method::Lora || m == Method::Dora || m == Method::ReLora);

@@ -12,13 +12,13 @@
 #include "core/train/experiment_config.h"
 
 class QLabel;
-class QComboBox;
-class QCheckBox;
 class QFormLayout;
 class QGroupBox;
 class QPlainTextEdit;
 
 namespace lwb::ui {
+
+class TargetPicker;
 
 class ExperimentForm : public QWidget {
   Q_OBJECT
@@ -36,8 +36,8 @@ class ExperimentForm : public QWidget {
   void set_field(const std::string& key, const QString& value);
   QLabel* facts_label() const { return facts_; }
   QLabel* problems_label() const { return problems_label_; }
-  // The memory estimate shown under the facts; set by the window (planner).
-  void set_memory_estimate(const QString& html);
+  // The planner's estimate of the config's memory, against its device's free memory.
+  QLabel* memory_label() const { return memory_; }
 
  signals:
   void config_changed();
@@ -59,6 +59,7 @@ class ExperimentForm : public QWidget {
   void refresh();
   void update_visibility();
   void update_preview();
+  void update_memory_estimate();
 
   ExperimentConfig config_;
   std::vector<Binding> bindings_;
@@ -66,13 +67,18 @@ class ExperimentForm : public QWidget {
   std::map<std::string, std::string> problems_;
   std::map<std::string, std::pair<QFormLayout*, QWidget*>> rows_;  // for showing/hiding rows
   QFormLayout* forms_[5] = {};
-  std::vector<QCheckBox*> target_boxes_;
+  TargetPicker* targets_;
   QGroupBox* method_box_;
   QLabel* facts_;
   QLabel* memory_;
   QLabel* problems_label_;
   QPlainTextEdit* preview_;
   bool loading_ = false;
+  // Free memory of the config's device, asked once per device name: making a
+  // CUDA backend is too slow for every edit.
+  std::string probed_device_;
+  std::size_t device_free_ = 0;  // 0: unknown
+  QString device_label_;         // the backend's name, or why it is unknown
 };
 
 }  // namespace lwb::ui

@@ -21,9 +21,12 @@
 #include <cmath>
 
 #include "core/store/store.h"
+#include "ui/adapter_library.h"
+#include "ui/compose_view.h"
 #include "ui/experiment_form.h"
 #include "ui/loss_plot.h"
 #include "ui/memory_view.h"
+#include "ui/planner_view.h"
 #include "ui/runs_view.h"
 #include "ui/variant_view.h"
 
@@ -88,6 +91,12 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   tabs_->addTab(memory_, tr("Memory"));
   runs_ = new RunsView(db_);
   tabs_->addTab(runs_, tr("Runs"));
+  compose_ = new ComposeView(db_);
+  tabs_->addTab(compose_, tr("Compose"));
+  // A finished run may have added an adapter to the library.
+  connect(this, &MainWindow::run_finished, compose_, [this] { compose_->library()->refresh(); });
+  planner_ = new PlannerView;
+  tabs_->addTab(planner_, tr("Planner"));
   setCentralWidget(tabs_);
   build_toolbar();
 
@@ -352,6 +361,10 @@ bool MainWindow::export_csv(const QString& file) {
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
+  if (!compose_->confirm_discard()) {
+    event->ignore();
+    return;
+  }
   if (training()) {
     const auto answer = QMessageBox::question(
         this, tr("Training is running"), tr("Stop the run (it is kept as a stopped run with its adapter) and quit?"));

@@ -1,7 +1,8 @@
 #pragma once
 // The workbench window: experiment setup, the live monitor (loss, variant
-// view), the memory breakdown, and the run history. Thin views over core; the
-// training itself runs in a TrainingWorker thread.
+// view), the memory breakdown, the run history, LoRAHub compositions
+// (ComposeView) and the memory planner (PlannerView). Thin views over core;
+// the training itself runs in a TrainingWorker thread.
 #include <QMainWindow>
 #include <filesystem>
 #include <memory>
@@ -24,6 +25,8 @@ class LossPlot;
 class MemoryView;
 class VariantView;
 class RunsView;
+class ComposeView;
+class PlannerView;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -37,6 +40,8 @@ class MainWindow : public QMainWindow {
   MemoryView* memory_view() const { return memory_; }
   VariantView* variant_view() const { return variant_; }
   RunsView* runs_view() const { return runs_; }
+  ComposeView* compose_view() const { return compose_; }
+  PlannerView* planner_view() const { return planner_; }
   QTabWidget* tabs() const { return tabs_; }
   QPushButton* start_button() const { return start_; }
   QPushButton* pause_button() const { return pause_; }
@@ -76,6 +81,8 @@ class MainWindow : public QMainWindow {
   MemoryView* memory_;
   VariantView* variant_;
   RunsView* runs_;
+  ComposeView* compose_;
+  PlannerView* planner_;
   QComboBox* presets_;
   QPushButton* start_;
   QPushButton* pause_;

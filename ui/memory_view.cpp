@@ -4,20 +4,92 @@
 
 #include <QLabel>
 #include <QVBoxLayout>
+#include <algorithm>
 
 namespace lwb::ui {
 
 namespace {
-const QColor kCategoryColors[kMemCategoryCount] = {
-    QColor(127, 127, 127),  // frozen weights
-    QColor(31, 119, 180),   // trainable weights
-    QColor(255, 127, 14),   // activations
-    QColor(214, 39, 40),    // gradients
-    QColor(148, 103, 189),  // optimizer state
-    QColor(188, 189, 34),   // workspace
-};
 constexpr double kMiB = 1024.0 * 1024.0;
 }  // namespace
+
+QColor mem_category_color(MemCategory c) {
+  static const QColor colors[kMemCategoryCount] = {
+      QColor(127, 127, 127),  // frozen weights
+      QColor(31, 119, 180),   // trainable weights
+      QColor(255, 127, 14),   // activations
+      QColor(214, 39, 40),    // gradients
+      QColor(148, 103, 189),  // optimizer state
+      QColor(188, 189, 34),   // workspace
+  };
+  return colors[static_cast<int>(c)];
+}
+
+QString mem_category_html(MemCategory c) {
+  return QString("<span style='color:%1'>&#9632;</span> %2")
+      .arg(mem_category_color(c).name(), QString::fromUtf8(mem_category_name(c)));
+}
+
+CategoryBars::CategoryBars(QCustomPlot* plot, Qt::Orientation orientation) : orientation_(orientation) {
+  plot->legend->setVisible(true);
+  plot->legend->setFont(QFont(plot->font().family(), 8));
+  plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+  QCPAxis* key = orientation_ == Qt::Horizontal ? plot->yAxis : plot->xAxis;
+  QCPAxis* value = orientation_ == Qt::Horizontal ? plot->xAxis : plot->yAxis;
+  key->grid()->setZeroLinePen(Qt::NoPen);
+  QCPBars* below = nullptr;
+  for (int c = 0; c < kMemCategoryCount; ++c) {
+    auto* b = new QCPBars(key, value);
+    b->setName(QString::fromUtf8(mem_category_name(static_cast<MemCategory>(c))));
+    b->setBrush(mem_category_color(static_cast<MemCategory>(c)));
+    b->setPen(Qt::NoPen);
+    b->setWidth(0.7);
+    if (below) b->moveAbove(below);
+    below = b;
+    bars_[c] = b;
+  }
+}
+
+double CategoryBars::set(const QVector<QString>& labels, const std::vector<CategoryBytes>& stacks, double unit) {
+  QVector<double> keys;
+  for (int i = 0; i < labels.size(); ++i) keys.push_back(i);
+  double largest = 0;
+  for (const CategoryBytes& s : stacks) {
+    double sum = 0;
+    for (std::size_t b : s) sum += static_cast<double>(b) / unit;
+    largest = std::max(largest, sum);
+  }
+  for (int c = 0; c < kMemCategoryCount; ++c) {
+    QVector<double> values;
+    for (const CategoryBytes& s : stacks) values.push_back(static_cast<double>(s[c]) / unit);
+    bars_[c]->setData(keys, values, true);
+  }
+  auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
+  ticker->addTicks(keys, labels);
+  QCPAxis* key = bars_[0]->keyAxis();
+  key->setTicker(ticker);
+  key->setRange(-0.7, static_cast<double>(labels.size()) - 0.3);
+  key->setRangeReversed(orientation_ == Qt::Horizontal);
+  return largest;
+}
+
+double CategoryBars::set_layers(const std::vector<LedgerSnapshot::Row>& rows, const CategoryBytes& total,
+                                double unit) {
+  QVector<QString> labels;
+  std::vector<CategoryBytes> stacks;
+  for (const auto& row : rows) {
+    labels.push_back(row.layer == kModelLevel ? QObject::tr("model") : QObject::tr("layer %1").arg(row.layer));
+    stacks.push_back(row.bytes);
+  }
+  labels.push_back(QObject::tr("total"));
+  stacks.push_back(total);
+  return set(labels, stacks, unit);
+}
+
+void CategoryBars::clear() {
+  for (QCPBars* b : bars_) b->data()->clear();
+}
+
+int CategoryBars::stacks() const { return bars_[0]->data()->size(); }
 
 QString format_bytes(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -33,22 +105,7 @@ MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
   bars_ = new QCustomPlot(this);
   bars_->setMinimumHeight(260);
   bars_->xAxis->setLabel(tr("MiB"));
-  bars_->legend->setVisible(true);
-  bars_->legend->setFont(QFont(font().family(), 8));
-  bars_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
-  bars_->yAxis->grid()->setZeroLinePen(Qt::NoPen);
-  QCPBars* below = nullptr;
-  for (int c = 0; c < kMemCategoryCount; ++c) {
-    // Horizontal bars: the key axis is the vertical one (one key per layer).
-    auto* b = new QCPBars(bars_->yAxis, bars_->xAxis);
-    b->setName(QString::fromUtf8(mem_category_name(static_cast<MemCategory>(c))));
-    b->setBrush(kCategoryColors[c]);
-    b->setPen(Qt::NoPen);
-    b->setWidth(0.7);
-    if (below) b->moveAbove(below);
-    below = b;
-    category_bars_[c] = b;
-  }
+  category_bars_ = std::make_unique<CategoryBars>(bars_, Qt::Horizontal);
   peak_line_ = new QCPItemStraightLine(bars_);
   peak_line_->setPen(QPen(Qt::black, 1, Qt::DashLine));
   peak_line_->setVisible(false);
@@ -75,7 +132,7 @@ MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
 }
 
 void MemoryView::clear() {
-  for (QCPBars* b : category_bars_) b->data()->clear();
+  category_bars_->clear();
   used_->data()->clear();
   total_->data()->clear();
   peak_line_->setVisible(false);
@@ -85,27 +142,7 @@ void MemoryView::clear() {
 }
 
 void MemoryView::set_snapshot(const LedgerSnapshot& s) {
-  // Rows: the model-level buffers, each layer, then the total.
-  QVector<double> keys;
-  QVector<QString> labels;
-  for (std::size_t i = 0; i < s.rows.size(); ++i) {
-    keys.push_back(static_cast<double>(i));
-    labels.push_back(s.rows[i].layer == kModelLevel ? tr("model") : tr("layer %1").arg(s.rows[i].layer));
-  }
-  const double total_key = static_cast<double>(s.rows.size());
-  keys.push_back(total_key);
-  labels.push_back(tr("total"));
-  for (int c = 0; c < kMemCategoryCount; ++c) {
-    QVector<double> values;
-    for (const auto& row : s.rows) values.push_back(static_cast<double>(row.bytes[c]) / kMiB);
-    values.push_back(static_cast<double>(s.current[c]) / kMiB);
-    category_bars_[c]->setData(keys, values, true);
-  }
-  auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
-  ticker->addTicks(keys, labels);
-  bars_->yAxis->setTicker(ticker);
-  bars_->yAxis->setRange(-0.7, total_key + 0.7);
-  bars_->yAxis->setRangeReversed(true);
+  category_bars_->set_layers(s.rows, s.current, kMiB);
   const double peak = static_cast<double>(s.peak_total) / kMiB;
   bars_->xAxis->setRange(0, std::max(peak, static_cast<double>(s.total) / kMiB) * 1.08 + 1e-9);
   peak_line_->point1->setCoords(peak, 0);
@@ -114,9 +151,8 @@ void MemoryView::set_snapshot(const LedgerSnapshot& s) {
   QString text = tr("<b>%1</b> now, peak %2 — ").arg(format_bytes(static_cast<double>(s.total)),
                                                      format_bytes(static_cast<double>(s.peak_total)));
   for (int c = 0; c < kMemCategoryCount; ++c)
-    text += QString("<span style='color:%1'>&#9632;</span> %2 %3&nbsp; ")
-                .arg(kCategoryColors[c].name(), QString::fromUtf8(mem_category_name(static_cast<MemCategory>(c))),
-                     format_bytes(static_cast<double>(s.current[c])));
+    text += QString("%1 %2&nbsp; ").arg(mem_category_html(static_cast<MemCategory>(c)),
+                                        format_bytes(static_cast<double>(s.current[c])));
   summary_->setText(text);
   bars_->replot(QCustomPlot::rpQueuedReplot);
 }

@@ -5,6 +5,8 @@
 // with a marker at the peak; below it the device's used and free memory over
 // the run.
 #include <QWidget>
+#include <memory>
+#include <vector>
 
 #include "core/memory/ledger.h"
 
@@ -15,6 +17,31 @@ class QCPItemStraightLine;
 class QLabel;
 
 namespace lwb::ui {
+
+// One colour per category, the same in every memory chart and table.
+QColor mem_category_color(MemCategory c);
+// "■ frozen weights" with the square in the category's colour.
+QString mem_category_html(MemCategory c);
+
+// Six stacked bars (one per category, in its colour) on a plot, one stack per
+// labelled key: the layers of a ledger snapshot or a plan, or the methods of a
+// comparison. Horizontal stacks are listed top-down; vertical ones left-right.
+class CategoryBars {
+ public:
+  CategoryBars(QCustomPlot* plot, Qt::Orientation orientation);
+  // Bytes are divided by `unit` (bytes per value-axis unit). Sets the key axis
+  // and returns the largest stack in axis units.
+  double set(const QVector<QString>& labels, const std::vector<CategoryBytes>& stacks, double unit);
+  // One stack per row (the model level, then each layer) and the total.
+  double set_layers(const std::vector<LedgerSnapshot::Row>& rows, const CategoryBytes& total, double unit);
+  void clear();
+  QCPBars* bars(MemCategory c) const { return bars_[static_cast<int>(c)]; }
+  int stacks() const;
+
+ private:
+  Qt::Orientation orientation_;
+  QCPBars* bars_[kMemCategoryCount];
+};
 
 class MemoryView : public QWidget {
   Q_OBJECT
@@ -32,7 +59,7 @@ class MemoryView : public QWidget {
  private:
   QCustomPlot* bars_;
   QCustomPlot* device_;
-  QCPBars* category_bars_[kMemCategoryCount];
+  std::unique_ptr<CategoryBars> category_bars_;
   QCPItemStraightLine* peak_line_;
   QCPGraph* used_;
   QCPGraph* total_;

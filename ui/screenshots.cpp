@@ -7,9 +7,11 @@
 #include <QTimer>
 #include <cstdio>
 
+#include "ui/compose_view.h"
 #include "ui/experiment_form.h"
 #include "ui/loss_plot.h"
 #include "ui/main_window.h"
+#include "ui/planner_view.h"
 #include "ui/training_worker.h"
 
 namespace lwb::ui {
@@ -49,6 +51,9 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   });
   QObject::connect(&window, &MainWindow::run_finished, [&] {
     failures += !grab(3, "runs.png");
+    failures += !grab(window.tabs()->indexOf(window.compose_view()), "compose.png");
+    window.planner_view()->lisa_button()->click();
+    failures += !grab(window.tabs()->indexOf(window.planner_view()), "planner.png");
     app.quit();
   });
   app.exec();

@@ -63,6 +63,7 @@ void AdaLoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const T
 }
 
 void AdaLoraLinear::merge_into_base(Backend& be, double sign) {
+  require_mergeable_base();
   const Tensor ea = make_tensor(be, Shape{r_, in()}, lora_A.dtype);
   be.scale_rows(ea, lora_A, lora_E, r_, in());
   be.gemm(false, false, out(), in(), r_, sign * scaling_, lora_B, r_, ea, in(), 1.0, weight, in());

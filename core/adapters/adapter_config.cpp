@@ -115,4 +115,12 @@ std::int64_t AdapterConfig::trainable_params(const ModelConfig& model) const {
   return n * model.layers;
 }
 
+void AdapterConfig::check_bf16_frozen() const {
+  if (method == Method::ReLora)
+    throw ConfigError("model.frozen_dtype",
+                      "ReLoRA merges its update into the base weights at every reset; merged into bf16 "
+                      "weights, updates below ~0.4% of a weight (2^-8 relative) are rounded away, so "
+                      "ReLoRA needs model.frozen_dtype = fp32");
+}
+
 }  // namespace lwb

@@ -67,6 +67,11 @@ struct AdapterConfig {
   // Trainable parameters this adapter adds: sum over targets and layers of
   // r * (in + out), plus the DoRA magnitudes (out) or AdaLoRA E vectors (r).
   std::int64_t trainable_params(const ModelConfig& model) const;
+  // Whether the method can train over bf16 frozen projections
+  // (model.frozen_dtype); throws ConfigError("model.frozen_dtype") for
+  // ReLoRA, which merges into them. Full fine-tuning has no frozen weights:
+  // the setting does not apply (the trainer says so and keeps fp32).
+  void check_bf16_frozen() const;
 };
 
 }  // namespace lwb

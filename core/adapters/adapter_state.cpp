@@ -9,6 +9,7 @@
 #include "core/common/errors.h"
 #include "core/io/safetensors.h"
 #include "core/memory/ledger.h"
+#include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
 
 // LAPACK from OpenBLAS (as in numerical_rank.cpp).
@@ -98,17 +99,6 @@ std::string targets_str(const std::vector<Target>& targets) {
   std::string s;
   for (Target t : targets) s += (s.empty() ? "" : ", ") + std::string(target_module_name(t));
   return s;
-}
-
-void copy_base_weights(const Model& from, Model& to) {
-  const auto src = from.named_base_weights();
-  const auto dst = to.named_base_weights();
-  for (std::size_t i = 0; i < src.size(); ++i) {
-    if (tensor_shape(src[i].second) != tensor_shape(dst[i].second))
-      throw ConfigError("model", "tensor " + src[i].first + " is " + src[i].second.shape.str() +
-                                     " in the base model but " + dst[i].second.shape.str() + " in the merged one");
-    upload_values(to.backend(), dst[i].second, download_values(from.backend(), src[i].second));
-  }
 }
 
 struct Factors {
@@ -274,6 +264,9 @@ void check_adapter_fits(const AdapterState& state, const ModelConfig& base, cons
 
 void merge_adapter_into_base(const Model& base, const AdapterState& adapter, Model& merged) {
   MemoryLedger ledger;  // declared first: the scratch model's arenas report to it until they are freed
+  // The scratch model keeps its frozen weights in the model dtype even when
+  // `base` holds them in bf16 (widened by the copy): the merged sum is formed
+  // in fp32, where a small update is not rounded away.
   Model work(base.config(), model_mode_for(adapter.config), base.dtype());
   attach_adapters(work, adapter.config);
   work.materialize(base.backend(), ledger, 1, 1);

@@ -76,7 +76,8 @@ void check_adapter_fits(const AdapterState& state, const ModelConfig& base, cons
 // base weights of `base` plus the adapter merged in by the modules' own
 // merge_into_base (W + sBA; DoRA (m/n)(W + sBA); AdaLoRA W + cB(E*A)). `base`
 // may be a plain model or the adapted model itself (its base weights are used
-// either way) and is left untouched: the merge runs in a scratch model.
+// either way, bf16 frozen weights widened to fp32) and is left untouched: the
+// merge runs in an fp32 scratch model.
 void merge_adapter_into_base(const Model& base, const AdapterState& adapter, Model& merged);
 
 // W_now - W_start [out, in] for every module of `targets`, with W_start read

@@ -28,6 +28,8 @@ Tensor DoraLinear::w_prime_buffer(const ForwardContext& ctx) const {
   return norm_grad_ ? w_prime_ : extra_scratch(ctx, 0, Shape{out(), in()});
 }
 
+// A bf16 W is widened into W' (fp32), so the norm of W + sBA is taken in
+// fp32 over the rounded W, as PEFT does on a bf16 base under autocast.
 void DoraLinear::compute_norm(Backend& be, const Tensor& w_prime) {
   be.copy(w_prime, weight);
   be.gemm(false, false, out(), in(), r_, scaling_, lora_B, r_, lora_A, in(), 1.0, w_prime, in());
@@ -37,7 +39,8 @@ void DoraLinear::compute_norm(Backend& be, const Tensor& w_prime) {
 void DoraLinear::initialize(Backend& backend, std::uint64_t seed) {
   LoraLinear::initialize(backend, seed);
   // m = ||W + sBA|| row-wise (= ||W|| with B = 0), so DoRA starts at the base.
-  const Tensor tmp = make_tensor(backend, Shape{out(), in()}, weight.dtype);
+  // W' is in the adapter's dtype: a bf16 W is widened into it.
+  const Tensor tmp = make_tensor(backend, Shape{out(), in()}, lora_A.dtype);
   compute_norm(backend, tmp);
   backend.copy(magnitude, norm_);
 }
@@ -112,6 +115,7 @@ void DoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tens
 }
 
 void DoraLinear::merge_into_base(Backend& be, double sign) {
+  require_mergeable_base();
   if (sign > 0) {
     LoraLinear::merge_into_base(be, 1.0);  // W + sBA
     be.row_norms(merged_norm_, weight, out(), in());

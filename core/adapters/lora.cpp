@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/common/errors.h"
 #include "core/model/weights_init.h"
 #include "core/tensor/rng.h"
 
@@ -108,7 +109,17 @@ void LoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tens
   finish_input_grad(ctx, dxa, dx);
 }
 
+void LoraLinear::require_mergeable_base() const {
+  if (weight.dtype == DType::BF16)
+    throw ConfigError("model.frozen_dtype",
+                      "cannot merge the adapter of " + hf_name() +
+                          " into its bf16 base weight: the sum would be rounded to bf16, losing any update "
+                          "below ~0.4% of a weight (2^-8 relative); merge into an fp32 copy of the base "
+                          "(merged export does) or train with model.frozen_dtype = fp32");
+}
+
 void LoraLinear::merge_into_base(Backend& backend, double sign) {
+  require_mergeable_base();
   backend.gemm(false, false, out(), in(), r_, sign * scaling_, lora_B, r_, lora_A, in(), 1.0,
                weight, in());
 }

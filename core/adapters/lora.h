@@ -20,7 +20,7 @@ class LoraLinear : public Linear {
                 double dx_beta) override;
   std::vector<std::pair<std::string, Tensor>> adapter_tensors() const override;
 
-  // W <- W + sign * s * B A (sign -1 unmerges).
+  // W <- W + sign * s * B A (sign -1 unmerges). ConfigError when W is bf16.
   virtual void merge_into_base(Backend& backend, double sign = 1.0);
 
   int rank() const { return r_; }
@@ -47,6 +47,8 @@ class LoraLinear : public Linear {
   // Scratch after the LoRA part, for a derived class's own temporaries.
   Tensor extra_scratch(const ForwardContext& ctx, std::int64_t offset, Shape shape) const;
   bool dropout_active(const ForwardContext& ctx) const { return ctx.training && dropout_ > 0; }
+  // Every merge_into_base starts here: a bf16 base cannot take the merge.
+  void require_mergeable_base() const;
 
   LoraLinear(int layer, Target target, LinearShape shape, const AdapterConfig& config, double scaling);
 

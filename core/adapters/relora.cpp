@@ -26,6 +26,7 @@ ReLoraController::ReLoraController(const AdapterConfig& config, const ScheduleCo
     : config_(config), schedule_(schedule), max_lr_(max_lr), total_steps_(total_steps), seed_(seed) {}
 
 void ReLoraController::attach(Model& model, AdamW& optimizer, MemoryLedger& ledger) {
+  if (model.frozen_linear_dtype() == DType::BF16) config_.check_bf16_frozen();
   model_ = &model;
   optimizer_ = &optimizer;
   const int last = model.config().layers - 1;

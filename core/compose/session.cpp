@@ -1,6 +1,7 @@
 #include "core/compose/session.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "core/adapters/attach.h"
@@ -32,6 +33,52 @@ const ScoreRow& Evaluation::best_member() const {
 
 namespace {
 
+// "-9.7303, better" / "+0.0 points, the same"; accuracy differences in points.
+std::string change(double delta, bool accuracy) {
+  if (!std::isfinite(delta)) return "-";
+  char buf[48];
+  const bool better = accuracy ? delta > 0 : delta < 0;
+  const char* verdict = delta == 0 ? "the same" : better ? "better" : "worse";
+  if (accuracy)
+    std::snprintf(buf, sizeof(buf), "%+.1f points, %s", 100 * delta, verdict);
+  else
+    std::snprintf(buf, sizeof(buf), "%+.4f, %s", delta, verdict);
+  return buf;
+}
+
+}  // namespace
+
+std::string percent_text(double fraction) {
+  if (!std::isfinite(fraction)) return "-";
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%.1f%%", 100 * fraction);
+  return buf;
+}
+
+std::vector<std::string> evaluation_summary(const Evaluation& e) {
+  const ScoreRow& zero = e.zero_shot();
+  const ScoreRow& comp = e.composition();
+  const ScoreRow& best = e.best_member();
+  char line[512];
+  std::vector<std::string> lines;
+  std::snprintf(line, sizeof(line), "best single member: %s (held-out loss %.4f, exact match %s)", best.label.c_str(),
+                best.heldout.loss, percent_text(best.heldout.accuracy).c_str());
+  lines.emplace_back(line);
+  std::snprintf(line, sizeof(line),
+                "composition vs zero-shot on held-out data: loss %.4f -> %.4f (%s), exact match %s -> %s (%s)",
+                zero.heldout.loss, comp.heldout.loss, change(comp.heldout.loss - zero.heldout.loss, false).c_str(),
+                percent_text(zero.heldout.accuracy).c_str(), percent_text(comp.heldout.accuracy).c_str(),
+                change(comp.heldout.accuracy - zero.heldout.accuracy, true).c_str());
+  lines.emplace_back(line);
+  std::snprintf(line, sizeof(line), "composition vs best single member: loss %s, exact match %s",
+                change(comp.heldout.loss - best.heldout.loss, false).c_str(),
+                change(comp.heldout.accuracy - best.heldout.accuracy, true).c_str());
+  lines.emplace_back(line);
+  return lines;
+}
+
+namespace {
+
 json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 double number_from(const json& j) { return j.is_number() ? j.get<double>() : NAN; }
 
@@ -40,27 +87,6 @@ json score_json(const Score& s) {
 }
 
 Score score_from(const json& j) { return {number_from(j.at("loss")), number_from(j.at("accuracy")), j.at("examples")}; }
-
-// Drops the all-padding tail columns of a batch (as the trainer does), so
-// short task examples are not computed at the full sequence length.
-void trim_padding(data::Batch& b, std::int32_t pad) {
-  int used = 1;
-  for (int r = 0; r < b.B; ++r)
-    for (int t = b.T - 1; t >= used; --t) {
-      const std::size_t i = static_cast<std::size_t>(r) * b.T + t;
-      if (b.inputs[i] != pad || b.targets[i] >= 0) {
-        used = t + 1;
-        break;
-      }
-    }
-  if (used == b.T) return;
-  for (int r = 0; r < b.B; ++r)
-    for (int t = 0; t < used; ++t) {
-      b.inputs[static_cast<std::size_t>(r) * used + t] = b.inputs[static_cast<std::size_t>(r) * b.T + t];
-      b.targets[static_cast<std::size_t>(r) * used + t] = b.targets[static_cast<std::size_t>(r) * b.T + t];
-    }
-  b.T = used;
-}
 
 }  // namespace
 
@@ -149,7 +175,7 @@ Score CompositionSession::score(std::span<const double> weights, std::span<const
   for (std::int64_t i = 0; i < n; i += max_batch_) {
     const int rows = static_cast<int>(std::min<std::int64_t>(max_batch_, n - i));
     data::make_batch(examples.subspan(static_cast<std::size_t>(i), rows), rows, seq_len_, pad_, batch_);
-    trim_padding(batch_, pad_);
+    data::trim_padding(batch_, pad_);
     model_->set_batch(batch_.inputs.data(), batch_.targets.data(), rows, batch_.T);
     model_->forward(false, 0);
     model_->argmax(predicted_);

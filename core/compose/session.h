@@ -70,6 +70,15 @@ struct Evaluation {
   const ScoreRow& best_member() const;
 };
 
+// "12.5%"; "-" for NaN (no exact-match score).
+std::string percent_text(double fraction);
+// The evaluation read honestly, three lines as the CLI and the window show
+// them: the best single member, then the composition against zero-shot and
+// against that member on held-out data, each change with "better"/"worse",
+// e.g. "composition vs zero-shot on held-out data: loss 2.1000 -> 1.9000
+// (-0.2000, better), exact match 10.0% -> 15.0% (+5.0 points, better)".
+std::vector<std::string> evaluation_summary(const Evaluation& e);
+
 // JSON for Composition::scores_json, and back (FormatError naming `source`).
 // NaN is written as null.
 std::string evaluation_to_json(const Evaluation& e);

@@ -12,6 +12,7 @@
 
 #include "core/common/errors.h"
 #include "core/cpu/kernels.h"
+#include "core/tensor/bf16.h"
 
 namespace lwb {
 
@@ -75,12 +76,29 @@ void CpuBackend::download(void* host_dst, const Tensor& src, std::size_t bytes) 
 }
 
 void CpuBackend::copy(const Tensor& dst, const Tensor& src) {
+  if (src.dtype == DType::BF16 && dst.dtype == DType::F32) {
+    const auto* s = src.data<std::uint16_t>();
+    float* d = dst.data<float>();
+    const std::int64_t n = src.numel();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) d[i] = bf16_bits_to_float(s[i]);
+    return;
+  }
+  if (src.dtype != dst.dtype)
+    throw std::invalid_argument(std::string("cpu backend: cannot copy ") + dtype_name(src.dtype) +
+                                " into " + dtype_name(dst.dtype));
   std::memcpy(dst.raw(), src.raw(), src.nbytes());
 }
 
 void CpuBackend::fill(const Tensor& dst, double value) {
   if (value == 0.0) {
     std::memset(dst.raw(), 0, dst.nbytes());
+    return;
+  }
+  if (dst.dtype == DType::BF16) {
+    auto* p = dst.data<std::uint16_t>();
+    const std::uint16_t bits = float_to_bf16_bits(static_cast<float>(value));
+    for (std::int64_t i = 0; i < dst.numel(); ++i) p[i] = bits;
     return;
   }
   if (dst.dtype == DType::I32) {
@@ -95,9 +113,43 @@ void CpuBackend::fill(const Tensor& dst, double value) {
   });
 }
 
+std::size_t CpuBackend::reserve_mixed_gemm(std::int64_t max_bf16_elems, std::int64_t) {
+  const auto elems = static_cast<std::size_t>(max_bf16_elems);
+  if (elems > widened_.size()) widened_.resize(elems);
+  return elems * sizeof(float);
+}
+
+// A BF16 operand [rows, cols] with leading dimension ld, widened into the
+// backend's scratch as a compact fp32 matrix (leading dimension cols).
+const float* CpuBackend::widen(const Tensor& t, std::int64_t rows, std::int64_t cols,
+                               std::int64_t ld) {
+  const auto need = static_cast<std::size_t>(rows * cols);
+  if (need > widened_.size()) widened_.resize(need);  // only where reserve_mixed_gemm was not called
+  const auto* src = t.data<std::uint16_t>();
+  float* dst = widened_.data();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < cols; ++c) dst[r * cols + c] = bf16_bits_to_float(src[r * ld + c]);
+  return dst;
+}
+
 void CpuBackend::gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K,
                       double alpha, const Tensor& A, std::int64_t lda, const Tensor& B,
                       std::int64_t ldb, double beta, const Tensor& C, std::int64_t ldc) {
+  const bool a_bf16 = A.dtype == DType::BF16, b_bf16 = B.dtype == DType::BF16;
+  if (a_bf16 || b_bf16) {
+    // Exact products of the rounded weight with the fp32 activation: the
+    // reference for "an fp32 model whose frozen weights were rounded to bf16".
+    if ((a_bf16 && b_bf16) || (a_bf16 ? B.dtype : A.dtype) != DType::F32 || C.dtype != DType::F32)
+      throw std::invalid_argument(std::string("cpu backend: a bf16 gemm operand goes with fp32 ones (got ") +
+                                  dtype_name(A.dtype) + ", " + dtype_name(B.dtype) + ", " +
+                                  dtype_name(C.dtype) + ")");
+    const float* a = a_bf16 ? widen(A, ta ? K : M, ta ? M : K, lda) : A.data<float>();
+    const float* b = b_bf16 ? widen(B, tb ? N : K, tb ? K : N, ldb) : B.data<float>();
+    cpu::gemm<float>(ta, tb, M, N, K, static_cast<float>(alpha), a, a_bf16 ? (ta ? M : K) : lda, b,
+                     b_bf16 ? (tb ? K : N) : ldb, static_cast<float>(beta), C.data<float>(), ldc);
+    return;
+  }
   if (A.dtype != C.dtype || B.dtype != C.dtype)
     throw std::invalid_argument("cpu backend: gemm operands must share one dtype (got " +
                                 std::string(dtype_name(A.dtype)) + ", " + dtype_name(B.dtype) +

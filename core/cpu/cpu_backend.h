@@ -2,6 +2,7 @@
 // The CPU backend: the numerical reference. fp32 for training, fp64 for the
 // finite-difference checks; OpenBLAS for GEMMs, OpenMP over rows elsewhere.
 #include <atomic>
+#include <vector>
 
 #include "core/tensor/backend.h"
 
@@ -22,6 +23,7 @@ class CpuBackend final : public Backend {
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& dst, double value) override;
   void synchronize() override {}
+  std::size_t reserve_mixed_gemm(std::int64_t max_bf16_elems, std::int64_t max_f32_elems) override;
 
   void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
             double alpha, const Tensor& A, std::int64_t lda, const Tensor& B, std::int64_t ldb,
@@ -84,7 +86,11 @@ class CpuBackend final : public Backend {
              const AdamWStep& step) override;
 
  private:
+  const float* widen(const Tensor& t, std::int64_t rows, std::int64_t cols, std::int64_t ld);
+
   std::atomic<std::size_t> allocated_{0};
+  // fp32 copy of the BF16 gemm operand; sized once by reserve_mixed_gemm.
+  std::vector<float> widened_;
 };
 
 }  // namespace lwb

@@ -207,4 +207,23 @@ Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, cons
   return d;
 }
 
+void trim_padding(Batch& b, std::int32_t pad) {
+  int used = 1;
+  for (int r = 0; r < b.B; ++r)
+    for (int t = b.T - 1; t >= used; --t) {
+      const std::size_t i = static_cast<std::size_t>(r) * b.T + t;
+      if (b.inputs[i] != pad || b.targets[i] >= 0) {
+        used = t + 1;
+        break;
+      }
+    }
+  if (used == b.T) return;
+  for (int r = 0; r < b.B; ++r)
+    for (int t = 0; t < used; ++t) {
+      b.inputs[static_cast<std::size_t>(r) * used + t] = b.inputs[static_cast<std::size_t>(r) * b.T + t];
+      b.targets[static_cast<std::size_t>(r) * used + t] = b.targets[static_cast<std::size_t>(r) * b.T + t];
+    }
+  b.T = used;
+}
+
 }  // namespace lwb::data

@@ -40,6 +40,10 @@ struct Batch {
 // tokens[t + 1] when t + 1 >= max(prompt_len, 1), else -1. DataError if an
 // example has more than T + 1 tokens or there are more than B examples.
 void make_batch(std::span<const Example> rows, int B, int T, std::int32_t pad_id, Batch& out);
+// Drops the all-padding tail columns of a batch (rows keep their order and
+// stay left-aligned), so a batch of short task examples is not computed at
+// the full sequence length. T shrinks; the vectors keep their capacity.
+void trim_padding(Batch& b, std::int32_t pad_id);
 
 // Epoch-shuffled batches over a split, deterministic for a seed on every
 // platform. Each epoch visits every example once; a batch may straddle two

@@ -1,5 +1,7 @@
 #include "core/memory/planner.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -44,11 +46,13 @@ PlanPrecision parse_plan_precision(const std::string& s) {
   if (s == "bf16") return {F::BF16, F::BF16, F::BF16, false};
   if (s == "fp16") return {F::F16, F::F16, F::F16, false};
   if (s == "mixed") return {F::BF16, F::BF16, F::F32, true};
-  throw ConfigError("plan.precision", "unknown precision \"" + s + "\"; expected fp32, bf16, fp16 or mixed");
+  if (s == "bf16-frozen") return {F::BF16, F::F32, F::F32, false};
+  throw ConfigError("plan.precision",
+                    "unknown precision \"" + s + "\"; expected fp32, bf16, fp16, mixed or bf16-frozen");
 }
 
 std::string plan_precision_name(const PlanPrecision& p) {
-  for (const char* name : {"fp32", "bf16", "fp16", "mixed"}) {
+  for (const char* name : {"fp32", "bf16", "fp16", "mixed", "bf16-frozen"}) {
     const PlanPrecision q = parse_plan_precision(name);
     if (q.weights == p.weights && q.activations == p.activations && q.adapter == p.adapter &&
         q.master_weights == p.master_weights)
@@ -79,7 +83,10 @@ OptimizerStates parse_optimizer_states(const std::string& s) {
 }
 
 OptimizerStates default_optimizer_states(const PlanPrecision& p) {
-  return p.weights == NumberFormat::F32 || p.master_weights ? OptimizerStates::F32 : OptimizerStates::BF16;
+  // bf16-frozen: the optimiser updates only the fp32 adapters.
+  const bool fp32_updated = p.weights == NumberFormat::F32 || p.master_weights ||
+                            (p.activations == NumberFormat::F32 && p.adapter == NumberFormat::F32);
+  return fp32_updated ? OptimizerStates::F32 : OptimizerStates::BF16;
 }
 
 std::string plan_method_name(const AdapterConfig& a) {
@@ -268,8 +275,19 @@ class Planner {
     const Tensors ad = adapter_layer_tensors();
     plan.trainable_params = sum(ad) * d_.L;
     plan.total_params = in_.model.param_count() + plan.trainable_params;
-    add(kEveryLayer, MemCategory::FrozenWeights, base_what, base_layer(w_), span(base_l, w_));
-    add(kModelLevel, MemCategory::FrozenWeights, model_what, base_model(w_), span(base_m, w_));
+    if (workbench_ && w_ != a_) {
+      // bf16-frozen (model.frozen_dtype): the seven projections in bf16; norms,
+      // embeddings and lm_head in the model dtype (core/model/model.h).
+      const std::string b = " · " + bytes_str(w_), m = " · " + bytes_str(a_);
+      add(kEveryLayer, MemCategory::FrozenWeights, "base norms (input, post-attention)", "2 · ⌈C" + m + "⌉",
+          span(Tensors{d_.C, d_.C}, a_));
+      add(kEveryLayer, MemCategory::FrozenWeights, "base projections q k v o gate up down",
+          "Σ 7 linears ⌈in·out" + b + "⌉", span(Tensors(base_l.begin() + 2, base_l.end()), w_));
+      add(kModelLevel, MemCategory::FrozenWeights, model_what, base_model(a_), span(base_m, a_));
+    } else {
+      add(kEveryLayer, MemCategory::FrozenWeights, base_what, base_layer(w_), span(base_l, w_));
+      add(kModelLevel, MemCategory::FrozenWeights, model_what, base_model(w_), span(base_m, w_));
+    }
     const Method m = ad_.method;
     const GroupFormula adapter = [wb, m](std::size_t e) {
       const std::string b = " · " + bytes_str(e);
@@ -364,6 +382,17 @@ class Planner {
         "⌈threads · 2 · 64 · T" + A + "⌉", span1(std::int64_t{in_.threads} * 2 * 64 * d.T, a));
     add(kModelLevel, C::Workspace, "token predictions", "⌈N" + A + "⌉", span1(d.N, a));
     adapter_scratch_workbench();
+    if (w_ != a_) {
+      // The CPU gemm widens a bf16 weight into fp32 scratch sized once for the
+      // largest projection (CpuBackend::reserve_mixed_gemm).
+      std::int64_t largest = 0;
+      for (Target t : kAllTargets) {
+        const LinearShape s = linear_shape(in_.model, t);
+        largest = std::max(largest, std::int64_t{s.in} * s.out);
+      }
+      add(kModelLevel, C::Workspace, "bf16 weight widened to fp32 for the CPU gemm", "max over linears in·out · 4 B",
+          static_cast<std::size_t>(largest) * 4);
+    }
     if (ad_.method == Method::AdaLora)
       add(kModelLevel, C::Workspace, "AdaLoRA orthogonal regulariser A·Aᵀ", "⌈r·r" + A + "⌉", span1(d.r * d.r, a));
     if (ad_.method == Method::ReLora) {
@@ -550,9 +579,16 @@ void validate(const PlanInput& in) {
                                       std::to_string(in.model.max_seq));
   if (in.profile != PlanProfile::Workbench) return;
   const PlanPrecision& p = in.precision;
-  if (p.weights == NumberFormat::F16 || p.weights != p.activations || p.weights != p.adapter || p.master_weights)
-    throw ConfigError("plan.precision", "the workbench engine keeps every buffer in one dtype: fp32 or bf16");
-  if (number_format_bytes(p.weights) != (in.optimizer == OptimizerStates::F32 ? 4u : 2u) ||
+  const bool bf16_frozen = p.weights == NumberFormat::BF16 && p.activations == NumberFormat::F32;
+  if (p.weights == NumberFormat::F16 || (p.weights != p.activations && !bf16_frozen) ||
+      p.activations != p.adapter || p.master_weights)
+    throw ConfigError("plan.precision",
+                      "the workbench engine keeps every buffer in one dtype (fp32 or bf16), or only the frozen "
+                      "projections in bf16 (bf16-frozen)");
+  if (bf16_frozen && !in.adapter.is_adapter())
+    throw ConfigError("plan.precision", "bf16-frozen applies to frozen base weights; full fine-tuning trains them in fp32");
+  if (bf16_frozen) in.adapter.check_bf16_frozen();
+  if (number_format_bytes(p.activations) != (in.optimizer == OptimizerStates::F32 ? 4u : 2u) ||
       in.optimizer == OptimizerStates::Int8)
     throw ConfigError("plan.optimizer", "the workbench engine keeps AdamW's moments in the model dtype");
   if (in.checkpointing)
@@ -838,5 +874,17 @@ ModelConfig load_plan_model(const std::string& name_or_path, const std::filesyst
   c.name = file.stem().string();
   return c;
 }
+
+PlanProfile default_plan_profile(const std::string& model_name) {
+  const auto presets = model_preset_names();
+  return std::find(presets.begin(), presets.end(), model_name) != presets.end() ? PlanProfile::Workbench
+                                                                                 : PlanProfile::PytorchEager;
+}
+
+std::string default_plan_precision(PlanProfile p) { return p == PlanProfile::Workbench ? "fp32" : "bf16"; }
+
+std::int64_t default_plan_seq(const ModelConfig& model) { return std::min(512, model.max_seq); }
+
+int default_plan_threads() { return omp_get_max_threads(); }
 
 }  // namespace lwb

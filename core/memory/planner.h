@@ -39,8 +39,11 @@ struct PlanPrecision {
   NumberFormat adapter = NumberFormat::F32;      // adapter parameters and gradients
   bool master_weights = false;                   // 16-bit trainable tensors also kept as an fp32 master copy
 };
-// "fp32", "bf16", "fp16" (everything in that format) or "mixed" (bf16 weights
-// and activations, fp32 master copies of trained weights, fp32 adapters).
+// "fp32", "bf16", "fp16" (everything in that format), "mixed" (bf16 weights
+// and activations, fp32 master copies of trained weights, fp32 adapters) or
+// "bf16-frozen" (bf16 frozen base weights, everything else fp32: the engine's
+// model.frozen_dtype = bf16, where the workbench profile keeps norms,
+// embeddings and lm_head in fp32 as the engine does).
 PlanPrecision parse_plan_precision(const std::string& s);
 std::string plan_precision_name(const PlanPrecision& p);
 
@@ -113,6 +116,16 @@ std::vector<std::string> shipped_model_names(const std::filesystem::path& resour
 // A built-in preset ("tiny", "small"), a shipped config name, or the path of an
 // HF config.json (LLaMA family). The name is the preset, shipped name or file stem.
 ModelConfig load_plan_model(const std::string& name_or_path, const std::filesystem::path& resources);
+
+// Defaults shared by the plan command and the planner window. The workbench
+// profile for the built-in presets (the engine's own buffers), pytorch-eager
+// for every other model; fp32 for the workbench (the engine's dtype), bf16 for
+// pytorch-eager; 512 tokens or the model's maximum if smaller; the OpenMP
+// threads the CPU backend runs with.
+PlanProfile default_plan_profile(const std::string& model_name);
+std::string default_plan_precision(PlanProfile p);
+std::int64_t default_plan_seq(const ModelConfig& model);
+int default_plan_threads();
 
 // The LISA paper's memory comparison (Pan et al. 2024, Figure 3: LLaMA-2-7B,
 // batch 1, weights / activations / gradients / optimiser state): full fine-

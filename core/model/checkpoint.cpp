@@ -90,6 +90,17 @@ std::string base_fingerprint(const Model& model) {
   return buf;
 }
 
+void copy_base_weights(const Model& from, Model& to) {
+  const auto src = from.named_base_weights();
+  const auto dst = to.named_base_weights();
+  for (std::size_t i = 0; i < src.size(); ++i) {
+    if (!(src[i].second.shape == dst[i].second.shape))
+      throw ConfigError("model", "tensor " + src[i].first + " is " + src[i].second.shape.str() +
+                                     " in the source model but " + dst[i].second.shape.str() + " in the target");
+    upload_values(to.backend(), dst[i].second, download_values(from.backend(), src[i].second));
+  }
+}
+
 void save_base_checkpoint(const Model& model, const std::filesystem::path& file,
                           const std::map<std::string, std::string>& extra_metadata) {
   const auto named = model.named_base_weights();

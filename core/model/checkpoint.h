@@ -13,6 +13,12 @@ namespace lwb {
 // FNV-1a 64 over the base weights' float32 bytes in name order, as hex.
 std::string base_fingerprint(const Model& model);
 
+// Copies every base weight by HF name between two materialised models of the
+// same shape, on any backends, converting dtypes on the way (fp32 -> bf16
+// rounds to nearest even, bf16 -> fp32 widens exactly). ConfigError naming the
+// tensor when a shape differs.
+void copy_base_weights(const Model& from, Model& to);
+
 void save_base_checkpoint(const Model& model, const std::filesystem::path& file,
                           const std::map<std::string, std::string>& extra_metadata = {});
 // Loads every base weight by name; shapes must match the model's config.

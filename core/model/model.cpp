@@ -1,5 +1,6 @@
 #include "core/model/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -9,15 +10,26 @@
 
 namespace lwb {
 
-Model::Model(ModelConfig config, Mode mode, DType dtype)
+Model::Model(ModelConfig config, Mode mode, DType dtype, std::optional<DType> frozen_linear_dtype)
     : config_(std::move(config)),
       mode_(mode),
       dtype_(dtype),
+      frozen_linear_dtype_(frozen_linear_dtype.value_or(dtype)),
       frozen_(MemCategory::FrozenWeights, dtype),
+      frozen_linear_(MemCategory::FrozenWeights, frozen_linear_dtype_),
       trainable_(dtype),
       activations_(MemCategory::Activations, dtype),
       workspace_(MemCategory::Workspace, dtype) {
   config_.validate();
+  if (frozen_linear_dtype_ != dtype_) {
+    if (frozen_linear_dtype_ != DType::BF16 || dtype_ != DType::F32)
+      throw ConfigError("model.frozen_dtype", std::string("frozen weights in ") + dtype_name(frozen_linear_dtype_) +
+                                                  " need an fp32 model with bf16 frozen weights, not " +
+                                                  dtype_name(dtype_));
+    if (mode_ == Mode::Full)
+      throw ConfigError("model.frozen_dtype",
+                        "full fine-tuning has no frozen weights: every base weight trains in fp32");
+  }
   layers_.resize(static_cast<std::size_t>(config_.layers));
   for (int l = 0; l < config_.layers; ++l)
     for (Target t : kAllTargets)
@@ -25,7 +37,9 @@ Model::Model(ModelConfig config, Mode mode, DType dtype)
           std::make_unique<Linear>(l, t, linear_shape(config_, t));
 }
 
-Model::~Model() = default;
+Model::~Model() {
+  if (mixed_gemm_entry_) ledger_->remove(*mixed_gemm_entry_);
+}
 
 void Model::replace_linear(std::unique_ptr<Linear> module) {
   if (materialized()) throw std::logic_error("Model::replace_linear after materialize");
@@ -42,23 +56,25 @@ void Model::declare_buffers() {
 
   // Base weights: trainable (with gradients) in full fine-tuning, frozen otherwise.
   // Norm weights are not weight-decayed, as in HF Trainer.
-  auto weight = [&](Tensor* w, Tensor* g, int layer, const char* module, Shape shape, bool decay) {
+  auto weight = [&](Tensor* w, Tensor* g, int layer, const char* module, Shape shape, bool decay,
+                    TensorArena& frozen) {
     if (mode_ == Mode::Full)
       trainable_.add(w, g, layer, module, shape, decay);
     else
-      frozen_.add(w, layer, module, shape);
+      frozen.add(w, layer, module, shape);
   };
-  weight(&embed_, &embed_grad_, kModelLevel, "embed_tokens", Shape{V, C}, true);
+  weight(&embed_, &embed_grad_, kModelLevel, "embed_tokens", Shape{V, C}, true, frozen_);
   for (int l = 0; l < config_.layers; ++l) {
     LayerWeights& lw = layers_[l];
-    weight(&lw.attn_norm, &lw.attn_norm_grad, l, "input_layernorm", Shape{C}, false);
-    weight(&lw.mlp_norm, &lw.mlp_norm_grad, l, "post_attention_layernorm", Shape{C}, false);
+    weight(&lw.attn_norm, &lw.attn_norm_grad, l, "input_layernorm", Shape{C}, false, frozen_);
+    weight(&lw.mlp_norm, &lw.mlp_norm_grad, l, "post_attention_layernorm", Shape{C}, false, frozen_);
     for (auto& lin : lw.linears)
       weight(&lin->weight, &lin->weight_grad, l, target_module_name(lin->target()),
-             Shape{lin->out(), lin->in()}, true);
+             Shape{lin->out(), lin->in()}, true, frozen_linear_);
   }
-  weight(&final_norm_, &final_norm_grad_, kModelLevel, "norm", Shape{C}, false);
-  if (!config_.tie_embeddings) weight(&lm_head_, &lm_head_grad_, kModelLevel, "lm_head", Shape{V, C}, true);
+  weight(&final_norm_, &final_norm_grad_, kModelLevel, "norm", Shape{C}, false, frozen_);
+  if (!config_.tie_embeddings)
+    weight(&lm_head_, &lm_head_grad_, kModelLevel, "lm_head", Shape{V, C}, true, frozen_);
 
   ModelBuffers buffers{frozen_, trainable_, activations_, workspace_, N};
   std::int64_t module_scratch = 1;
@@ -130,10 +146,25 @@ void Model::materialize(Backend& backend, MemoryLedger& ledger, std::int64_t max
   if (max_batch <= 0) throw ConfigError("train.batch", "must be positive");
   if (max_seq <= 0) throw ConfigError("train.seq_len", "must be positive");
   backend_ = &backend;
+  ledger_ = &ledger;
   max_batch_ = max_batch;
   max_seq_ = max_seq;
   declare_buffers();
   frozen_.materialize(backend, ledger);
+  frozen_linear_.materialize(backend, ledger);
+  if (frozen_linear_dtype_ == DType::BF16) {
+    // Every gemm on a bf16 weight converts one operand: the weight (at most
+    // out x in) or the activation it meets (x [N, in] forward, dy [N, out]
+    // backward). Sized here once, so the step loop never allocates.
+    std::int64_t max_weight = 0, max_act = 0;
+    for (const auto& lw : layers_)
+      for (const auto& lin : lw.linears) {
+        max_weight = std::max(max_weight, std::int64_t{lin->out()} * lin->in());
+        max_act = std::max(max_act, max_batch * max_seq * std::max(lin->out(), lin->in()));
+      }
+    mixed_gemm_entry_ = ledger.add(kModelLevel, "bf16_gemm_conversion", MemCategory::Workspace,
+                                   backend.reserve_mixed_gemm(max_weight, max_act));
+  }
   trainable_.materialize(backend, ledger);
   activations_.materialize(backend, ledger);
   workspace_.materialize(backend, ledger);

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,7 +24,17 @@ class Model {
   // no gradient or optimiser buffers; only adapter parameters train.
   enum class Mode { Full, Frozen };
 
-  Model(ModelConfig config, Mode mode, DType dtype = DType::F32);
+  // frozen_linear_dtype: the dtype of the seven frozen projections of every
+  // layer (q k v o gate up down); nullopt keeps the model dtype. BF16 (with an
+  // F32 model, Mode::Frozen) halves the bulk of the base as PEFT users load it
+  // (torch_dtype=bfloat16) while adapters, activations and gradients stay fp32.
+  // Embeddings, lm_head and the norms stay in the model dtype: the embedding
+  // gather and the norm kernels are fp32-only, they are a few percent of a
+  // 7B model, the logits' precision sets the loss, and a tied lm_head is the
+  // embedding itself. Weights given in fp32 (checkpoints, init) are rounded
+  // to nearest even on upload (weights_init.h).
+  Model(ModelConfig config, Mode mode, DType dtype = DType::F32,
+        std::optional<DType> frozen_linear_dtype = std::nullopt);
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -31,6 +42,7 @@ class Model {
   const ModelConfig& config() const { return config_; }
   Mode mode() const { return mode_; }
   DType dtype() const { return dtype_; }
+  DType frozen_linear_dtype() const { return frozen_linear_dtype_; }
 
   Linear& linear(int layer, Target t) { return *layers_[layer].linears[static_cast<int>(t)]; }
   const Linear& linear(int layer, Target t) const {
@@ -106,7 +118,10 @@ class Model {
   ModelConfig config_;
   Mode mode_;
   DType dtype_;
+  DType frozen_linear_dtype_;
   Backend* backend_ = nullptr;
+  MemoryLedger* ledger_ = nullptr;
+  std::optional<MemoryLedger::Id> mixed_gemm_entry_;  // the backend's bf16 gemm scratch
   std::int64_t max_batch_ = 0, max_seq_ = 0;
   std::int64_t B_ = 0, T_ = 0;
 
@@ -122,7 +137,8 @@ class Model {
   Tensor rope_table_;              // [max_seq, hd]
   Scratch scratch_;
 
-  TensorArena frozen_;
+  TensorArena frozen_;         // embeddings, norms, lm_head (model dtype)
+  TensorArena frozen_linear_;  // frozen projections (frozen_linear_dtype_)
   ParameterSet trainable_;
   TensorArena activations_;
   TensorArena workspace_;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "core/tensor/bf16.h"
 #include "core/tensor/rng.h"
 
 namespace lwb {
@@ -18,6 +19,12 @@ void upload_values(Backend& backend, const Tensor& t, const std::vector<double>&
     case DType::F32: {
       std::vector<float> f(values.begin(), values.end());
       backend.upload(t, f.data(), f.size() * sizeof(float));
+      return;
+    }
+    case DType::BF16: {  // rounded through fp32, as torch's .to(bfloat16) of an fp32 weight
+      std::vector<std::uint16_t> h(values.size());
+      for (std::size_t i = 0; i < h.size(); ++i) h[i] = float_to_bf16_bits(static_cast<float>(values[i]));
+      backend.upload(t, h.data(), h.size() * sizeof(std::uint16_t));
       return;
     }
     default:
@@ -44,6 +51,12 @@ std::vector<double> download_values(Backend& backend, const Tensor& t) {
       std::vector<float> f(out.size());
       backend.download(f.data(), t, f.size() * sizeof(float));
       out.assign(f.begin(), f.end());
+      return out;
+    }
+    case DType::BF16: {
+      std::vector<std::uint16_t> h(out.size());
+      backend.download(h.data(), t, h.size() * sizeof(std::uint16_t));
+      for (std::size_t i = 0; i < h.size(); ++i) out[i] = bf16_bits_to_float(h[i]);
       return out;
     }
     default:

@@ -10,11 +10,12 @@
 
 namespace lwb {
 
-// Converts to the tensor's dtype and uploads; values.size() must equal numel.
+// Converts to the tensor's dtype (BF16: round to nearest even) and uploads;
+// values.size() must equal numel.
 void upload_values(Backend& backend, const Tensor& t, const std::vector<double>& values);
 // The same for float32 host data (no conversion when the tensor is F32).
 void upload_floats(Backend& backend, const Tensor& t, const std::vector<float>& values);
-// Downloads any float tensor as doubles.
+// Downloads any float tensor (F32, F64, BF16) as doubles.
 std::vector<double> download_values(Backend& backend, const Tensor& t);
 
 std::vector<double> normal_values(std::int64_t n, double stddev, std::uint64_t seed);

@@ -11,8 +11,9 @@
 //    parameter gradients always accumulate (+=), and so does the gradient of the
 //    residual stream, which several paths feed.
 //  - Every float tensor of one op call has the same dtype (F32 in training; the
-//    CPU backend also runs F64 for finite-difference checks). gemm additionally
-//    accepts a BF16 weight operand on backends that support it.
+//    CPU backend also runs F64 for finite-difference checks). Two exceptions
+//    serve bf16 frozen weights (model.frozen_dtype): gemm takes one BF16
+//    operand A or B beside F32 ones, and copy widens a BF16 tensor into F32.
 //  - Tensor arguments are views; `const` applies to the view, not to the data.
 #include <cstddef>
 #include <cstdint>
@@ -45,15 +46,25 @@ class Backend {
   virtual std::size_t device_total_bytes() const = 0;
   virtual void upload(const Tensor& dst, const void* host_src, std::size_t bytes) = 0;
   virtual void download(void* host_dst, const Tensor& src, std::size_t bytes) = 0;
-  virtual void copy(const Tensor& dst, const Tensor& src) = 0;  // same shape/dtype
+  // Same shape and dtype, or a BF16 src widened (exactly) into an F32 dst.
+  virtual void copy(const Tensor& dst, const Tensor& src) = 0;
   virtual void fill(const Tensor& dst, double value) = 0;
   virtual void synchronize() = 0;
 
   // ---- dense algebra --------------------------------------------------------
   // C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, op = transpose or not.
+  // C is F32/F64; one of A, B may be BF16 with the rest F32. How the mixed
+  // product is formed is the backend's: the CPU widens the BF16 operand to
+  // fp32 (exact products of the rounded weight), CUDA rounds the fp32 operand
+  // to bf16 too and runs bf16 x bf16 -> fp32 (as torch's bf16 autocast).
   virtual void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                     double alpha, const Tensor& A, std::int64_t lda, const Tensor& B,
                     std::int64_t ldb, double beta, const Tensor& C, std::int64_t ldc) = 0;
+  // Sizes the conversion scratch a mixed gemm needs for BF16 operands of up
+  // to max_bf16_elems elements meeting fp32 operands of up to max_f32_elems,
+  // so the step loop never allocates. Returns the bytes the scratch holds for
+  // it (the model records them in the ledger as workspace).
+  virtual std::size_t reserve_mixed_gemm(std::int64_t max_bf16_elems, std::int64_t max_f32_elems) = 0;
   // out = a + b (elementwise, same numel). out may alias a or b.
   virtual void add(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
   // y += alpha * x

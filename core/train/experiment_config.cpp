@@ -1,5 +1,6 @@
 #include "core/train/experiment_config.h"
 
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -58,11 +59,12 @@ bool parse_bool(const std::string& key, const std::string& v) {
   throw ConfigError(key, "expected true or false, got \"" + v + "\"");
 }
 
+// The shortest text that reads back as the same double ("0.003", not
+// "0.0030000000000000001"): exact round trips, and what a user would type.
 std::string format_float(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  return s.str();
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 template <class T, class Access>
@@ -116,6 +118,12 @@ const std::vector<Field>& fields() {
       string_field("name", [](EC& c) -> std::string& { return c.name; }),
       string_field("model.preset", [](EC& c) -> std::string& { return c.model.preset; }),
       string_field("model.base", [](EC& c) -> std::string& { return c.model.base; }),
+      {"model.frozen_dtype", Kind::String, [](const EC& c) { return c.model.frozen_dtype; },
+       [](EC& c, const std::string& v) {
+         if (v != "fp32" && v != "bf16")
+           throw ConfigError("model.frozen_dtype", "expected fp32 or bf16, got \"" + v + "\"");
+         c.model.frozen_dtype = v;
+       }},
       string_field("data.kind", [](EC& c) -> std::string& { return c.data.kind; }),
       string_field("data.task", [](EC& c) -> std::string& { return c.data.task; }),
       string_field("data.path", [](EC& c) -> std::string& { return c.data.path; }),
@@ -324,6 +332,11 @@ std::vector<std::pair<std::string, std::string>> ExperimentConfig::problems() co
             "must be in (0, 1)");
   });
   if (model_ok) check([&] { adapter.validate(mc, train.steps, schedule.warmup_steps); });
+  check([&] {
+    require(model.frozen_dtype == "fp32" || model.frozen_dtype == "bf16", "model.frozen_dtype",
+            "expected fp32 or bf16, got \"" + model.frozen_dtype + "\"");
+    if (model.frozen_dtype == "bf16") adapter.check_bf16_frozen();
+  });
   check([&] { require(optimizer.lr > 0, "optimizer.lr", "must be positive"); });
   check([&] {
     require(optimizer.beta1 >= 0 && optimizer.beta1 < 1, "optimizer.beta1", "must be in [0, 1)");

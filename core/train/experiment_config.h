@@ -18,6 +18,12 @@ struct ModelSource {
   // "pretrained": the preset's cached base (made by `pretrain` on first use);
   // "random": a fresh initialisation; anything else: a checkpoint path.
   std::string base = "pretrained";
+  // "fp32" or "bf16": the dtype the frozen projections (q k v o gate up down)
+  // are kept in during adapter training, converted from the fp32 checkpoint at
+  // load (core/model/model.h). Adapters, activations, gradients, optimiser
+  // state, embeddings, norms and lm_head stay fp32. ReLoRA refuses bf16 (it
+  // merges into the base); full fine-tuning ignores it (nothing is frozen).
+  std::string frozen_dtype = "fp32";
 };
 
 struct DataConfig {

@@ -11,6 +11,7 @@
 #include "core/adapters/lora.h"
 #include "core/adapters/relora.h"
 #include "core/common/errors.h"
+#include "core/cpu/cpu_backend.h"
 #include "core/data/tasks.h"
 #include "core/io/hf_checkpoint.h"
 #include "core/io/safetensors.h"
@@ -29,27 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// Drops the all-padding tail columns of a batch (rows keep their order), so a
-// batch of short task examples is not computed at the full sequence length.
-void trim_padding(data::Batch& b, std::int32_t pad) {
-  int used = 1;
-  for (int r = 0; r < b.B; ++r)
-    for (int t = b.T - 1; t >= used; --t) {
-      const std::size_t i = static_cast<std::size_t>(r) * b.T + t;
-      if (b.inputs[i] != pad || b.targets[i] >= 0) {
-        used = t + 1;
-        break;
-      }
-    }
-  if (used == b.T) return;
-  for (int r = 0; r < b.B; ++r)
-    for (int t = 0; t < used; ++t) {
-      b.inputs[static_cast<std::size_t>(r) * used + t] = b.inputs[static_cast<std::size_t>(r) * b.T + t];
-      b.targets[static_cast<std::size_t>(r) * used + t] = b.targets[static_cast<std::size_t>(r) * b.T + t];
-    }
-  b.T = used;
 }
 
 }  // namespace
@@ -97,18 +77,37 @@ void Trainer::load_data() {
   if (dataset_.heldout.empty()) throw DataError(dataset_.name + ": no held-out examples");
 }
 
-void Trainer::load_base(const RunControl& control) {
+void Trainer::load_base_into(Model& model, const RunControl& control) {
   const std::string& base = config_.model.base;
   if (base == "random") {
-    model_->init_base_weights(derive_seed(config_.train.seed, 3));
+    model.init_base_weights(derive_seed(config_.train.seed, 3));
     return;
   }
   const std::filesystem::path path =
       base == "pretrained" ? ensure_base_model(config_.model.preset, env_, control) : std::filesystem::path(base);
   if (std::filesystem::is_directory(path))
-    io::import_hf_weights(*model_, path);  // a Hugging Face checkpoint folder
+    io::import_hf_weights(model, path);  // a Hugging Face checkpoint folder
   else
-    load_base_checkpoint(*model_, path);
+    load_base_checkpoint(model, path);
+}
+
+void Trainer::load_base(const RunControl& control) {
+  if (model_->frozen_linear_dtype() != DType::BF16) {
+    load_base_into(*model_, control);
+    base_fingerprint_ = lwb::base_fingerprint(*model_);
+    return;
+  }
+  // bf16 frozen weights: the base is read in fp32 into a host copy, which
+  // the model's weights are rounded from (as torch's .to(bfloat16) after
+  // loading). The fingerprint is the fp32 base's, so the adapter belongs to
+  // the same base as fp32-trained ones (LoRAHub, merged export compare it).
+  CpuBackend host;
+  MemoryLedger host_ledger;
+  Model fp32(model_->config(), Model::Mode::Frozen);
+  fp32.materialize(host, host_ledger, 1, 1);
+  load_base_into(fp32, control);
+  base_fingerprint_ = lwb::base_fingerprint(fp32);
+  copy_base_weights(fp32, *model_);
 }
 
 void Trainer::prepare(const RunControl& control) {
@@ -136,12 +135,17 @@ void Trainer::prepare(const RunControl& control) {
                                           " ids but the model has " + std::to_string(mc.vocab));
   load_data();
 
-  model_ = std::make_unique<Model>(mc, model_mode_for(config_.adapter));
+  const bool bf16_frozen = config_.model.frozen_dtype == "bf16";
+  if (bf16_frozen && !config_.adapter.is_adapter() && env_.notice)
+    env_.notice("model.frozen_dtype = bf16 does not apply to full fine-tuning, which trains every base "
+                "weight in fp32; keeping fp32");
+  const std::optional<DType> frozen_dtype =
+      bf16_frozen && config_.adapter.is_adapter() ? std::optional(DType::BF16) : std::nullopt;
+  model_ = std::make_unique<Model>(mc, model_mode_for(config_.adapter), DType::F32, frozen_dtype);
   attach_adapters(*model_, config_.adapter);
   model_->materialize(*backend_, ledger_, config_.train.batch, config_.train.seq_len);
   load_base(control);
   model_->init_adapters(derive_seed(config_.train.seed, 2));
-  base_fingerprint_ = lwb::base_fingerprint(*model_);
   if (config_.adapter.method == Method::ReLora)
     for (int l = 0; l < mc.layers; ++l)
       for (Target t : config_.adapter.targets) {
@@ -172,7 +176,7 @@ EvalResult Trainer::evaluate(int max_examples) {
     const int rows = static_cast<int>(std::min<std::int64_t>(B, n - i));
     data::make_batch(std::span(held).subspan(static_cast<std::size_t>(i), rows), rows, T,
                      tokenizer_->pad(), batch);
-    trim_padding(batch, tokenizer_->pad());
+    data::trim_padding(batch, tokenizer_->pad());
     if (batch.n_targets == 0) continue;
     model_->set_batch(batch.inputs.data(), batch.targets.data(), rows, batch.T);
     model_->forward(false, 0);
@@ -236,7 +240,7 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
       StepEvent ev;
       if (variant_) variant_->before_step(step, ev.variant_events);
       sampler_->next(batch_);
-      trim_padding(batch_, tokenizer_->pad());
+      data::trim_padding(batch_, tokenizer_->pad());
       model_->set_batch(batch_.inputs.data(), batch_.targets.data(), batch_.B, batch_.T);
       backend_->fill(model_->trainable().grads().flat(), 0.0);
       model_->forward(true, seed);
@@ -310,7 +314,9 @@ std::string pretrain_recipe(const std::string& preset) {
   const ExperimentConfig c = experiment_preset("pretrain-" + preset);
   std::string text = "corpus v" + std::to_string(data::kPretrainCorpusVersion);
   for (const std::string& key : ExperimentConfig::keys())
-    if (key.rfind("adapter.", 0) != 0 && key != "name") text += "|" + key + "=" + c.get(key);
+    // model.frozen_dtype plays no part: pretraining is full fine-tuning.
+    if (key.rfind("adapter.", 0) != 0 && key != "name" && key != "model.frozen_dtype")
+      text += "|" + key + "=" + c.get(key);
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
   char buf[17];

@@ -77,6 +77,9 @@ class Trainer {
 
  private:
   void load_data();
+  // Reads the configured base (checkpoint, HF folder or random init) into `model`.
+  void load_base_into(Model& model, const RunControl& control);
+  // Loads the base into model_ and sets base_fingerprint_.
   void load_base(const RunControl& control);
   std::uint64_t step_seed(std::int64_t step) const;
 

@@ -84,6 +84,12 @@ inline unsigned __float_as_uint(float f) {
   return u;
 }
 
+inline float __uint_as_float(unsigned u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
 inline int min(int a, int b) { return a < b ? a : b; }
 
 // cuda_runtime.h's C++ overloads that take a kernel.

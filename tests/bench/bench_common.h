@@ -1,10 +1,11 @@
 #pragma once
-// Shared by the benchmarks: timing, and one measured training step of a model
-// on random tokens (the step the Trainer runs: forward, loss, backward,
-// gradient norm, AdamW).
+// Shared by the benchmarks (CPU and GPU): timing, one measured training step
+// of a model on random tokens (the step the Trainer runs: forward, loss,
+// backward, gradient norm, AdamW), and the FLOP count of a token.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/adapters/attach.h"
@@ -62,19 +63,20 @@ struct StepRunner {
   }
 };
 
-// A model of a preset with an adapter method, its optimiser and the method's
-// step hooks, on the CPU, on random data: what one benchmark row measures.
+// A model with an adapter method, its optimiser and the method's step hooks,
+// on random data: what one benchmark row measures.
 struct Measurement {
   double seconds_per_step = 0;
   LedgerSnapshot memory;
   std::int64_t trainable = 0;
 };
 
-inline Measurement measure_steps(const ModelConfig& mc, const AdapterConfig& ac, std::int64_t B, std::int64_t T,
-                                 int warmup, int reps) {
-  CpuBackend be;
+// frozen_linear_dtype: Model's (BF16 for bf16 frozen projections).
+inline Measurement measure_steps(Backend& be, const ModelConfig& mc, const AdapterConfig& ac, std::int64_t B,
+                                 std::int64_t T, int warmup, int reps,
+                                 std::optional<DType> frozen_linear_dtype = std::nullopt) {
   MemoryLedger ledger;
-  Model model(mc, model_mode_for(ac));
+  Model model(mc, model_mode_for(ac), DType::F32, frozen_linear_dtype);
   attach_adapters(model, ac);
   model.materialize(be, ledger, B, T);
   model.init_base_weights(1);
@@ -87,6 +89,23 @@ inline Measurement measure_steps(const ModelConfig& mc, const AdapterConfig& ac,
   runner.variant = variant.get();
   const double s = runner.time_step(warmup, reps);
   return {s, ledger.snapshot(), model.trainable_count()};
+}
+
+inline Measurement measure_steps(const ModelConfig& mc, const AdapterConfig& ac, std::int64_t B, std::int64_t T,
+                                 int warmup, int reps) {
+  CpuBackend be;
+  return measure_steps(be, mc, ac, B, T, warmup, reps);
+}
+
+// Matmul FLOPs of one training token. Full fine-tuning 6 N (forward 2N,
+// input gradients 2N, weight gradients 2N) with N the matmul parameters
+// (everything but the embedding lookup table). Adapters: 4 N for the frozen
+// base (no weight gradients) plus 6 N_adapter. Attention's S x S products and
+// DoRA's norm are not counted (the usual 6 N convention), so rates are
+// conservative.
+inline double train_flops_per_token(const ModelConfig& mc, const AdapterConfig& ac) {
+  const double N = static_cast<double>(mc.param_count() - static_cast<std::int64_t>(mc.vocab) * mc.hidden);
+  return ac.is_adapter() ? 4 * N + 6.0 * static_cast<double>(ac.trainable_params(mc)) : 6 * N;
 }
 
 }  // namespace lwb::bench

@@ -1,11 +1,6 @@
 // CPU training throughput: full fine-tuning vs LoRA (r = 8, all targets) on
 // the built-in presets, against OpenBLAS sgemm measured in the same run.
-//
-// FLOPs per token: full fine-tuning 6 N (forward 2N, input gradients 2N,
-// weight gradients 2N) with N the matmul parameters (everything but the
-// embedding lookup table). LoRA: 4 N for the frozen base (no weight
-// gradients) plus 6 N_lora for the adapters. Attention's S x S products are
-// not counted, as in the usual 6 N convention, so the rates are conservative.
+// FLOPs per token: bench::train_flops_per_token (6 N full, 4 N + 6 N_lora).
 #include <cblas.h>
 #include <omp.h>
 
@@ -50,8 +45,7 @@ Row measure(const std::string& preset, bool lora, std::int64_t B, std::int64_t T
   ac.r = 8;
   ac.targets.assign(kAllTargets.begin(), kAllTargets.end());
   const bench::Measurement m = bench::measure_steps(mc, ac, B, T, 2, reps);
-  const double N = static_cast<double>(mc.param_count() - static_cast<std::int64_t>(mc.vocab) * mc.hidden);
-  const double flops_per_token = lora ? 4 * N + 6.0 * ac.trainable_params(mc) : 6 * N;
+  const double flops_per_token = bench::train_flops_per_token(mc, ac);
   const double tps = B * T / m.seconds_per_step;
   return {preset, lora ? "lora r=8 all" : "full", tps, tps * flops_per_token / 1e9, m.trainable};
 }

@@ -146,6 +146,27 @@ class TestData : public QObject {
     EXPECT_THROW_WITH(DataError, make_batch(rows, 1, 5, 258, b), "2 examples");
   }
 
+  void trim_padding_drops_only_empty_tail_columns() {
+    // Row 0 ends at column 4 (input 12, target 257 at t = 3); row 1 is a
+    // plain-text row whose last scored target sits at t = 1.
+    const std::vector<Example> rows = {example({256, 10, 11, 12, 257}, 2), example({1, 2, 3}, 0)};
+    Batch b;
+    make_batch(rows, 3, 8, 258, b);
+    trim_padding(b, 258);
+    QCOMPARE(b.T, 4);
+    // The first B * T entries hold the trimmed rows (the vectors keep their size).
+    const Ids inputs = {256, 10, 11, 12, 1, 2, 258, 258, 258, 258, 258, 258};
+    const Ids targets = {-1, 11, 12, 257, 2, 3, -1, -1, -1, -1, -1, -1};
+    QVERIFY2(std::equal(inputs.begin(), inputs.end(), b.inputs.begin()), str(b.inputs).c_str());
+    QVERIFY2(std::equal(targets.begin(), targets.end(), b.targets.begin()), str(b.targets).c_str());
+    // A full row keeps every column.
+    const std::vector<Example> full = {example({256, 1, 2, 3, 4, 257}, 1)};
+    make_batch(full, 1, 5, 258, b);
+    trim_padding(b, 258);
+    QCOMPARE(b.T, 5);
+    QVERIFY2(b.inputs == (Ids{256, 1, 2, 3, 4}), str(b.inputs).c_str());
+  }
+
   void batch_reuse_does_not_reallocate() {
     const std::vector<Example> first = {example({256, 1, 2, 257}, 2), example({256, 3, 257}, 2)};
     const std::vector<Example> second = {example({256, 9, 8, 7, 6, 257}, 3)};

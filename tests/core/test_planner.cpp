@@ -76,16 +76,24 @@ class TestPlanner : public QObject {
     QTest::addColumn<QString>("preset");
     QTest::addColumn<QString>("method");
     QTest::addColumn<double>("dropout");
+    QTest::addColumn<QString>("precision");
     for (const char* preset : {"tiny", "small"})
       for (const char* method : {"full", "lora", "rslora", "dora", "dora-norm-grad", "adalora", "relora"})
-        QTest::newRow((std::string(preset) + "/" + method).c_str()) << QString(preset) << QString(method) << 0.0;
-    QTest::newRow("tiny/lora-dropout") << QString("tiny") << QString("lora") << 0.1;
-    QTest::newRow("small/dora-dropout") << QString("small") << QString("dora") << 0.1;
+        QTest::newRow((std::string(preset) + "/" + method).c_str())
+            << QString(preset) << QString(method) << 0.0 << QString("fp32");
+    QTest::newRow("tiny/lora-dropout") << QString("tiny") << QString("lora") << 0.1 << QString("fp32");
+    QTest::newRow("small/dora-dropout") << QString("small") << QString("dora") << 0.1 << QString("fp32");
+    // model.frozen_dtype = bf16: the projections at 2 B, the CPU's widening scratch.
+    for (const char* preset : {"tiny", "small"})
+      for (const char* method : {"lora", "dora", "adalora"})
+        QTest::newRow((std::string(preset) + "/" + method + "-bf16-frozen").c_str())
+            << QString(preset) << QString(method) << 0.0 << QString("bf16-frozen");
   }
   void calibration_against_ledger() {
     QFETCH(QString, preset);
     QFETCH(QString, method);
     QFETCH(double, dropout);
+    QFETCH(QString, precision);
     const std::int64_t B = 4, T = preset == "tiny" ? 64 : 128;
     PlanInput in;
     in.model = model_preset(preset.toStdString());
@@ -93,11 +101,14 @@ class TestPlanner : public QObject {
     in.batch = B;
     in.seq = T;
     in.threads = omp_get_max_threads();
+    in.precision = parse_plan_precision(precision.toStdString());
+    in.optimizer = default_optimizer_states(in.precision);
     const MemoryPlan plan = plan_memory(in);
 
     // The same run as Trainer::prepare builds it.
     MemoryLedger ledger;
-    Model model(in.model, model_mode_for(in.adapter));
+    Model model(in.model, model_mode_for(in.adapter), DType::F32,
+                precision == "bf16-frozen" ? std::optional(DType::BF16) : std::nullopt);
     attach_adapters(model, in.adapter);
     model.materialize(be, ledger, B, T);
     AdamW optimizer(model.trainable(), AdamWConfig{});
@@ -106,8 +117,8 @@ class TestPlanner : public QObject {
     if (variant) variant->attach(model, optimizer, ledger);
 
     QCOMPARE(plan.trainable_params, model.trainable_count());
-    qInfo("%s/%s, batch %lld x %lld, %d threads:", qPrintable(preset), qPrintable(method), static_cast<long long>(B),
-          static_cast<long long>(T), in.threads);
+    qInfo("%s/%s (%s), batch %lld x %lld, %d threads:", qPrintable(preset), qPrintable(method),
+          qPrintable(precision), static_cast<long long>(B), static_cast<long long>(T), in.threads);
     for (int c = 0; c < kMemCategoryCount; ++c) {
       const auto cat = static_cast<MemCategory>(c);
       const double planned = static_cast<double>(plan.totals[static_cast<std::size_t>(c)]);
@@ -337,6 +348,16 @@ class TestPlanner : public QObject {
     in.seq = 256;  // tiny's maximum is 128
     QVERIFY_THROWS_EXCEPTION(ConfigError, plan_memory(in));
     QVERIFY_THROWS_EXCEPTION(ConfigError, parse_plan_precision("fp8"));
+    // bf16-frozen: nothing is frozen in full fine-tuning; ReLoRA merges into the base.
+    in.seq = 64;
+    in.precision = parse_plan_precision("bf16-frozen");
+    QCOMPARE(default_optimizer_states(in.precision), OptimizerStates::F32);
+    in.adapter = adapter("full", 8, all_targets());
+    QVERIFY_THROWS_EXCEPTION(ConfigError, plan_memory(in));
+    in.adapter = adapter("relora", 8, all_targets());
+    QVERIFY_THROWS_EXCEPTION(ConfigError, plan_memory(in));
+    in.adapter = adapter("lora", 8, all_targets());
+    QCOMPARE(plan_precision_name(plan_memory(in).input.precision), std::string("bf16-frozen"));
   }
 };
 

@@ -62,6 +62,23 @@ class TestTrain : public QObject {
     QVERIFY(std::filesystem::exists(path));
   }
 
+  void config_values_print_as_typed_and_round_trip() {
+    ExperimentConfig c = experiment_preset("demo");
+    QCOMPARE(QString::fromStdString(c.get("optimizer.lr")), QString("0.003"));
+    c.set("optimizer.beta1", "0.9");
+    QCOMPARE(QString::fromStdString(c.get("optimizer.beta1")), QString("0.9"));
+    c.set("optimizer.lr", std::to_string(0.1 + 0.2));  // not a short decimal: every digit is kept
+    c.set("optimizer.lr", c.get("optimizer.lr"));
+    QCOMPARE(c.optimizer.lr, std::stod(std::to_string(0.1 + 0.2)));
+    c.optimizer.lr = 0.1 + 0.2;
+    c.set("optimizer.lr", c.get("optimizer.lr"));
+    QCOMPARE(c.optimizer.lr, 0.1 + 0.2);
+    // Every field reads back what it prints.
+    ExperimentConfig copy = c;
+    for (const std::string& key : ExperimentConfig::keys()) copy.set(key, c.get(key));
+    QCOMPARE(QString::fromStdString(copy.to_json()), QString::fromStdString(c.to_json()));
+  }
+
   void full_and_lora_cut_heldout_loss_data() {
     QTest::addColumn<QString>("method");
     QTest::newRow("full") << "full";

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds gpu_check for the GPU machine into a small folder that travels there
-# (default: build-device/ at the repository root, ignored by git; carry it).
+# Builds gpu_check and bench_gpu for the GPU machine into a small folder that
+# travels there with tests/bench/peft_bench.py (default: build-device/ at the
+# repository root, ignored by git; carry it). tests/gpu/device-check.sh runs
+# all three there.
 #
 # That machine has the NVIDIA driver, the CUDA libraries (cuBLAS) and glibc, but
 # no Qt, no OpenBLAS and not this machine's compiler runtime, and another CPU.
@@ -33,30 +35,47 @@ cmake -S "$root" -B "$build" -G Ninja \
   -DOpenMP_gomp_LIBRARY="$gomp" \
   -DLWB_GPU_CHECK_PORTABLE=ON >"$build/configure.log" 2>&1 ||
   { tail -30 "$build/configure.log"; exit 1; }
-cmake --build "$build" --target gpu_check -j "$jobs"
+cmake --build "$build" --target gpu_check bench_gpu -j "$jobs"
 
 mkdir -p "$bundle"
-rm -f "$bundle/gpu_check"
+rm -f "$bundle"/gpu_check* "$bundle"/bench_gpu* "$bundle/peft_bench.py"
 cp "$build/tests/gpu/gpu_check" "$bundle/gpu_check"
-strip "$bundle/gpu_check"
+cp "$build/tests/bench/bench_gpu" "$bundle/bench_gpu"
+strip "$bundle/gpu_check" "$bundle/bench_gpu"
+cp "$root/tests/bench/peft_bench.py" "$bundle/peft_bench.py"
 
-# The binary itself may only need glibc's libraries, the loader and cuBLAS
-# (cuBLAS in turn needs libcublasLt and libgcc_s, both beside it there).
-ldd "$bundle/gpu_check" >"$bundle/ldd.txt" 2>&1 || true
-readelf -d "$bundle/gpu_check" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' >"$bundle/needed.txt"
-bad=$(grep -vE '^(lib(c|m|dl|rt|pthread)\.so\.[0-9]+|ld-linux-x86-64\.so\.2|libcublas\.so\.[0-9]+)$' "$bundle/needed.txt" || true)
-if [ -n "$bad" ]; then
-  echo "unexpected dynamic dependencies of gpu_check:" >&2
-  echo "$bad" >&2
+# The binaries themselves may only need glibc's libraries, the loader and
+# cuBLAS (cuBLAS in turn needs libcublasLt and libgcc_s, both beside it there).
+: >"$bundle/ldd.txt"
+: >"$bundle/needed.txt"
+for bin in gpu_check bench_gpu; do
+  { echo "== $bin"; ldd "$bundle/$bin" 2>&1; } >>"$bundle/ldd.txt" || true
+  needed=$(readelf -d "$bundle/$bin" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p')
+  echo "$needed" | sed "s/^/$bin: /" >>"$bundle/needed.txt"
+  bad=$(echo "$needed" | grep -vE '^(lib(c|m|dl|rt|pthread)\.so\.[0-9]+|ld-linux-x86-64\.so\.2|libcublas\.so\.[0-9]+)$' || true)
+  if [ -n "$bad" ]; then
+    echo "unexpected dynamic dependencies of $bin:" >&2
+    echo "$bad" >&2
+    exit 1
+  fi
+done
+glibc=$(objdump -T "$bundle/gpu_check" "$bundle/bench_gpu" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+# The bundle travels with the working tree (64 MiB for all carried paths):
+# the binaries go xz-compressed (about 12x: static OpenBLAS is most of them);
+# device-check.sh unpacks them there.
+xz -T0 -6 -f "$bundle/gpu_check" "$bundle/bench_gpu"
+size_kib=$(du -sk "$bundle" | cut -f1)
+if [ "$size_kib" -gt $((60 * 1024)) ]; then
+  echo "the bundle is $((size_kib / 1024)) MiB, over the 60 MiB it may take" >&2
   exit 1
 fi
 {
   echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n)"
   echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
   echo "nvcc: $(nvcc --version | tail -1)"
-  echo "glibc needed: $(objdump -T "$bundle/gpu_check" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
-  echo "size: $(du -h "$bundle/gpu_check" | cut -f1)"
+  echo "glibc needed: $glibc"
+  echo "size: gpu_check.xz $(du -h "$bundle/gpu_check.xz" | cut -f1), bench_gpu.xz $(du -h "$bundle/bench_gpu.xz" | cut -f1), bundle $(du -sh "$bundle" | cut -f1)"
 } >"$bundle/BUILD_INFO"
 cat "$bundle/BUILD_INFO"
-echo "NEEDED: $(tr '\n' ' ' <"$bundle/needed.txt")"
+cat "$bundle/needed.txt"
 cat "$bundle/ldd.txt"

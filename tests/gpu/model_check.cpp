@@ -9,8 +9,20 @@
 // losses and grad norms 4e-10 squared relative error (2e-5 relative) per step;
 // final parameters 1e-7 NMSE (Adam normalises each update, so a gradient
 // element near zero whose fp32 noise differs in sign moves by up to 2 lr).
+//
+// bf16 frozen weights (model.frozen_dtype = bf16) on both backends: the CPU
+// multiplies the rounded weight with the fp32 activation exactly, the GPU
+// rounds the activation to bf16 as well (bf16 x bf16 -> fp32, as autocast),
+// so each product carries up to 2^-9 relative error more. Looser limits:
+// logits 1e-5 and gradients 1e-4 NMSE (0.3% and 1% rms relative), losses
+// 1e-6 and grad norms 4e-5 squared relative error (1e-3, 6e-3 relative),
+// final parameters 1e-4 NMSE; the argmax may flip on 5% of the rows (near
+// ties), against 1% in fp32. Measured under the emulator (whose cuBLAS takes
+// the rounded bf16 operands too): logits 8e-7, grad norms 2e-6, 1 of 80
+// argmax rows.
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "core/adapters/adapter_config.h"
@@ -79,7 +91,7 @@ struct Run {
   std::vector<double> losses, grad_norms;
 };
 
-Run run_model(Backend& be, const std::string& method) {
+Run run_model(Backend& be, const std::string& method, bool bf16_frozen) {
   const ModelConfig mc = check_config();
   AdapterConfig ac;
   ac.method = method == "dora" ? Method::Dora : Method::Lora;
@@ -90,7 +102,8 @@ Run run_model(Backend& be, const std::string& method) {
   const bool full = method == "full";
 
   MemoryLedger ledger;
-  Model m(mc, full ? Model::Mode::Full : model_mode_for(ac), DType::F32);
+  Model m(mc, full ? Model::Mode::Full : model_mode_for(ac), DType::F32,
+          bf16_frozen ? std::optional(DType::BF16) : std::nullopt);
   if (!full) attach_adapters(m, ac);
   m.materialize(be, ledger, kB, kT);
   m.init_base_weights(21);
@@ -137,28 +150,38 @@ Run run_model(Backend& be, const std::string& method) {
   return run;
 }
 
-void model_case(Env& env, const std::string& method) {
+struct Limits {
+  double logits, loss, grads, step_loss, step_norm, params;
+  std::size_t argmax_percent;  // rows whose argmax may differ
+};
+constexpr Limits kFp32Limits{1e-10, 1e-12, 1e-9, 4e-10, 4e-10, 1e-7, 1};
+constexpr Limits kBf16FrozenLimits{1e-5, 1e-6, 1e-4, 1e-6, 4e-5, 1e-4, 5};
+
+void model_case(Env& env, const std::string& method, bool bf16_frozen) {
   const ModelConfig mc = check_config();
+  const Limits lim = bf16_frozen ? kBf16FrozenLimits : kFp32Limits;
+  const std::string name = method + (bf16_frozen ? "_bf16_frozen" : "");
   char shape[128];
-  std::snprintf(shape, sizeof shape, "%s L=%d C=%d H=%d/%d B=%lld T=%lld", method.c_str(),
+  std::snprintf(shape, sizeof shape, "%s L=%d C=%d H=%d/%d B=%lld T=%lld", name.c_str(),
                 mc.layers, mc.hidden, mc.heads, mc.kv_heads, (long long)kB, (long long)kT);
-  Case c(env.report, "model_" + method, "model " + method, shape, 1e-10);
-  const Run a = run_model(env.cpu, method);
-  const Run b = run_model(env.gpu, method);
-  c.compare("logits", a.logits, b.logits, 1e-10);
-  c.compare_scalar("loss0", a.loss0, b.loss0, 1e-12);
-  c.compare("grads", a.grads, b.grads, 1e-9);
+  Case c(env.report, "model_" + name, "model " + name, shape, lim.logits);
+  const Run a = run_model(env.cpu, method, bf16_frozen);
+  const Run b = run_model(env.gpu, method, bf16_frozen);
+  c.compare("logits", a.logits, b.logits, lim.logits);
+  c.compare_scalar("loss0", a.loss0, b.loss0, lim.loss);
+  c.compare("grads", a.grads, b.grads, lim.grads);
   for (int s = 0; s < kSteps; ++s) {
     c.compare_scalar("loss@" + std::to_string(s), a.losses[static_cast<std::size_t>(s)],
-                     b.losses[static_cast<std::size_t>(s)], 4e-10);
+                     b.losses[static_cast<std::size_t>(s)], lim.step_loss);
     c.compare_scalar("gnorm@" + std::to_string(s), a.grad_norms[static_cast<std::size_t>(s)],
-                     b.grad_norms[static_cast<std::size_t>(s)], 4e-10);
+                     b.grad_norms[static_cast<std::size_t>(s)], lim.step_norm);
   }
-  c.compare("params", a.params, b.params, 1e-7);
+  c.compare("params", a.params, b.params, lim.params);
   std::size_t same = 0;
   for (std::size_t i = 0; i < a.argmax.size(); ++i) same += a.argmax[i] == b.argmax[i];
   c.expect(
-      a.argmax.size() == b.argmax.size() && same + a.argmax.size() / 100 >= a.argmax.size(),
+      a.argmax.size() == b.argmax.size() &&
+          same + a.argmax.size() * lim.argmax_percent / 100 >= a.argmax.size(),
       "argmax agrees on only " + std::to_string(same) + " of " + std::to_string(a.argmax.size()));
   char buf[160];
   std::snprintf(buf, sizeof buf, "loss %.6f -> %.6f (cpu) / %.6f -> %.6f (gpu); argmax %zu/%zu",
@@ -173,11 +196,16 @@ void model_case(Env& env, const std::string& method) {
 std::vector<Group> model_groups() {
   return {
       {"model_full", "whole model, full fine-tuning: forward, backward, 20 AdamW steps",
-       [](Env& e) { model_case(e, "full"); }},
+       [](Env& e) { model_case(e, "full", false); }},
       {"model_lora", "whole model, LoRA r=4 on all targets with dropout 0.1",
-       [](Env& e) { model_case(e, "lora"); }},
+       [](Env& e) { model_case(e, "lora", false); }},
       {"model_dora", "whole model, DoRA r=4 on all targets with dropout 0.1",
-       [](Env& e) { model_case(e, "dora"); }},
+       [](Env& e) { model_case(e, "dora", false); }},
+      {"model_bf16_frozen", "whole model, LoRA and DoRA over bf16 frozen projections",
+       [](Env& e) {
+         model_case(e, "lora", true);
+         model_case(e, "dora", true);
+       }},
   };
 }
 

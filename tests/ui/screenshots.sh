@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Screenshots of the window for reviewers: opens it under Xvfb on the demo
-# preset, trains some steps, saves setup.png, monitor.png, memory.png and
-# runs.png into OUTDIR (default ./screenshots). Uses a throwaway data folder
+# preset, trains some steps, saves setup.png, monitor.png, memory.png,
+# runs.png, compose.png and planner.png into OUTDIR (default ./screenshots). Uses a throwaway data folder
 # unless LWB_DATA_DIR is set, so the user's store is untouched.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,0 +1,67 @@
+#pragma once
+// The composition window's engine jobs on a background QThread, one at a time
+// (as TrainingWorker): a weight search, an evaluation, an export of the
+// merged adapter, the hub demo. Each job builds its CompositionSession on the
+// worker thread, so the model never touches the GUI thread; results come back
+// as queued signals and cancellation is an atomic the GUI thread sets
+// directly. Jobs that write to the store open their own connection.
+#include <QObject>
+#include <QString>
+#include <QThread>
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <vector>
+
+#include "core/compose/hub.h"
+#include "core/compose/session.h"
+
+namespace lwb::ui {
+
+class ComposeWorker : public QObject {
+  Q_OBJECT
+ public:
+  explicit ComposeWorker(std::filesystem::path db, QObject* parent = nullptr);
+  ~ComposeWorker() override;  // cancels the job and waits for it
+
+  // Each starts one job; false (and nothing started) while another runs.
+  bool search(std::vector<compose::Member> members, compose::SessionOptions session, compose::SearchOptions search);
+  bool evaluate(std::vector<compose::Member> members, compose::SessionOptions session, std::vector<double> weights);
+  // Writes the merged adapter as a PEFT folder; with a library name it is
+  // also kept in the store's library, with `heldout` as its scores.
+  bool export_merged(std::vector<compose::Member> members, compose::SessionOptions session,
+                     std::vector<double> weights, std::filesystem::path dir, std::string library_name,
+                     compose::Score heldout);
+  bool run_hub(compose::HubPreset preset);
+
+  void cancel() { cancel_ = true; }
+  bool busy() const { return busy_; }
+
+ signals:
+  void trial(lwb::compose::Trial trial);
+  void searched(lwb::compose::SearchResult result);
+  void evaluated(lwb::compose::Evaluation evaluation);
+  void exported(QString dir, QString library_name);
+  // composition_id 0: stopped while training, nothing was composed.
+  void hub_finished(qint64 composition_id, QString report);
+  void notice(QString line);
+  void failed(QString message);
+  // After every job, after its result or failure.
+  void done();
+
+ private:
+  bool start(std::function<void()> job);
+  TrainerEnvironment environment();
+
+  std::filesystem::path db_;
+  QThread thread_;
+  std::function<void()> job_;
+  std::atomic<bool> cancel_{false};
+  bool busy_ = false;  // GUI thread only
+};
+
+}  // namespace lwb::ui
+
+Q_DECLARE_METATYPE(lwb::compose::Trial)
+Q_DECLARE_METATYPE(lwb::compose::SearchResult)
+Q_DECLARE_METATYPE(lwb::compose::Evaluation)
