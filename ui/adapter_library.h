@@ -3,7 +3,8 @@
 // per adapter in the store (name, variant, rank, task, base model, held-out
 // scores), filtered by a text that any column may contain. Rows drag out as
 // kAdapterMime (the adapter ids); canvas nodes dropped back here are
-// reported by member_returned, and the canvas removes them.
+// reported by member_returned, and the canvas removes them. Export and
+// Import are asked for by signal: the owner runs them in the background.
 #include <QWidget>
 #include <cstdint>
 #include <filesystem>
@@ -33,9 +34,13 @@ class AdapterLibrary : public QWidget {
   int row_of(const QString& adapter_name) const;  // -1 if absent
   // What dragging these rows carries (the caller owns it).
   QMimeData* drag_data(const QList<int>& rows) const;
+  // The adapter of the current row; 0 when no row is current.
+  qint64 current_adapter() const;
 
  signals:
   void member_returned(int member);
+  void export_requested(qint64 adapter_id);
+  void import_requested();
   void error(QString message);
 
  private:

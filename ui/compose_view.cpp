@@ -3,6 +3,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -22,6 +23,7 @@
 
 #include "core/compose/library.h"
 #include "core/data/tasks.h"
+#include "core/store/adapter_transfer.h"
 #include "core/store/store.h"
 #include "ui/adapter_library.h"
 #include "ui/compose_canvas.h"
@@ -71,7 +73,7 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   log_->setReadOnly(true);
   log_->setMaximumBlockCount(2000);
   worker_ = new ComposeWorker(db_, this);
-  choose_export_dir_ = [this] { return QFileDialog::getExistingDirectory(this, tr("Export the merged adapter to")); };
+  choose_export_dir_ = [this] { return QFileDialog::getExistingDirectory(this, tr("Export to")); };
 
   auto* middle = new QWidget;
   auto* middle_layout = new QVBoxLayout(middle);
@@ -97,6 +99,8 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   layout->addWidget(split);
 
   connect(library_, &AdapterLibrary::error, this, [this](const QString& m) { show_status(m, true); });
+  connect(library_, &AdapterLibrary::export_requested, this, &ComposeView::ask_export);
+  connect(library_, &AdapterLibrary::import_requested, this, &ComposeView::ask_import);
   // Queued: the drop that asks for the removal may come from the node's own drag.
   connect(library_, &AdapterLibrary::member_returned, this, &ComposeView::remove_member, Qt::QueuedConnection);
   connect(canvas_, &ComposeCanvas::adapters_dropped, this, [this](const QList<qint64>& ids, QPointF pos) {
@@ -128,6 +132,11 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
     if (id == 0)
       show_status(tr("Hub demo stopped while training; the adapters trained so far are in the library."));
     hub_composition_ = id;
+  });
+  connect(worker_, &ComposeWorker::transferred, this, [this](const QString& line) {
+    library_->refresh();
+    show_status(line + ".");
+    log(line);
   });
   connect(worker_, &ComposeWorker::notice, this, &ComposeView::log);
   connect(worker_, &ComposeWorker::failed, this, [this](const QString& m) {
@@ -642,6 +651,63 @@ bool ComposeView::start_hub_demo() {
                  "them for %1...")
                   .arg(qstr(preset.target)));
   return true;
+}
+
+bool ComposeView::export_library_adapter(std::int64_t adapter_id, const QString& dir, bool merged, bool overwrite) {
+  try {
+    check_export_folder(dir.toStdString(), overwrite);
+  } catch (const std::exception& e) {
+    show_status(QString::fromUtf8(e.what()), true);
+    return false;
+  }
+  if (!worker_->export_adapter(adapter_id, dir.toStdString(), merged, overwrite)) return false;
+  set_busy(true);
+  show_status(merged ? tr("Merging into the base and writing %1...").arg(dir) : tr("Writing %1...").arg(dir));
+  return true;
+}
+
+bool ComposeView::import_library_adapter(const QString& dir, const QString& name, const QString& base,
+                                         const QString& task) {
+  if (!worker_->import_adapter(dir.toStdString(), name.trimmed().toStdString(), base.trimmed().toStdString(),
+                               task.toStdString()))
+    return false;
+  set_busy(true);
+  show_status(tr("Checking %1 against base %2...").arg(dir, base));
+  return true;
+}
+
+void ComposeView::ask_export(qint64 adapter_id) {
+  const QStringList forms = {tr("PEFT adapter folder"), tr("merged into its base (Hugging Face checkpoint)")};
+  bool ok = false;
+  const QString form = QInputDialog::getItem(this, tr("Export adapter"), tr("Export as:"), forms, 0, false, &ok);
+  if (!ok) return;
+  const QString dir = choose_export_dir_();
+  if (dir.isEmpty()) return;
+  const std::filesystem::path out = dir.toStdString();
+  const bool taken = std::filesystem::exists(out) && !std::filesystem::is_empty(out);
+  if (taken && QMessageBox::question(this, tr("Export adapter"), tr("%1 is not empty. Replace its files?").arg(dir)) !=
+                   QMessageBox::Yes)
+    return;
+  export_library_adapter(adapter_id, dir, form == forms[1], taken);
+}
+
+void ComposeView::ask_import() {
+  const QString dir = QFileDialog::getExistingDirectory(this, tr("PEFT adapter folder to import"));
+  if (dir.isEmpty()) return;
+  bool ok = false;
+  const QString name = QInputDialog::getText(this, tr("Import adapter"), tr("Name in the library:"), QLineEdit::Normal,
+                                             QFileInfo(dir).fileName(), &ok);
+  if (!ok) return;
+  const QString base = QInputDialog::getItem(this, tr("Import adapter"),
+                                             tr("Base model (a preset, or the path of a checkpoint):"),
+                                             {"tiny", "small"}, 0, true, &ok);
+  if (!ok) return;
+  QStringList tasks = {QString()};
+  for (const auto& t : data::builtin_tasks()) tasks << QString::fromStdString(t.name);
+  const QString task = QInputDialog::getItem(this, tr("Import adapter"), tr("Task it was trained on (optional):"),
+                                             tasks, 0, true, &ok);
+  if (!ok) return;
+  import_library_adapter(dir, name, base, task);
 }
 
 }  // namespace lwb::ui

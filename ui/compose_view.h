@@ -69,6 +69,11 @@ class ComposeView : public QWidget {
   bool clear_composition();
   bool export_to(const QString& dir, bool add_to_library);
   bool start_hub_demo();
+  // A library adapter out as a PEFT folder (or merged into its built-in base
+  // as a Hugging Face checkpoint), and a PEFT folder into the library, in
+  // the background; false, with the reason shown, when nothing started.
+  bool export_library_adapter(std::int64_t adapter_id, const QString& dir, bool merged, bool overwrite);
+  bool import_library_adapter(const QString& dir, const QString& name, const QString& base, const QString& task);
   void set_hub_preset(compose::HubPreset preset) { hub_preset_ = std::move(preset); }
   // Where Export writes; a folder dialog by default.
   void set_export_dir_chooser(std::function<QString()> choose) { choose_export_dir_ = std::move(choose); }
@@ -113,6 +118,8 @@ class ComposeView : public QWidget {
   // Cancel is offered for the search and the hub demo, which poll the flag.
   void set_busy(bool busy, bool cancellable = false);
   void mark_dirty() { dirty_ = true; }
+  void ask_export(qint64 adapter_id);
+  void ask_import();
   QString canvas_settings_json() const;
 
   std::filesystem::path db_;

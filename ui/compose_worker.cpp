@@ -5,6 +5,7 @@
 #include "core/common/errors.h"
 #include "core/compose/library.h"
 #include "core/io/peft.h"
+#include "core/store/adapter_transfer.h"
 #include "core/store/store.h"
 
 namespace lwb::ui {
@@ -137,6 +138,28 @@ bool ComposeWorker::run_hub(compose::HubPreset preset) {
                                .arg(r.total_seconds, 0, 'f', 1)
                                .arg(r.train_seconds, 0, 'f', 1);
     emit hub_finished(r.cancelled ? 0 : r.outcome.composition.id, report);
+  });
+}
+
+bool ComposeWorker::export_adapter(std::int64_t adapter_id, std::filesystem::path dir, bool merged, bool overwrite) {
+  return start([this, adapter_id, dir, merged, overwrite] {
+    Store store(db_);
+    if (merged)
+      export_adapter_merged(store, adapter_id, "", dir, overwrite, environment());
+    else
+      export_adapter_peft(store, adapter_id, dir, overwrite);
+    emit transferred(merged ? tr("Wrote the base with the adapter merged in (Hugging Face checkpoint) to %1")
+                                  .arg(QString::fromStdString(dir.string()))
+                            : tr("Wrote the adapter as a PEFT folder to %1").arg(QString::fromStdString(dir.string())));
+  });
+}
+
+bool ComposeWorker::import_adapter(std::filesystem::path dir, std::string name, std::string base, std::string task) {
+  return start([this, dir, name, base, task] {
+    Store store(db_);
+    import_adapter_peft(store, dir, name, base, task, environment());
+    emit transferred(tr("Imported %1 into the library as \"%2\"")
+                         .arg(QString::fromStdString(dir.string()), QString::fromStdString(name)));
   });
 }
 

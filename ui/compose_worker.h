@@ -33,6 +33,12 @@ class ComposeWorker : public QObject {
                      std::vector<double> weights, std::filesystem::path dir, std::string library_name,
                      compose::Score heldout);
   bool run_hub(compose::HubPreset preset);
+  // A library adapter out as a PEFT folder, or merged into its built-in base
+  // as a Hugging Face checkpoint (core/store/adapter_transfer.h).
+  bool export_adapter(std::int64_t adapter_id, std::filesystem::path dir, bool merged, bool overwrite);
+  // A PEFT folder into the library, checked against the base (a preset name
+  // or a checkpoint path).
+  bool import_adapter(std::filesystem::path dir, std::string name, std::string base, std::string task);
 
   void cancel() { cancel_ = true; }
   bool busy() const { return busy_; }
@@ -44,6 +50,8 @@ class ComposeWorker : public QObject {
   void exported(QString dir, QString library_name);
   // composition_id 0: stopped while training, nothing was composed.
   void hub_finished(qint64 composition_id, QString report);
+  // An export or import of a library adapter is done; the line says what.
+  void transferred(QString line);
   void notice(QString line);
   void failed(QString message);
   // After every job, after its result or failure.

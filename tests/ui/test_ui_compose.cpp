@@ -9,6 +9,7 @@
 #include <QDoubleSpinBox>
 #include <QLabel>
 #include <QMessageBox>
+#include <QFileInfo>
 #include <QMimeData>
 #include <QPlainTextEdit>
 #include <QPushButton>
@@ -271,6 +272,52 @@ class TestUiCompose : public QObject {
     std::unique_ptr<QMimeData> adapter(view.library()->drag_data({0}));
     QVERIFY(!drag_and_drop(view.library()->table()->viewport(), adapter.get(), QPoint(20, 20)));
     QVERIFY(!drag_and_drop(canvas->viewport(), node.get(), QPoint(20, 20)));
+  }
+
+  void libraryAdaptersGoOutAndComeBack() {
+    ComposeView view(db());
+    const std::int64_t id = *Store(db()).find_adapter(add.toStdString());
+    const AdapterState original = Store(db()).load_adapter(id);
+
+    // Out as a PEFT folder: the same tensors come back from the core reader.
+    const QString peft = dir.filePath("library-peft");
+    QVERIFY(view.export_library_adapter(id, peft, false, false));
+    QVERIFY(wait_for_job(view));
+    QVERIFY2(view.status_label()->text().contains("PEFT folder"), qPrintable(view.status_label()->text()));
+    const AdapterState read = io::read_peft_folder(peft.toStdString());
+    QCOMPARE(read.tensors.size(), original.tensors.size());
+    for (const auto& [key, t] : original.tensors) QVERIFY2(read.tensors.at(key).values == t.values, key.c_str());
+
+    // A folder that is not empty is refused unless overwriting was chosen.
+    QVERIFY(!view.export_library_adapter(id, peft, false, false));
+    QVERIFY2(view.status_label()->text().contains("not empty"), qPrintable(view.status_label()->text()));
+    QVERIFY(view.export_library_adapter(id, peft, false, true));
+    QVERIFY(wait_for_job(view));
+
+    // Merged into its base as a Hugging Face checkpoint.
+    const QString merged = dir.filePath("library-merged");
+    QVERIFY(view.export_library_adapter(id, merged, true, false));
+    QVERIFY(wait_for_job(view));
+    QVERIFY2(QFileInfo::exists(merged + "/config.json") && QFileInfo::exists(merged + "/model.safetensors"),
+             qPrintable(view.status_label()->text()));
+
+    // Back in under a new name, checked against the tiny base; a taken name
+    // and a base it was not trained on are refused with the reason.
+    const int before = view.library()->rows();
+    QVERIFY(view.import_library_adapter(peft, "add-again", "tiny", "add"));
+    QVERIFY(wait_for_job(view));
+    QCOMPARE(view.library()->rows(), before + 1);
+    QVERIFY(view.library()->row_of("add-again") >= 0);
+    const AdapterState again = Store(db()).load_adapter(*Store(db()).find_adapter("add-again"));
+    for (const auto& [key, t] : original.tensors) QVERIFY2(again.tensors.at(key).values == t.values, key.c_str());
+    QVERIFY(view.import_library_adapter(peft, "add-again", "tiny", ""));
+    QVERIFY(wait_for_job(view));
+    QVERIFY2(view.status_label()->text().contains("already has an adapter named"),
+             qPrintable(view.status_label()->text()));
+    QVERIFY(view.import_library_adapter(peft, "add-on-merged", merged, ""));
+    QVERIFY(wait_for_job(view));
+    QVERIFY2(view.status_label()->text().contains("another base"), qPrintable(view.status_label()->text()));
+    QCOMPARE(view.library()->rows(), before + 1);
   }
 
   void cancelStopsTheSearchWithItsBestSoFar() {
