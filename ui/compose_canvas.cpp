@@ -190,10 +190,12 @@ void ComposeCanvas::dragEnterEvent(QDragEnterEvent* e) { dragMoveEvent(e); }
 // QGraphicsView forwards moves to the scene, which refuses drags no item
 // wants; the canvas as a whole takes adapters.
 void ComposeCanvas::dragMoveEvent(QDragMoveEvent* e) {
-  if (e->mimeData()->hasFormat(kAdapterMime))
-    e->acceptProposedAction();
-  else
+  if (e->mimeData()->hasFormat(kAdapterMime)) {
+    e->setDropAction(Qt::CopyAction);
+    e->accept();
+  } else {
     e->ignore();
+  }
 }
 
 void ComposeCanvas::dropEvent(QDropEvent* e) {
@@ -204,7 +206,9 @@ void ComposeCanvas::dropEvent(QDropEvent* e) {
     const qint64 id = line.toLongLong(&ok);
     if (ok) ids.push_back(id);
   }
-  e->acceptProposedAction();
+  // Always a copy: a move would make the library's table drop its rows.
+  e->setDropAction(Qt::CopyAction);
+  e->accept();
   emit adapters_dropped(ids, mapToScene(e->position().toPoint()));
 }
 

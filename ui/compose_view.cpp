@@ -106,7 +106,8 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   connect(canvas_, &ComposeCanvas::adapters_dropped, this, [this](const QList<qint64>& ids, QPointF pos) {
     for (int i = 0; i < ids.size(); ++i) add_adapter(ids[i], pos + QPointF(kDropSpacing * i, 0));
   });
-  connect(canvas_, &ComposeCanvas::remove_requested, this, &ComposeView::remove_member);
+  // Queued: the request comes from the node's own button, which the removal deletes.
+  connect(canvas_, &ComposeCanvas::remove_requested, this, &ComposeView::remove_member, Qt::QueuedConnection);
   connect(canvas_, &ComposeCanvas::weight_edited, this, &ComposeView::mark_dirty);
   connect(canvas_, &ComposeCanvas::node_moved, this, &ComposeView::mark_dirty);
   connect(worker_, &ComposeWorker::trial, this, &ComposeView::on_trial);
@@ -432,6 +433,10 @@ void ComposeView::on_trial(const Trial& t) {
 }
 
 void ComposeView::on_searched(const SearchResult& r) {
+  if (r.trace.empty()) {  // cancelled while the session was still loading
+    show_status(tr("Search cancelled before the first evaluation; the weights are unchanged."));
+    return;
+  }
   for (int i = 0; i < canvas_->size(); ++i) canvas_->set_weight(i, r.best_weights[static_cast<std::size_t>(i)]);
   mark_dirty();
   show_status(tr("Best few-shot objective %1 after %2 evaluations (%3 at w = 0)%4. Evaluate to score it on held-out "

@@ -365,6 +365,16 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     event->ignore();
     return;
   }
+  // An evaluation or export cannot be interrupted and the window would wait
+  // for it without a word: say so, and let the user choose.
+  if (compose_->busy()) {
+    if (QMessageBox::question(this, tr("Composition job running"),
+                              tr("A composition job is still running. Cancel it (an evaluation or export finishes "
+                                 "first) and quit?")) != QMessageBox::Yes) {
+      event->ignore();
+      return;
+    }  // the compose view's worker cancels and waits as it goes
+  }
   if (training()) {
     const auto answer = QMessageBox::question(
         this, tr("Training is running"), tr("Stop the run (it is kept as a stopped run with its adapter) and quit?"));

@@ -156,7 +156,13 @@ QWidget* PlannerView::build_knobs() {
   connect(model_box_, &QComboBox::currentIndexChanged, this, [this](int i) {
     if (i < 0) return;
     const QVariant file = model_box_->itemData(i);
-    load_model(file.isValid() ? file.toString() : model_box_->itemText(i));
+    if (load_model(file.isValid() ? file.toString() : model_box_->itemText(i))) {
+      model_index_ = i;
+      return;
+    }
+    // The last good model stays planned; the box shows it again.
+    const QSignalBlocker quiet(model_box_);
+    model_box_->setCurrentIndex(model_index_);
   });
   auto* open = new QPushButton(tr("Open config.json..."));
   connect(open, &QPushButton::clicked, this, [this] {
@@ -310,6 +316,7 @@ bool PlannerView::open_config(const QString& file) {
   }
   const QSignalBlocker quiet(model_box_);  // loaded already
   model_box_->setCurrentIndex(i);
+  model_index_ = i;
   return true;
 }
 

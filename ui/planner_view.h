@@ -80,6 +80,7 @@ class PlannerView : public QWidget {
   QTimer* replan_timer_;
 
   QComboBox* model_box_;
+  int model_index_ = 0;  // the entry whose model is planned
   std::vector<QCheckBox*> method_boxes_;  // plan_method_names() order
   QSpinBox* rank_;
   QDoubleSpinBox* dropout_;

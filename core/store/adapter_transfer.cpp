@@ -56,7 +56,7 @@ void export_adapter_merged(Store& store, std::int64_t adapter_id, const std::str
   const AdapterState state = store.load_adapter(adapter_id);
   const std::string spec = base_spec.empty() ? builtin_base_spec(state) : base_spec;
   if (spec.empty())
-    throw ConfigError("base", "the adapter's base " + state.base_model + " is not built in; choose its checkpoint");
+    throw ConfigError("base", "the adapter's base " + state.base_model + " is not built in; name its checkpoint (--base PATH)");
   LoadedBase base;
   load_base(spec, env, base);
   if (!state.base_fingerprint.empty() && state.base_fingerprint != base.fingerprint)

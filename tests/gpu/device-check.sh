@@ -18,7 +18,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:?usage: device-check.sh OUTDIR}
-bundle=${BUNDLE:-$root/build-device}
+bundle=$(cd "${BUNDLE:-$root/build-device}" 2>/dev/null && pwd) || bundle=${BUNDLE:-$root/build-device}
 mkdir -p "$out"
 # The bundle carries its binaries xz-compressed; unpack them into a temporary
 # folder (python3's lzma where xz is missing). A plain binary is used as is.
@@ -26,9 +26,11 @@ bins=$(mktemp -d)
 trap 'rm -rf "$bins"' EXIT
 for name in gpu_check bench_gpu; do
   if [ -f "$bundle/$name.xz" ]; then
-    { xz -dc "$bundle/$name.xz" 2>/dev/null ||
-      python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$bundle/$name.xz"; } \
-      >"$bins/$name" && chmod +x "$bins/$name"
+    # Each attempt writes the whole file afresh; an empty result counts as missing.
+    xz -dc "$bundle/$name.xz" >"$bins/$name" 2>/dev/null ||
+      python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$bundle/$name.xz" \
+        >"$bins/$name" || rm -f "$bins/$name"
+    [ -s "$bins/$name" ] && chmod +x "$bins/$name" || rm -f "$bins/$name"
   elif [ -f "$bundle/$name" ]; then
     ln -s "$bundle/$name" "$bins/$name"
   fi
@@ -51,7 +53,7 @@ fi
 
 # cuBLAS: the system's when the loader finds it, else a CUDA toolkit folder,
 # else the pip wheel next to PyTorch (nvidia-cublas).
-if ldd "$bin" | grep -q 'libcublas.*not found'; then
+if grep -q 'libcublas.*not found' <(ldd "$bin" 2>&1); then
   dirs=""
   for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
     [ -e "$d/libcublas.so.13" ] && dirs="$dirs:$d"
@@ -82,7 +84,7 @@ fi
 # The whole check. --verbose prints every row as it completes, so a hang or a
 # crash still leaves the rows before it in the log.
 t0=$(date +%s)
-check_budget=$(budget 210)
+check_budget=$(budget 240)
 timeout "$check_budget" "$bin" --verbose >"$out/gpu_check.log" 2>&1
 rc=$?
 t1=$(date +%s)
@@ -100,7 +102,7 @@ p0=$(date +%s)
 if ! command -v python3 >/dev/null; then
   echo "SKIP: peft_bench: no python3" >"$out/peft_bench.log"
 else
-  timeout "$(budget 140)" python3 "$bundle/peft_bench.py" >"$out/peft_bench.log" 2>&1
+  timeout "$(budget 120)" python3 "$bundle/peft_bench.py" >"$out/peft_bench.log" 2>&1
   echo "peft_bench: exit $? ($(($(date +%s) - p0)) s)" >>"$out/peft_bench.log"
 fi
 

@@ -339,6 +339,36 @@ class TestUiCompose : public QObject {
     QVERIFY(!view.cancel_button()->isEnabled());
   }
 
+  void anImmediateCancelLeavesTheWeightsAlone() {
+    // Cancel may land while the session is still loading, before any
+    // evaluation: then there is no result to show, only the notice.
+    ComposeView view(db());
+    view.show();
+    QVERIFY(drop_adapter(view, length, QPoint(60, 80)));
+    view.canvas()->set_weight(0, 0.25);
+    QVERIFY(view.start_search());
+    QTest::mouseClick(view.cancel_button(), Qt::LeftButton);
+    QVERIFY(wait_for_job(view));
+    const QString status = view.status_label()->text();
+    if (view.trace().empty()) {
+      QVERIFY2(status.contains("before the first evaluation"), qPrintable(status));
+      QCOMPARE(view.canvas()->weight(0), 0.25);
+    } else {
+      QVERIFY2(status.contains("search cancelled"), qPrintable(status));
+    }
+  }
+
+  void aNodeIsRemovedByItsButton() {
+    ComposeView view(db());
+    view.show();
+    QVERIFY(drop_adapter(view, length, QPoint(60, 80)));
+    QVERIFY(drop_adapter(view, add, QPoint(420, 80)));
+    // A real click: the button that sends the request is deleted with its node.
+    QTest::mouseClick(view.canvas()->remove_button(0), Qt::LeftButton);
+    QTRY_COMPARE(view.members(), 1);
+    QCOMPARE(view.canvas()->title(0), add);
+  }
+
   void hubDemoFromTheButton() {
     ComposeView view(db());
     view.show();
@@ -386,6 +416,28 @@ class TestUiCompose : public QObject {
     QVERIFY(asked);
     QVERIFY(w.isVisible());
     QCOMPARE(w.compose_view()->members(), 1);
+
+    // With a job running, closing asks again rather than waiting silently;
+    // declining keeps the window and the job.
+    QVERIFY(w.compose_view()->start_evaluation());
+    bool asked_busy = false;
+    QTimer answer;
+    connect(&answer, &QTimer::timeout, [&asked_busy] {
+      auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
+      if (!box) return;
+      if (box->text().contains("still running")) {
+        asked_busy = true;
+        box->button(QMessageBox::No)->click();
+      } else {
+        box->button(QMessageBox::Discard)->click();
+      }
+    });
+    answer.start(10);
+    QVERIFY(!w.close());
+    answer.stop();
+    QVERIFY(asked_busy);
+    QVERIFY(w.isVisible());
+    QVERIFY(wait_for_job(*w.compose_view()));
   }
 };
 

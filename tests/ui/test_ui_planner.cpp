@@ -172,6 +172,28 @@ class TestUiPlanner : public QObject {
     QCOMPARE(v.plans().front().total, before.front().total);
   }
 
+  void a_model_entry_that_no_longer_loads_is_not_shown_as_planned() {
+    // A config opened earlier is listed; once its file is broken, choosing it
+    // again fails and the box goes back to the model that is planned.
+    PlannerView v;
+    auto* box = v.findChild<QComboBox*>("planner_model");
+    const QString file = dir.filePath("later-broken.json");
+    write_file(file, R"({"model_type": "llama", "hidden_size": 128, "intermediate_size": 256,
+                         "num_attention_heads": 4, "num_key_value_heads": 4, "num_hidden_layers": 2,
+                         "vocab_size": 500, "max_position_embeddings": 128, "rms_norm_eps": 1e-5})");
+    QVERIFY2(v.open_config(file), qPrintable(v.error_label()->text()));
+    const int entry = box->currentIndex();
+    v.select_model("small");
+    settle();
+    const std::size_t planned = v.plans().front().total;
+    write_file(file, "{");
+    box->setCurrentIndex(entry);
+    settle();
+    QCOMPARE(box->currentText(), QString("small"));
+    QVERIFY2(v.error_label()->text().contains("later-broken.json"), qPrintable(v.error_label()->text()));
+    QCOMPARE(v.plans().front().total, planned);
+  }
+
   void the_per_layer_view_shows_the_selected_method() {
     PlannerView v;
     v.lisa_button()->click();
