@@ -14,6 +14,7 @@
 #include "core/io/hf_checkpoint.h"
 #include "core/io/safetensors.h"
 #include "core/model/weights_init.h"
+#include "io_fixtures.h"
 #include "model_fixtures.h"
 
 using namespace lwb;
@@ -23,33 +24,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Built {
-  MemoryLedger ledger;  // outlives the model's arenas
-  std::unique_ptr<Model> model;
-};
-
 std::unique_ptr<Built> build(Backend& be, const ModelConfig& mc) {
   auto b = std::make_unique<Built>();
   b->model = std::make_unique<Model>(mc, Model::Mode::Frozen, DType::F32);
   b->model->materialize(be, b->ledger, 2, 6);
   return b;
-}
-
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_text(const fs::path& file, const std::string& text) { std::ofstream(file, std::ios::binary) << text; }
-
-template <class F>
-std::string format_error(F&& f) {
-  try {
-    f();
-  } catch (const FormatError& e) {
-    return e.what();
-  }
-  return {};
 }
 
 std::vector<float> host(Backend& be, const Tensor& t) {

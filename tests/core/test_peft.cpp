@@ -24,6 +24,7 @@
 #include "core/io/safetensors.h"
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
+#include "io_fixtures.h"
 #include "model_fixtures.h"
 
 using namespace lwb;
@@ -32,12 +33,6 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-// The ledger is declared first so it outlives the model's arenas.
-struct Built {
-  MemoryLedger ledger;
-  std::unique_ptr<Model> model;
-};
 
 std::unique_ptr<Built> build(Backend& be, const AdapterConfig& ac, const ModelConfig& mc = micro_config()) {
   auto b = std::make_unique<Built>();
@@ -65,24 +60,6 @@ AdapterConfig adapter(Method method, bool rslora = false) {
   ac.targets = {Target::Q, Target::V, Target::Down};
   ac.adalora.target_r = 2;
   return ac;
-}
-
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_text(const fs::path& file, const std::string& text) { std::ofstream(file, std::ios::binary) << text; }
-
-// The message of the FormatError `f` throws, or "" when it throws none.
-template <class F>
-std::string format_error(F&& f) {
-  try {
-    f();
-  } catch (const FormatError& e) {
-    return e.what();
-  }
-  return {};
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
