@@ -3,7 +3,8 @@
 #include <sstream>
 
 #include "app/cli.h"
-#include "core/memory/planner.h"
+#include "core/common/paths.h"
+#include "core/plan/planner.h"
 
 namespace lwb::cli {
 

@@ -15,7 +15,7 @@
 #include "core/store/store_sink.h"
 #include "core/train/compare.h"
 #include "core/train/jsonl_sink.h"
-#include "core/train/paths.h"
+#include "core/common/paths.h"
 #include "core/train/trainer.h"
 
 namespace lwb::cli {

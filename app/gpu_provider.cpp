@@ -1,5 +1,5 @@
 #include "app/cli.h"
-#include "core/tensor/backend_registry.h"
+#include "core/backend/backend_registry.h"
 
 #ifdef LWB_HAVE_CUDA
 #include "gpu/cuda_backend.h"

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "core/common/errors.h"
-#include "core/tensor/bf16.h"
+#include "core/common/half.h"
 #include "gpu/cuda_backend_impl.h"
 #include "gpu/cuda_check.h"
 #include "gpu/kernels.h"
@@ -149,7 +149,7 @@ void CudaBackend::fill(const Tensor& dst, double value) {
       gpu::fill_i32(stream_, dst.data<std::int32_t>(), n, static_cast<std::int32_t>(value));
       return;
     case DType::BF16:
-      gpu::fill_u16(stream_, dst.data<std::uint16_t>(), n, float_to_bf16_bits(static_cast<float>(value)));
+      gpu::fill_u16(stream_, dst.data<std::uint16_t>(), n, f32_to_bf16(static_cast<float>(value)));
       return;
   }
   check.fail(std::string("unsupported dtype ") + dtype_name(dst.dtype));

@@ -18,9 +18,9 @@
 
 #include "core/common/errors.h"
 #include "core/data/tasks.h"
-#include "core/memory/planner.h"
+#include "core/plan/planner.h"
 #include "core/model/config.h"
-#include "core/tensor/backend_registry.h"
+#include "core/backend/backend_registry.h"
 #include "ui/memory_view.h"
 #include "ui/target_picker.h"
 

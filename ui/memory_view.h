@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 
 class QCustomPlot;
 class QCPBars;

@@ -25,6 +25,7 @@
 #include <QVBoxLayout>
 #include <algorithm>
 
+#include "core/common/paths.h"
 #include "ui/memory_view.h"
 #include "ui/target_picker.h"
 

@@ -1,14 +1,14 @@
 #pragma once
 // The memory planner: pick a model config (built-in, shipped under
 // resources/models or any HF config.json), set the knobs `lora-workbench plan`
-// takes, and compare the methods' estimated memory (core/memory/planner.h) per
+// takes, and compare the methods' estimated memory (core/plan/planner.h) per
 // category, in total and per layer, against a GPU size. The planner is analytic
 // and fast, so every edit replans at once (coalesced by a zero-time timer).
 #include <QWidget>
 #include <memory>
 #include <vector>
 
-#include "core/memory/planner.h"
+#include "core/plan/planner.h"
 
 class QCheckBox;
 class QComboBox;

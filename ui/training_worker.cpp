@@ -6,7 +6,7 @@
 #include "core/adapters/adapter_state.h"
 #include "core/store/store.h"
 #include "core/store/store_sink.h"
-#include "core/train/paths.h"
+#include "core/common/paths.h"
 #include "core/train/trainer.h"
 
 namespace lwb::ui {

@@ -7,8 +7,8 @@
 
 #include "core/adapters/attach.h"
 #include "core/common/errors.h"
-#include "core/io/safetensors.h"
-#include "core/memory/ledger.h"
+#include "core/format/safetensors.h"
+#include "core/tensor/ledger.h"
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
 
@@ -54,12 +54,6 @@ std::optional<ModuleId> parse_module_hf_name(std::string_view name) {
 namespace {
 
 using Shape64 = std::vector<std::int64_t>;
-
-std::string shape_str(const Shape64& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 Shape64 tensor_shape(const Tensor& t) {
   return Shape64(t.shape.dims.begin(), t.shape.dims.begin() + t.shape.ndim);
@@ -184,8 +178,8 @@ void load_adapter(Model& model, const AdapterState& state, const std::string& so
     const auto it = state.tensors.find(key);
     if (it == state.tensors.end()) throw FormatError(source, "adapter tensor \"" + key + "\" is missing");
     if (it->second.shape != tensor_shape(t))
-      throw FormatError(source, "adapter tensor \"" + key + "\" has shape " + shape_str(it->second.shape) +
-                                    " but the model expects " + shape_str(tensor_shape(t)));
+      throw FormatError(source, "adapter tensor \"" + key + "\" has shape " + io::shape_str(it->second.shape) +
+                                    " but the model expects " + io::shape_str(tensor_shape(t)));
     upload_floats(model.backend(), t, it->second.values);
     ++used;
   });
@@ -210,12 +204,12 @@ std::vector<std::string> adapter_mismatches(const AdapterState& state, const Mod
   const std::map<std::string, Shape64> expected = expected_shapes(c, base);
   for (const auto& [key, shape] : expected)
     if (!state.tensors.contains(key))
-      problems.push_back("missing tensor \"" + key + "\" (expected shape " + shape_str(shape) + ")");
+      problems.push_back("missing tensor \"" + key + "\" (expected shape " + io::shape_str(shape) + ")");
   for (const auto& [key, t] : state.tensors) {
     if (const auto it = expected.find(key); it != expected.end()) {
       if (t.shape != it->second)
-        problems.push_back("tensor \"" + key + "\" has shape " + shape_str(t.shape) + " vs expected " +
-                           shape_str(it->second));
+        problems.push_back("tensor \"" + key + "\" has shape " + io::shape_str(t.shape) + " vs expected " +
+                           io::shape_str(it->second));
       continue;
     }
     // A key of a module beyond the model says more than "unexpected".
@@ -289,8 +283,8 @@ std::map<std::string, HostTensor> module_deltas(const Model& now, const std::fil
       const Shape64 shape = tensor_shape(lin.weight);
       if (info->shape != shape)
         throw FormatError(start_checkpoint.string(), "tensor \"" + name + "\" has shape " +
-                                                         shape_str(info->shape) + " but the model expects " +
-                                                         shape_str(shape));
+                                                         io::shape_str(info->shape) + " but the model expects " +
+                                                         io::shape_str(shape));
       const std::vector<float> w0 = start.read_f32(name);
       const std::vector<double> w = download_values(now.backend(), lin.weight);
       HostTensor d{shape, std::vector<float>(w.size())};
@@ -311,7 +305,7 @@ LoraFromDelta lora_from_delta(const std::map<std::string, HostTensor>& deltas, i
                         "\"" + name + "\" is not a module of the model (e.g. model.layers.0.self_attn.q_proj)");
     const LinearShape s = linear_shape(model, id->target);
     if (d.shape != Shape64{s.out, s.in})
-      throw ConfigError("deltas", "\"" + name + "\" has shape " + shape_str(d.shape) + "; expected [" +
+      throw ConfigError("deltas", "\"" + name + "\" has shape " + io::shape_str(d.shape) + "; expected [" +
                                       std::to_string(s.out) + ", " + std::to_string(s.in) + "]");
     targets.insert(id->target);
     present.insert({id->layer, id->target});

@@ -10,7 +10,7 @@
 
 #include "core/adapters/adapter_config.h"
 #include "core/common/variant_event.h"
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 #include "core/model/model.h"
 #include "core/optim/adamw.h"
 #include "core/optim/schedule.h"

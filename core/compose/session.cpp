@@ -8,7 +8,7 @@
 #include "core/data/tasks.h"
 #include "core/data/tokenizer.h"
 #include "core/model/checkpoint.h"
-#include "core/tensor/backend_registry.h"
+#include "core/backend/backend_registry.h"
 
 namespace lwb::compose {
 

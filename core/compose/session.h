@@ -22,7 +22,7 @@
 #include "core/compose/merge.h"
 #include "core/compose/search.h"
 #include "core/data/dataset.h"
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 #include "core/model/model.h"
 #include "core/tensor/backend.h"
 

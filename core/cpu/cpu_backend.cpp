@@ -12,7 +12,7 @@
 
 #include "core/common/errors.h"
 #include "core/cpu/kernels.h"
-#include "core/tensor/bf16.h"
+#include "core/common/half.h"
 
 namespace lwb {
 
@@ -81,7 +81,7 @@ void CpuBackend::copy(const Tensor& dst, const Tensor& src) {
     float* d = dst.data<float>();
     const std::int64_t n = src.numel();
 #pragma omp parallel for schedule(static)
-    for (std::int64_t i = 0; i < n; ++i) d[i] = bf16_bits_to_float(s[i]);
+    for (std::int64_t i = 0; i < n; ++i) d[i] = bf16_to_f32(s[i]);
     return;
   }
   if (src.dtype != dst.dtype)
@@ -97,7 +97,7 @@ void CpuBackend::fill(const Tensor& dst, double value) {
   }
   if (dst.dtype == DType::BF16) {
     auto* p = dst.data<std::uint16_t>();
-    const std::uint16_t bits = float_to_bf16_bits(static_cast<float>(value));
+    const std::uint16_t bits = f32_to_bf16(static_cast<float>(value));
     for (std::int64_t i = 0; i < dst.numel(); ++i) p[i] = bits;
     return;
   }
@@ -129,7 +129,7 @@ const float* CpuBackend::widen(const Tensor& t, std::int64_t rows, std::int64_t 
   float* dst = widened_.data();
 #pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t c = 0; c < cols; ++c) dst[r * cols + c] = bf16_bits_to_float(src[r * ld + c]);
+    for (std::int64_t c = 0; c < cols; ++c) dst[r * cols + c] = bf16_to_f32(src[r * ld + c]);
   return dst;
 }
 

@@ -10,8 +10,8 @@
 
 #include "core/common/errors.h"
 #include "core/data/tokenizer.h"
-#include "core/io/atomic_file.h"
-#include "core/io/safetensors.h"
+#include "core/format/atomic_file.h"
+#include "core/format/safetensors.h"
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
 
@@ -20,12 +20,6 @@ namespace lwb::io {
 namespace {
 using json = nlohmann::json;
 using Shape64 = std::vector<std::int64_t>;
-
-std::string shape_str(const Shape64& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 json read_json(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);

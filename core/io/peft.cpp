@@ -7,8 +7,8 @@
 #include <sstream>
 
 #include "core/common/errors.h"
-#include "core/io/atomic_file.h"
-#include "core/io/safetensors.h"
+#include "core/format/atomic_file.h"
+#include "core/format/safetensors.h"
 #include "core/model/checkpoint.h"
 
 namespace lwb::io {

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/errors.h"
-#include "core/io/safetensors.h"
+#include "core/format/safetensors.h"
 #include "core/model/weights_init.h"
 
 namespace lwb {

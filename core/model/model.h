@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 #include "core/model/config.h"
 #include "core/model/linear.h"
 #include "core/tensor/arena.h"

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "core/tensor/bf16.h"
+#include "core/common/half.h"
 #include "core/tensor/rng.h"
 
 namespace lwb {
@@ -23,7 +23,7 @@ void upload_values(Backend& backend, const Tensor& t, const std::vector<double>&
     }
     case DType::BF16: {  // rounded through fp32, as torch's .to(bfloat16) of an fp32 weight
       std::vector<std::uint16_t> h(values.size());
-      for (std::size_t i = 0; i < h.size(); ++i) h[i] = float_to_bf16_bits(static_cast<float>(values[i]));
+      for (std::size_t i = 0; i < h.size(); ++i) h[i] = f32_to_bf16(static_cast<float>(values[i]));
       backend.upload(t, h.data(), h.size() * sizeof(std::uint16_t));
       return;
     }
@@ -56,7 +56,7 @@ std::vector<double> download_values(Backend& backend, const Tensor& t) {
     case DType::BF16: {
       std::vector<std::uint16_t> h(out.size());
       backend.download(h.data(), t, h.size() * sizeof(std::uint16_t));
-      for (std::size_t i = 0; i < h.size(); ++i) out[i] = bf16_bits_to_float(h[i]);
+      for (std::size_t i = 0; i < h.size(); ++i) out[i] = bf16_to_f32(h[i]);
       return out;
     }
     default:

@@ -2,7 +2,7 @@
 // AdamW over a ParameterSet: the moments are flat mirrors of the parameter
 // arena (same slots, same offsets), so one step is two flat backend calls
 // (the weight-decayed prefix and the rest), whatever the number of tensors.
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 #include "core/tensor/arena.h"
 #include "core/tensor/backend.h"
 

@@ -7,7 +7,7 @@
 #include "core/io/hf_checkpoint.h"
 #include "core/io/peft.h"
 #include "core/model/checkpoint.h"
-#include "core/train/paths.h"
+#include "core/common/paths.h"
 
 namespace lwb {
 

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "core/cpu/cpu_backend.h"
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 #include "core/model/model.h"
 #include "core/store/store.h"
 #include "core/train/trainer.h"

@@ -12,10 +12,10 @@
 
 #include "core/common/errors.h"
 #include "core/io/peft.h"
-#include "core/io/safetensors.h"
+#include "core/format/safetensors.h"
 #include "core/model/checkpoint.h"
 #include "core/train/jsonl_sink.h"
-#include "core/train/paths.h"
+#include "core/common/paths.h"
 
 namespace lwb {
 

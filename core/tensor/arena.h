@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 #include "core/tensor/tensor.h"
 
 namespace lwb {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/common/variant_event.h"
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 #include "core/train/experiment_config.h"
 
 namespace lwb {

@@ -14,13 +14,13 @@
 #include "core/cpu/cpu_backend.h"
 #include "core/data/tasks.h"
 #include "core/io/hf_checkpoint.h"
-#include "core/io/safetensors.h"
+#include "core/format/safetensors.h"
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
 #include "core/optim/schedule.h"
-#include "core/tensor/backend_registry.h"
+#include "core/backend/backend_registry.h"
 #include "core/tensor/rng.h"
-#include "core/train/paths.h"
+#include "core/common/paths.h"
 
 namespace lwb {
 

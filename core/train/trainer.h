@@ -13,7 +13,7 @@
 #include "core/adapters/variant.h"
 #include "core/data/dataset.h"
 #include "core/data/tokenizer.h"
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 #include "core/model/model.h"
 #include "core/optim/adamw.h"
 #include "core/train/events.h"

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "core/common/errors.h"
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 #include "core/model/model.h"
 
 namespace lwb::test {

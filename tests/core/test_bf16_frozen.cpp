@@ -16,7 +16,7 @@
 #include "core/model/model.h"
 #include "core/model/weights_init.h"
 #include "core/optim/adamw.h"
-#include "core/tensor/bf16.h"
+#include "core/common/half.h"
 #include "core/train/trainer.h"
 #include "model_fixtures.h"
 

@@ -16,8 +16,8 @@
 #include "core/compose/hub.h"
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
-#include "core/tensor/backend_registry.h"
-#include "core/train/paths.h"
+#include "core/backend/backend_registry.h"
+#include "core/common/paths.h"
 
 using namespace lwb;
 using namespace lwb::compose;

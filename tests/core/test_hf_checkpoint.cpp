@@ -10,9 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/errors.h"
+#include "core/common/half.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/io/hf_checkpoint.h"
-#include "core/io/safetensors.h"
+#include "core/format/safetensors.h"
 #include "core/model/weights_init.h"
 #include "io_fixtures.h"
 #include "model_fixtures.h"
@@ -114,8 +115,8 @@ class TestHfCheckpoint : public QObject {
       } else {
         std::vector<std::uint16_t> bits;
         for (float& x : v) {
-          bits.push_back(io::f32_to_bf16(x));
-          x = io::bf16_to_f32(bits.back());
+          bits.push_back(f32_to_bf16(x));
+          x = bf16_to_f32(bits.back());
         }
         bf16.push_back(std::move(bits));
         shard2.push_back(
@@ -124,7 +125,7 @@ class TestHfCheckpoint : public QObject {
       }
       expect[name] = v;
     }
-    bf16.push_back(std::vector<std::uint16_t>(2, io::f32_to_bf16(1.0f)));
+    bf16.push_back(std::vector<std::uint16_t>(2, f32_to_bf16(1.0f)));
     const std::string inv_freq = "model.layers.0.self_attn.rotary_emb.inv_freq";
     shard2.push_back(
         {inv_freq, io::StDType::BF16, {2}, std::as_bytes(std::span<const std::uint16_t>(bf16.back()))});

@@ -18,10 +18,11 @@
 #include "core/adapters/attach.h"
 #include "core/adapters/numerical_rank.h"
 #include "core/common/errors.h"
+#include "core/common/half.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/io/hf_checkpoint.h"
 #include "core/io/peft.h"
-#include "core/io/safetensors.h"
+#include "core/format/safetensors.h"
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
 #include "io_fixtures.h"
@@ -261,8 +262,8 @@ class TestPeft : public QObject {
       std::vector<std::uint16_t> bits;
       std::vector<float> value;
       for (double x : v) {
-        bits.push_back(io::f32_to_f16(static_cast<float>(x)));
-        value.push_back(io::f16_to_f32(bits.back()));
+        bits.push_back(f32_to_f16(static_cast<float>(x)));
+        value.push_back(f16_to_f32(bits.back()));
       }
       storage.push_back(std::move(bits));
       writes.push_back(

@@ -11,7 +11,7 @@
 #include "core/adapters/variant.h"
 #include "core/common/errors.h"
 #include "core/cpu/cpu_backend.h"
-#include "core/memory/planner.h"
+#include "core/plan/planner.h"
 #include "core/model/model.h"
 #include "core/optim/adamw.h"
 

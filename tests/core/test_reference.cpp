@@ -36,7 +36,7 @@
 #include "core/adapters/adalora_allocator.h"
 #include "core/adapters/attach.h"
 #include "core/cpu/cpu_backend.h"
-#include "core/io/safetensors.h"
+#include "core/format/safetensors.h"
 #include "core/model/model.h"
 #include "core/model/weights_init.h"
 #include "core/optim/adamw.h"

@@ -14,7 +14,8 @@
 #include <string>
 
 #include "core/common/errors.h"
-#include "core/io/safetensors.h"
+#include "core/common/half.h"
+#include "core/format/safetensors.h"
 
 using namespace lwb;
 using namespace lwb::io;

@@ -8,7 +8,7 @@
 #include <cmath>
 
 #include "core/common/errors.h"
-#include "core/train/paths.h"
+#include "core/common/paths.h"
 #include "core/train/trainer.h"
 
 using namespace lwb;

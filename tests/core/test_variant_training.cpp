@@ -12,7 +12,7 @@
 #include "core/adapters/attach.h"
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
-#include "core/train/paths.h"
+#include "core/common/paths.h"
 #include "core/train/trainer.h"
 
 using namespace lwb;

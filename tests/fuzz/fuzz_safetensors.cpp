@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/common/errors.h"
-#include "core/io/safetensors.h"
+#include "core/format/safetensors.h"
 
 namespace {
 

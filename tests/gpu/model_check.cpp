@@ -27,7 +27,7 @@
 
 #include "core/adapters/adapter_config.h"
 #include "core/adapters/attach.h"
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 #include "core/model/model.h"
 #include "core/model/weights_init.h"
 #include "core/optim/adamw.h"

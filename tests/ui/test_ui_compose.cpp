@@ -27,7 +27,7 @@
 #include "core/io/peft.h"
 #include "core/model/checkpoint.h"
 #include "core/store/store.h"
-#include "core/train/paths.h"
+#include "core/common/paths.h"
 #include "core/train/trainer.h"
 #include "ui/adapter_library.h"
 #include "ui/compose_canvas.h"

@@ -15,7 +15,8 @@
 #include <qcustomplot.h>
 
 #include "core/cpu/cpu_backend.h"
-#include "core/memory/planner.h"
+#include "core/common/paths.h"
+#include "core/plan/planner.h"
 #include "ui/experiment_form.h"
 #include "ui/main_window.h"
 #include "ui/memory_view.h"

@@ -1,4 +1,4 @@
-#include "core/tensor/backend_registry.h"
+#include "core/backend/backend_registry.h"
 
 #include <mutex>
 

@@ -1,4 +1,4 @@
-#include "core/memory/planner.h"
+#include "core/plan/planner.h"
 
 #include <omp.h>
 
@@ -824,22 +824,6 @@ std::string format_plan_comparison(const std::vector<MemoryPlan>& plans) {
 }
 
 // ---- model configs ----------------------------------------------------------
-
-std::filesystem::path resources_dir() {
-  namespace fs = std::filesystem;
-  if (const char* env = std::getenv("LWB_RESOURCES"); env && *env) return env;
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  for (const fs::path& p : {exe.parent_path() / ".." / ".." / "resources",
-                            exe.parent_path() / ".." / "share" / "lora-workbench" / "resources"})
-    if (fs::is_directory(p, ec)) return fs::weakly_canonical(p, ec);
-#ifdef LWB_SOURCE_RESOURCES
-  // A build folder outside the source tree still finds the shipped configs.
-  if (fs::is_directory(LWB_SOURCE_RESOURCES, ec)) return LWB_SOURCE_RESOURCES;
-#endif
-  return {};
-}
 
 std::vector<std::string> shipped_model_names(const std::filesystem::path& resources) {
   namespace fs = std::filesystem;

@@ -10,4 +10,10 @@ std::filesystem::path user_data_dir();
 // The cached pretrained base of a built-in preset.
 std::filesystem::path base_model_path(const std::filesystem::path& data_dir, const std::string& preset);
 
+// The resources folder: $LWB_RESOURCES, else <executable dir>/../../resources
+// (the source tree, for a build folder inside it), else
+// <executable dir>/../share/lora-workbench/resources (installed). Empty when
+// none exists.
+std::filesystem::path resources_dir();
+
 }  // namespace lwb

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "core/adapters/adapter_config.h"
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 #include "core/model/config.h"
 
 namespace lwb {
@@ -106,11 +106,6 @@ std::string format_plan_layers(const MemoryPlan& plan);                    // pe
 std::string format_plan_comparison(const std::vector<MemoryPlan>& plans);  // methods side by side
 
 // ---- model configs ----------------------------------------------------------
-// The resources folder: $LWB_RESOURCES, else <executable dir>/../../resources
-// (the source tree, for a build folder inside it), else
-// <executable dir>/../share/lora-workbench/resources (installed). Empty when
-// none exists.
-std::filesystem::path resources_dir();
 // Names of the HF config.json files in <resources>/models ("llama-2-7b", ...).
 std::vector<std::string> shipped_model_names(const std::filesystem::path& resources);
 // A built-in preset ("tiny", "small"), a shipped config name, or the path of an

@@ -99,10 +99,7 @@ std::vector<std::uint8_t> serialize_safetensors(std::vector<StTensorWrite> tenso
 void write_safetensors(const std::filesystem::path& file, std::vector<StTensorWrite> tensors,
                        const std::map<std::string, std::string>& metadata);
 
-// Conversions round to nearest, ties to even; NaN stays NaN with its sign.
-float bf16_to_f32(std::uint16_t bits);
-std::uint16_t f32_to_bf16(float value);
-float f16_to_f32(std::uint16_t bits);
-std::uint16_t f32_to_f16(float value);
+// "[8, 128]", for messages about shapes.
+std::string shape_str(std::span<const std::int64_t> shape);
 
 }  // namespace lwb::io

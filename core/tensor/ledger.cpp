@@ -1,4 +1,4 @@
-#include "core/memory/ledger.h"
+#include "core/tensor/ledger.h"
 
 #include <algorithm>
 #include <map>

@@ -1,0 +1,2 @@
+// Fixture for the include-graph test: the engine including Qt.
+#include <QString>

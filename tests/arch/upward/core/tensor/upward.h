@@ -1,0 +1,3 @@
+#pragma once
+// Fixture for the include-graph test: a tensor header reaching up into train.
+#include "core/train/trainer.h"
