@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -11,7 +13,10 @@
 #include "core/adapters/lora.h"
 #include "core/adapters/relora.h"
 #include "core/common/errors.h"
+#include "core/common/integers.h"
+#include "core/common/kill_point.h"
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/cpu_share.h"
 #include "core/data/tasks.h"
 #include "core/io/hf_checkpoint.h"
 #include "core/io/safetensors.h"
@@ -20,6 +25,7 @@
 #include "core/optim/schedule.h"
 #include "core/tensor/backend_registry.h"
 #include "core/tensor/rng.h"
+#include "core/train/divergence.h"
 #include "core/train/paths.h"
 
 namespace lwb {
@@ -39,6 +45,7 @@ const char* run_status_name(RunStatus s) {
     case RunStatus::Finished: return "finished";
     case RunStatus::Stopped: return "stopped";
     case RunStatus::Failed: return "failed";
+    case RunStatus::Diverged: return "diverged";
   }
   return "?";
 }
@@ -73,6 +80,8 @@ void Trainer::load_data() {
   else
     dataset_ = data::text_dataset(data::pretrain_corpus(d.corpus_bytes, d.seed), *tokenizer_, T,
                                   0.02, "pretrain corpus");
+  if (env_.notice)
+    for (const std::string& note : dataset_.notes) env_.notice(note);
   if (dataset_.train.empty()) throw DataError(dataset_.name + ": no training examples");
   if (dataset_.heldout.empty()) throw DataError(dataset_.name + ": no held-out examples");
 }
@@ -165,6 +174,7 @@ void Trainer::prepare(const RunControl& control) {
 }
 
 EvalResult Trainer::evaluate(int max_examples) {
+  kill_point("evaluation");
   const auto& held = dataset_.heldout;
   const std::int64_t n = std::min<std::int64_t>(max_examples, static_cast<std::int64_t>(held.size()));
   const int B = config_.train.batch, T = config_.train.seq_len;
@@ -204,8 +214,22 @@ EvalResult Trainer::evaluate(int max_examples) {
   return r;
 }
 
+void Trainer::save_state_for_resume() {
+  try {
+    std::filesystem::create_directories(state_file_.parent_path());
+    save_state(state_file_);
+  } catch (const std::exception& e) {
+    if (env_.notice) env_.notice(std::string("could not save the resumable state: ") + e.what() + "; training goes on");
+  }
+}
+
 RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
   prepare(control);
+  std::optional<CpuShare> share;
+  if (backend_->device().kind == DeviceKind::Cpu) {
+    share.emplace();
+    share->apply();
+  }
   const auto t0 = Clock::now();
   RunInfo info;
   info.config = config_;
@@ -223,10 +247,19 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
   result.status = RunStatus::Finished;
   const std::int64_t total = config_.train.steps;
   const int eval_every = config_.train.eval_every;
+  const TrainConfig& tc = config_.train;
+  const bool keep_state = !state_file_.empty() && config_.adapter.method != Method::AdaLora &&
+                          config_.adapter.method != Method::ReLora;
+  auto last_state = Clock::now(), last_share = Clock::now();
+  DivergenceGuard guard(tc.divergence_factor, tc.collapse_steps);
   double train_seconds = 0;
   std::int64_t tokens = 0;
   std::uint64_t ledger_version = 0;
   auto stopped = [&] { return control.stop && control.stop->load(); };
+  auto diverged = [&](std::int64_t step, const std::string& why) {
+    result.status = RunStatus::Diverged;
+    result.error = "diverged at step " + std::to_string(step) + ": " + why;
+  };
   try {
     for (std::int64_t step = steps_done_; step < total; ++step) {
       while (control.pause && control.pause->load() && !stopped())
@@ -234,6 +267,11 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
       if (stopped()) {
         result.status = RunStatus::Stopped;
         break;
+      }
+      // Runs come and go on this CPU.
+      if (share && Clock::now() - last_share > std::chrono::seconds(1)) {
+        share->apply();
+        last_share = Clock::now();
       }
       const auto ts = Clock::now();
       const std::uint64_t seed = step_seed(step);
@@ -245,15 +283,18 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
       backend_->fill(model_->trainable().grads().flat(), 0.0);
       model_->forward(true, seed);
       double loss = model_->loss(batch_.n_targets, true);
-      if (!std::isfinite(loss))
-        throw NumericError("loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
-                           "; lower optimizer.lr or keep optimizer.grad_clip on");
+      // Checked before the update, so the weights stay those of the last sound step.
+      if (const std::string why = DivergenceGuard::non_finite("the loss", loss); !why.empty()) {
+        diverged(step + 1, why);
+        break;
+      }
       model_->backward(seed);
       if (variant_) loss += variant_->regularize();
       const double norm = optimizer_->grad_norm(*backend_);
-      if (!std::isfinite(norm))
-        throw NumericError("gradient norm is " + std::to_string(norm) + " at step " +
-                           std::to_string(step + 1) + "; lower optimizer.lr");
+      if (const std::string why = DivergenceGuard::non_finite("the gradient norm", norm); !why.empty()) {
+        diverged(step + 1, why);
+        break;
+      }
       double lr = learning_rate(config_.schedule, config_.optimizer.lr, step, total);
       if (variant_) lr = variant_->learning_rate(step, lr);
       const double clip = optimizer_->step(*backend_, lr, norm);
@@ -284,13 +325,24 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
       }
       ev.elapsed_s = seconds_since(t0);
       sink.on_step(ev);
+      if (const std::string why = guard.after_step(loss, norm); !why.empty()) {
+        diverged(steps_done_, why);
+        break;
+      }
+      if (keep_state && steps_done_ < total &&
+          ((tc.state_every_steps > 0 && steps_done_ % tc.state_every_steps == 0) ||
+           (tc.state_every_minutes > 0 && seconds_since(last_state) >= 60 * tc.state_every_minutes))) {
+        save_state_for_resume();
+        last_state = Clock::now();
+      }
     }
-    if (result.status == RunStatus::Stopped || std::isnan(result.final_eval.loss))
+    if (result.status != RunStatus::Finished || std::isnan(result.final_eval.loss))
       result.final_eval = evaluate(config_.train.eval_examples);
   } catch (const std::exception& e) {
     result.status = RunStatus::Failed;
     result.error = e.what();
   }
+  if (keep_state && result.status == RunStatus::Stopped) save_state_for_resume();
   if (variant_ && result.status != RunStatus::Failed) {
     try {
       result.summary = variant_->summary();
@@ -314,8 +366,10 @@ std::string pretrain_recipe(const std::string& preset) {
   const ExperimentConfig c = experiment_preset("pretrain-" + preset);
   std::string text = "corpus v" + std::to_string(data::kPretrainCorpusVersion);
   for (const std::string& key : ExperimentConfig::keys())
-    // model.frozen_dtype plays no part: pretraining is full fine-tuning.
-    if (key.rfind("adapter.", 0) != 0 && key != "name" && key != "model.frozen_dtype")
+    // model.frozen_dtype plays no part: pretraining is full fine-tuning; nor
+    // do when state is saved and the divergence guards.
+    if (key.rfind("adapter.", 0) != 0 && key != "name" && key != "model.frozen_dtype" &&
+        key.rfind("train.state_every_", 0) != 0 && key != "train.divergence_factor" && key != "train.collapse_steps")
       text += "|" + key + "=" + c.get(key);
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
@@ -416,11 +470,15 @@ void Trainer::resume(const std::filesystem::path& file) {
       st.read_f32_into(state_key(kinds[a], i), v);
       upload_floats(*backend_, t, v);
     }
-  const std::int64_t done = std::stoll(meta("lwb.steps_done"));
-  if (done < 0 || done > config_.train.steps)
-    throw FormatError(file.string(), "the state is at step " + std::to_string(done) + " of a " +
-                                         std::to_string(config_.train.steps) + "-step run");
-  optimizer_->set_steps_taken(std::stoll(meta("lwb.optimizer_steps")));
+  const auto meta_integer = [&](const char* key, std::int64_t hi) {
+    const std::optional<std::int64_t> v = parse_integer<std::int64_t>(meta(key), 0, hi);
+    if (!v)
+      throw FormatError(file.string(), std::string(key) + " is \"" + meta(key) + "\"; expected " +
+                                           integer_range_text<std::int64_t>(0, hi));
+    return *v;
+  };
+  const std::int64_t done = meta_integer("lwb.steps_done", config_.train.steps);
+  optimizer_->set_steps_taken(meta_integer("lwb.optimizer_steps", std::numeric_limits<std::int64_t>::max()));
   // The sampler is deterministic: replaying its draws puts it where it was.
   for (std::int64_t s = steps_done_; s < done; ++s) sampler_->next(batch_);
   steps_done_ = done;
