@@ -74,6 +74,7 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   loss_ = new LossPlot;
   variant_ = new VariantView;
   log_ = new QPlainTextEdit;
+  log_->setObjectName("run_log");
   log_->setReadOnly(true);
   log_->setMaximumBlockCount(2000);
   log_->setMaximumHeight(90);

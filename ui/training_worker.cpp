@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include "core/adapters/adapter_state.h"
+#include "core/io/peft.h"
 #include "core/store/store.h"
 #include "core/store/store_sink.h"
+#include "core/train/paths.h"
 #include "core/train/trainer.h"
 
 namespace lwb::ui {
@@ -73,9 +75,11 @@ void TrainingWorker::run() {
       trainer.set_state_file(store.state_file(run_id));
       StoreSink::Options options;
       options.warning = env.notice;
+      std::optional<KeptAdapter> kept;
       options.adapter = [&](std::int64_t id, const RunResult&) -> std::optional<KeptAdapter> {
         if (!config_.adapter.is_adapter()) return std::nullopt;
-        return KeptAdapter{config_.name + "-run" + std::to_string(id), trainer.adapter_state(), trainer.dataset().name};
+        kept = KeptAdapter{config_.name + "-run" + std::to_string(id), trainer.adapter_state(), trainer.dataset().name};
+        return kept;
       };
       // From here on the queued run's lease is renewed (pretraining the base may take minutes).
       StoreSink store_sink(store, run_id, options);
@@ -89,6 +93,19 @@ void TrainingWorker::run() {
         emit notice(tr("The store could not record the end of run %1: %2")
                         .arg(run_id)
                         .arg(QString::fromStdString(store_sink.finish_error())));
+      // The store could not keep the adapter (a full disk): it goes to a folder beside the store instead.
+      if (kept && store_sink.adapter_name().empty()) {
+        const std::filesystem::path rescue =
+            store.file().string() + "-rescued/" + safe_file_name(kept->name);
+        try {
+          io::write_peft_folder(rescue, kept->state);
+          emit notice(tr("The adapter was written to %1 instead; import it into the library (Import...) once the "
+                         "store can take it")
+                          .arg(QString::fromStdString(rescue.string())));
+        } catch (const std::exception& e) {
+          emit notice(tr("The adapter could not be kept anywhere: %1").arg(QString::fromUtf8(e.what())));
+        }
+      }
       emit finished(result, run_id, QString::fromStdString(store_sink.adapter_name()));
       thread_.quit();
       return;

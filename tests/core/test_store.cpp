@@ -30,6 +30,7 @@
 #include "core/io/peft.h"
 #include "core/store/store.h"
 #include "core/store/store_sink.h"
+#include "fillable_disk.h"
 
 using namespace lwb;
 namespace fs = std::filesystem;
@@ -360,56 +361,6 @@ int lease_child(const char* file) {
   std::fflush(stdout);
   std::this_thread::sleep_for(std::chrono::minutes(10));
   return 0;
-}
-
-// A disk that fills up on demand, without root or a small partition: the
-// default SQLite VFS with writes that fail with SQLITE_FULL while g_disk_full
-// is set (the unix VFS reports ENOSPC the same way).
-std::atomic<bool> g_disk_full{false};
-// The unix VFS gives files of different kinds different method tables: each
-// is copied once with its xWrite wrapped.
-struct WrappedIo {
-  const sqlite3_io_methods* real = nullptr;
-  sqlite3_io_methods full{};
-};
-WrappedIo g_io[4];
-
-template <int I>
-int full_write(sqlite3_file* f, const void* data, int n, sqlite3_int64 offset) {
-  return g_disk_full ? SQLITE_FULL : g_io[I].real->xWrite(f, data, n, offset);
-}
-using WriteFn = int (*)(sqlite3_file*, const void*, int, sqlite3_int64);
-constexpr WriteFn kFullWrites[4] = {full_write<0>, full_write<1>, full_write<2>, full_write<3>};
-
-int full_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags, int* out_flags) {
-  auto* real = static_cast<sqlite3_vfs*>(vfs->pAppData);
-  const int rc = real->xOpen(real, name, f, flags, out_flags);
-  if (rc != SQLITE_OK || !f->pMethods) return rc;
-  for (int i = 0; i < 4; ++i) {
-    WrappedIo& w = g_io[i];
-    if (!w.real) {
-      w.real = f->pMethods;
-      w.full = *f->pMethods;
-      w.full.xWrite = kFullWrites[i];
-    }
-    if (w.real == f->pMethods) {
-      f->pMethods = &w.full;
-      break;
-    }
-  }
-  return rc;
-}
-
-void install_fillable_disk() {
-  static sqlite3_vfs vfs = [] {
-    sqlite3_vfs* real = sqlite3_vfs_find(nullptr);
-    sqlite3_vfs v = *real;
-    v.zName = "fillable";
-    v.pAppData = real;
-    v.xOpen = full_open;
-    return v;
-  }();
-  sqlite3_vfs_register(&vfs, 1);
 }
 
 // What a sink warned about (from its writer thread too).
@@ -1037,7 +988,7 @@ class TestStore : public QObject {
   // "disk is full", keeps the steps and stores them later; if it is still
   // full at the end, that is what the end reports.
   void aFullDiskIsReportedAsSuchAndLosesNothingOnceFreed() {
-    install_fillable_disk();
+    test::install_fillable_disk();
     const fs::path file = db("full-disk.sqlite3");
     Store store(file);
     Warnings warnings;
@@ -1052,13 +1003,13 @@ class TestStore : public QObject {
       StoreSink sink(store, options);
       sink.on_start(sample_info(sample_config("full")));
       run = sink.run_id();
-      g_disk_full = true;
+      test::g_disk_full = true;
       for (std::int64_t s = 1; s <= 200; ++s) {
         sink.on_step(sample_step(s));
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(700));
-      g_disk_full = false;
+      test::g_disk_full = false;
       RunResult r;
       r.status = RunStatus::Finished;
       r.steps_done = 200;
@@ -1075,12 +1026,12 @@ class TestStore : public QObject {
     StoreSink still_full(store, options);
     still_full.on_start(sample_info(sample_config("still full")));
     still_full.on_step(sample_step(1));
-    g_disk_full = true;
+    test::g_disk_full = true;
     RunResult r;
     r.status = RunStatus::Finished;
     r.steps_done = 1;
     still_full.on_finish(r);
-    g_disk_full = false;
+    test::g_disk_full = false;
     QVERIFY2(QString::fromStdString(still_full.finish_error()).contains("the disk is full"),
              still_full.finish_error().c_str());
     QVERIFY(still_full.adapter_name().empty());
@@ -1127,6 +1078,36 @@ class TestStore : public QObject {
     QCOMPARE(after.get_run(id).row.error, std::string(kInterrupted));
     after.delete_run(id);
     QVERIFY(after.list_runs().empty());
+  }
+
+  // A live run deleted by another program (by hand, or a program that took
+  // it for dead): training goes on with a warning, and its adapter is still
+  // kept (without a run) instead of the run dying on a foreign key.
+  void aRunDeletedUnderneathKeepsTraining() {
+    const fs::path file = db("deleted-underneath.sqlite3");
+    Store store(file);
+    Warnings warnings;
+    StoreSink::Options options;
+    options.warning = warnings.sink();
+    options.adapter = [](std::int64_t, const RunResult&) {
+      return std::optional<KeptAdapter>(KeptAdapter{"orphaned", sample_adapter(Method::Lora, 5), "reverse"});
+    };
+    StoreSink sink(store, options);
+    sink.on_start(sample_info(sample_config("deleted")));
+    for (std::int64_t s = 1; s <= 20; ++s) sink.on_step(sample_step(s));
+    RawDb(file).exec("PRAGMA foreign_keys = ON; DELETE FROM runs WHERE id = " + std::to_string(sink.run_id()));
+    for (std::int64_t s = 21; s <= 200; ++s) {
+      sink.on_step(sample_step(s));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    RunResult r;
+    r.status = RunStatus::Finished;
+    r.steps_done = 200;
+    sink.on_finish(r);
+    QVERIFY(warnings.said("was deleted or ended by another process"));
+    QVERIFY2(sink.finish_error().empty(), sink.finish_error().c_str());
+    QCOMPARE(sink.adapter_name(), std::string("orphaned"));
+    QVERIFY(!store.list_adapters().at(0).run_id);
   }
 
   // The end of a diverged run keeps its adapter, marked, in the same transaction.

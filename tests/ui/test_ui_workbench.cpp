@@ -4,6 +4,7 @@
 #include <QComboBox>
 #include <QElapsedTimer>
 #include <QMessageBox>
+#include <QPlainTextEdit>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -18,6 +19,7 @@
 #include <fstream>
 
 #include "core/store/store.h"
+#include "tests/core/fillable_disk.h"
 #include "ui/experiment_form.h"
 #include "ui/loss_plot.h"
 #include "ui/main_window.h"
@@ -124,6 +126,29 @@ class TestUiWorkbench : public QObject {
     QVERIFY(w.start_button()->isEnabled());
     // Its state is kept, so the run can be resumed.
     QVERIFY(std::filesystem::exists(store.get_run(w.last_run_id()).state_file));
+  }
+
+  // The store's disk fills up before the run ends: the run goes on, the log
+  // says the disk is full, and the adapter the store could not take is
+  // written to a folder beside the store.
+  void a_full_store_disk_does_not_lose_the_adapter() {
+    test::install_fillable_disk();
+    MainWindow w(db());
+    w.show();
+    fill(w, 60);
+    QSignalSpy finished(&w, &MainWindow::run_finished);
+    QTest::mouseClick(w.start_button(), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(w.loss_plot()->train_points() >= 5, 120000);
+    test::g_disk_full = true;
+    const bool ended = finished.wait(300000);
+    test::g_disk_full = false;
+    QVERIFY(ended);
+    QCOMPARE(w.last_result().status, RunStatus::Finished);
+    const QString log = w.findChild<QPlainTextEdit*>("run_log")->toPlainText();
+    QVERIFY2(log.contains("the disk is full") && log.contains("The adapter was written to"), qPrintable(log));
+    const std::filesystem::path rescued =
+        db().string() + "-rescued/ui-test-run" + std::to_string(w.last_run_id()) + "/adapter_model.safetensors";
+    QVERIFY2(std::filesystem::exists(rescued), rescued.c_str());
   }
 
   // A run killed (no Stop) keeps its last periodic state: the Runs view marks
