@@ -107,13 +107,25 @@ int cmd_train(const Args& args) {
   // Recorded before the folder is made: a store that refuses the run leaves nothing behind.
   const std::int64_t run_id =
       store ? store->queue_run(store->create_experiment(config.name, config), config.train.device) : 0;
+  // A run that ends in an exception: the store says why (it would stay
+  // queued until its lease lapses otherwise).
+  auto record_failure = [&](const std::string& why) {
+    if (!store) return;
+    RunResult failed;
+    failed.error = why;
+    try {
+      store->finish_run(run_id, failed);
+    } catch (const std::exception&) {  // then the lease lapses and the next opening marks it interrupted
+    }
+  };
   RunFolder folder(out, create_out);
   std::unique_ptr<JsonlMetricsSink> metrics;
   try {
     metrics = std::make_unique<JsonlMetricsSink>(folder.file("metrics.jsonl"), warn);
     io::write_file_atomically(folder.file("config.json"), config.to_json() + "\n");
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
     folder.remove_written();
+    record_failure(e.what());
     throw;
   }
   TerminalProgress progress(config.name, quiet);
@@ -142,14 +154,7 @@ int cmd_train(const Args& args) {
   } catch (const std::exception& e) {
     folder.remove_written();
     store_sink.reset();
-    if (store) {
-      RunResult failed;
-      failed.error = e.what();
-      try {
-        store->finish_run(run_id, failed);
-      } catch (const std::exception&) {  // its lease lapses: the next opening marks it interrupted
-      }
-    }
+    record_failure(e.what());
     throw;
   }
   if (result.status == RunStatus::Failed) {
