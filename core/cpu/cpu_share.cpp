@@ -72,8 +72,10 @@ int CpuShare::runs() const {
   return std::max(live, 1);
 }
 
-int CpuShare::apply() const {
-  const int threads = std::max(1, budget_ / runs());
+int CpuShare::fair_share() const { return std::max(1, budget_ / runs()); }
+
+int CpuShare::use(int threads) const {
+  threads = std::clamp(threads, 1, budget_);
   omp_set_num_threads(threads);
   return threads;
 }

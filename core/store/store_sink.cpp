@@ -138,11 +138,14 @@ void StoreSink::writer_loop() {
       if (!own) own = std::make_unique<Store>(store_.file());
       if (commit_due) {
         last_commit = now;
-        commit_pending(*own);  // renews the lease too
-      } else {
-        lease = own->renew_lease(run_id_);
+        commit_pending(*own);
       }
-      last_lease = now;
+      // Also while steps are committed: only renewing brings back a run
+      // another process took for dead.
+      if (lease_due) {
+        lease = own->renew_lease(run_id_);
+        last_lease = now;
+      }
     } catch (const std::exception& e) {
       error = e.what();
       // A run deleted by another process makes every write fail.

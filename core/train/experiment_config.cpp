@@ -214,6 +214,7 @@ const std::vector<Field>& fields() {
       int_field<int>("train.eval_every", [](EC& c) -> int& { return c.train.eval_every; }),
       int_field<int>("train.eval_examples", [](EC& c) -> int& { return c.train.eval_examples; }),
       string_field("train.device", [](EC& c) -> std::string& { return c.train.device; }),
+      int_field<int>("train.threads", [](EC& c) -> int& { return c.train.threads; }),
       int_field<std::int64_t>("train.state_every_steps",
                               [](EC& c) -> std::int64_t& { return c.train.state_every_steps; }),
       float_field("train.state_every_minutes", [](EC& c) -> double& { return c.train.state_every_minutes; }),

@@ -228,7 +228,12 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
   std::optional<CpuShare> share;
   if (backend_->device().kind == DeviceKind::Cpu) {
     share.emplace();
-    share->apply();
+    // Fixed for the whole run, as the losses depend on it: what the config
+    // asks, what the run being resumed used, or this run's share of the CPU.
+    const int wanted = config_.train.threads > 0 ? config_.train.threads
+                       : resumed_threads_ > 0    ? resumed_threads_
+                                                 : share->fair_share();
+    threads_ = share->use(wanted);
   }
   const auto t0 = Clock::now();
   RunInfo info;
@@ -250,7 +255,7 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
   const TrainConfig& tc = config_.train;
   const bool keep_state = !state_file_.empty() && config_.adapter.method != Method::AdaLora &&
                           config_.adapter.method != Method::ReLora;
-  auto last_state = Clock::now(), last_share = Clock::now();
+  auto last_state = Clock::now();
   DivergenceGuard guard(tc.divergence_factor, tc.collapse_steps);
   double train_seconds = 0;
   std::int64_t tokens = 0;
@@ -267,11 +272,6 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
       if (stopped()) {
         result.status = RunStatus::Stopped;
         break;
-      }
-      // Runs come and go on this CPU.
-      if (share && Clock::now() - last_share > std::chrono::seconds(1)) {
-        share->apply();
-        last_share = Clock::now();
       }
       const auto ts = Clock::now();
       const std::uint64_t seed = step_seed(step);
@@ -367,9 +367,10 @@ std::string pretrain_recipe(const std::string& preset) {
   std::string text = "corpus v" + std::to_string(data::kPretrainCorpusVersion);
   for (const std::string& key : ExperimentConfig::keys())
     // model.frozen_dtype plays no part: pretraining is full fine-tuning; nor
-    // do when state is saved and the divergence guards.
+    // do when state is saved, the divergence guards and the CPU threads.
     if (key.rfind("adapter.", 0) != 0 && key != "name" && key != "model.frozen_dtype" &&
-        key.rfind("train.state_every_", 0) != 0 && key != "train.divergence_factor" && key != "train.collapse_steps")
+        key.rfind("train.state_every_", 0) != 0 && key != "train.divergence_factor" && key != "train.collapse_steps" &&
+        key != "train.threads")
       text += "|" + key + "=" + c.get(key);
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
@@ -446,7 +447,8 @@ void Trainer::save_state(const std::filesystem::path& file) {
                         {{"lwb.steps_done", std::to_string(steps_done_)},
                          {"lwb.optimizer_steps", std::to_string(optimizer_->steps_taken())},
                          {"lwb.config", config_.to_json(-1)},
-                         {"lwb.base_fingerprint", base_fingerprint_}});
+                         {"lwb.base_fingerprint", base_fingerprint_},
+                         {"lwb.threads", std::to_string(threads_)}});
 }
 
 void Trainer::resume(const std::filesystem::path& file) {
@@ -479,6 +481,9 @@ void Trainer::resume(const std::filesystem::path& file) {
   };
   const std::int64_t done = meta_integer("lwb.steps_done", config_.train.steps);
   optimizer_->set_steps_taken(meta_integer("lwb.optimizer_steps", std::numeric_limits<std::int64_t>::max()));
+  // The same CPU threads as before (0: not on the CPU, or a state from before threads were recorded).
+  if (st.metadata().contains("lwb.threads"))
+    resumed_threads_ = static_cast<int>(meta_integer("lwb.threads", std::numeric_limits<int>::max()));
   // The sampler is deterministic: replaying its draws puts it where it was.
   for (std::int64_t s = steps_done_; s < done; ++s) sampler_->next(batch_);
   steps_done_ = done;

@@ -49,7 +49,8 @@ class Trainer {
   // it as Diverged (core/train/divergence.h); engine errors during the loop
   // end it as Failed with the message (the sink still gets on_finish);
   // errors in prepare() propagate. On the CPU the run takes its share of the
-  // cores with the other runs training on them (core/cpu/cpu_share.h).
+  // cores with the other runs training on them (core/cpu/cpu_share.h) unless
+  // train.threads says how many; a resumed run uses as many as before.
   RunResult run(TrainerSink& sink, const RunControl& control = {});
   // Held-out loss and exact-match accuracy over up to max_examples examples.
   EvalResult evaluate(int max_examples);
@@ -108,6 +109,8 @@ class Trainer {
   data::Batch batch_;
   std::string base_fingerprint_;
   std::filesystem::path state_file_;
+  int threads_ = 0;          // the CPU threads run() uses (0: not on the CPU)
+  int resumed_threads_ = 0;  // those of the run resume() continues
   std::map<std::string, HostTensor> relora_start_;  // targeted base weights at the start (ReLoRA)
   std::int64_t steps_done_ = 0;
   bool prepared_ = false;

@@ -160,6 +160,7 @@ class TestTrain : public QObject {
     c.schedule.warmup_steps = 5;
     c.train.eval_every = 0;
     c.adapter.dropout = 0.1;  // the dropout masks must repeat too
+    c.train.threads = omp_get_max_threads();  // the losses depend on it; other tests may train beside this one
     auto losses = [&](std::uint64_t seed) {
       ExperimentConfig cs = c;
       cs.train.seed = seed;
@@ -202,6 +203,7 @@ class TestTrain : public QObject {
     c.schedule.warmup_steps = 4;
     c.train.eval_every = 0;
     c.adapter.dropout = method == "full" ? 0.0 : 0.1;
+    c.train.threads = omp_get_max_threads();
     Recorder straight;
     Trainer(c, env).run(straight);
 
@@ -234,6 +236,7 @@ class TestTrain : public QObject {
     c.schedule.warmup_steps = 4;
     c.train.eval_every = 0;
     c.train.state_every_steps = 10;
+    c.train.threads = omp_get_max_threads();
     Recorder straight;
     Trainer(c, env).run(straight);
 
@@ -299,8 +302,9 @@ class TestTrain : public QObject {
     for (int i = 0; i < 100; ++i) QVERIFY(off.after_step(1.0 + 100 * i, 0.0).empty());
   }
 
-  // Runs on one CPU share its cores: two registered halve each one's threads,
-  // and the registration of a process that died does not count.
+  // Runs on one CPU share its cores: a run that starts beside another takes
+  // half the threads, and the registration of a process that died does not
+  // count.
   void runs_on_one_cpu_share_its_cores() {
     QTemporaryDir dir;
     const std::filesystem::path runs = dir.path().toStdString();
@@ -308,18 +312,35 @@ class TestTrain : public QObject {
     {
       CpuShare first(runs);
       QCOMPARE(first.runs(), 1);
-      QCOMPARE(first.apply(), budget);
+      QCOMPARE(first.fair_share(), budget);
       {
         CpuShare second(runs);
         QCOMPARE(first.runs(), 2);
-        QCOMPARE(second.apply(), std::max(1, budget / 2));
+        QCOMPARE(second.use(second.fair_share()), std::max(1, budget / 2));
         QCOMPARE(omp_get_max_threads(), std::max(1, budget / 2));
+        QCOMPARE(second.use(budget + 5), budget);  // never above the budget
       }
       std::ofstream(runs / "run-999999-0") << "";  // left by a killed run: nobody holds its lock
       QCOMPARE(first.runs(), 1);
       QVERIFY(!std::filesystem::exists(runs / "run-999999-0"));
     }
     QCOMPARE(omp_get_max_threads(), budget);  // given back
+
+    // A run that starts while another trains on this machine takes its share,
+    // unless train.threads names a count.
+    ExperimentConfig c = experiment_preset("tiny-lora");
+    c.train.steps = 1;
+    c.schedule.warmup_steps = 0;
+    c.train.eval_examples = 4;
+    CpuShare other;  // the default place, as another run's
+    Recorder shared;
+    Trainer(c, env).run(shared);
+    QVERIFY2(shared.info.backend.starts_with("cpu (" + std::to_string(std::max(1, budget / 2)) + " threads"),
+             shared.info.backend.c_str());
+    c.train.threads = budget;
+    Recorder fixed;
+    Trainer(c, env).run(fixed);
+    QVERIFY2(fixed.info.backend.starts_with("cpu (" + std::to_string(budget) + " threads"), fixed.info.backend.c_str());
   }
 
   void resume_is_refused_where_state_is_incomplete() {
