@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -365,13 +366,13 @@ std::string pretrain_recipe(const std::string& preset) {
   // must not invalidate every cached base.
   const ExperimentConfig c = experiment_preset("pretrain-" + preset);
   std::string text = "corpus v" + std::to_string(data::kPretrainCorpusVersion);
+  // Keys that play no part: model.frozen_dtype (pretraining is full
+  // fine-tuning), when state is saved, the divergence guards, the CPU threads.
+  static const std::set<std::string> ignored = {
+      "name", "model.frozen_dtype", "train.state_every_steps", "train.state_every_minutes", "train.divergence_factor",
+      "train.collapse_steps", "train.threads"};
   for (const std::string& key : ExperimentConfig::keys())
-    // model.frozen_dtype plays no part: pretraining is full fine-tuning; nor
-    // do when state is saved, the divergence guards and the CPU threads.
-    if (key.rfind("adapter.", 0) != 0 && key != "name" && key != "model.frozen_dtype" &&
-        key.rfind("train.state_every_", 0) != 0 && key != "train.divergence_factor" && key != "train.collapse_steps" &&
-        key != "train.threads")
-      text += "|" + key + "=" + c.get(key);
+    if (key.rfind("adapter.", 0) != 0 && !ignored.contains(key)) text += "|" + key + "=" + c.get(key);
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
   char buf[17];

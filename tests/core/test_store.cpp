@@ -30,6 +30,7 @@
 #include "core/io/peft.h"
 #include "core/store/store.h"
 #include "core/store/store_sink.h"
+#include "core/train/jsonl_sink.h"
 #include "fillable_disk.h"
 
 using namespace lwb;
@@ -1108,6 +1109,28 @@ class TestStore : public QObject {
     QVERIFY2(sink.finish_error().empty(), sink.finish_error().c_str());
     QCOMPARE(sink.adapter_name(), std::string("orphaned"));
     QVERIFY(!store.list_adapters().at(0).run_id);
+  }
+
+  // metrics.jsonl: a whole line per step, written at once; a full disk is a
+  // warning and a count of lost lines, not the end of the run.
+  void metricsFileHoldsWholeLinesAndSurvivesAFullDisk() {
+    const fs::path file = db("metrics.jsonl");
+    {
+      JsonlMetricsSink sink(file);
+      for (std::int64_t s = 1; s <= 3; ++s) sink.on_step(sample_step(s));
+      QCOMPARE(sink.lost_lines(), std::int64_t(0));
+      const std::vector<char> bytes = file_bytes(file);  // no flush needed: nothing is buffered
+      QCOMPARE(std::count(bytes.begin(), bytes.end(), '\n'), std::ptrdiff_t(3));
+      QCOMPARE(bytes.back(), '\n');
+    }
+    Warnings warnings;
+    JsonlMetricsSink full("/dev/full", warnings.sink());
+    full.on_step(sample_step(1));
+    full.on_step(sample_step(2));
+    QCOMPARE(full.lost_lines(), std::int64_t(2));
+    QVERIFY2(full.write_error().find("/dev/full: cannot write step 1 (No space left on device)") == 0,
+             full.write_error().c_str());
+    QVERIFY(warnings.said("training goes on"));
   }
 
   // The end of a diverged run keeps its adapter, marked, in the same transaction.
