@@ -2,6 +2,7 @@
 // The headless command line: `lora-workbench <command> [options]`.
 #include <atomic>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -42,8 +43,10 @@ std::filesystem::path store_path(const Args& args);
 extern std::atomic<bool> g_stop;
 void install_stop_handler();
 std::string timestamp();  // "20261128-221500"
-// --flag as a whole number (UsageError otherwise), or fallback when absent.
-int int_arg(const Args& args, const std::string& flag, int fallback);
+// --flag as a whole number in [lo, hi] (UsageError naming the range
+// otherwise), or fallback when absent.
+int int_arg(const Args& args, const std::string& flag, int fallback, int lo = 0,
+            int hi = std::numeric_limits<int>::max());
 // --data-dir, notices on stderr, and a sink for a base model pretrained on demand.
 TrainerEnvironment environment(const Args& args, TrainerSink* pretrain_progress = nullptr);
 

@@ -2,8 +2,11 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 
 #include "app/cli.h"
+#include "app/terminal_progress.h"
+#include "core/common/integers.h"
 #include "core/store/store.h"
 
 namespace lwb::cli {
@@ -66,21 +69,17 @@ std::string timestamp() {
   return buf;
 }
 
-int int_arg(const Args& a, const std::string& flag, int fallback) {
+int int_arg(const Args& a, const std::string& flag, int fallback, int lo, int hi) {
   if (!a.has(flag)) return fallback;
-  try {
-    std::size_t used = 0;
-    const int v = std::stoi(a.get(flag), &used);
-    if (used == a.get(flag).size()) return v;
-  } catch (const std::exception&) {
-  }
-  throw UsageError("--" + flag + " expects a whole number, got \"" + a.get(flag) + "\"");
+  if (const std::optional<int> v = parse_integer<int>(a.get(flag), lo, hi)) return *v;
+  throw UsageError("--" + flag + " expects " + integer_range_text(lo, hi) + ", got \"" +
+                   terminal_text(a.get(flag)) + "\"");
 }
 
 TrainerEnvironment environment(const Args& a, TrainerSink* pretrain_progress) {
   TrainerEnvironment env;
   if (a.has("data-dir")) env.data_dir = a.get("data-dir");
-  env.notice = [](const std::string& msg) { std::fprintf(stderr, "note: %s\n", msg.c_str()); };
+  env.notice = [](const std::string& msg) { std::fprintf(stderr, "note: %s\n", terminal_text(msg, true).c_str()); };
   env.pretrain_sink = pretrain_progress;
   return env;
 }

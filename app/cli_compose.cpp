@@ -66,14 +66,15 @@ void print_outcome(const ComposeOutcome& o, const std::string& file) {
     const ScoreRow& r = e.rows[i];
     char weight[16] = "-";
     if (r.kind == ScoreRow::Kind::Member) std::snprintf(weight, sizeof(weight), "%+.3f", comp.weights[i - 1]);
-    std::printf("%-28s %8s %14.4f %12s\n", r.label.c_str(), weight, r.heldout.loss,
+    std::printf("%-28s %8s %14.4f %12s\n", terminal_text(r.label).c_str(), weight, r.heldout.loss,
                 percent_text(r.heldout.accuracy).c_str());
   }
   std::printf("\nfew-shot objective: %.4f at w = 0, best %.4f after %zu evaluations%s\n",
               s.trace.front().objective, s.best_objective, s.trace.size(), s.cancelled ? " (search stopped)" : "");
-  for (const std::string& line : evaluation_summary(e)) std::printf("%s\n", line.c_str());
-  std::printf("stored composition \"%s\" (id %lld) in %s; search and evaluation took %s\n", o.composition.name.c_str(),
-              static_cast<long long>(o.composition.id), file.c_str(), format_duration(o.seconds).c_str());
+  for (const std::string& line : evaluation_summary(e)) std::printf("%s\n", terminal_text(line).c_str());
+  std::printf("stored composition \"%s\" (id %lld) in %s; search and evaluation took %s\n",
+              terminal_text(o.composition.name).c_str(), static_cast<long long>(o.composition.id),
+              terminal_text(file).c_str(), format_duration(o.seconds).c_str());
 }
 
 
@@ -87,18 +88,22 @@ int list_library(Store& store) {
   const auto adapters = store.list_adapters();
   std::printf("%5s  %-28s %-8s %4s %-22s %-16s %9s %8s\n", "id", "adapter", "variant", "rank", "targets", "task",
               "eval loss", "exact %");
-  for (const AdapterRow& a : adapters)
-    std::printf("%5lld  %-28s %-8s %4d %-22s %-16s %9.4f %8s\n", static_cast<long long>(a.id), a.name.c_str(),
-                a.variant.c_str(), a.rank, a.targets.c_str(), a.task.c_str(), a.eval_loss,
-                percent_text(a.eval_accuracy).c_str());
+  for (const AdapterRow& a : adapters) {
+    std::printf("%5lld  %-28s %-8s %4d %-22s %-16s %9.4f %8s\n", static_cast<long long>(a.id),
+                terminal_text(a.name).c_str(), a.variant.c_str(), a.rank, a.targets.c_str(),
+                terminal_text(a.task).c_str(), a.eval_loss, percent_text(a.eval_accuracy).c_str());
+    if (!a.diverged.empty()) std::printf("       marked: its run %s\n", terminal_text(a.diverged).c_str());
+  }
   const auto compositions = store.list_compositions();
   std::printf("\n%5s  %-28s %-8s %-8s %-10s %7s %7s %10s\n", "id", "composition", "mode", "search", "task", "members",
               "trials", "best obj.");
   for (const CompositionRow& c : compositions)
-    std::printf("%5lld  %-28s %-8s %-8s %-10s %7lld %7lld %10.4f\n", static_cast<long long>(c.id), c.name.c_str(),
-                c.mode.c_str(), c.optimizer.c_str(), c.target_task.c_str(), static_cast<long long>(c.members),
+    std::printf("%5lld  %-28s %-8s %-8s %-10s %7lld %7lld %10.4f\n", static_cast<long long>(c.id),
+                terminal_text(c.name).c_str(), c.mode.c_str(), c.optimizer.c_str(), c.target_task.c_str(),
+                static_cast<long long>(c.members),
                 static_cast<long long>(c.trials), c.best_objective);
-  std::printf("%zu adapter(s), %zu composition(s) in %s\n", adapters.size(), compositions.size(), store.file().c_str());
+  std::printf("%zu adapter(s), %zu composition(s) in %s\n", adapters.size(), compositions.size(),
+              terminal_text(store.file().string()).c_str());
   return 0;
 }
 
@@ -111,7 +116,7 @@ int run_hub_preset(const Args& args, Store& store, bool quiet) {
   env.pretrain_sink = &pretrain;
   std::vector<std::unique_ptr<TerminalProgress>> bars;
   HubCallbacks cb;
-  if (!quiet) cb.notice = [](const std::string& s) { std::printf("%s\n", s.c_str()); };
+  if (!quiet) cb.notice = [](const std::string& s) { std::printf("%s\n", terminal_text(s).c_str()); };
   cb.training_sink = [&](const std::string& adapter) {
     bars.push_back(std::make_unique<TerminalProgress>(adapter, quiet));
     return bars.back().get();

@@ -1,9 +1,12 @@
 // `export` and `import`: adapters between the store and PEFT folders, base
 // models to and from Hugging Face LLaMA checkpoints.
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "app/cli.h"
+#include "app/terminal_progress.h"
+#include "core/common/integers.h"
 #include "core/io/hf_checkpoint.h"
 #include "core/store/adapter_transfer.h"
 
@@ -13,13 +16,8 @@ namespace {
 
 std::int64_t adapter_id(Store& store, const std::string& name_or_id) {
   if (const auto id = store.find_adapter(name_or_id)) return *id;
-  try {
-    std::size_t used = 0;
-    const std::int64_t id = std::stoll(name_or_id, &used);
-    if (used == name_or_id.size()) return id;
-  } catch (const std::exception&) {
-  }
-  throw UsageError("no adapter named \"" + name_or_id + "\" in " + store.file().string() +
+  if (const std::optional<std::int64_t> id = parse_integer<std::int64_t>(name_or_id, 1)) return *id;
+  throw UsageError("no adapter named \"" + terminal_text(name_or_id) + "\" in " + store.file().string() +
                    " (compose --list shows the library)");
 }
 
@@ -61,7 +59,8 @@ int import_adapter(const Args& args) {
                                               args.get("task", ""), environment(args));
   const AdapterState state = store.load_adapter(id);
   std::printf("imported %s adapter \"%s\" (r = %d) as id %lld in %s\n", method_name(state.config.method),
-              args.get("name").c_str(), state.config.r, static_cast<long long>(id), store.file().c_str());
+              terminal_text(args.get("name")).c_str(), state.config.r, static_cast<long long>(id),
+              terminal_text(store.file().string()).c_str());
   return 0;
 }
 

@@ -1,8 +1,12 @@
 // `plan`: will a training run fit, and where does its memory go.
 #include <cstdio>
+#include <limits>
+#include <optional>
 #include <sstream>
 
 #include "app/cli.h"
+#include "app/terminal_progress.h"
+#include "core/common/integers.h"
 #include "core/common/paths.h"
 #include "core/plan/planner.h"
 
@@ -70,16 +74,13 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-std::int64_t positive_int(const Args& a, const std::string& flag, std::int64_t fallback) {
+template <class T>
+T positive_int(const Args& a, const std::string& flag, T fallback) {
   if (!a.has(flag)) return fallback;
-  const std::string v = a.get(flag);
-  try {
-    std::size_t end = 0;
-    const long long n = std::stoll(v, &end);
-    if (end == v.size() && n > 0) return n;
-  } catch (const std::exception&) {
-  }
-  throw UsageError("--" + flag + " expects a positive integer, got \"" + v + "\"");
+  const T max = std::numeric_limits<T>::max();
+  if (const std::optional<T> n = parse_integer<T>(a.get(flag), 1, max)) return *n;
+  throw UsageError("--" + flag + " expects " + integer_range_text<T>(1, max) + ", got \"" +
+                   terminal_text(a.get(flag)) + "\"");
 }
 
 double number(const Args& a, const std::string& flag, double fallback) {
@@ -140,7 +141,7 @@ int cmd_plan(const Args& args) {
   PlanInput in;
   in.model = load_plan_model(args.get("model"), resources_dir());
   in.profile = args.has("profile") ? parse_plan_profile(args.get("profile")) : default_plan_profile(args.get("model"));
-  in.adapter.r = static_cast<int>(positive_int(args, "rank", 8));
+  in.adapter.r = positive_int<int>(args, "rank", 8);
   in.adapter.dropout = number(args, "dropout", 0.0);
   if (args.has("targets")) {
     const std::string t = args.get("targets");
@@ -150,13 +151,13 @@ int cmd_plan(const Args& args) {
     else
       for (const std::string& s : split_list(t)) in.adapter.targets.push_back(parse_target(s, "plan.targets"));
   }
-  in.batch = positive_int(args, "batch", 1);
-  in.seq = positive_int(args, "seq", default_plan_seq(in.model));
+  in.batch = positive_int<std::int64_t>(args, "batch", 1);
+  in.seq = positive_int<std::int64_t>(args, "seq", default_plan_seq(in.model));
   in.precision = parse_plan_precision(args.get("precision", default_plan_precision(in.profile)));
   in.optimizer =
       args.has("optimizer") ? parse_optimizer_states(args.get("optimizer")) : default_optimizer_states(in.precision);
   in.checkpointing = args.has("checkpointing");
-  in.threads = static_cast<int>(positive_int(args, "threads", default_plan_threads()));
+  in.threads = positive_int<int>(args, "threads", default_plan_threads());
 
   std::vector<double> gpus = {24, 48, 80, 141};
   if (args.has("gpu")) {

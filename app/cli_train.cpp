@@ -2,13 +2,16 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "app/cli.h"
 #include "app/terminal_progress.h"
 #include "core/adapters/adapter_state.h"
 #include "core/common/errors.h"
+#include "core/common/kill_point.h"
+#include "core/format/atomic_file.h"
 #include "core/io/peft.h"
 #include "core/model/checkpoint.h"
 #include "core/store/store.h"
@@ -21,8 +24,6 @@
 namespace lwb::cli {
 
 namespace {
-
-
 
 ExperimentConfig resolve_config(const Args& a) {
   if (a.has("preset") == a.has("config"))
@@ -37,13 +38,44 @@ ExperimentConfig resolve_config(const Args& a) {
   return c;
 }
 
-
-void write_text(const std::filesystem::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  if (!out) throw FormatError(file.string(), "cannot write");
-  out << text << "\n";
+// Refuses an --out that is a file, or a folder that holds something unless
+// overwriting was asked for. Returns whether the folder must be created.
+bool check_out_folder(const std::filesystem::path& out, bool overwrite) {
+  std::error_code ec;
+  if (!std::filesystem::exists(out, ec)) return true;
+  if (!std::filesystem::is_directory(out, ec))
+    throw UsageError("--out " + out.string() + " is a file, not a folder; name a folder (it is created if missing)");
+  if (!std::filesystem::is_empty(out, ec) && !overwrite)
+    throw UsageError("output folder " + out.string() +
+                     " exists and is not empty; choose another --out or pass --overwrite");
+  return false;
 }
 
+// What this run put into --out; taken away again when the run fails, so that
+// retrying needs no --overwrite.
+class RunFolder {
+ public:
+  RunFolder(std::filesystem::path dir, bool create) : dir_(std::move(dir)), created_(create) {
+    if (create) std::filesystem::create_directories(dir_);
+  }
+  std::filesystem::path file(const std::string& name) {
+    written_.push_back(dir_ / name);
+    return written_.back();
+  }
+  void remove_written() {
+    std::error_code ec;
+    for (const auto& f : written_) std::filesystem::remove_all(f, ec);
+    if (created_ && std::filesystem::is_empty(dir_, ec)) std::filesystem::remove(dir_, ec);
+  }
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  bool created_;
+  std::vector<std::filesystem::path> written_;
+};
+
+void warn(const std::string& line) { std::fprintf(stderr, "warning: %s\n", terminal_text(line).c_str()); }
 
 }  // namespace
 
@@ -54,10 +86,10 @@ int cmd_train(const Args& args) {
   TerminalProgress pretrain_progress("pretrain " + config.model.preset, quiet);
   const TrainerEnvironment env = environment(args, &pretrain_progress);
   const std::filesystem::path data_dir = env.data_dir.empty() ? user_data_dir() : env.data_dir;
-  const std::filesystem::path out =
-      args.has("out") ? std::filesystem::path(args.get("out")) : data_dir / "runs" / (config.name + "-" + timestamp());
-  if (std::filesystem::exists(out) && !std::filesystem::is_empty(out) && !args.has("overwrite"))
-    throw UsageError("output folder " + out.string() + " exists and is not empty; choose another --out or pass --overwrite");
+  // The name is data, not a path: "../x" or "/abs" must not leave the runs folder.
+  const std::filesystem::path out = args.has("out") ? std::filesystem::path(args.get("out"))
+                                                    : data_dir / "runs" / (safe_file_name(config.name) + "-" + timestamp());
+  const bool create_out = check_out_folder(out, args.has("overwrite"));
 
   // Opening the store first: a locked or newer database stops us before any work.
   std::unique_ptr<Store> store;
@@ -65,50 +97,122 @@ int cmd_train(const Args& args) {
     store = std::make_unique<Store>(store_path(args));
     if (store->interrupted_runs() > 0 && !quiet)
       std::fprintf(stderr, "note: %d run(s) interrupted earlier were marked failed in %s\n",
-                   store->interrupted_runs(), store->file().c_str());
+                   store->interrupted_runs(), terminal_text(store->file().string()).c_str());
   }
   install_stop_handler();
   const RunControl control{&g_stop, nullptr};
   Trainer trainer(config, env);
   trainer.prepare(control);  // every config and data error surfaces before anything is written
 
-  std::filesystem::create_directories(out);
-  write_text(out / "config.json", config.to_json());
-  JsonlMetricsSink metrics(out / "metrics.jsonl");
+  // Recorded before the folder is made: a store that refuses the run leaves nothing behind.
+  const std::int64_t run_id =
+      store ? store->queue_run(store->create_experiment(config.name, config), config.train.device) : 0;
+  // A run that ends in an exception: the store says why (it would stay
+  // queued until its lease lapses otherwise).
+  auto record_failure = [&](const std::string& why) {
+    if (!store) return;
+    RunResult failed;
+    failed.error = why;
+    try {
+      store->finish_run(run_id, failed);
+    } catch (const std::exception&) {  // then the lease lapses and the next opening marks it interrupted
+    }
+  };
+  RunFolder folder(out, create_out);
+  std::unique_ptr<JsonlMetricsSink> metrics;
+  try {
+    metrics = std::make_unique<JsonlMetricsSink>(folder.file("metrics.jsonl"), warn);
+    io::write_file_atomically(folder.file("config.json"), config.to_json() + "\n");
+  } catch (const std::exception& e) {
+    folder.remove_written();
+    record_failure(e.what());
+    throw;
+  }
   TerminalProgress progress(config.name, quiet);
   FanoutSink sinks;
-  sinks.add(&metrics);
+  sinks.add(metrics.get());
   sinks.add(&progress);
+  // The adapter goes into the library in the transaction that records the
+  // run's end, before anything is written to the folder.
+  std::optional<AdapterState> adapter;
   std::unique_ptr<StoreSink> store_sink;
   if (store) {
-    store_sink = std::make_unique<StoreSink>(*store);
+    trainer.set_state_file(store->state_file(run_id));
+    StoreSink::Options options;
+    options.warning = warn;
+    options.adapter = [&](std::int64_t id, const RunResult&) -> std::optional<KeptAdapter> {
+      if (!config.adapter.is_adapter()) return std::nullopt;
+      adapter = trainer.adapter_state();
+      return KeptAdapter{config.name + "-run" + std::to_string(id), *adapter, trainer.dataset().name};
+    };
+    store_sink = std::make_unique<StoreSink>(*store, run_id, options);
     sinks.add(store_sink.get());
   }
-  const RunResult result = trainer.run(sinks, control);
-
-  if (result.status != RunStatus::Failed) {
-    if (config.adapter.is_adapter()) {
-      const AdapterState state = trainer.adapter_state();
-      io::write_peft_folder(out / "adapter", state);
-      if (store) {
-        const std::string name = config.name + "-run" + std::to_string(store_sink->run_id());
-        store->save_adapter(name, store_sink->run_id(), state, trainer.dataset().name, result.final_eval.loss,
-                            result.final_eval.accuracy);
-        if (!quiet) std::printf("stored adapter \"%s\" in %s\n", name.c_str(), store->file().c_str());
-      }
-    } else {
-      save_base_checkpoint(trainer.model(), out / "model.safetensors", {{"lwb.run", config.name}});
-    }
-  }
-  write_text(out / "result.json", run_result_json(result));
-  if (!quiet) {
-    if (store) std::printf("recorded run %lld in %s\n", static_cast<long long>(store_sink->run_id()), store->file().c_str());
-    std::printf("wrote %s\n", out.c_str());
+  RunResult result;
+  try {
+    result = trainer.run(sinks, control);
+  } catch (const std::exception& e) {
+    folder.remove_written();
+    store_sink.reset();
+    record_failure(e.what());
+    throw;
   }
   if (result.status == RunStatus::Failed) {
-    std::fprintf(stderr, "error: %s\n", result.error.c_str());
+    folder.remove_written();
+    std::fprintf(stderr, "error: %s\n", terminal_text(result.error, true).c_str());
     return 1;
   }
+
+  std::vector<std::string> errors;
+  std::string stored;  // where the adapter is safe, for the messages
+  if (store_sink) {
+    if (!store_sink->finish_error().empty())
+      errors.push_back("the store could not record the run's end: " + store_sink->finish_error());
+    if (!store_sink->adapter_name().empty()) {
+      stored = "the adapter is safe in the library of " + store->file().string() + " as \"" +
+               store_sink->adapter_name() + "\" (lora-workbench export adapter " + store_sink->adapter_name() +
+               " --out DIR)";
+      if (!quiet)
+        std::printf("stored adapter \"%s\" in %s\n", terminal_text(store_sink->adapter_name()).c_str(),
+                    terminal_text(store->file().string()).c_str());
+    }
+  }
+  kill_point("train-folder");
+  const std::string written_to = config.adapter.is_adapter() ? "adapter" : "model.safetensors";
+  try {
+    if (config.adapter.is_adapter()) {
+      if (!adapter) adapter = trainer.adapter_state();
+      io::write_peft_folder(folder.file("adapter"), *adapter);
+    } else {
+      save_base_checkpoint(trainer.model(), folder.file("model.safetensors"), {{"lwb.run", config.name}});
+    }
+    if (stored.empty()) stored = "the " + written_to + " is in " + (out / written_to).string();
+  } catch (const std::exception& e) {
+    errors.push_back(std::string("writing the run folder failed: ") + e.what());
+  }
+  if (metrics->lost_lines() > 0)
+    errors.push_back(std::to_string(metrics->lost_lines()) + " lines of metrics.jsonl are missing: " +
+                     metrics->write_error());
+  try {
+    io::write_file_atomically(folder.file("result.json"), run_result_json(result) + "\n");
+  } catch (const std::exception& e) {
+    errors.push_back(std::string("writing result.json failed: ") + e.what());
+  }
+  if (!quiet) {
+    if (store_sink)
+      std::printf("recorded run %lld in %s\n", static_cast<long long>(store_sink->run_id()),
+                  terminal_text(store->file().string()).c_str());
+    std::printf("wrote %s\n", terminal_text(out.string()).c_str());
+  }
+  for (const std::string& e : errors)
+    std::fprintf(stderr, "error: %s; %s\n", terminal_text(e, true).c_str(),
+                 stored.empty() ? "the trained weights could not be kept anywhere" : terminal_text(stored).c_str());
+  if (result.status == RunStatus::Diverged) {
+    std::fprintf(stderr, "error: the run %s; %s, marked diverged\n", terminal_text(result.error).c_str(),
+                 stored.empty() ? "nothing was kept" : terminal_text(stored).c_str());
+    return 1;
+  }
+  if (!errors.empty()) return 1;
   return result.status == RunStatus::Stopped ? 130 : 0;
 }
 
@@ -133,7 +237,7 @@ int cmd_compare(const Args& args) {
     for (const auto& v : r.result.summary) std::printf("%s %s: %s\n", r.label.c_str(), v.kind.c_str(), v.payload_json.c_str());
   if (args.has("out")) {
     std::filesystem::create_directories(args.get("out"));
-    write_text(std::filesystem::path(args.get("out")) / "comparison.txt", table);
+    io::write_file_atomically(std::filesystem::path(args.get("out")) / "comparison.txt", table + "\n");
   }
   return g_stop ? 130 : 0;
 }

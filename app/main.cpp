@@ -3,11 +3,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "app/cli.h"
+#include "app/terminal_progress.h"
 #include "core/common/errors.h"
-#include "core/cpu/openblas_tune.h"
+#include "core/common/integers.h"
+#include "core/cpu/process_settings.h"
 
 #ifdef LWB_WITH_GUI
 #include "ui/gui_main.h"
@@ -75,7 +78,7 @@ bool have_display() {
 
 int main(int argc, char** argv) {
   using namespace lwb::cli;
-  lwb::reexec_for_avx512_openblas(argv);
+  lwb::reexec_with_process_settings(argv);
   const std::string command = argc > 1 ? argv[1] : "";
   if (command == "--help" || command == "-h" || command == "help") {
     print_usage();
@@ -98,7 +101,12 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: lora-workbench --screenshots DIR [STEPS]\n");
         return 2;
       }
-      return lwb::ui::run_screenshots(argc, argv, argv[2], argc > 3 ? std::atoi(argv[3]) : 150);
+      const std::optional<int> steps = argc > 3 ? lwb::parse_integer<int>(argv[3], 1) : 150;
+      if (!steps) {
+        std::fprintf(stderr, "usage: lora-workbench --screenshots DIR [STEPS]; STEPS must be a positive whole number\n");
+        return 2;
+      }
+      return lwb::ui::run_screenshots(argc, argv, argv[2], *steps);
     }
     return lwb::ui::run_gui(argc, argv);
 #else
@@ -119,20 +127,22 @@ int main(int argc, char** argv) {
     if (command == "plan") return cmd_plan(args);
     if (command == "export") return cmd_export(args);
     if (command == "import") return cmd_import(args);
-    std::fprintf(stderr, "lora-workbench: unknown command \"%s\"\n\n", command.c_str());
+    std::fprintf(stderr, "lora-workbench: unknown command \"%s\"\n\n", terminal_text(command).c_str());
     print_usage();
     return 2;
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "lora-workbench %s: %s\n(see lora-workbench --help)\n", command.c_str(), e.what());
+    std::fprintf(stderr, "lora-workbench %s: %s\n(see lora-workbench --help)\n", command.c_str(),
+                 terminal_text(e.what(), true).c_str());
     return 2;
   } catch (const lwb::ConfigError& e) {
-    std::fprintf(stderr, "lora-workbench %s: invalid setting %s\n", command.c_str(), e.what());
+    std::fprintf(stderr, "lora-workbench %s: invalid setting %s\n", command.c_str(), terminal_text(e.what(), true).c_str());
     return 2;
   } catch (const lwb::Error& e) {
-    std::fprintf(stderr, "lora-workbench %s: %s\n", command.c_str(), e.what());
+    std::fprintf(stderr, "lora-workbench %s: %s\n", command.c_str(), terminal_text(e.what(), true).c_str());
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "lora-workbench %s: unexpected error: %s\n", command.c_str(), e.what());
+    std::fprintf(stderr, "lora-workbench %s: unexpected error: %s\n", command.c_str(),
+                 terminal_text(lwb::cap_message(e.what()), true).c_str());
     return 1;
   }
 }

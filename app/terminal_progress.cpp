@@ -30,13 +30,45 @@ std::string format_duration(double s) {
   return buf;
 }
 
+std::string terminal_text(std::string_view s, bool keep_newlines) {
+  std::string out;
+  out.reserve(s.size());
+  char buf[16];
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    // The length of a well-formed UTF-8 sequence starting here, or 0.
+    std::size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 && c >= 0xC2 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                                  : (c & 0xF8) == 0xF0 && c <= 0xF4 ? 4 : 0;
+    for (std::size_t k = 1; k < len; ++k)
+      if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) len = 0;
+    if (len == 0) {
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+      ++i;
+      continue;
+    }
+    const bool c1 = len == 2 && c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0;
+    if (c1) {
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(s[i + 1]));
+      out += buf;
+    } else if (len == 1 && (c < 0x20 || c == 0x7F) && !(c == '\n' && keep_newlines) && c != '\t') {
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out.append(s.substr(i, len));
+    }
+    i += len;
+  }
+  return out;
+}
+
 TerminalProgress::TerminalProgress(std::string label, bool quiet)
-    : label_(std::move(label)), quiet_(quiet), tty_(isatty(STDOUT_FILENO) == 1) {}
+    : label_(terminal_text(label)), quiet_(quiet), tty_(isatty(STDOUT_FILENO) == 1) {}
 
 void TerminalProgress::on_start(const RunInfo& info) {
   if (quiet_) return;
   std::printf("%s: %s on %s, %lld trainable of %lld parameters (%.3f%%), %lld train / %lld held-out examples\n",
-              label_.c_str(), info.dataset.c_str(), info.backend.c_str(),
+              label_.c_str(), terminal_text(info.dataset).c_str(), info.backend.c_str(),
               static_cast<long long>(info.trainable_params), static_cast<long long>(info.model_params),
               100.0 * info.trainable_params / std::max<std::int64_t>(1, info.model_params),
               static_cast<long long>(info.train_examples), static_cast<long long>(info.heldout_examples));

@@ -4,6 +4,7 @@
 // it is a pipe or a file.
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include "core/train/events.h"
 
@@ -26,5 +27,10 @@ class TerminalProgress : public TrainerSink {
 
 std::string format_bytes(double bytes);
 std::string format_duration(double seconds);
+// `s` safe to print on a terminal: control characters (C0, DEL, C1), which
+// could move the cursor, clear the screen or retitle the window, and bytes
+// that are not UTF-8 are shown escaped ("\x1b", "\u009b"). Line breaks stay
+// when `keep_newlines` (multi-line messages).
+std::string terminal_text(std::string_view s, bool keep_newlines = false);
 
 }  // namespace lwb::cli

@@ -1,5 +1,6 @@
 #include "ui/adapter_library.h"
 
+#include <QColor>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QHeaderView>
@@ -132,7 +133,8 @@ void AdapterLibrary::refresh() {
   table_->setRowCount(static_cast<int>(adapters.size()));
   for (int r = 0; r < table_->rowCount(); ++r) {
     const AdapterRow& a = adapters[static_cast<std::size_t>(r)];
-    const QStringList cells = {QString::fromStdString(a.name),
+    // A diverged run's adapter stays as a record, marked so nobody takes it for a sound one.
+    const QStringList cells = {QString::fromStdString(a.name) + (a.diverged.empty() ? QString() : tr(" (diverged)")),
                                QString::fromStdString(a.variant),
                                QString::number(a.rank),
                                QString::fromStdString(a.task),
@@ -142,8 +144,11 @@ void AdapterLibrary::refresh() {
     for (int c = 0; c < kColumns; ++c) {
       auto* item = new QTableWidgetItem(cells[c]);
       item->setData(Qt::UserRole, QVariant::fromValue<qint64>(a.id));
-      if (c == kName) item->setToolTip(tr("targets %1, base %2").arg(QString::fromStdString(a.targets),
-                                                                     QString::fromStdString(a.base_fingerprint)));
+      if (c == kName)
+        item->setToolTip(tr("targets %1, base %2").arg(QString::fromStdString(a.targets),
+                                                       QString::fromStdString(a.base_fingerprint)) +
+                         (a.diverged.empty() ? QString() : tr("\nIts run %1").arg(QString::fromStdString(a.diverged))));
+      if (!a.diverged.empty()) item->setForeground(QColor(214, 39, 40));
       table_->setItem(r, c, item);
     }
   }

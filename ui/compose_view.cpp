@@ -18,6 +18,7 @@
 #include <QSplitter>
 #include <QTableWidget>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -560,10 +561,22 @@ bool ComposeView::open_composition(std::int64_t composition_id) {
   Composition c;
   std::vector<Entry> entries;
   std::optional<Evaluation> evaluation;
+  std::vector<std::string> skipped;
   try {
     Store store(db_);
     c = store.load_composition(composition_id);
     std::vector<Member> loaded = load_members(store, c);
+    std::vector<std::int64_t> ids;
+    for (const CompositionMember& m : c.members) ids.push_back(m.adapter_id);
+    skipped = drop_non_finite_members(loaded, ids);
+    // The weights, positions, trace and scores were of all members: keep only the members' own.
+    if (!skipped.empty()) {
+      std::erase_if(c.members, [&](const CompositionMember& m) {
+        return std::find(ids.begin(), ids.end(), m.adapter_id) == ids.end();
+      });
+      c.trials.clear();
+      c.scores_json.clear();
+    }
     std::vector<AdapterRow> rows = store.list_adapters();
     for (std::size_t i = 0; i < loaded.size(); ++i) {
       Entry e{c.members[i].adapter_id, std::move(loaded[i]), {}};
@@ -605,10 +618,13 @@ bool ComposeView::open_composition(std::int64_t composition_id) {
   name_ = qstr(c.name);
   dirty_ = false;
   canvas_->show_all();
-  show_status(tr("Opened composition \"%1\" (%2 members, %3 evaluations in its trace).")
-                  .arg(name_)
-                  .arg(members())
-                  .arg(trace_.size()));
+  QString opened = tr("Opened composition \"%1\" (%2 members, %3 evaluations in its trace).")
+                       .arg(name_)
+                       .arg(members())
+                       .arg(trace_.size());
+  for (const std::string& line : skipped) opened += " " + qstr(line) + ".";
+  if (!skipped.empty()) opened += tr(" Its trace and scores were of the full set and are not shown.");
+  show_status(opened, !skipped.empty());
   return true;
 }
 

@@ -123,6 +123,12 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   add_int(forms_[kTrain], "train.seed", tr("Seed"), 0, 2000000000);
   add_int(forms_[kTrain], "train.eval_every", tr("Evaluate every (steps)"), 0, 100000000);
   add_int(forms_[kTrain], "train.eval_examples", tr("Held-out examples per eval"), 0, 1000000);
+  add_int(forms_[kTrain], "train.state_every_steps", tr("Save resumable state every (steps, 0: never)"), 0,
+          100000000);
+  add_line(forms_[kTrain], "train.state_every_minutes", tr("... and every (minutes, 0: never)"));
+  add_line(forms_[kTrain], "train.divergence_factor", tr("Diverged at a loss this many times the start's (0: off)"));
+  add_int(forms_[kTrain], "train.collapse_steps", tr("Collapsed after this many zero-gradient steps (0: off)"), 0,
+          1000000);
   add_combo(forms_[kTrain], "train.device", tr("Device"), {"cpu", "auto", "cuda:0"}, true);
 
   facts_ = new QLabel;

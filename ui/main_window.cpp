@@ -21,6 +21,7 @@
 #include <cmath>
 
 #include "core/store/store.h"
+#include "core/common/paths.h"
 #include "ui/adapter_library.h"
 #include "ui/compose_view.h"
 #include "ui/experiment_form.h"
@@ -73,6 +74,7 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   loss_ = new LossPlot;
   variant_ = new VariantView;
   log_ = new QPlainTextEdit;
+  log_->setObjectName("run_log");
   log_->setReadOnly(true);
   log_->setMaximumBlockCount(2000);
   log_->setMaximumHeight(90);
@@ -197,7 +199,7 @@ void MainWindow::load_preset(const QString& name) {
 void MainWindow::save_config() {
   QDir().mkpath(presets_dir());
   const QString f = QFileDialog::getSaveFileName(
-      this, tr("Save experiment"), presets_dir() + "/" + QString::fromStdString(form_->config().name) + ".json",
+      this, tr("Save experiment"), presets_dir() + "/" + QString::fromStdString(safe_file_name(form_->config().name)) + ".json",
       "JSON (*.json)");
   if (f.isEmpty()) return;
   try {
@@ -315,14 +317,25 @@ void MainWindow::on_finished(const lwb::RunResult& r, qint64 run_id, const QStri
   if (std::isfinite(r.final_eval.loss)) text += tr("; held-out loss %1").arg(r.final_eval.loss, 0, 'f', 4);
   if (std::isfinite(r.final_eval.accuracy)) text += tr(", exact match %1%").arg(100 * r.final_eval.accuracy, 0, 'f', 1);
   if (!adapter.isEmpty()) text += tr("; adapter stored as \"%1\"").arg(adapter);
+  if (r.status == RunStatus::Diverged) {
+    // Plainly: the adapter is no result, only a record.
+    text = tr("Run %1 %2. The training cannot recover: lower optimizer.lr (or keep optimizer.grad_clip on) and "
+              "start again.")
+               .arg(run_id_)
+               .arg(QString::fromStdString(r.error));
+    if (!adapter.isEmpty())
+      text += tr(" Its adapter is kept in the library as \"%1\", marked diverged; it is not a usable result.")
+                  .arg(adapter);
+  }
   status_->setText(text);
   log(text);
-  if (r.status == RunStatus::Failed) {
-    log(tr("error: %1").arg(QString::fromStdString(r.error)));
+  if (r.status == RunStatus::Failed || r.status == RunStatus::Diverged) {
+    const bool failed = r.status == RunStatus::Failed;
+    if (failed) log(tr("error: %1").arg(QString::fromStdString(r.error)));
     // Not modal: the window stays usable and the message stays readable.
-    auto* box = new QMessageBox(QMessageBox::Warning, tr("Run failed"), QString::fromStdString(r.error),
-                                QMessageBox::Ok, this);
-    box->setObjectName("run_failed_message");
+    auto* box = new QMessageBox(QMessageBox::Warning, failed ? tr("Run failed") : tr("Run diverged"),
+                                failed ? QString::fromStdString(r.error) : text, QMessageBox::Ok, this);
+    box->setObjectName(failed ? "run_failed_message" : "run_diverged_message");
     box->setAttribute(Qt::WA_DeleteOnClose);
     box->open();
   }

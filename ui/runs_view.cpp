@@ -17,7 +17,6 @@
 
 #include "core/store/store.h"
 #include "ui/memory_view.h"
-#include "ui/training_worker.h"
 
 namespace lwb::ui {
 
@@ -93,6 +92,7 @@ void RunsView::refresh() {
         auto* item = new QTableWidgetItem(cells[c]);
         if (c == 0) item->setData(Qt::UserRole, static_cast<qlonglong>(r.id));
         if (c == 4 && !r.error.empty()) item->setToolTip(QString::fromStdString(r.error));
+        if (c == 4 && r.resumable) item->setText(item->text() + tr(", resumable"));
         table_->setItem(i, c, item);
       }
     }
@@ -187,17 +187,20 @@ void RunsView::delete_selected() {
 }
 
 void RunsView::resume_selected() {
-  with_selected_run(tr("select one stopped run"), [this](std::int64_t id, const RunDetail& d) {
-    const auto state = TrainingWorker::state_path(id);
-    if (d.row.status != "stopped" || !std::filesystem::exists(state)) {
-      status_->setText(tr("run %1 has no saved state to resume (only stopped LoRA, rsLoRA, DoRA and full runs do); "
-                          "clone it instead")
+  with_selected_run(tr("select one run to resume"), [this](std::int64_t id, const RunDetail& d) {
+    if (d.row.status == "queued" || d.row.status == "running") {
+      status_->setText(tr("run %1 is still %2").arg(id).arg(QString::fromStdString(d.row.status)));
+      return;
+    }
+    if (d.state_file.empty()) {
+      status_->setText(tr("run %1 has no saved state to resume (LoRA, rsLoRA, DoRA and full runs save one while "
+                          "they train and when stopped; a finished run needs none); clone it instead")
                            .arg(id));
       return;
     }
     ExperimentConfig c = ExperimentConfig::from_json(d.config_json, "run " + std::to_string(id));
     c.name += "-resumed";
-    emit resume_requested(c, QString::fromStdString(state.string()));
+    emit resume_requested(c, QString::fromStdString(d.state_file.string()));
   });
 }
 

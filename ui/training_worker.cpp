@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "core/adapters/adapter_state.h"
+#include "core/io/peft.h"
 #include "core/store/store.h"
 #include "core/store/store_sink.h"
 #include "core/common/paths.h"
@@ -53,10 +54,6 @@ TrainingWorker::~TrainingWorker() {
 
 void TrainingWorker::start() { thread_.start(); }
 
-std::filesystem::path TrainingWorker::state_path(std::int64_t run_id) {
-  return user_data_dir() / "runs" / ("run-" + std::to_string(run_id) + ".state.safetensors");
-}
-
 void TrainingWorker::run() {
   // A slightly lower priority for this thread and the OpenMP threads it
   // spawns keeps the window responsive while training uses every core.
@@ -75,26 +72,41 @@ void TrainingWorker::run() {
       env.notice = [this](const std::string& m) { emit notice(QString::fromStdString(m)); };
       env.pretrain_sink = &pretrain;
       Trainer trainer(config_, env);
+      trainer.set_state_file(store.state_file(run_id));
+      StoreSink::Options options;
+      options.warning = env.notice;
+      std::optional<KeptAdapter> kept;
+      options.adapter = [&](std::int64_t id, const RunResult&) -> std::optional<KeptAdapter> {
+        if (!config_.adapter.is_adapter()) return std::nullopt;
+        kept = KeptAdapter{config_.name + "-run" + std::to_string(id), trainer.adapter_state(), trainer.dataset().name};
+        return kept;
+      };
+      // From here on the queued run's lease is renewed (pretraining the base may take minutes).
+      StoreSink store_sink(store, run_id, options);
       if (!resume_state_.empty()) trainer.resume(resume_state_);
-      StoreSink store_sink(store, run_id);
       SignalSink relay(this, store_sink);
       FanoutSink sinks;
       sinks.add(&store_sink);
       sinks.add(&relay);
       const RunResult result = trainer.run(sinks, RunControl{&stop_, &pause_});
-      QString adapter;
-      if (result.status != RunStatus::Failed && config_.adapter.is_adapter()) {
-        const std::string name = config_.name + "-run" + std::to_string(run_id);
-        store.save_adapter(name, run_id, trainer.adapter_state(), trainer.dataset().name, result.final_eval.loss,
-                           result.final_eval.accuracy);
-        adapter = QString::fromStdString(name);
+      if (!store_sink.finish_error().empty())
+        emit notice(tr("The store could not record the end of run %1: %2")
+                        .arg(run_id)
+                        .arg(QString::fromStdString(store_sink.finish_error())));
+      // The store could not keep the adapter (a full disk): it goes to a folder beside the store instead.
+      if (kept && store_sink.adapter_name().empty()) {
+        const std::filesystem::path rescue =
+            store.file().string() + "-rescued/" + safe_file_name(kept->name);
+        try {
+          io::write_peft_folder(rescue, kept->state);
+          emit notice(tr("The adapter was written to %1 instead; import it into the library (Import...) once the "
+                         "store can take it")
+                          .arg(QString::fromStdString(rescue.string())));
+        } catch (const std::exception& e) {
+          emit notice(tr("The adapter could not be kept anywhere: %1").arg(QString::fromUtf8(e.what())));
+        }
       }
-      if (result.status == RunStatus::Stopped && config_.adapter.method != Method::AdaLora &&
-          config_.adapter.method != Method::ReLora) {
-        std::filesystem::create_directories(state_path(run_id).parent_path());
-        trainer.save_state(state_path(run_id));
-      }
-      emit finished(result, run_id, adapter);
+      emit finished(result, run_id, QString::fromStdString(store_sink.adapter_name()));
       thread_.quit();
       return;
     } catch (const std::exception& e) {

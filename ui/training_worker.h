@@ -3,8 +3,9 @@
 // pattern): events reach the GUI thread as queued signals; stop and pause are
 // atomics the GUI thread sets directly, because a slot would wait behind the
 // busy worker. The worker records the run in the store through its own
-// connection (SQLite connections are per thread) and keeps the adapter in the
-// library when the run ends.
+// connection (SQLite connections are per thread), keeps the adapter in the
+// library when the run ends (marked when it diverged) and its resumable state
+// beside the store while it trains (Store::state_file).
 #include <QObject>
 #include <QString>
 #include <QThread>
@@ -19,8 +20,8 @@ namespace lwb::ui {
 class TrainingWorker : public QObject {
   Q_OBJECT
  public:
-  // resume_state: a saved state of a stopped run to continue from (a new run
-  // record; runs are immutable), or empty.
+  // resume_state: a saved state of a stopped or killed run to continue from
+  // (a new run record; runs are immutable), or empty.
   TrainingWorker(ExperimentConfig config, std::filesystem::path db, std::filesystem::path resume_state = {},
                  QObject* parent = nullptr);
   ~TrainingWorker() override;
@@ -33,8 +34,6 @@ class TrainingWorker : public QObject {
   // Blocks until the thread ends (after request_stop) — used when closing.
   void wait() { thread_.wait(); }
   const ExperimentConfig& config() const { return config_; }
-  // Where a stopped run's state is kept so that it can be resumed.
-  static std::filesystem::path state_path(std::int64_t run_id);
 
  signals:
   void started(lwb::RunInfo info, qint64 run_id);

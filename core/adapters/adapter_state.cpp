@@ -252,8 +252,26 @@ void check_adapter_fits(const AdapterState& state, const ModelConfig& base, cons
   std::string msg = "the adapter does not fit the base model \"" + base.name + "\" (" +
                     std::to_string(base.layers) + " layers, hidden " + std::to_string(base.hidden) +
                     ", intermediate " + std::to_string(base.intermediate) + "):";
-  for (const std::string& p : problems) msg += "\n  - " + p;
+  for (std::size_t i = 0; i < std::min(problems.size(), kMaxListedMismatches); ++i) msg += "\n  - " + problems[i];
+  if (problems.size() > kMaxListedMismatches)
+    msg += "\n  ... and " + std::to_string(problems.size() - kMaxListedMismatches) + " more";
   throw FormatError(source, msg);
+}
+
+std::string non_finite_tensors(const AdapterState& state) {
+  std::string first;
+  std::size_t others = 0;
+  for (const auto& [key, t] : state.tensors) {
+    const std::size_t bad = count_non_finite(t.values);
+    if (bad == 0) continue;
+    if (first.empty())
+      first = "tensor \"" + key + "\" holds " + std::to_string(bad) + " NaN or infinite value(s) of " +
+              std::to_string(t.values.size());
+    else
+      ++others;
+  }
+  if (others > 0) first += " (and " + std::to_string(others) + " more tensor(s) do too)";
+  return first;
 }
 
 void merge_adapter_into_base(const Model& base, const AdapterState& adapter, Model& merged) {

@@ -67,8 +67,14 @@ void load_adapter(Model& model, const AdapterState& state, const std::string& so
 // unexpected keys, wrong shapes, layers beyond the model, a rank above
 // min(in, out), AdaLoRA rank_pattern entries that do not fit.
 std::vector<std::string> adapter_mismatches(const AdapterState& state, const ModelConfig& base);
-// FormatError(source, ...) listing every mismatch; returns when there is none.
+// FormatError(source, ...) listing the mismatches (the first kMaxListedMismatches
+// and how many more); returns when there is none.
+constexpr std::size_t kMaxListedMismatches = 20;
 void check_adapter_fits(const AdapterState& state, const ModelConfig& base, const std::string& source);
+
+// "" when every value is finite, else which tensor holds NaN or infinite
+// values, how many, and how many other tensors do too.
+std::string non_finite_tensors(const AdapterState& state);
 
 // ---- merged and re-factored exports -----------------------------------------
 

@@ -1,8 +1,12 @@
 #include "core/backend/backend_registry.h"
 
+#include <limits>
 #include <mutex>
+#include <optional>
+#include <string_view>
 
 #include "core/common/errors.h"
+#include "core/common/integers.h"
 #include "core/cpu/cpu_backend.h"
 
 namespace lwb {
@@ -42,11 +46,12 @@ std::unique_ptr<Backend> make_backend(const std::string& device, std::string* no
     if (device.size() > 4) {
       if (device[4] != ':' || device.size() == 5)
         throw ConfigError("train.device", "expected cuda or cuda:N, got \"" + device + "\"");
-      try {
-        index = std::stoi(device.substr(5));
-      } catch (const std::exception&) {
-        throw ConfigError("train.device", "expected cuda:N with a number, got \"" + device + "\"");
-      }
+      const std::optional<int> n = parse_integer<int>(std::string_view(device).substr(5), 0);
+      if (!n)
+        throw ConfigError("train.device", "expected cuda:N with N " +
+                                              integer_range_text(0, std::numeric_limits<int>::max()) + ", got \"" +
+                                              device + "\"");
+      index = *n;
     }
     if (count == 0) throw DeviceError(device + ": no usable GPU (" + reason + ")");
     if (index < 0 || index >= count)

@@ -8,9 +8,16 @@
 
 namespace lwb {
 
+// Messages longer than this are cut (a file with 300k bad tensors must not
+// make a 55 MB message that a label or a terminal then has to show).
+constexpr std::size_t kMaxErrorMessageBytes = 4096;
+// `message` unchanged when short enough, else its first bytes (cut at a UTF-8
+// character boundary) and how much was left out.
+std::string cap_message(const std::string& message, std::size_t max_bytes = kMaxErrorMessageBytes);
+
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& message) : std::runtime_error(cap_message(message)) {}
 };
 
 // A bad value in an ExperimentConfig, a preset or a command-line flag.
@@ -57,16 +64,18 @@ class OutOfMemoryError : public Error {
   std::size_t free_;
 };
 
-// NaN/Inf loss or gradient.
-class NumericError : public Error {
- public:
-  using Error::Error;
-};
-
 // SQLite store problems (locked, newer schema, constraint violated, ...).
 class StoreError : public Error {
  public:
-  using Error::Error;
+  // Busy and Full may pass (the other writer finishes, space is freed), so
+  // writers that can wait retry them; Other is a lasting problem.
+  enum class Reason { Other, Busy, Full };
+  explicit StoreError(const std::string& message, Reason reason = Reason::Other)
+      : Error(message), reason_(reason) {}
+  Reason reason() const { return reason_; }
+
+ private:
+  Reason reason_;
 };
 
 // A GPU runtime or library call that failed; carries the call site.

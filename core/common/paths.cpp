@@ -1,5 +1,6 @@
 #include "core/common/paths.h"
 
+#include <cctype>
 #include <cstdlib>
 
 namespace lwb {
@@ -14,6 +15,22 @@ std::filesystem::path user_data_dir() {
 
 std::filesystem::path base_model_path(const std::filesystem::path& data_dir, const std::string& preset) {
   return data_dir / "models" / (preset + "-base.safetensors");
+}
+
+std::string safe_file_name(const std::string& name) {
+  constexpr std::size_t kMaxBytes = 80;
+  std::string out;
+  for (unsigned char ch : name) {
+    const bool plain = std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '+' || ch == '=' || ch >= 0x80;
+    out += plain ? static_cast<char>(ch) : '_';
+  }
+  if (out.size() > kMaxBytes) {
+    std::size_t cut = kMaxBytes;  // not inside a UTF-8 character
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+  }
+  if (!out.empty() && out.front() == '.') out.front() = '_';
+  return out.empty() ? "unnamed" : out;
 }
 
 std::filesystem::path resources_dir() {

@@ -70,7 +70,16 @@ HubReport run_hub(Store& store, const HubPreset& preset, const TrainerEnvironmen
            ", " + std::to_string(config.train.steps) + " steps on task " + task + ")");
     const auto ts = std::chrono::steady_clock::now();
     Trainer trainer(config, env);
-    StoreSink recorder(store);
+    StoreSink::Options keep;
+    // Kept in the transaction that ends the run, and only from a sound run on the current base.
+    keep.adapter = [&](std::int64_t, const RunResult& r) -> std::optional<KeptAdapter> {
+      if (r.status != RunStatus::Finished || trainer.base_fingerprint() != fingerprint) return std::nullopt;
+      return KeptAdapter{name,
+                         extract_adapter(trainer.model(), config.adapter, "lora-workbench/" + base_preset,
+                                         trainer.base_fingerprint()),
+                         trainer.dataset().name};
+    };
+    StoreSink recorder(store, keep);
     FanoutSink sinks;
     sinks.add(&recorder);
     if (cb.training_sink)
@@ -86,10 +95,8 @@ HubReport run_hub(Store& store, const HubPreset& preset, const TrainerEnvironmen
       throw Error("hub: training the adapter for task " + task + " failed: " + r.error);
     if (trainer.base_fingerprint() != fingerprint)
       throw Error("hub: the " + base_preset + " base changed while the demo ran; run it again");
-    const AdapterState state = extract_adapter(trainer.model(), config.adapter, "lora-workbench/" + base_preset,
-                                               trainer.base_fingerprint());
-    store.save_adapter(name, recorder.run_id(), state, trainer.dataset().name, r.final_eval.loss,
-                       r.final_eval.accuracy);
+    if (recorder.adapter_name().empty())
+      throw Error("hub: the adapter for task " + task + " could not be stored: " + recorder.finish_error());
     report.trained.push_back(name);
   }
 

@@ -49,6 +49,18 @@ std::vector<Member> load_members(Store& store, const Composition& composition) {
   return members;
 }
 
+std::vector<std::string> drop_non_finite_members(std::vector<Member>& members, std::vector<std::int64_t>& ids) {
+  std::vector<std::string> dropped;
+  for (std::size_t i = members.size(); i-- > 0;)
+    if (const std::string bad = non_finite_tensors(members[i].state); !bad.empty()) {
+      const std::string& name = members[i].name;
+      dropped.insert(dropped.begin(), "adapter " + quoted(name) + " skipped: " + bad);
+      members.erase(members.begin() + static_cast<std::ptrdiff_t>(i));
+      ids.erase(ids.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  return dropped;
+}
+
 std::filesystem::path base_checkpoint_for(const Member& member, const TrainerEnvironment& env) {
   const std::string prefix = "lora-workbench/";
   const std::string& base = member.state.base_model;
@@ -69,6 +81,15 @@ ComposeOutcome compose_and_store(Store& store, const ComposeRequest& request, co
                                           store.file().string() + "; choose another name");
   std::vector<std::int64_t> ids;
   std::vector<Member> members = load_members(store, request.adapters, &ids);
+  const std::vector<std::string> skipped = drop_non_finite_members(members, ids);
+  if (env.notice)
+    for (const std::string& line : skipped) env.notice(line);
+  if (members.empty())
+    throw ConfigError("compose.adapters", "no member is left to compose: " + [&] {
+      std::string s;
+      for (const std::string& line : skipped) s += (s.empty() ? "" : "; ") + line;
+      return s;
+    }());
   check_members(members, request.session.mode);
   const std::filesystem::path base = base_checkpoint_for(members.front(), env);
 

@@ -25,6 +25,11 @@ std::vector<Member> load_members(Store& store, std::span<const std::string> name
 // longer in the library.
 std::vector<Member> load_members(Store& store, const Composition& composition);
 
+// Takes out the members whose weights hold NaN or infinite values (adapters
+// of diverged runs: they would make every composition NaN), with their ids;
+// returns one line per member taken out, naming it and the tensor.
+std::vector<std::string> drop_non_finite_members(std::vector<Member>& members, std::vector<std::int64_t>& ids);
+
 // The cached base an adapter was trained on: "lora-workbench/<preset>" maps
 // to ensure_base_model(preset); ConfigError("compose.adapters", ...) for any
 // other base. Whether it is still the same base is checked by its
@@ -48,7 +53,8 @@ struct ComposeOutcome {
   double seconds = 0;  // search and evaluation
 };
 
-// Loads the members, searches the weights on the task's few-shot examples,
+// Loads the members (skipping non-finite ones with a notice naming each, see
+// drop_non_finite_members), searches the weights on the task's few-shot examples,
 // evaluates the best weights on held-out examples and stores the composition.
 // A cancelled search still evaluates and stores its best weights so far (its
 // trace is a valid record); `outcome.search.cancelled` tells. Everything is

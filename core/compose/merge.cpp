@@ -66,6 +66,8 @@ std::string incompatibility(const Member& ref, const Member& m, MergeMode mode) 
   const AdapterConfig& c = m.state.config;
   const AdapterConfig& rc = ref.state.config;
   if (c.method == Method::Full) return "it holds full fine-tuned weights, not a low-rank adapter";
+  if (const std::string bad = non_finite_tensors(m.state); !bad.empty())
+    return bad + " (an adapter of a diverged run); it would make every composition NaN";
   if (c.method == Method::Dora)
     return "it is a DoRA adapter; its magnitude vectors rescale W + sBA row by row and do not combine across "
            "adapters (merge it into a base model instead)";

@@ -1,6 +1,7 @@
 #include "core/compose/session.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -25,9 +26,11 @@ const char* score_kind_name(ScoreRow::Kind k) {
 
 const ScoreRow& Evaluation::best_member() const {
   const ScoreRow* best = nullptr;
+  // A member that scores NaN is no candidate (NaN compares false with everything).
   for (const ScoreRow& r : rows)
-    if (r.kind == ScoreRow::Kind::Member && (!best || r.heldout.loss < best->heldout.loss)) best = &r;
-  if (!best) throw Error("evaluation of task " + task + " has no member rows");
+    if (r.kind == ScoreRow::Kind::Member && std::isfinite(r.heldout.loss) && (!best || r.heldout.loss < best->heldout.loss))
+      best = &r;
+  if (!best) throw Error("evaluation of task " + task + " has no member with a finite held-out loss");
   return *best;
 }
 

@@ -65,8 +65,8 @@ struct Evaluation {
   std::vector<ScoreRow> rows;  // zero-shot, each member in order, the composition
   const ScoreRow& zero_shot() const { return rows.front(); }
   const ScoreRow& composition() const { return rows.back(); }
-  // The member with the lowest held-out loss: an oracle choice (it peeks at
-  // held-out data), so the strictest single-adapter baseline.
+  // The member with the lowest finite held-out loss: an oracle choice (it
+  // peeks at held-out data), so the strictest single-adapter baseline.
   const ScoreRow& best_member() const;
 };
 

@@ -13,6 +13,7 @@
 #include "core/common/errors.h"
 #include "core/cpu/kernels.h"
 #include "core/common/half.h"
+#include "core/cpu/process_settings.h"
 
 namespace lwb {
 
@@ -48,7 +49,7 @@ std::size_t meminfo_kib(const char* key) {
 }  // namespace
 
 std::string CpuBackend::name() const {
-  return "cpu (" + std::to_string(omp_get_max_threads()) + " threads)";
+  return "cpu (" + std::to_string(omp_get_max_threads()) + " threads, OpenMP wait policy " + omp_wait_policy() + ")";
 }
 
 void* CpuBackend::allocate(std::size_t bytes) {

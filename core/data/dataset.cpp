@@ -1,9 +1,9 @@
 #include "core/data/dataset.h"
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/common/errors.h"
 #include "core/tensor/rng.h"
@@ -127,16 +127,97 @@ Dataset text_dataset(std::string_view text, const Tokenizer& tok, int T, double 
 }
 
 namespace {
+
+std::string mib(std::size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+// A data file read in blocks, never past kMaxDataFileBytes.
+class DataFile {
+ public:
+  explicit DataFile(const std::filesystem::path& file) : name_(file.string()) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) throw FormatError(name_, "no such file");
+    if (std::filesystem::is_directory(file, ec)) throw FormatError(name_, "is a folder, expected a file");
+    in_.open(file, std::ios::binary);
+    if (!in_) throw FormatError(name_, "cannot open the file for reading");
+  }
+  // Up to buf.size() bytes; 0 at the end.
+  std::size_t read(std::span<char> buf) {
+    in_.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in_.bad()) throw FormatError(name_, "read error");
+    const auto n = static_cast<std::size_t>(in_.gcount());
+    total_ += n;
+    if (total_ > kMaxDataFileBytes)
+      throw FormatError(name_, "stopped reading after " + mib(kMaxDataFileBytes) +
+                                   ": data files are held in memory whole, so they may have at most that much "
+                                   "(is it a device or a pipe that never ends?)");
+    return n;
+  }
+
+ private:
+  std::string name_;
+  std::ifstream in_;
+  std::size_t total_ = 0;
+};
+
 std::string read_file(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::exists(file, ec)) throw FormatError(file.string(), "no such file");
-  if (std::filesystem::is_directory(file, ec)) throw FormatError(file.string(), "is a folder, expected a file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw FormatError(file.string(), "cannot open the file for reading");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw FormatError(file.string(), "read error");
-  return std::move(ss).str();
+  DataFile in(file);
+  std::string text;
+  std::vector<char> buf(1 << 16);
+  while (const std::size_t n = in.read(buf)) text.append(buf.data(), n);
+  return text;
+}
+
+// Lines of a data file; a line longer than its limit is read past, not kept.
+class LineReader {
+ public:
+  explicit LineReader(const std::filesystem::path& file) : in_(file) {}
+  // The next line (without '\n') into `line` and its length in bytes; false
+  // at the end. When length > max_bytes, `line` is left empty.
+  bool next(std::string& line, std::size_t& length, std::size_t max_bytes) {
+    line.clear();
+    length = 0;
+    bool any = false;
+    for (;;) {
+      if (pos_ == end_) {
+        end_ = in_.read(buf_);
+        pos_ = 0;
+        if (end_ == 0) {
+          number_ += any;
+          return any;
+        }
+      }
+      any = true;
+      const char* start = buf_.data() + pos_;
+      const auto* nl = static_cast<const char*>(std::memchr(start, '\n', end_ - pos_));
+      const std::size_t n = nl ? static_cast<std::size_t>(nl - start) : end_ - pos_;
+      length += n;
+      if (length <= max_bytes)
+        line.append(start, n);
+      else
+        std::string().swap(line);
+      pos_ += n + (nl ? 1 : 0);
+      if (nl) {
+        ++number_;
+        return true;
+      }
+    }
+  }
+  std::size_t number() const { return number_; }  // of the line last returned, 1-based
+
+ private:
+  DataFile in_;
+  std::vector<char> buf_ = std::vector<char>(1 << 16);
+  std::size_t pos_ = 0, end_ = 0, number_ = 0;
+};
+
+// "lines 4, 9, 12 and 3 more"
+std::string line_list(const std::vector<std::size_t>& lines) {
+  constexpr std::size_t kShown = 5;
+  std::string s = lines.size() == 1 ? "line " : "lines ";
+  for (std::size_t i = 0; i < std::min(lines.size(), kShown); ++i)
+    s += (i ? ", " : "") + std::to_string(lines[i]);
+  if (lines.size() > kShown) s += " and " + std::to_string(lines.size() - kShown) + " more";
+  return s;
 }
 
 // nlohmann says "[json.exception.parse_error.101] parse error at line 1,
@@ -156,16 +237,20 @@ Dataset load_text_corpus(const std::filesystem::path& file, const Tokenizer& tok
 
 Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, const JsonlFields& fields, int max_tokens,
                    double heldout_fraction, std::uint64_t seed) {
-  const std::string text = read_file(file);
+  LineReader lines(file);
   std::vector<Example> rows;
-  std::size_t line_no = 0, too_long = 0, nonblank = 0;
-  std::istringstream lines(text);
+  std::vector<std::size_t> too_long, too_big;
+  std::size_t nonblank = 0, length = 0;
   std::string line;
-  while (std::getline(lines, line)) {
-    ++line_no;
+  while (lines.next(line, length, kMaxJsonlLineBytes)) {
+    if (length > kMaxJsonlLineBytes) {
+      ++nonblank;
+      too_big.push_back(lines.number());
+      continue;
+    }
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     ++nonblank;
-    const std::string where = file.string() + ":" + std::to_string(line_no);
+    const std::string where = file.string() + ":" + std::to_string(lines.number());
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
@@ -180,17 +265,27 @@ Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, cons
     }
     Example e = make_example(tok, j[fields.prompt].get<std::string>(), j[fields.completion].get<std::string>());
     if (static_cast<int>(e.tokens.size()) > max_tokens) {
-      ++too_long;
+      too_long.push_back(lines.number());
       continue;
     }
     rows.push_back(std::move(e));
   }
+  std::vector<std::string> notes;
+  if (!too_big.empty())
+    notes.push_back(file.string() + ": " + std::to_string(too_big.size()) + " row(s) over " + mib(kMaxJsonlLineBytes) +
+                    " skipped unread (" + line_list(too_big) + ")");
+  if (!too_long.empty())
+    notes.push_back(file.string() + ": " + std::to_string(too_long.size()) + " row(s) longer than " +
+                    std::to_string(max_tokens) + " tokens skipped (" + line_list(too_long) +
+                    "); a longer train.seq_len keeps them");
   if (rows.empty())
     throw DataError(file.string() + ": no usable rows (" + std::to_string(nonblank) + " rows, " +
-                    std::to_string(too_long) + " longer than " + std::to_string(max_tokens) + " tokens)");
+                    std::to_string(too_long.size() + too_big.size()) + " longer than " + std::to_string(max_tokens) +
+                    " tokens)");
   Dataset d;
   d.name = "jsonl:" + file.string();
   d.has_completions = true;
+  d.notes = std::move(notes);
   if (rows.size() == 1) {
     d.train = rows;
     d.heldout = rows;  // a single row can only be checked against itself

@@ -24,8 +24,19 @@ struct Dataset {
   std::string name;  // "task:reverse", "jsonl:/path/file.jsonl", "text:/path"
   std::vector<Example> train, heldout;
   bool has_completions = false;  // exact-match accuracy is meaningful
+  // What was left out while reading, one line each with the file and line
+  // numbers ("data.jsonl: 3 rows longer than 65 tokens skipped (lines 4, 9, 12)").
+  std::vector<std::string> notes;
   std::int32_t max_tokens() const;
 };
+
+// Data files are read whole into memory (and tokenized there), so reading
+// stops with a FormatError past this size: /dev/zero or a pipe that never
+// ends must not fill the memory.
+constexpr std::size_t kMaxDataFileBytes = std::size_t{1} << 30;
+// A JSONL line longer than this cannot fit any sequence length: it is
+// skipped unparsed (and named in the notes).
+constexpr std::size_t kMaxJsonlLineBytes = std::size_t{1} << 20;
 
 // A batch reused across steps: filling it again does not reallocate.
 struct Batch {
@@ -72,7 +83,7 @@ class BatchSampler {
 // held out. DataError naming `name` with fewer than two chunks.
 Dataset text_dataset(std::string_view text, const Tokenizer& tok, int T, double heldout_fraction,
                      std::string name);
-// FormatError(file, ...) if unreadable.
+// FormatError(file, ...) if unreadable or larger than kMaxDataFileBytes.
 Dataset load_text_corpus(const std::filesystem::path& file, const Tokenizer& tok, int T,
                          double heldout_fraction = 0.1);
 
@@ -82,8 +93,9 @@ struct JsonlFields {
 };
 // One JSON object per line (blank lines skipped). FormatError("file:LINE", ...)
 // for a malformed line or a missing/non-string field; rows longer than
-// max_tokens are skipped and counted; DataError naming the file when no row is
-// usable. The held-out split is a seeded choice of rows.
+// max_tokens (or kMaxJsonlLineBytes) are skipped and named in the notes;
+// DataError naming the file when no row is usable. The held-out split is a
+// seeded choice of rows.
 Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, const JsonlFields& fields,
                    int max_tokens, double heldout_fraction = 0.1, std::uint64_t seed = 0);
 

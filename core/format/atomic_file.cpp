@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/common/errors.h"
+#include "core/common/kill_point.h"
 
 namespace lwb::io {
 
@@ -27,10 +28,27 @@ void write_all(int fd, std::span<const std::byte> bytes, const std::string& sour
   }
 }
 
+// Temporaries "<name>.tmp-<pid>" that a killed writer left beside `file`: the
+// file is being replaced now, so they are of no use to anyone.
+void remove_stale_temporaries(const std::filesystem::path& file) {
+  const std::string prefix = file.filename().string() + ".tmp-";
+  const std::string own = prefix + std::to_string(::getpid());
+  std::filesystem::path dir = file.parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with(prefix) && name != own &&
+        name.find_first_not_of("0123456789", prefix.size()) == std::string::npos)
+      std::filesystem::remove(entry.path(), ec);
+  }
+}
+
 }  // namespace
 
 void write_file_atomically(const std::filesystem::path& file,
                            std::span<const std::span<const std::byte>> pieces) {
+  remove_stale_temporaries(file);
   const std::string source = file.string();
   const std::string tmp = source + ".tmp-" + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -48,6 +66,7 @@ void write_file_atomically(const std::filesystem::path& file,
     ::unlink(tmp.c_str());
     throw FormatError(source, "close failed: " + why);
   }
+  kill_point("before-rename:" + file.filename().string());
   if (::rename(tmp.c_str(), source.c_str()) != 0) {
     const std::string why = errno_text();
     ::unlink(tmp.c_str());

@@ -1,7 +1,8 @@
 #pragma once
 // Crash-safe file replacement: the data goes to a temporary file beside the
-// target, is fsynced, then renamed over it, so a reader sees the old file or
-// the complete new one, never a torn write.
+// target ("<name>.tmp-<pid>"), is fsynced, then renamed over it, so a reader
+// sees the old file or the complete new one, never a torn write. Temporaries
+// of that name left by a killed writer are removed.
 #include <cstddef>
 #include <filesystem>
 #include <span>

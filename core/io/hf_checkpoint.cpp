@@ -1,14 +1,18 @@
 #include "core/io/hf_checkpoint.h"
 
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <vector>
 
 #include "core/common/errors.h"
+#include "core/common/integers.h"
+#include "core/common/json_integer.h"
 #include "core/data/tokenizer.h"
 #include "core/format/atomic_file.h"
 #include "core/format/safetensors.h"
@@ -150,8 +154,9 @@ ModelConfig read_hf_config(const std::filesystem::path& dir) {
       if (required) fail(key, "is missing");
       return fallback;
     }
-    if (!j[key].is_number_integer()) fail(key, "must be an integer, got " + j[key].dump());
-    return j[key].get<int>();
+    const std::optional<int> v = json_integer<int>(j[key], 1);
+    if (!v) fail(key, "must be " + integer_range_text(1, std::numeric_limits<int>::max()) + ", got " + j[key].dump());
+    return *v;
   };
   auto get_number = [&](const json& obj, const char* key, double fallback) {
     if (!obj.contains(key) || obj[key].is_null()) return fallback;
@@ -255,7 +260,7 @@ void import_hf_weights(Model& model, const std::filesystem::path& dir) {
     for (const std::string& p : w.problems) msg += "\n  - " + p;
     throw FormatError(w.source, msg);
   }
-  for (const auto& [name, t] : named) upload_floats(model.backend(), t, w.where.at(name)->read_f32(name));
+  for (const auto& [name, t] : named) upload_floats(model.backend(), t, read_finite_weight(*w.where.at(name), name));
 }
 
 }  // namespace lwb::io

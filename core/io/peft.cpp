@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "core/common/errors.h"
+#include "core/common/integers.h"
+#include "core/common/json_integer.h"
 #include "core/format/atomic_file.h"
 #include "core/format/safetensors.h"
 #include "core/model/checkpoint.h"
@@ -96,10 +100,13 @@ class ConfigReader {
     if (!j_[key].is_number()) fail(key, "must be a number, got " + j_[key].dump());
     return j_[key].get<double>();
   }
-  std::int64_t integer(const char* key, std::int64_t fallback) const {
+  // Read into its real type, refused outside [lo, hi] (never wrapped).
+  template <class T>
+  T integer(const char* key, T fallback, T lo, T hi = std::numeric_limits<T>::max()) const {
     if (!has(key)) return fallback;
-    if (!j_[key].is_number_integer()) fail(key, "must be an integer, got " + j_[key].dump());
-    return j_[key].get<std::int64_t>();
+    const std::optional<T> v = json_integer<T>(j_[key], lo, hi);
+    if (!v) fail(key, "must be " + integer_range_text(lo, hi) + ", got " + j_[key].dump());
+    return *v;
   }
   bool boolean(const char* key, bool fallback) const {
     if (!has(key)) return fallback;
@@ -231,15 +238,15 @@ ParsedConfig parse_config(const std::string& text, const std::string& source) {
   if (adalora) {
     if (c.boolean("use_dora", false)) c.fail("use_dora", "is true, but AdaLoRA has no DoRA form");
     a.method = Method::AdaLora;
-    a.r = static_cast<int>(c.integer("init_r", 12));  // AdaLoRA's rank; its "r" is unused
-    a.adalora.target_r = static_cast<int>(c.integer("target_r", a.adalora.target_r));
-    a.adalora.tinit = c.integer("tinit", a.adalora.tinit);
-    a.adalora.tfinal = c.integer("tfinal", a.adalora.tfinal);
-    a.adalora.delta_t = static_cast<int>(c.integer("deltaT", a.adalora.delta_t));
+    a.r = c.integer("init_r", 12, 1);  // AdaLoRA's rank; its "r" is unused
+    a.adalora.target_r = c.integer("target_r", a.adalora.target_r, 0);
+    a.adalora.tinit = c.integer("tinit", a.adalora.tinit, std::int64_t{0});
+    a.adalora.tfinal = c.integer("tfinal", a.adalora.tfinal, std::int64_t{0});
+    a.adalora.delta_t = c.integer("deltaT", a.adalora.delta_t, 1);
     a.adalora.beta1 = c.number("beta1", a.adalora.beta1);
     a.adalora.beta2 = c.number("beta2", a.adalora.beta2);
     a.adalora.orth_reg_weight = c.number("orth_reg_weight", a.adalora.orth_reg_weight);
-    p.total_step = c.integer("total_step", 0);
+    p.total_step = c.integer("total_step", std::int64_t{0}, std::int64_t{0});
     if (c.has("rank_pattern")) {
       if (!c.at("rank_pattern").is_object()) c.fail("rank_pattern", "must be an object or null");
       for (const auto& [key, flags] : c.at("rank_pattern").items()) {
@@ -257,7 +264,7 @@ ParsedConfig parse_config(const std::string& text, const std::string& source) {
       }
     }
   } else {
-    a.r = static_cast<int>(c.integer("r", 8));
+    a.r = c.integer("r", 8, 1);
     a.method = c.boolean("use_dora", false) ? Method::Dora : Method::Lora;
     a.use_rslora = c.boolean("use_rslora", false);
   }
@@ -303,10 +310,12 @@ AdapterState read_peft(const std::string& config_text, const std::string& config
   if (const auto it = meta.find("lwb.method");
       it != meta.end() && it->second == "relora" && s.config.method == Method::Lora)
     s.config.method = Method::ReLora;
-  if (const auto it = meta.find("lwb.model_config"); it != meta.end()) {
-    s.model = model_config_from_json(it->second, source);
-  } else if (base) {
+  // Checked against a base, the adapter belongs to that base, whatever the
+  // file's metadata claims (a claim its tensors need not fit).
+  if (base) {
     s.model = *base;
+  } else if (const auto it = meta.find("lwb.model_config"); it != meta.end()) {
+    s.model = model_config_from_json(it->second, source);
   } else {
     s.model.name.clear();
     s.model.layers = 0;
@@ -438,7 +447,11 @@ AdapterState read_peft_folder(const std::filesystem::path& dir, const ModelConfi
                         "'adapter_model.safetensors', metadata={'format': 'pt'})\"");
     throw FormatError(weights.string(), "is missing");
   }
-  return read_peft(read_text(config), config.string(), SafetensorsFile::open(weights), base);
+  AdapterState s = read_peft(read_text(config), config.string(), SafetensorsFile::open(weights), base);
+  // A file from elsewhere may hold what no training here would keep.
+  if (const std::string bad = non_finite_tensors(s); !bad.empty())
+    throw FormatError(weights.string(), bad + "; an adapter with such weights cannot be used");
+  return s;
 }
 
 AdapterState read_peft_blobs(const std::string& config_json, std::vector<std::uint8_t> safetensors,

@@ -30,9 +30,11 @@ void write_peft_folder(const std::filesystem::path& dir, const AdapterState& sta
 // layers_to_transform, modules_to_save, ...) are a FormatError naming the file
 // and field. Tensors come back in AdapterState's full shape (AdaLoRA
 // un-sliced to init_r, masked triplets zero) as float32. The state's model is
-// the one in the weights' lwb.model_config metadata, else `base`, else
-// unknown. The adapter is checked (check_adapter_fits) against `base` when
-// given, else against its own model when known.
+// `base` when given, else the one in the weights' lwb.model_config metadata,
+// else unknown. The adapter is checked
+// (check_adapter_fits) against `base` when given, else against its own model
+// when known. A folder whose weights hold NaN or infinite values is refused,
+// naming the tensor and the count.
 AdapterState read_peft_folder(const std::filesystem::path& dir, const ModelConfig* base = nullptr);
 // The same for the two files' contents held in memory (e.g. the store's
 // blobs); messages name `label`.

@@ -1,10 +1,15 @@
 #include "core/model/checkpoint.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/common/errors.h"
+#include "core/common/integers.h"
+#include "core/common/json_integer.h"
 #include "core/format/safetensors.h"
 #include "core/model/weights_init.h"
 
@@ -51,9 +56,11 @@ ModelConfig model_config_from_json(const std::string& text, const std::string& s
       if (required) throw FormatError(source, std::string("model config lacks \"") + key + "\"");
       return;
     }
-    if (!j[key].is_number_integer())
-      throw FormatError(source, std::string("model config field \"") + key + "\" must be an integer");
-    out = j[key].get<int>();
+    const std::optional<int> v = json_integer<int>(j[key], 1);
+    if (!v)
+      throw FormatError(source, std::string("model config field \"") + key + "\" must be " +
+                                    integer_range_text(1, std::numeric_limits<int>::max()) + ", got " + j[key].dump());
+    out = *v;
   };
   get_int("hidden_size", c.hidden, true);
   get_int("intermediate_size", c.intermediate, true);
@@ -132,8 +139,22 @@ void load_base_checkpoint(Model& model, const std::filesystem::path& file) {
         for (std::size_t i = 0; i < info->shape.size(); ++i) s += (i ? ", " : "") + std::to_string(info->shape[i]);
         return s + "]";
       }() + " but the model expects " + t.shape.str());
-    upload_floats(model.backend(), t, st.read_f32(name));
+    upload_floats(model.backend(), t, read_finite_weight(st, name));
   }
+}
+
+std::size_t count_non_finite(std::span<const float> values) {
+  std::size_t n = 0;
+  for (float v : values) n += !std::isfinite(v);
+  return n;
+}
+
+std::vector<float> read_finite_weight(const io::SafetensorsFile& st, const std::string& name) {
+  std::vector<float> v = st.read_f32(name);
+  if (const std::size_t bad = count_non_finite(v); bad > 0)
+    throw FormatError(st.source(), "tensor \"" + name + "\" holds " + std::to_string(bad) + " NaN or infinite value(s) of " +
+                                       std::to_string(v.size()) + "; a base with such weights cannot be used");
+  return v;
 }
 
 std::string checkpoint_metadata(const std::filesystem::path& file, const std::string& key) {

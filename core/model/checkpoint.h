@@ -2,13 +2,22 @@
 // Base-model weights on disk: a safetensors file with HF LLaMA names and, in
 // its metadata, the model config and a content fingerprint. Adapters record
 // the fingerprint of the base they were trained on.
+#include <cstddef>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
 
+#include "core/format/safetensors.h"
 #include "core/model/model.h"
 
 namespace lwb {
+
+// How many of `values` are NaN or infinite.
+std::size_t count_non_finite(std::span<const float> values);
+// A base weight as float32. FormatError naming the tensor and how many of its
+// values are NaN or infinite: such a base can neither train nor run.
+std::vector<float> read_finite_weight(const io::SafetensorsFile& st, const std::string& name);
 
 // FNV-1a 64 over the base weights' float32 bytes in name order, as hex.
 std::string base_fingerprint(const Model& model);
@@ -21,8 +30,9 @@ void copy_base_weights(const Model& from, Model& to);
 
 void save_base_checkpoint(const Model& model, const std::filesystem::path& file,
                           const std::map<std::string, std::string>& extra_metadata = {});
-// Loads every base weight by name; shapes must match the model's config.
-// Throws FormatError naming the file and the tensor on any mismatch.
+// Loads every base weight by name; shapes must match the model's config and
+// values be finite. Throws FormatError naming the file and the tensor on any
+// mismatch.
 void load_base_checkpoint(Model& model, const std::filesystem::path& file);
 // One metadata value of a checkpoint ("" when absent).
 std::string checkpoint_metadata(const std::filesystem::path& file, const std::string& key);

@@ -8,9 +8,14 @@
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/common/errors.h"
+#include "core/common/integers.h"
+#include "core/common/json_integer.h"
+#include "core/common/kill_point.h"
 #include "core/io/peft.h"
 #include "core/format/safetensors.h"
 #include "core/model/checkpoint.h"
@@ -27,8 +32,9 @@ constexpr const char* kInterrupted = "interrupted (the process ended without fin
 
 // Forward migrations: entry i takes a file from user_version i to i + 1. A
 // step is applied once, in its own transaction, and never edited after a
-// release: files in the wild are at every version. (A step that rebuilds a
-// table must turn foreign_keys off around its transaction.)
+// release: files in the wild are at every version. Foreign keys are off while
+// they run (dropping a rebuilt table would otherwise cascade) and checked
+// before each commits.
 struct Migration {
   int version;
   const char* sql;
@@ -140,6 +146,43 @@ CREATE INDEX adapters_by_run ON adapters(run_id);
 CREATE INDEX composition_members_by_adapter ON composition_members(adapter_id);
 CREATE INDEX variant_events_by_run ON variant_events(run_id, step);
 )sql"},
+    // Liveness by lease instead of PID (a PID means nothing in another PID
+    // namespace): the owner ("host boot-id pid-namespace pid") and the time
+    // it last renewed its lease. The status "diverged" for runs stopped by
+    // the divergence guards, whose adapters are kept but marked. SQLite
+    // cannot change a CHECK constraint, so runs is rebuilt (foreign keys are
+    // off during migrations; the children's REFERENCES runs(id) then name the
+    // new table).
+    {3, R"sql(
+CREATE TABLE runs_v3 (
+  id INTEGER PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'finished', 'stopped', 'failed', 'diverged')),
+  device TEXT NOT NULL,
+  started TEXT,
+  ended TEXT,
+  steps_done INTEGER NOT NULL DEFAULT 0,
+  final_train_loss REAL,
+  final_eval_loss REAL,
+  final_accuracy REAL,
+  tokens_per_s REAL,
+  peak_bytes INTEGER,
+  error TEXT,
+  summary_json TEXT,
+  run_info_json TEXT,
+  pid INTEGER,
+  owner TEXT,
+  heartbeat REAL
+);
+INSERT INTO runs_v3 (id, experiment_id, status, device, started, ended, steps_done, final_train_loss,
+  final_eval_loss, final_accuracy, tokens_per_s, peak_bytes, error, summary_json, run_info_json, pid)
+SELECT id, experiment_id, status, device, started, ended, steps_done, final_train_loss,
+  final_eval_loss, final_accuracy, tokens_per_s, peak_bytes, error, summary_json, run_info_json, pid FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v3 RENAME TO runs;
+CREATE INDEX runs_by_status ON runs(status);
+ALTER TABLE adapters ADD COLUMN diverged TEXT;
+)sql"},
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
@@ -172,6 +215,71 @@ bool process_alive(std::int64_t pid) {
   return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
 }
 
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string first_line_of(const char* file) {
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// Who owns a live run, as "host boot-id pid-namespace pid". Within one boot
+// and one PID namespace the pid can be probed; anywhere else only the lease
+// tells.
+struct Owner {
+  std::string host, boot, pidns;
+  std::int64_t pid = 0;
+};
+
+const Owner& this_process() {
+  static const Owner me = [] {
+    Owner o;
+    char host[256] = "";
+    ::gethostname(host, sizeof host - 1);
+    o.host = host[0] ? host : "?";
+    o.boot = first_line_of("/proc/sys/kernel/random/boot_id");
+    std::error_code ec;
+    o.pidns = std::filesystem::read_symlink("/proc/self/ns/pid", ec).string();
+    o.pid = static_cast<std::int64_t>(::getpid());
+    for (std::string* f : {&o.host, &o.boot, &o.pidns})
+      for (char& ch : *f)
+        if (ch == ' ' || ch == '\0') ch = '_';
+    return o;
+  }();
+  return me;
+}
+
+std::string owner_text(const Owner& o) {
+  return o.host + " " + (o.boot.empty() ? "?" : o.boot) + " " + (o.pidns.empty() ? "?" : o.pidns) + " " +
+         std::to_string(o.pid);
+}
+
+std::optional<Owner> parse_owner(const std::string& text) {
+  std::istringstream in(text);
+  Owner o;
+  std::string pid;
+  if (!(in >> o.host >> o.boot >> o.pidns >> pid)) return std::nullopt;
+  const std::optional<std::int64_t> p = parse_integer<std::int64_t>(pid, 1);
+  if (!p) return std::nullopt;
+  o.pid = *p;
+  return o;
+}
+
+// Whether a queued or running run's process may still finish it.
+bool run_is_live(const std::string& owner, double heartbeat, std::optional<std::int64_t> legacy_pid) {
+  if (owner.empty()) return legacy_pid && process_alive(*legacy_pid);  // written by schema 2: only a pid
+  if (!(unix_now() - heartbeat < Store::kLeaseSeconds)) return false;
+  const std::optional<Owner> o = parse_owner(owner);
+  const Owner& me = this_process();
+  // Here the pid answers at once (a crash is seen before the lease lapses).
+  if (o && !me.boot.empty() && !me.pidns.empty() && o->boot == me.boot && o->pidns == me.pidns)
+    return process_alive(o->pid);
+  return true;
+}
+
 std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
 
 }  // namespace
@@ -196,11 +304,14 @@ struct StoreConnection {
 
 void StoreConnection::fail(int rc) const {
   const std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  switch (rc & 0xff) {
+  // A full disk can surface as an I/O error (e.g. growing the WAL index).
+  const bool no_space = (rc & 0xff) == SQLITE_IOERR && db && sqlite3_system_errno(db) == ENOSPC;
+  switch (no_space ? SQLITE_FULL : rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       throw StoreError(file + ": the database is locked by another process (while " + doing +
-                       "); close the other lora-workbench that is writing to it, or try again");
+                           "); close the other lora-workbench that is writing to it, or try again",
+                       StoreError::Reason::Busy);
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
       throw StoreError(file + ": not a lora-workbench database, or the file is damaged (" + detail +
@@ -212,7 +323,8 @@ void StoreConnection::fail(int rc) const {
       throw StoreError(file + ": cannot open the database (" + detail +
                        "); check that its folder exists and is writable");
     case SQLITE_FULL:
-      throw StoreError(file + ": the disk is full (while " + doing + "); free some space and try again");
+      throw StoreError(file + ": the disk is full (while " + doing + "); free some space and try again",
+                       StoreError::Reason::Full);
     default:
       throw StoreError(file + ": " + doing + " failed: " + detail);
   }
@@ -242,6 +354,9 @@ class Statement {
   Statement& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
   Statement& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
   Statement& bind(int i, std::optional<std::int64_t> v) {
+    return v ? bind(i, *v) : check(sqlite3_bind_null(stmt_, i));
+  }
+  Statement& bind(int i, const std::optional<std::string>& v) {
     return v ? bind(i, *v) : check(sqlite3_bind_null(stmt_, i));
   }
   Statement& bind(int i, const std::vector<std::uint8_t>& v) {
@@ -328,7 +443,6 @@ bool exists(StoreConnection& d, std::string_view sql, const T& key) {
   throw StoreError(d.file + ": there is no " + what + " with id " + std::to_string(id));
 }
 
-std::int64_t own_pid() { return static_cast<std::int64_t>(::getpid()); }
 
 std::string run_info_json(const RunInfo& i) {
   const json j = {{"config", json::parse(i.config.to_json())},
@@ -343,21 +457,30 @@ std::string run_info_json(const RunInfo& i) {
 }
 
 LedgerSnapshot snapshot_from_json(const std::string& text, const std::string& source) {
+  auto integer = [&](const json& v, const char* key, auto lo) {
+    using T = decltype(lo);
+    const std::optional<T> x = json_integer<T>(v, lo);
+    if (!x) throw FormatError(source, std::string("the memory snapshot's \"") + key + "\" is not " +
+                                          integer_range_text(lo, std::numeric_limits<T>::max()) + ": " + v.dump());
+    return *x;
+  };
   try {
     const json j = json::parse(text);
     LedgerSnapshot s;
-    s.total = j.at("total").get<std::size_t>();
-    s.peak_total = j.at("peak_total").get<std::size_t>();
+    s.total = integer(j.at("total"), "total", std::size_t{0});
+    s.peak_total = integer(j.at("peak_total"), "peak_total", std::size_t{0});
     for (int c = 0; c < kMemCategoryCount; ++c) {
       const char* key = mem_category_key(static_cast<MemCategory>(c));
-      s.current[c] = j.at("current").at(key).get<std::size_t>();
-      s.peak[c] = j.at("peak").at(key).get<std::size_t>();
+      s.current[c] = integer(j.at("current").at(key), key, std::size_t{0});
+      s.peak[c] = integer(j.at("peak").at(key), key, std::size_t{0});
     }
     for (const json& layer : j.at("layers")) {
       LedgerSnapshot::Row row;
-      row.layer = layer.at("layer").get<int>();
-      for (int c = 0; c < kMemCategoryCount; ++c)
-        row.bytes[c] = layer.at(mem_category_key(static_cast<MemCategory>(c))).get<std::size_t>();
+      row.layer = integer(layer.at("layer"), "layer", kModelLevel);
+      for (int c = 0; c < kMemCategoryCount; ++c) {
+        const char* key = mem_category_key(static_cast<MemCategory>(c));
+        row.bytes[c] = integer(layer.at(key), key, std::size_t{0});
+      }
       s.rows.push_back(row);
     }
     return s;
@@ -397,7 +520,7 @@ struct StepStatements {
                  SQLITE_PREPARE_PERSISTENT),
         event(d, "INSERT INTO variant_events (run_id, step, kind, payload_json) VALUES (?, ?, ?, ?)",
               SQLITE_PREPARE_PERSISTENT),
-        progress(d, "UPDATE runs SET steps_done = ? WHERE id = ?", SQLITE_PREPARE_PERSISTENT) {}
+        progress(d, "UPDATE runs SET steps_done = ?, heartbeat = ? WHERE id = ?", SQLITE_PREPARE_PERSISTENT) {}
 };
 
 StoreConnection::~StoreConnection() {
@@ -413,6 +536,9 @@ int StoreConnection::user_version() {
 namespace {
 
 void migrate(StoreConnection& d, int version) {
+  if (version >= Store::kSchemaVersion) return;
+  // A no-op inside a transaction, so set around them.
+  d.exec("PRAGMA foreign_keys = OFF");
   for (const Migration& m : kMigrations) {
     if (m.version <= version) continue;
     Transaction t(d);
@@ -420,49 +546,63 @@ void migrate(StoreConnection& d, int version) {
     version = d.user_version();
     if (version < m.version) {
       d.exec(m.sql);
+      {
+        Statement broken(d, "PRAGMA foreign_key_check");
+        if (broken.next())
+          throw StoreError(d.file + ": migrating to schema version " + std::to_string(m.version) +
+                           " would break a reference (table " + broken.text(0) + "); the file was left as it was");
+      }
       d.exec("PRAGMA user_version = " + std::to_string(m.version));
       version = m.version;
     }
     t.commit();
   }
+  d.exec("PRAGMA foreign_keys = ON");
 }
 
-// Runs whose owning process has ended can never finish: mark them failed,
-// keeping what they recorded. Returns how many.
+// Runs whose owner has ended (its lease lapsed, or here its process is gone)
+// can never finish: mark them failed, keeping what they recorded. Returns how
+// many.
 int mark_interrupted_runs(StoreConnection& d) {
-  std::vector<std::int64_t> orphans;
+  struct Orphan {
+    std::int64_t id;
+    double heartbeat;
+  };
+  std::vector<Orphan> orphans;
   {
-    Statement q(d, "SELECT id, pid FROM runs WHERE status IN ('queued', 'running')");
+    Statement q(d, "SELECT id, owner, heartbeat, pid FROM runs WHERE status IN ('queued', 'running')");
     while (q.next())
-      if (q.is_null(1) || !process_alive(q.integer(1))) orphans.push_back(q.integer(0));
+      if (!run_is_live(q.text(1), q.real(2), q.optional_integer(3))) orphans.push_back({q.integer(0), q.real(2)});
   }
   // Opening takes the write lock only when there is something to mark.
   if (orphans.empty()) return 0;
   Transaction t(d);
+  // Unless the owner renewed its lease meanwhile.
   Statement mark(d,
                  "UPDATE runs SET status = 'failed', error = ?, ended = ? "
-                 "WHERE id = ? AND status IN ('queued', 'running')");
+                 "WHERE id = ? AND status IN ('queued', 'running') AND heartbeat IS ?");
   const std::string now = iso_now();
   int marked = 0;
-  for (std::int64_t id : orphans) marked += mark.with(kInterrupted, now, id).run();
+  for (const Orphan& o : orphans) marked += mark.with(kInterrupted, now, o.id, o.heartbeat).run();
   t.commit();
   return marked;
 }
 
 std::int64_t insert_run(StoreConnection& d, std::int64_t experiment_id, const std::string& device) {
   if (!exists(d, "SELECT 1 FROM experiments WHERE id = ?", experiment_id)) missing(d, "experiment", experiment_id);
-  Statement(d, "INSERT INTO runs (experiment_id, status, device, pid) VALUES (?, 'queued', ?, ?)")
-      .with(experiment_id, device, own_pid())
+  Statement(d, "INSERT INTO runs (experiment_id, status, device, pid, owner, heartbeat) VALUES (?, 'queued', ?, ?, ?, ?)")
+      .with(experiment_id, device, this_process().pid, owner_text(this_process()), unix_now())
       .run();
   return sqlite3_last_insert_rowid(d.db);
 }
 
 void mark_started(StoreConnection& d, std::int64_t run_id, const RunInfo& info) {
-  const int changed = Statement(d,
-                                "UPDATE runs SET status = 'running', started = ?, run_info_json = ?, pid = ? "
-                                "WHERE id = ? AND status = 'queued'")
-                          .with(iso_now(), run_info_json(info), own_pid(), run_id)
-                          .run();
+  const int changed =
+      Statement(d,
+                "UPDATE runs SET status = 'running', started = ?, run_info_json = ?, pid = ?, owner = ?, heartbeat = ? "
+                "WHERE id = ? AND status = 'queued'")
+          .with(iso_now(), run_info_json(info), this_process().pid, owner_text(this_process()), unix_now(), run_id)
+          .run();
   if (changed == 0) {
     Statement q(d, "SELECT status FROM runs WHERE id = ?");
     q.with(run_id);
@@ -473,6 +613,51 @@ void mark_started(StoreConnection& d, std::int64_t run_id, const RunInfo& info) 
   Statement(d, "INSERT OR REPLACE INTO memory_snapshots (run_id, step, snapshot_json) VALUES (?, 0, ?)")
       .with(run_id, ledger_snapshot_json(info.memory))
       .run();
+}
+
+std::string variant_of(const AdapterConfig& c) {
+  return c.method == Method::Lora && c.use_rslora ? std::string("rslora") : std::string(method_name(c.method));
+}
+
+// Inserts the adapter and reads its blobs back before the caller commits: an
+// adapter that would not load again (e.g. a model config in its metadata that
+// its tensors do not fit) must not reach the library.
+std::int64_t insert_adapter(StoreConnection& d, const std::string& name, std::optional<std::int64_t> run_id,
+                            const AdapterState& state, const std::string& task, double eval_loss,
+                            double eval_accuracy, const std::string& diverged) {
+  if (name.empty()) throw StoreError(d.file + ": an adapter needs a name");
+  const AdapterConfig& c = state.config;
+  std::string targets;
+  for (Target t : kAllTargets)
+    if (c.targets_contain(t)) targets += (targets.empty() ? "" : ",") + std::string(target_short_name(t));
+  const std::string config = io::peft_config_json(state);
+  std::vector<std::uint8_t> blob = io::peft_safetensors_bytes(state);
+  if (exists(d, "SELECT 1 FROM adapters WHERE name = ?", name))
+    throw StoreError(d.file + ": an adapter named " + in_quotes(name) +
+                     " already exists; choose another name or delete that adapter first");
+  if (run_id && !exists(d, "SELECT 1 FROM runs WHERE id = ?", *run_id)) missing(d, "run", *run_id);
+  Statement(d,
+            "INSERT INTO adapters (run_id, name, variant, rank, targets, base_model, base_fingerprint, "
+            "peft_config_json, safetensors, created, task, eval_loss, eval_accuracy, diverged) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .with(run_id, name, variant_of(c), c.r, targets, state.base_model, state.base_fingerprint, config, blob,
+            iso_now(), task, eval_loss, eval_accuracy, diverged.empty() ? std::optional<std::string>() : diverged)
+      .run();
+  const std::int64_t id = sqlite3_last_insert_rowid(d.db);
+  try {
+    io::read_peft_blobs(config, std::move(blob), "adapter " + in_quotes(name));
+  } catch (const Error& e) {
+    throw StoreError(d.file + ": adapter " + in_quotes(name) + " would not load back, so nothing was stored: " +
+                     e.what());
+  }
+  return id;
+}
+
+// A run that ended and left a state to resume from (a live run's state is
+// still being written).
+bool ended_with_state(const RunRow& r, const std::filesystem::path& state) {
+  std::error_code ec;
+  return r.status != "queued" && r.status != "running" && std::filesystem::exists(state, ec);
 }
 
 RunRow read_run_row(const Statement& q) {
@@ -598,13 +783,35 @@ void Store::append_steps(std::int64_t run_id, std::span<const StepEvent> events)
     if (e.memory) s.snapshot.with(run_id, e.step, ledger_snapshot_json(*e.memory)).run();
     for (const VariantEvent& v : e.variant_events) s.event.with(run_id, e.step, v.kind, v.payload_json).run();
   }
-  s.progress.with(events.back().step, run_id).run();
+  s.progress.with(events.back().step, unix_now(), run_id).run();
   t.commit();
 }
 
-void Store::finish_run(std::int64_t run_id, const RunResult& r) {
+Lease Store::renew_lease(std::int64_t run_id) {
   StoreConnection& d = *conn_;
-  d.doing = "finishing run " + std::to_string(run_id);
+  d.doing = "renewing the lease of run " + std::to_string(run_id);
+  Transaction t(d);
+  Lease lease = Lease::Held;
+  if (Statement(d, "UPDATE runs SET heartbeat = ? WHERE id = ? AND status IN ('queued', 'running')")
+          .with(unix_now(), run_id)
+          .run() == 0) {
+    // Taken for dead (a suspended laptop, a lock held past the lease): it is
+    // live after all, so it goes back to what it was.
+    const int revived = Statement(d,
+                                  "UPDATE runs SET status = CASE WHEN started IS NULL THEN 'queued' ELSE 'running' END, "
+                                  "error = NULL, ended = NULL, heartbeat = ? "
+                                  "WHERE id = ? AND status = 'failed' AND error = ?")
+                            .with(unix_now(), run_id, kInterrupted)
+                            .run();
+    lease = revived > 0 ? Lease::Revived : Lease::Lost;
+  }
+  t.commit();
+  return lease;
+}
+
+std::int64_t Store::finish_run(std::int64_t run_id, const RunResult& r, const KeptAdapter* adapter) {
+  StoreConnection& d = *conn_;
+  d.doing = "finishing run " + std::to_string(run_id) + (adapter ? " and keeping adapter " + in_quotes(adapter->name) : "");
   Transaction t(d);
   const int changed =
       Statement(d,
@@ -616,7 +823,21 @@ void Store::finish_run(std::int64_t run_id, const RunResult& r) {
                 run_result_json(r), run_id)
           .run();
   if (changed == 0) missing(d, "run", run_id);
+  std::int64_t adapter_id = 0;
+  if (adapter)
+    adapter_id = insert_adapter(d, adapter->name, run_id, adapter->state, adapter->task, r.final_eval.loss,
+                                r.final_eval.accuracy, r.status == RunStatus::Diverged ? r.error : std::string());
+  kill_point("store-finish-before-commit");
   t.commit();
+  if (r.status == RunStatus::Finished) {
+    std::error_code ec;  // nothing is left to resume; a leftover only costs disk space
+    std::filesystem::remove(state_file(run_id), ec);
+  }
+  return adapter_id;
+}
+
+std::filesystem::path Store::state_file(std::int64_t run_id) const {
+  return file_.string() + "-states/run-" + std::to_string(run_id) + ".safetensors";
 }
 
 std::vector<RunRow> Store::list_runs() {
@@ -624,7 +845,10 @@ std::vector<RunRow> Store::list_runs() {
   d.doing = "listing the runs";
   Statement q(d, std::string(kRunSelect) + " ORDER BY r.id DESC");
   std::vector<RunRow> rows;
-  while (q.next()) rows.push_back(read_run_row(q));
+  while (q.next()) {
+    rows.push_back(read_run_row(q));
+    rows.back().resumable = ended_with_state(rows.back(), state_file(rows.back().id));
+  }
   return rows;
 }
 
@@ -639,6 +863,8 @@ RunDetail Store::get_run(std::int64_t run_id) {
   r.config_json = q.text(17);
   r.run_info_json = q.text(18);
   r.summary_json = q.text(19);
+  r.row.resumable = ended_with_state(r.row, state_file(run_id));
+  if (r.row.resumable) r.state_file = state_file(run_id);
   return r;
 }
 
@@ -684,15 +910,19 @@ void Store::delete_run(std::int64_t run_id) {
   d.doing = "deleting run " + std::to_string(run_id);
   Transaction t(d);
   {
-    Statement q(d, "SELECT status, pid FROM runs WHERE id = ?");
+    Statement q(d, "SELECT status, owner, heartbeat, pid FROM runs WHERE id = ?");
     q.with(run_id);
     if (!q.next()) missing(d, "run", run_id);
     // Its process would fail on its next write.
-    if (q.text(0) == "running" && !q.is_null(1) && process_alive(q.integer(1)))
-      throw StoreError(d.file + ": run " + std::to_string(run_id) + " is still running; stop it before deleting it");
+    const std::string status = q.text(0);
+    if ((status == "queued" || status == "running") && run_is_live(q.text(1), q.real(2), q.optional_integer(3)))
+      throw StoreError(d.file + ": run " + std::to_string(run_id) + " is still " + status +
+                       " (its process renews its lease); stop it before deleting it");
   }
   Statement(d, "DELETE FROM runs WHERE id = ?").with(run_id).run();
   t.commit();
+  std::error_code ec;  // a state that cannot be removed only costs disk space
+  std::filesystem::remove(state_file(run_id), ec);
 }
 
 std::int64_t Store::save_adapter(const std::string& name, std::optional<std::int64_t> run_id,
@@ -700,29 +930,8 @@ std::int64_t Store::save_adapter(const std::string& name, std::optional<std::int
                                  double eval_accuracy) {
   StoreConnection& d = *conn_;
   d.doing = "saving adapter " + in_quotes(name);
-  if (name.empty()) throw StoreError(d.file + ": an adapter needs a name");
-  const AdapterConfig& c = state.config;
-  const std::string variant =
-      c.method == Method::Lora && c.use_rslora ? std::string("rslora") : std::string(method_name(c.method));
-  std::string targets;
-  for (Target t : kAllTargets)
-    if (c.targets_contain(t)) targets += (targets.empty() ? "" : ",") + std::string(target_short_name(t));
-  const std::string config = io::peft_config_json(state);
-  const std::vector<std::uint8_t> blob = io::peft_safetensors_bytes(state);
-
   Transaction t(d);
-  if (exists(d, "SELECT 1 FROM adapters WHERE name = ?", name))
-    throw StoreError(d.file + ": an adapter named " + in_quotes(name) +
-                     " already exists; choose another name or delete that adapter first");
-  if (run_id && !exists(d, "SELECT 1 FROM runs WHERE id = ?", *run_id)) missing(d, "run", *run_id);
-  Statement(d,
-            "INSERT INTO adapters (run_id, name, variant, rank, targets, base_model, base_fingerprint, "
-            "peft_config_json, safetensors, created, task, eval_loss, eval_accuracy) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .with(run_id, name, variant, c.r, targets, state.base_model, state.base_fingerprint, config, blob, iso_now(),
-            task, eval_loss, eval_accuracy)
-      .run();
-  const std::int64_t id = sqlite3_last_insert_rowid(d.db);
+  const std::int64_t id = insert_adapter(d, name, run_id, state, task, eval_loss, eval_accuracy, "");
   t.commit();
   return id;
 }
@@ -757,7 +966,7 @@ std::vector<AdapterRow> Store::list_adapters() {
   d.doing = "listing the adapters";
   Statement q(d,
               "SELECT id, run_id, name, variant, rank, targets, base_model, base_fingerprint, task, eval_loss, "
-              "eval_accuracy, created, length(safetensors) FROM adapters ORDER BY id DESC");
+              "eval_accuracy, created, length(safetensors), diverged FROM adapters ORDER BY id DESC");
   std::vector<AdapterRow> rows;
   while (q.next()) {
     AdapterRow a;
@@ -774,6 +983,7 @@ std::vector<AdapterRow> Store::list_adapters() {
     a.eval_accuracy = q.real(10);
     a.created = q.text(11);
     a.bytes = q.integer(12);
+    a.diverged = q.text(13);
     rows.push_back(std::move(a));
   }
   return rows;

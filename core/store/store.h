@@ -32,7 +32,7 @@ struct RunRow {
   std::string experiment;  // the experiment's name
   std::string method;      // "lora", "rslora", "dora", ... from the config
   std::string task;        // the built-in task, "pretrain", or the data file
-  std::string status;      // "queued", "running", "finished", "stopped", "failed"
+  std::string status;      // "queued", "running", "finished", "stopped", "failed", "diverged"
   std::string device;
   std::string started, ended;  // ISO 8601 UTC ("2025-01-31T12:00:00Z"); empty if not yet
   std::int64_t steps_done = 0;
@@ -42,7 +42,9 @@ struct RunRow {
   double final_accuracy = NAN;
   double tokens_per_s = NAN;
   std::int64_t peak_bytes = 0;
-  std::string error;
+  std::string error;  // for failed runs; for diverged ones, the step and reason
+  // Ended (stopped, killed, failed, diverged) with a saved state to resume from.
+  bool resumable = false;
 };
 
 struct RunDetail {
@@ -50,6 +52,9 @@ struct RunDetail {
   std::string config_json;    // the experiment's ExperimentConfig::to_json()
   std::string run_info_json;  // what the trainer reported at the start; empty while queued
   std::string summary_json;   // run_result_json() of the finished run; empty before
+  // Its saved resumable state (Store::state_file) when there is one: a run
+  // stopped, killed or ended by an error resumes from it.
+  std::filesystem::path state_file;
 };
 
 struct MetricRow {
@@ -87,6 +92,23 @@ struct AdapterRow {
   double eval_accuracy = NAN;
   std::string created;
   std::int64_t bytes = 0;  // size of the safetensors blob
+  // Why the run that made it diverged ("diverged at step 57: ..."); empty
+  // for an adapter of a sound run or an import.
+  std::string diverged;
+};
+
+// An adapter kept in the library when its run ends.
+struct KeptAdapter {
+  std::string name;
+  AdapterState state;
+  std::string task;
+};
+
+// What renewing a run's lease found.
+enum class Lease {
+  Held,     // renewed
+  Revived,  // another process had taken the run for dead (marked it interrupted); it is live again
+  Lost,     // the run was deleted or ended by another process: nothing more is recorded for it
 };
 
 struct CompositionMember {
@@ -127,7 +149,12 @@ struct CompositionRow {
 class Store {
  public:
   // Schema version this program writes; older files are migrated on open.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
+  // A queued or running run is live while its owner renews its lease (a
+  // heartbeat time, with the owner's host, boot and pid namespace) at least
+  // this often. A PID alone cannot tell: another PID namespace (a container,
+  // a sandbox, another host on a shared disk) sees other processes.
+  static constexpr double kLeaseSeconds = 60;
 
   // $LWB_DB if set, else <user data dir>/workbench.sqlite3.
   static std::filesystem::path default_path();
@@ -141,34 +168,45 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   const std::filesystem::path& file() const { return file_; }
-  // Runs that a killed process had left queued or running, marked failed when
-  // this Store opened the file.
+  // Runs that a killed process had left queued or running (their lease has
+  // lapsed), marked failed when this Store opened the file.
   int interrupted_runs() const { return interrupted_runs_; }
+  // Where run `run_id` keeps its resumable state: a file beside the store.
+  std::filesystem::path state_file(std::int64_t run_id) const;
 
   std::int64_t create_experiment(const std::string& name, const ExperimentConfig& config);
 
-  // A run waiting to start, owned by this process.
+  // A run waiting to start (e.g. for its base to be pretrained), owned by
+  // this process: its lease must be renewed from now on (StoreSink does).
   std::int64_t queue_run(std::int64_t experiment_id, const std::string& device);
   // Marks a queued run running and records what the trainer reported.
   void start_run(std::int64_t run_id, const RunInfo& info);
   // queue_run + start_run in one transaction.
   std::int64_t create_run(std::int64_t experiment_id, const std::string& device, const RunInfo& info);
   // Metrics, memory snapshots and variant events of consecutive steps, in one
-  // transaction; the run's steps_done follows the last event.
+  // transaction; the run's steps_done follows the last event and its lease is
+  // renewed.
   void append_steps(std::int64_t run_id, std::span<const StepEvent> events);
-  void finish_run(std::int64_t run_id, const RunResult& result);
+  Lease renew_lease(std::int64_t run_id);
+  // Records the run's end and, in the same transaction, keeps `adapter` (if
+  // given) in the library, marked when the run diverged: a run is never
+  // recorded as ended without the adapter it made. A finished run's
+  // resumable state is removed then. Returns the adapter's id, or 0.
+  std::int64_t finish_run(std::int64_t run_id, const RunResult& result, const KeptAdapter* adapter = nullptr);
 
   std::vector<RunRow> list_runs();  // newest first
   RunDetail get_run(std::int64_t run_id);
   std::vector<MetricRow> run_metrics(std::int64_t run_id);
   std::vector<MemorySnapshotRow> run_memory_snapshots(std::int64_t run_id);
   std::vector<VariantEventRow> run_variant_events(std::int64_t run_id);
-  // Its metrics, snapshots and events go with it; its adapters stay in the
-  // library without a run.
+  // Its metrics, snapshots, events and resumable state go with it; its
+  // adapters stay in the library without a run. Refused while the run is
+  // live (queued or running with a fresh lease).
   void delete_run(std::int64_t run_id);
 
   // Keeps the adapter as PEFT files (adapter_config.json text + safetensors
-  // blob). Names are unique.
+  // blob). Names are unique. The blobs are read back before the transaction
+  // commits: an adapter that would not load again is not stored at all.
   std::int64_t save_adapter(const std::string& name, std::optional<std::int64_t> run_id,
                             const AdapterState& state, const std::string& task, double eval_loss,
                             double eval_accuracy);

@@ -47,12 +47,15 @@ struct RunInfo {
   LedgerSnapshot memory;
 };
 
-enum class RunStatus { Finished, Stopped, Failed };
-const char* run_status_name(RunStatus s);  // "finished", "stopped", "failed"
+// Diverged: the loss or gradient norm went non-finite, the loss climbed far
+// above where it started, or the gradients vanished (train.divergence_factor,
+// train.collapse_steps). The adapter is kept, marked, as a record.
+enum class RunStatus { Finished, Stopped, Failed, Diverged };
+const char* run_status_name(RunStatus s);  // "finished", "stopped", "failed", "diverged"
 
 struct RunResult {
   RunStatus status = RunStatus::Failed;
-  std::string error;  // for Failed
+  std::string error;  // for Failed; for Diverged "diverged at step N: <reason>"
   std::int64_t steps_done = 0;
   double final_train_loss = NAN;
   EvalResult final_eval;

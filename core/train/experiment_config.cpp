@@ -4,11 +4,15 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <limits>
+#include <optional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/common/errors.h"
+#include "core/common/integers.h"
+#include "core/common/json_integer.h"
 #include "core/model/config.h"
 
 namespace lwb {
@@ -27,17 +31,10 @@ struct Field {
   std::function<void(EC&, const std::string&)> set;
 };
 
-std::int64_t parse_int(const std::string& key, const std::string& v) {
-  std::size_t used = 0;
-  long long x = 0;
-  try {
-    x = std::stoll(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != v.size())
-    throw ConfigError(key, "expected an integer, got \"" + v + "\"");
-  return x;
+template <class T>
+T parse_int(const std::string& key, const std::string& v, T lo, T hi) {
+  if (const std::optional<T> x = parse_integer<T>(v, lo, hi)) return *x;
+  throw ConfigError(key, "expected " + integer_range_text(lo, hi) + ", got \"" + v + "\"");
 }
 
 double parse_float(const std::string& key, const std::string& v) {
@@ -67,15 +64,12 @@ std::string format_float(double v) {
   return std::string(buf, r.ptr);
 }
 
+// Counts, steps, sizes and seeds: none is negative, and each must fit its type.
 template <class T, class Access>
 Field int_field(std::string key, Access access) {
   return {key, Kind::Int, [access](const EC& c) { return std::to_string(access(const_cast<EC&>(c))); },
           [key, access](EC& c, const std::string& v) {
-            const std::int64_t x = parse_int(key, v);
-            if constexpr (std::is_unsigned_v<T>) {
-              if (x < 0) throw ConfigError(key, "must not be negative");
-            }
-            access(c) = static_cast<T>(x);
+            access(c) = parse_int<T>(key, v, T{0}, std::numeric_limits<T>::max());
           }};
 }
 
@@ -220,6 +214,12 @@ const std::vector<Field>& fields() {
       int_field<int>("train.eval_every", [](EC& c) -> int& { return c.train.eval_every; }),
       int_field<int>("train.eval_examples", [](EC& c) -> int& { return c.train.eval_examples; }),
       string_field("train.device", [](EC& c) -> std::string& { return c.train.device; }),
+      int_field<int>("train.threads", [](EC& c) -> int& { return c.train.threads; }),
+      int_field<std::int64_t>("train.state_every_steps",
+                              [](EC& c) -> std::int64_t& { return c.train.state_every_steps; }),
+      float_field("train.state_every_minutes", [](EC& c) -> double& { return c.train.state_every_minutes; }),
+      float_field("train.divergence_factor", [](EC& c) -> double& { return c.train.divergence_factor; }),
+      int_field<int>("train.collapse_steps", [](EC& c) -> int& { return c.train.collapse_steps; }),
   };
   return table;
 }
@@ -236,7 +236,9 @@ const Field& find_field(const std::string& key) {
 
 json typed_value(const Field& f, const std::string& v) {
   switch (f.kind) {
-    case Kind::Int: return json(parse_int(f.key, v));
+    case Kind::Int:
+      return v.starts_with('-') ? json(parse_int<std::int64_t>(f.key, v, std::numeric_limits<std::int64_t>::min(), 0))
+                                : json(parse_int<std::uint64_t>(f.key, v, 0, std::numeric_limits<std::uint64_t>::max()));
     case Kind::Float: return json(parse_float(f.key, v));
     case Kind::Bool: return json(parse_bool(f.key, v));
     case Kind::String: return json(v);
@@ -300,6 +302,11 @@ std::vector<std::pair<std::string, std::string>> ExperimentConfig::problems() co
   auto require = [](bool ok, const char* field, const std::string& msg) {
     if (!ok) throw ConfigError(field, msg);
   };
+  check([&] {
+    require(!name.empty(), "name", "an experiment needs a name");
+    for (unsigned char ch : name)
+      require(ch >= 0x20 && ch != 0x7f, "name", "must not contain control characters");
+  });
   ModelConfig mc;
   bool model_ok = true;
   check([&] {
@@ -368,6 +375,13 @@ std::vector<std::pair<std::string, std::string>> ExperimentConfig::problems() co
   check([&] { require(train.eval_every >= 0, "train.eval_every", "must not be negative"); });
   check([&] { require(train.eval_examples > 0, "train.eval_examples", "must be positive"); });
   check([&] {
+    require(train.state_every_minutes >= 0, "train.state_every_minutes", "must not be negative (0: off)");
+  });
+  check([&] {
+    require(train.divergence_factor == 0 || train.divergence_factor > 1, "train.divergence_factor",
+            "must be above 1 (0: off)");
+  });
+  check([&] {
     const std::string& d = train.device;
     require(d == "cpu" || d == "auto" || d.rfind("cuda", 0) == 0, "train.device",
             "expected auto, cpu or cuda:N, got \"" + d + "\"");
@@ -404,9 +418,11 @@ ExperimentConfig ExperimentConfig::from_json(const std::string& text, const std:
   flatten(root, "", flat);
   ExperimentConfig c;
   if (auto it = flat.find("version"); it != flat.end()) {
-    if (!it->second.is_number_integer())
-      throw FormatError(source, "\"version\" must be an integer");
-    const int v = it->second.get<int>();
+    const std::optional<int> version = json_integer<int>(it->second, 0, std::numeric_limits<int>::max());
+    if (!version)
+      throw FormatError(source, "\"version\" must be " + integer_range_text(0, std::numeric_limits<int>::max()) + ", got " +
+                                    it->second.dump());
+    const int v = *version;
     if (v > kVersion)
       throw FormatError(source, "config version " + std::to_string(v) +
                                     " is newer than this program understands (" +

@@ -49,6 +49,22 @@ struct TrainConfig {
   int eval_every = 50;        // 0: only at the end
   int eval_examples = 200;    // held-out examples per evaluation
   std::string device = "cpu"; // cpu | auto | cuda:N
+  // CPU threads: 0 takes this run's share of the machine's threads (divided
+  // among the runs training on it when this one starts, see
+  // core/cpu/cpu_share.h); N uses N (at most OMP_NUM_THREADS), whatever else
+  // runs. The losses depend on the count, so equal counts repeat a run.
+  int threads = 0;
+  // Resumable state is saved (atomically) every this many steps and every
+  // this many minutes, whichever comes first (0: not by that measure), so a
+  // run killed or crashed resumes from its last save, not from the start.
+  std::int64_t state_every_steps = 100;
+  double state_every_minutes = 5;
+  // Guards that end a run as "diverged": the loss averaged over 10 steps
+  // above divergence_factor times the loss of the first 10 (0: off), or a
+  // zero gradient norm for collapse_steps steps in a row (0: off). A
+  // non-finite loss or gradient norm always ends it.
+  double divergence_factor = 4;
+  int collapse_steps = 20;
 };
 
 struct ExperimentConfig {

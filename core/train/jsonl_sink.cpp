@@ -1,6 +1,11 @@
 #include "core/train/jsonl_sink.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "core/common/errors.h"
@@ -29,13 +34,15 @@ json snapshot_to_json(const LedgerSnapshot& s) {
 
 std::string ledger_snapshot_json(const LedgerSnapshot& s) { return snapshot_to_json(s).dump(); }
 
-JsonlMetricsSink::JsonlMetricsSink(const std::filesystem::path& file)
-    : file_(std::fopen(file.c_str(), "w")), last_flush_(std::chrono::steady_clock::now()) {
-  if (!file_) throw FormatError(file.string(), "cannot create the metrics file");
+JsonlMetricsSink::JsonlMetricsSink(const std::filesystem::path& file,
+                                   std::function<void(const std::string&)> warning)
+    : path_(file), warning_(std::move(warning)) {
+  fd_ = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw FormatError(file.string(), std::string("cannot create the metrics file: ") + std::strerror(errno));
 }
 
 JsonlMetricsSink::~JsonlMetricsSink() {
-  if (file_) std::fclose(file_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 std::string JsonlMetricsSink::step_json(const StepEvent& e) {
@@ -52,17 +59,24 @@ std::string JsonlMetricsSink::step_json(const StepEvent& e) {
 }
 
 void JsonlMetricsSink::on_step(const StepEvent& e) {
-  const std::string line = step_json(e);
-  std::fputs(line.c_str(), file_);
-  std::fputc('\n', file_);
-  const auto now = std::chrono::steady_clock::now();
-  if (now - last_flush_ >= std::chrono::seconds(1)) {
-    std::fflush(file_);
-    last_flush_ = now;
+  const std::string line = step_json(e) + "\n";
+  ssize_t n = -1;
+  do n = ::write(fd_, line.data(), line.size());
+  while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(line.size())) return;
+  // A short write left part of a line: cut it off again, so the file holds
+  // whole lines only.
+  const std::string why = n < 0 ? std::strerror(errno) : "short write";
+  if (n > 0) {
+    const off_t end = ::lseek(fd_, 0, SEEK_END);
+    // Best effort: should this fail too, readers skip a partial last line.
+    if (end >= n) static_cast<void>(::ftruncate(fd_, end - n) == 0);
+  }
+  if (lost_lines_++ == 0) {
+    write_error_ = path_.string() + ": cannot write step " + std::to_string(e.step) + " (" + why + ")";
+    if (warning_) warning_(write_error_ + "; training goes on, later lines may be missing too");
   }
 }
-
-void JsonlMetricsSink::on_finish(const RunResult&) { std::fflush(file_); }
 
 std::string run_result_json(const RunResult& r) {
   json j = {{"status", run_status_name(r.status)},

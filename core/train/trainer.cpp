@@ -3,6 +3,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cmath>
+#include <limits>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -11,7 +14,10 @@
 #include "core/adapters/lora.h"
 #include "core/adapters/relora.h"
 #include "core/common/errors.h"
+#include "core/common/integers.h"
+#include "core/common/kill_point.h"
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/cpu_share.h"
 #include "core/data/tasks.h"
 #include "core/io/hf_checkpoint.h"
 #include "core/format/safetensors.h"
@@ -21,6 +27,7 @@
 #include "core/backend/backend_registry.h"
 #include "core/tensor/rng.h"
 #include "core/common/paths.h"
+#include "core/train/divergence.h"
 
 namespace lwb {
 
@@ -39,6 +46,7 @@ const char* run_status_name(RunStatus s) {
     case RunStatus::Finished: return "finished";
     case RunStatus::Stopped: return "stopped";
     case RunStatus::Failed: return "failed";
+    case RunStatus::Diverged: return "diverged";
   }
   return "?";
 }
@@ -73,6 +81,8 @@ void Trainer::load_data() {
   else
     dataset_ = data::text_dataset(data::pretrain_corpus(d.corpus_bytes, d.seed), *tokenizer_, T,
                                   0.02, "pretrain corpus");
+  if (env_.notice)
+    for (const std::string& note : dataset_.notes) env_.notice(note);
   if (dataset_.train.empty()) throw DataError(dataset_.name + ": no training examples");
   if (dataset_.heldout.empty()) throw DataError(dataset_.name + ": no held-out examples");
 }
@@ -165,6 +175,7 @@ void Trainer::prepare(const RunControl& control) {
 }
 
 EvalResult Trainer::evaluate(int max_examples) {
+  kill_point("evaluation");
   const auto& held = dataset_.heldout;
   const std::int64_t n = std::min<std::int64_t>(max_examples, static_cast<std::int64_t>(held.size()));
   const int B = config_.train.batch, T = config_.train.seq_len;
@@ -204,8 +215,27 @@ EvalResult Trainer::evaluate(int max_examples) {
   return r;
 }
 
+void Trainer::save_state_for_resume() {
+  try {
+    std::filesystem::create_directories(state_file_.parent_path());
+    save_state(state_file_);
+  } catch (const std::exception& e) {
+    if (env_.notice) env_.notice(std::string("could not save the resumable state: ") + e.what() + "; training goes on");
+  }
+}
+
 RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
   prepare(control);
+  std::optional<CpuShare> share;
+  if (backend_->device().kind == DeviceKind::Cpu) {
+    share.emplace();
+    // Fixed for the whole run, as the losses depend on it: what the config
+    // asks, what the run being resumed used, or this run's share of the CPU.
+    const int wanted = config_.train.threads > 0 ? config_.train.threads
+                       : resumed_threads_ > 0    ? resumed_threads_
+                                                 : share->fair_share();
+    threads_ = share->use(wanted);
+  }
   const auto t0 = Clock::now();
   RunInfo info;
   info.config = config_;
@@ -223,10 +253,19 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
   result.status = RunStatus::Finished;
   const std::int64_t total = config_.train.steps;
   const int eval_every = config_.train.eval_every;
+  const TrainConfig& tc = config_.train;
+  const bool keep_state = !state_file_.empty() && config_.adapter.method != Method::AdaLora &&
+                          config_.adapter.method != Method::ReLora;
+  auto last_state = Clock::now();
+  DivergenceGuard guard(tc.divergence_factor, tc.collapse_steps);
   double train_seconds = 0;
   std::int64_t tokens = 0;
   std::uint64_t ledger_version = 0;
   auto stopped = [&] { return control.stop && control.stop->load(); };
+  auto diverged = [&](std::int64_t step, const std::string& why) {
+    result.status = RunStatus::Diverged;
+    result.error = "diverged at step " + std::to_string(step) + ": " + why;
+  };
   try {
     for (std::int64_t step = steps_done_; step < total; ++step) {
       while (control.pause && control.pause->load() && !stopped())
@@ -245,15 +284,18 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
       backend_->fill(model_->trainable().grads().flat(), 0.0);
       model_->forward(true, seed);
       double loss = model_->loss(batch_.n_targets, true);
-      if (!std::isfinite(loss))
-        throw NumericError("loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
-                           "; lower optimizer.lr or keep optimizer.grad_clip on");
+      // Checked before the update, so the weights stay those of the last sound step.
+      if (const std::string why = DivergenceGuard::non_finite("the loss", loss); !why.empty()) {
+        diverged(step + 1, why);
+        break;
+      }
       model_->backward(seed);
       if (variant_) loss += variant_->regularize();
       const double norm = optimizer_->grad_norm(*backend_);
-      if (!std::isfinite(norm))
-        throw NumericError("gradient norm is " + std::to_string(norm) + " at step " +
-                           std::to_string(step + 1) + "; lower optimizer.lr");
+      if (const std::string why = DivergenceGuard::non_finite("the gradient norm", norm); !why.empty()) {
+        diverged(step + 1, why);
+        break;
+      }
       double lr = learning_rate(config_.schedule, config_.optimizer.lr, step, total);
       if (variant_) lr = variant_->learning_rate(step, lr);
       const double clip = optimizer_->step(*backend_, lr, norm);
@@ -284,13 +326,24 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
       }
       ev.elapsed_s = seconds_since(t0);
       sink.on_step(ev);
+      if (const std::string why = guard.after_step(loss, norm); !why.empty()) {
+        diverged(steps_done_, why);
+        break;
+      }
+      if (keep_state && steps_done_ < total &&
+          ((tc.state_every_steps > 0 && steps_done_ % tc.state_every_steps == 0) ||
+           (tc.state_every_minutes > 0 && seconds_since(last_state) >= 60 * tc.state_every_minutes))) {
+        save_state_for_resume();
+        last_state = Clock::now();
+      }
     }
-    if (result.status == RunStatus::Stopped || std::isnan(result.final_eval.loss))
+    if (result.status != RunStatus::Finished || std::isnan(result.final_eval.loss))
       result.final_eval = evaluate(config_.train.eval_examples);
   } catch (const std::exception& e) {
     result.status = RunStatus::Failed;
     result.error = e.what();
   }
+  if (keep_state && result.status == RunStatus::Stopped) save_state_for_resume();
   if (variant_ && result.status != RunStatus::Failed) {
     try {
       result.summary = variant_->summary();
@@ -313,10 +366,13 @@ std::string pretrain_recipe(const std::string& preset) {
   // must not invalidate every cached base.
   const ExperimentConfig c = experiment_preset("pretrain-" + preset);
   std::string text = "corpus v" + std::to_string(data::kPretrainCorpusVersion);
+  // Keys that play no part: model.frozen_dtype (pretraining is full
+  // fine-tuning), when state is saved, the divergence guards, the CPU threads.
+  static const std::set<std::string> ignored = {
+      "name", "model.frozen_dtype", "train.state_every_steps", "train.state_every_minutes", "train.divergence_factor",
+      "train.collapse_steps", "train.threads"};
   for (const std::string& key : ExperimentConfig::keys())
-    // model.frozen_dtype plays no part: pretraining is full fine-tuning.
-    if (key.rfind("adapter.", 0) != 0 && key != "name" && key != "model.frozen_dtype")
-      text += "|" + key + "=" + c.get(key);
+    if (key.rfind("adapter.", 0) != 0 && !ignored.contains(key)) text += "|" + key + "=" + c.get(key);
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
   char buf[17];
@@ -392,7 +448,8 @@ void Trainer::save_state(const std::filesystem::path& file) {
                         {{"lwb.steps_done", std::to_string(steps_done_)},
                          {"lwb.optimizer_steps", std::to_string(optimizer_->steps_taken())},
                          {"lwb.config", config_.to_json(-1)},
-                         {"lwb.base_fingerprint", base_fingerprint_}});
+                         {"lwb.base_fingerprint", base_fingerprint_},
+                         {"lwb.threads", std::to_string(threads_)}});
 }
 
 void Trainer::resume(const std::filesystem::path& file) {
@@ -416,11 +473,18 @@ void Trainer::resume(const std::filesystem::path& file) {
       st.read_f32_into(state_key(kinds[a], i), v);
       upload_floats(*backend_, t, v);
     }
-  const std::int64_t done = std::stoll(meta("lwb.steps_done"));
-  if (done < 0 || done > config_.train.steps)
-    throw FormatError(file.string(), "the state is at step " + std::to_string(done) + " of a " +
-                                         std::to_string(config_.train.steps) + "-step run");
-  optimizer_->set_steps_taken(std::stoll(meta("lwb.optimizer_steps")));
+  const auto meta_integer = [&](const char* key, std::int64_t hi) {
+    const std::optional<std::int64_t> v = parse_integer<std::int64_t>(meta(key), 0, hi);
+    if (!v)
+      throw FormatError(file.string(), std::string(key) + " is \"" + meta(key) + "\"; expected " +
+                                           integer_range_text<std::int64_t>(0, hi));
+    return *v;
+  };
+  const std::int64_t done = meta_integer("lwb.steps_done", config_.train.steps);
+  optimizer_->set_steps_taken(meta_integer("lwb.optimizer_steps", std::numeric_limits<std::int64_t>::max()));
+  // The same CPU threads as before (0: not on the CPU, or a state from before threads were recorded).
+  if (st.metadata().contains("lwb.threads"))
+    resumed_threads_ = static_cast<int>(meta_integer("lwb.threads", std::numeric_limits<int>::max()));
   // The sampler is deterministic: replaying its draws puts it where it was.
   for (std::int64_t s = steps_done_; s < done; ++s) sampler_->next(batch_);
   steps_done_ = done;

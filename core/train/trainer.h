@@ -44,9 +44,13 @@ class Trainer {
   // Validates and builds everything; throws ConfigError, FormatError,
   // DataError, OutOfMemoryError, DeviceError. Called by run() if needed.
   void prepare(const RunControl& control = {});
-  // Trains to config.train.steps or until stopped. Engine errors during the
-  // loop end the run as Failed with the message (the sink still gets
-  // on_finish); errors in prepare() propagate.
+  // Trains to config.train.steps or until stopped. A non-finite loss or
+  // gradient norm, a loss far above the start's or vanishing gradients end
+  // it as Diverged (core/train/divergence.h); engine errors during the loop
+  // end it as Failed with the message (the sink still gets on_finish);
+  // errors in prepare() propagate. On the CPU the run takes its share of the
+  // cores with the other runs training on them (core/cpu/cpu_share.h) unless
+  // train.threads says how many; a resumed run uses as many as before.
   RunResult run(TrainerSink& sink, const RunControl& control = {});
   // Held-out loss and exact-match accuracy over up to max_examples examples.
   EvalResult evaluate(int max_examples);
@@ -56,6 +60,12 @@ class Trainer {
   // the end gives the same losses as an uninterrupted run. Not available for
   // AdaLoRA and ReLoRA, whose allocator/reset state is not saved (ConfigError).
   void save_state(const std::filesystem::path& file);
+  // Where run() keeps the resumable state (empty, the default: nowhere):
+  // saved every train.state_every_steps and train.state_every_minutes and
+  // when stopped, so a crash or a kill resumes from the last save. Whoever
+  // records the run's end removes it (Store::finish_run does for finished
+  // runs). Not for AdaLoRA and ReLoRA.
+  void set_state_file(std::filesystem::path file) { state_file_ = std::move(file); }
   // The trained adapter as PEFT would save it (AdaLoRA with its rank pattern).
   // A ReLoRA run's update lives partly in the merged base; it is returned as
   // one LoRA of rank r * (resets + 1) relative to the original base, by exact
@@ -81,6 +91,9 @@ class Trainer {
   void load_base_into(Model& model, const RunControl& control);
   // Loads the base into model_ and sets base_fingerprint_.
   void load_base(const RunControl& control);
+  // Saves to state_file_; a failure (a full disk) is a notice, not the end
+  // of the run.
+  void save_state_for_resume();
   std::uint64_t step_seed(std::int64_t step) const;
 
   ExperimentConfig config_;
@@ -95,6 +108,9 @@ class Trainer {
   std::unique_ptr<data::BatchSampler> sampler_;
   data::Batch batch_;
   std::string base_fingerprint_;
+  std::filesystem::path state_file_;
+  int threads_ = 0;          // the CPU threads run() uses (0: not on the CPU)
+  int resumed_threads_ = 0;  // those of the run resume() continues
   std::map<std::string, HostTensor> relora_start_;  // targeted base weights at the start (ReLoRA)
   std::int64_t steps_done_ = 0;
   bool prepared_ = false;

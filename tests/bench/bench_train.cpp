@@ -11,7 +11,7 @@
 
 #include "core/adapters/attach.h"
 #include "core/cpu/cpu_backend.h"
-#include "core/cpu/openblas_tune.h"
+#include "core/cpu/process_settings.h"
 #include "tests/bench/bench_common.h"
 
 using namespace lwb;
@@ -53,7 +53,7 @@ Row measure(const std::string& preset, bool lora, std::int64_t B, std::int64_t T
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--default-kernels") != 0) reexec_for_avx512_openblas(argv);
+  if (argc < 2 || std::strcmp(argv[1], "--default-kernels") != 0) reexec_with_process_settings(argv);
   std::printf("threads: %d, OpenBLAS kernels: %s\n", omp_get_max_threads(), openblas_core_name());
   const double peak = sgemm_gflops(2048);
   std::printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s\n\n", peak);

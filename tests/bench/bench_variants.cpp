@@ -10,7 +10,7 @@
 
 #include "core/adapters/attach.h"
 #include "core/cpu/cpu_backend.h"
-#include "core/cpu/openblas_tune.h"
+#include "core/cpu/process_settings.h"
 #include "core/train/experiment_config.h"
 #include "tests/bench/bench_common.h"
 
@@ -34,7 +34,7 @@ Row measure(const std::string& label, const std::string& preset, const AdapterCo
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--default-kernels") != 0) reexec_for_avx512_openblas(argv);
+  if (argc < 2 || std::strcmp(argv[1], "--default-kernels") != 0) reexec_with_process_settings(argv);
   const std::string preset = argc > 2 ? argv[2] : "small";
   const std::int64_t B = preset == "tiny" ? 16 : 8, T = preset == "tiny" ? 64 : 256;
   std::printf("threads %d, OpenBLAS kernels %s, model %s, batch %lldx%lld, r = 8 on all targets\n",

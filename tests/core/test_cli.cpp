@@ -1,19 +1,33 @@
 // The headless command line as a user meets it: bad input gets a message that
 // names the field or file, a non-zero exit, and nothing is written or
 // overwritten; a good run leaves config, metrics and a PEFT adapter behind.
+// Killed at chosen moments (LWB_KILL_POINT), with its --out disk full, its
+// store locked or its data endless, nothing trained is lost.
 #include <QDir>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <sqlite3.h>
+#include <sys/mount.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "core/format/safetensors.h"
+#include "core/store/store.h"
 
 namespace {
 
 struct Result {
   int code;
   QString out, err;
+  bool killed = false;  // by SIGKILL (a kill point)
 };
 
-Result run(const QStringList& args, const QString& data_dir, bool with_display = true) {
+// `extra` adds to the environment; a value of "-" removes the variable.
+Result run(const QStringList& args, const QString& data_dir, bool with_display = true,
+           const QMap<QString, QString>& extra = {}) {
   QProcess p;
   QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
   env.insert("LWB_DATA_DIR", data_dir);
@@ -22,10 +36,49 @@ Result run(const QStringList& args, const QString& data_dir, bool with_display =
     env.remove("WAYLAND_DISPLAY");
     env.remove("QT_QPA_PLATFORM");
   }
+  for (auto it = extra.begin(); it != extra.end(); ++it)
+    if (it.value() == "-")
+      env.remove(it.key());
+    else
+      env.insert(it.key(), it.value());
   p.setProcessEnvironment(env);
   p.start(LWB_APP_BINARY, args);
   if (!p.waitForFinished(300000)) return {-1, {}, "timeout"};
-  return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+  return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError()),
+          p.exitStatus() == QProcess::CrashExit};
+}
+
+// A short LoRA run on the tiny base (its adapter can be imported against it).
+QStringList short_run(int steps) {
+  return {"train", "--preset", "tiny-lora", "--set", "train.steps=" + QString::number(steps),
+          "--set", "schedule.warmup_steps=0", "--set", "train.eval_examples=8", "--set", "train.eval_every=0"};
+}
+
+std::vector<std::string> lines_of(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Rewrites a safetensors file, changing one tensor's values or the metadata.
+void rewrite_safetensors(const std::filesystem::path& file, const std::string& tensor, float value,
+                         const std::map<std::string, std::string>& metadata = {}) {
+  std::vector<std::vector<float>> values;
+  std::vector<lwb::io::StTensorWrite> writes;
+  std::map<std::string, std::string> meta;
+  {
+    const lwb::io::SafetensorsFile st = lwb::io::SafetensorsFile::open(file);
+    meta = st.metadata();
+    values.reserve(st.tensors().size());
+    for (const lwb::io::StTensorInfo& t : st.tensors()) {
+      values.push_back(st.read_f32(t.name));
+      if (t.name == tensor) values.back()[0] = value;
+      writes.push_back({t.name, lwb::io::StDType::F32, t.shape, std::as_bytes(std::span<const float>(values.back()))});
+    }
+  }
+  for (const auto& [k, v] : metadata) meta[k] = v;
+  lwb::io::write_safetensors(file, std::move(writes), meta);
 }
 
 void write_file(const QString& path, const QByteArray& text) {
@@ -69,6 +122,61 @@ class TestCli : public QObject {
     expect_refused({"train", "--preset", "tiny-lora", "--set", "train.steps=ten"}, "expected an integer");
     expect_refused({"train"}, "--preset");
     expect_refused({"train", "--preset", "demo", "--bogus", "1"}, "--bogus");
+    // 2^32 + 8 must not become 8.
+    expect_refused({"train", "--preset", "tiny-lora", "--set", "adapter.r=4294967304"},
+                   "adapter.r: expected an integer from 0 to 2147483647, got \"4294967304\"");
+    expect_refused({"train", "--preset", "tiny-lora", "--set", "name=demo\x1b[2J"},
+                   "name: must not contain control characters");
+    const Result r = run({"plan", "--model", "tiny", "--rank", "4294967304"}, dir.path());
+    QCOMPARE(r.code, 2);
+    QVERIFY2(r.err.contains("--rank expects an integer from 1 to 2147483647"), qPrintable(r.err));
+  }
+
+  void the_out_folder_must_be_a_folder() {
+    const QString file = dir.filePath("a-file");
+    write_file(file, "mine");
+    for (const QStringList& extra : {QStringList{}, QStringList{"--overwrite"}}) {
+      const Result r = run(short_run(2) << "--out" << file << extra, dir.path());
+      QCOMPARE(r.code, 2);
+      QVERIFY2(r.err.contains("is a file, not a folder"), qPrintable(r.err));
+    }
+    QFile f(file);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    QCOMPARE(f.readAll(), QByteArray("mine"));
+  }
+
+  // An experiment's name is data: "../../x" or "/abs" must not place the run
+  // folder outside the data directory.
+  void names_never_become_paths() {
+    QTemporaryDir data;
+    QVERIFY(QDir().mkpath(data.filePath("models")));
+    QVERIFY(QFile::copy(dir.filePath("models/tiny-base.safetensors"), data.filePath("models/tiny-base.safetensors")));
+    for (const QString& name : {QString("../../escaped"), QString("/tmp/lwb-absolute-escape")}) {
+      const Result r = run(short_run(1) << "--set" << "name=" + name << "--no-store" << "--quiet", data.path());
+      QVERIFY2(r.code == 0, qPrintable(r.err));
+    }
+    QVERIFY(!QFileInfo::exists(QDir(data.path()).absoluteFilePath("../../escaped")));
+    QVERIFY(QDir("/tmp").entryList({"lwb-absolute-escape*"}).isEmpty());
+    const QStringList runs = QDir(data.filePath("runs")).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    QCOMPARE(runs.size(), 2);
+    for (const QString& r : runs) QVERIFY2(r.startsWith("_"), qPrintable(r));
+  }
+
+  // A run refused by its store (locked by another program) leaves nothing in
+  // --out, so the retry needs no --overwrite.
+  void a_failed_train_leaves_nothing_behind() {
+    const QString db = dir.filePath("held.sqlite3");
+    QCOMPARE(run({"runs", "--db", db}, dir.path()).code, 0);  // the program makes its store
+    sqlite3* other = nullptr;
+    QCOMPARE(sqlite3_open(db.toUtf8().constData(), &other), SQLITE_OK);
+    QCOMPARE(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+    const QString out = dir.filePath("never-left-behind");
+    const Result r = run(short_run(2) << "--db" << db << "--out" << out, dir.path());
+    sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(other);
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("locked by another process"), qPrintable(r.err));
+    QVERIFY2(!QFileInfo::exists(out), "the failed run left its output folder behind");
   }
 
   void bad_files_name_the_file() {
@@ -142,6 +250,195 @@ class TestCli : public QObject {
     r = run({"import", "adapter", dir.filePath("nothing"), "--name", "x", "--base", "tiny"}, dir.path());
     QVERIFY(r.code != 0);
     QVERIFY2(r.err.contains("nothing"), qPrintable(r.err));
+  }
+
+  // Killed during an evaluation, while the store records the run's end with
+  // its adapter, between that and the folder, and inside the folder's adapter
+  // write: the store holds every step older than a second, the run is never
+  // "finished" without its adapter, a killed run is resumable, and a stale
+  // temporary file is cleaned up by the next write.
+  void kills_lose_nothing_trained() {
+    const QString db = dir.filePath("killed.sqlite3");
+    const QStringList args = short_run(60) << "--set" << "train.eval_every=40" << "--set" << "train.eval_examples=200"
+                                           << "--set" << "train.state_every_steps=20" << "--db" << db;
+    auto killed_at = [&](const QString& point, const QString& out) {
+      const Result r = run(QStringList(args) << "--out" << out << "--overwrite", dir.path(), true,
+                           {{"LWB_KILL_POINT", point}});
+      if (!r.killed || !r.err.contains("kill point")) qWarning("%s", qPrintable(r.err));
+      return r.killed;
+    };
+    auto last_run = [&] {
+      lwb::Store store(db.toStdString());
+      return store.list_runs().at(0);
+    };
+
+    // 2 s into the first evaluation (after step 40).
+    const QString eval_out = dir.filePath("killed-in-eval");
+    QVERIFY(killed_at("evaluation:2000", eval_out));
+    lwb::RunRow r = last_run();
+    const std::vector<std::string> jsonl = lines_of(eval_out.toStdString() + "/metrics.jsonl");
+    for (const std::string& line : jsonl) QVERIFY2(line.ends_with("}"), line.c_str());  // no half line
+    const std::int64_t taken = static_cast<std::int64_t>(jsonl.size());
+    qInfo("killed 2 s into an evaluation: %lld steps taken, %lld in the store, %lld lost (allowed: the steps of "
+          "its last second, here none)",
+          static_cast<long long>(taken), static_cast<long long>(r.steps_done), static_cast<long long>(taken - r.steps_done));
+    QCOMPARE(taken, std::int64_t(39));  // step 40 ends with the evaluation
+    QCOMPARE(r.steps_done, taken);
+    QCOMPARE(r.status, std::string("failed"));
+    QVERIFY(r.resumable);  // from its save at step 20
+
+    // Inside the transaction that records the end and keeps the adapter.
+    QVERIFY(killed_at("store-finish-before-commit", dir.filePath("killed-at-end")));
+    r = last_run();
+    qInfo("killed while recording the end: %lld of 60 steps in the store, resumable: %s",
+          static_cast<long long>(r.steps_done), r.resumable ? "yes" : "no");
+    QCOMPARE(r.status, std::string("failed"));
+    QCOMPARE(r.steps_done, std::int64_t(60));
+    QVERIFY(r.resumable);
+    QVERIFY(!lwb::Store(db.toStdString()).find_adapter("tiny-lora-run" + std::to_string(r.id)));
+
+    // After the store kept the end and the adapter, before the folder.
+    QVERIFY(killed_at("train-folder", dir.filePath("killed-before-folder")));
+    r = last_run();
+    QCOMPARE(r.status, std::string("finished"));
+    QVERIFY(lwb::Store(db.toStdString()).find_adapter("tiny-lora-run" + std::to_string(r.id)));
+    QVERIFY(!r.resumable);  // a finished run's state is gone
+
+    // Inside the folder's adapter write, then the same --out again.
+    const QString out = dir.filePath("killed-in-folder");
+    QVERIFY(killed_at("before-rename:adapter_model.safetensors", out));
+    QVERIFY(!QDir(out + "/adapter").entryList({"adapter_model.safetensors.tmp-*"}).isEmpty());
+    const Result again = run(QStringList(args) << "--out" << out << "--overwrite", dir.path());
+    QVERIFY2(again.code == 0, qPrintable(again.err));
+    QVERIFY(QDir(out + "/adapter").entryList({"*.tmp-*"}).isEmpty());
+  }
+
+  // --out on a full disk (the store's has room): the run's end and adapter
+  // are in the library before the folder is written, and the error says so.
+  void a_full_out_disk_keeps_the_adapter_in_the_library() {
+    const QString mnt = dir.filePath("small-disk");
+    QVERIFY(QDir().mkpath(mnt));
+    if (::mount("tmpfs", mnt.toUtf8().constData(), "tmpfs", 0, "size=1m") != 0)
+      QSKIP("mounting a 1 MiB tmpfs needs root; the sink's own full-disk handling is tested in test_store");
+    {
+      std::ofstream fill(mnt.toStdString() + "/filler", std::ios::binary);
+      fill << std::string((1 << 20) - (96 << 10), 'x');  // 96 KiB stay free: config and metrics fit, the adapter not
+    }
+    const QString db = dir.filePath("full-out.sqlite3");
+    const Result r = run(short_run(5) << "--db" << db << "--out" << mnt + "/run", dir.path());
+    ::umount(mnt.toUtf8().constData());
+    qInfo("%s", qPrintable(r.err.trimmed()));
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("No space left on device") && r.err.contains("the adapter is safe in the library"),
+             qPrintable(r.err));
+    lwb::Store store(db.toStdString());
+    const lwb::RunRow row = store.list_runs().at(0);
+    QCOMPARE(row.status, std::string("finished"));
+    QVERIFY(store.find_adapter("tiny-lora-run" + std::to_string(row.id)));
+  }
+
+  void omp_wait_policy_is_set_by_the_program() {
+    const Result r = run(short_run(1) << "--no-store" << "--out" << dir.filePath("omp"), dir.path(), true,
+                         {{"OMP_WAIT_POLICY", "-"}});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY2(r.out.contains("OpenMP wait policy passive"), qPrintable(r.out));
+  }
+
+  void data_files_are_capped_and_skipped_rows_named() {
+    Result r = run(short_run(1) << "--set" << "data.kind=jsonl" << "--set" << "data.path=/dev/zero" << "--no-store"
+                                << "--out" << dir.filePath("zero"),
+                   dir.path());
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("/dev/zero: stopped reading after 1024 MiB"), qPrintable(r.err));
+    const QString data = dir.filePath("one-huge-row.jsonl");
+    QByteArray rows;
+    for (int i = 0; i < 20; ++i) {
+      rows += "{\"prompt\": \"ab\", \"completion\": \"AB\"}\n";
+      if (i == 1) rows += "{\"prompt\": \"" + QByteArray(2 << 20, 'y') + "\", \"completion\": \"Y\"}\n";
+    }
+    write_file(data, rows);
+    r = run(short_run(1) << "--set" << "data.kind=jsonl" << "--set" << "data.path=" + data << "--no-store" << "--out"
+                         << dir.filePath("huge-row"),
+            dir.path());
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY2(r.err.contains("one-huge-row.jsonl: 1 row(s) over 1 MiB skipped unread (line 3)"), qPrintable(r.err));
+  }
+
+  // Imports: NaN weights are refused by tensor and count, a file's claim of
+  // another model is overruled by the base (and the import is whole), a
+  // message about 30,000 stray tensors stays short, and names with control
+  // characters are printed escaped.
+  void imports_are_checked_and_whole() {
+    const QString db = dir.filePath("imports.sqlite3");
+    Result r = run(short_run(2) << "--db" << db << "--out" << dir.filePath("to-import"), dir.path());
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const std::filesystem::path folder = dir.filePath("to-import/adapter").toStdString();
+    const std::filesystem::path weights = folder / "adapter_model.safetensors";
+    const std::string tensor = "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight";
+    auto import = [&](const QString& name) {
+      return run({"import", "adapter", QString::fromStdString(folder.string()), "--name", name, "--base", "tiny",
+                  "--db", db},
+                 dir.path());
+    };
+
+    rewrite_safetensors(weights, tensor, NAN);
+    r = import("nan");
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains(QString::fromStdString("tensor \"" + tensor + "\" holds 1 NaN or infinite value(s)")),
+             qPrintable(r.err));
+
+    const std::string huge_model = R"({"hidden_size": 1000000000, "intermediate_size": 448, "num_hidden_layers": 4,
+      "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 260, "max_position_embeddings": 128})";
+    rewrite_safetensors(weights, tensor, 0.25f, {{"lwb.model_config", huge_model}});
+    r = import("claims-a-huge-model");
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    r = run({"export", "adapter", "claims-a-huge-model", "--out", dir.filePath("re-exported"), "--db", db}, dir.path());
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+
+    r = import("evil\x1b]0;pwned\x07");
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const Result list = run({"compose", "--list", "--db", db}, dir.path());
+    QVERIFY(!list.out.contains('\x1b') && !list.out.contains('\x07'));
+    QVERIFY2(list.out.contains("evil\\x1b]0;pwned\\x07"), qPrintable(list.out));
+
+    const std::filesystem::path stray = dir.filePath("stray").toStdString();
+    std::filesystem::create_directories(stray);
+    std::filesystem::copy_file(folder / "adapter_config.json", stray / "adapter_config.json");
+    std::vector<lwb::io::StTensorWrite> empty;
+    for (int i = 0; i < 30000; ++i) empty.push_back({"stray." + std::to_string(i), lwb::io::StDType::F32, {0}, {}});
+    lwb::io::write_safetensors(stray / "adapter_model.safetensors", std::move(empty), {});
+    r = run({"import", "adapter", QString::fromStdString(stray.string()), "--name", "stray", "--base", "tiny", "--db",
+             db},
+            dir.path());
+    qInfo("import of 30000 stray tensors: exit %d, a message of %lld bytes", r.code, static_cast<long long>(r.err.size()));
+    QCOMPARE(r.code, 1);
+    QVERIFY(r.err.size() < 8000);
+    QVERIFY2(r.err.contains("more"), qPrintable(r.err.left(2000)));
+  }
+
+  void a_base_with_nan_weights_is_refused() {
+    const QString hf = dir.filePath("nan-base");
+    Result r = run({"export", "base", "tiny", "--out", hf}, dir.path());
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    rewrite_safetensors(hf.toStdString() + "/model.safetensors", "model.norm.weight", NAN);
+    r = run({"import", "base", hf}, dir.path());
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("tensor \"model.norm.weight\" holds 1 NaN or infinite value(s)"), qPrintable(r.err));
+  }
+
+  // lr = 1000 collapses the model: the run says so and exits non-zero, and
+  // its adapter is kept, marked.
+  void a_diverged_run_says_so_and_keeps_its_adapter_marked() {
+    const QString db = dir.filePath("diverged.sqlite3");
+    const Result r = run(short_run(100) << "--set" << "optimizer.lr=1000" << "--db" << db << "--out"
+                                        << dir.filePath("diverged"),
+                         dir.path());
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("error: the run diverged at step") && r.err.contains("marked diverged"), qPrintable(r.err));
+    const Result list = run({"compose", "--list", "--db", db}, dir.path());
+    QVERIFY2(list.out.contains("marked: its run diverged at step"), qPrintable(list.out));
+    const Result runs = run({"runs", "--db", db}, dir.path());
+    QVERIFY2(runs.out.contains("diverged"), qPrintable(runs.out));
   }
 
   void without_a_display_the_window_says_how_to_run_headless() {

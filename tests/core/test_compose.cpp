@@ -592,6 +592,53 @@ class TestCompose : public QObject {
     QVERIFY(store.list_compositions().empty());
   }
 
+  // An adapter with NaN weights (a diverged run's, or an old library's) is
+  // skipped and named: it would make the composition, and its own score, NaN.
+  void nonFiniteMembersAreSkippedAndNamed() {
+    Store store(db("non-finite.sqlite3"));
+    AdapterState broken = trained[1].state;
+    broken.tensors.begin()->second.values[0] = NAN;
+    store.save_adapter("sound", std::nullopt, trained[0].state, "task:test", NAN, NAN);
+    store.save_adapter("broken", std::nullopt, broken, "task:test", NAN, NAN);
+    std::vector<std::string> notices;
+    TrainerEnvironment noted = env;
+    noted.notice = [&](const std::string& m) { notices.push_back(m); };
+    ComposeRequest req;
+    req.name = "without-the-broken-one";
+    req.adapters = {"sound", "broken"};
+    req.session.task = "count";
+    req.session.heldout = 10;
+    req.search.budget = 3;
+    const ComposeOutcome out = compose_and_store(store, req, noted);
+    QCOMPARE(out.composition.members.size(), std::size_t(1));
+    QVERIFY(std::isfinite(out.evaluation.composition().heldout.loss));
+    QCOMPARE(out.evaluation.best_member().label, std::string("sound"));
+    bool named = false;
+    for (const std::string& n : notices)
+      named |= n.find("adapter \"broken\" skipped: tensor \"" + broken.tensors.begin()->first + "\" holds 1 NaN") == 0;
+    QVERIFY(named);
+    req.name = "only-the-broken-one";
+    req.adapters = {"broken"};
+    QVERIFY(error_of([&] { compose_and_store(store, req, noted); }).contains("no member is left to compose"));
+    // Dropped onto a canvas (check_members), it is refused by name.
+    std::vector<Member> members = {trained[0], {"broken", broken}};
+    QVERIFY(error_of([&] { check_members(members, MergeMode::LoraHub); }).contains("adapter \"broken\""));
+  }
+
+  // A member that scores NaN is never the best single member.
+  void theBestMemberHasAFiniteLoss() {
+    Evaluation e;
+    e.task = "count";
+    ScoreRow nan_row, good;
+    nan_row.kind = good.kind = ScoreRow::Kind::Member;
+    nan_row.label = "nan";
+    nan_row.heldout.loss = NAN;
+    good.label = "good";
+    good.heldout.loss = 3.5;
+    e.rows = {ScoreRow{}, nan_row, good, ScoreRow{}};
+    QCOMPARE(e.best_member().label, std::string("good"));
+  }
+
   // ---- the hub demo, shrunk ---------------------------------------------------
 
   void hubTrainsOnceThenReuses() {

@@ -407,11 +407,35 @@ class TestData : public QObject {
     EXPECT_THROW_WITH(FormatError, load_jsonl(dir.filePath("nosuch.jsonl").toStdString(), tok, JsonlFields{}, 64),
                       "nosuch.jsonl: no such file");
 
-    // Rows longer than max_tokens (bos + prompt + completion + eos) are skipped and counted.
+    // Rows longer than max_tokens (bos + prompt + completion + eos) are skipped, counted and named.
     const std::string long_row = "{\"prompt\": \"p\", \"completion\": \"" + std::string(30, 'x') + "\"}\n";
     const Dataset d = load("long.jsonl", good + long_row + good + long_row + good, 20);
     QCOMPARE(d.train.size() + d.heldout.size(), std::size_t{3});
+    QCOMPARE(d.notes.size(), std::size_t{1});
+    QVERIFY2(d.notes[0].find("long.jsonl: 2 row(s) longer than 20 tokens skipped (lines 2, 4)") != std::string::npos,
+             d.notes[0].c_str());
     EXPECT_THROW_WITH(DataError, load("all_long.jsonl", long_row + long_row, 20), "2 rows, 2 longer than 20 tokens");
+  }
+
+  // A line too long for any sequence (here 2 MiB) is skipped without being
+  // parsed, and said so with its number.
+  void huge_jsonl_lines_are_skipped_and_named() {
+    QTemporaryDir dir;
+    const std::string good = "{\"prompt\": \"p\", \"completion\": \"c\"}\n";
+    const std::string huge = "{\"prompt\": \"" + std::string(2 << 20, 'y') + "\", \"completion\": \"c\"}\n";
+    const QString path = dir.filePath("huge.jsonl");
+    write_file(path, good + huge + good + good);
+    const Dataset d = load_jsonl(path.toStdString(), tok, JsonlFields{}, 64);
+    QCOMPARE(d.train.size() + d.heldout.size(), std::size_t{3});
+    QCOMPARE(d.notes.size(), std::size_t{1});
+    QVERIFY2(d.notes[0].find("huge.jsonl: 1 row(s) over 1 MiB skipped unread (line 2)") != std::string::npos,
+             d.notes[0].c_str());
+  }
+
+  // /dev/zero never ends: reading stops at the cap and says why.
+  void endless_files_are_capped() {
+    EXPECT_THROW_WITH(FormatError, load_jsonl("/dev/zero", tok, JsonlFields{}, 64),
+                      "/dev/zero: stopped reading after 1024 MiB: data files are held in memory whole");
   }
 
   void text_corpus_is_chunked() {

@@ -4,6 +4,7 @@
 // run are refused with the file and field named.
 #include <QTemporaryDir>
 #include <QtTest>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -175,6 +176,13 @@ class TestHfCheckpoint : public QObject {
     QTest::newRow("rope_parameters") << "rope_parameters"
                                      << R"({"rope_type": "yarn", "factor": 4.0})"
                                      << "rope_type \"yarn\"";
+    // 2^32 + 16 would wrap to 16 in an int; 1e12 to -727379968.
+    QTest::newRow("hidden_size beyond int") << "hidden_size"
+                                            << "4294967312"
+                                            << "must be an integer from 1 to 2147483647, got 4294967312";
+    QTest::newRow("vocab_size beyond int") << "vocab_size"
+                                           << "1000000000000"
+                                           << "must be an integer from 1 to 2147483647, got 1000000000000";
   }
   void unsupported_configs_are_refused() {
     QFETCH(QString, field);
@@ -242,6 +250,24 @@ class TestHfCheckpoint : public QObject {
     QVERIFY2(msg.contains("\"model.layers.0.self_attn.q_proj.weight\" has shape [8, 32] vs expected [16, 16]"),
              qPrintable(msg));
     QVERIFY2(msg.contains("unexpected tensor \"model.layers.0.self_attn.q_proj.bias\""), qPrintable(msg));
+
+    // A base with NaN or infinite weights can neither train nor run.
+    auto good = build(be, micro_config());
+    good->model->init_base_weights(3);
+    io::export_hf_checkpoint(*good->model, dir);
+    std::vector<std::vector<float>> values;
+    std::vector<io::StTensorWrite> finite_but_one;
+    for (const auto& [name, t] : good->model->named_base_weights()) {
+      values.push_back(host(be, t));
+      if (name == "model.layers.1.mlp.up_proj.weight") values.back()[5] = INFINITY;
+      finite_but_one.push_back({name, io::StDType::F32,
+                                std::vector<std::int64_t>(t.shape.dims.begin(), t.shape.dims.begin() + t.shape.ndim),
+                                std::as_bytes(std::span<const float>(values.back()))});
+    }
+    io::write_safetensors(dir / "model.safetensors", finite_but_one, {{"format", "pt"}});
+    const QString inf = QString::fromStdString(format_error([&] { io::import_hf_weights(*good->model, dir); }));
+    QVERIFY2(inf.contains("tensor \"model.layers.1.mlp.up_proj.weight\" holds 1 NaN or infinite value(s)"),
+             qPrintable(inf));
 
     fs::remove(dir / "model.safetensors");
     write_text(dir / "pytorch_model.bin", "not a zip");

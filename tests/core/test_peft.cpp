@@ -470,6 +470,13 @@ class TestPeft : public QObject {
     QTest::newRow("r type") << "r"
                             << R"("eight")"
                             << "must be an integer";
+    // 2^32 + 8: read into an int it would wrap to 8.
+    QTest::newRow("r out of range") << "r"
+                                    << "4294967304"
+                                    << "must be an integer from 1 to 2147483647, got 4294967304";
+    QTest::newRow("r negative") << "r"
+                                << "-8"
+                                << "must be an integer from 1 to 2147483647, got -8";
   }
   void unsupported_config_fields_are_refused() {
     QFETCH(QString, field);
@@ -492,6 +499,47 @@ class TestPeft : public QObject {
     const QString blob =
         QString::fromStdString(format_error([&] { io::read_peft_blobs(cfg.dump(), weights, "store adapter 3"); }));
     QVERIFY2(blob.startsWith("store adapter 3 (adapter_config.json): field"), qPrintable(blob));
+  }
+
+  void non_finite_weights_are_refused_naming_the_tensor() {
+    QTemporaryDir tmp;
+    const fs::path dir = tmp.path().toStdString();
+    AdapterState s = lora_state(be);
+    const std::string key = peft_key(module_hf_name(1, Target::V), "lora_B.weight");
+    s.tensors.at(key).values[0] = NAN;
+    s.tensors.at(key).values[3] = -INFINITY;
+    io::write_peft_folder(dir, s);
+    const ModelConfig micro = micro_config();
+    const QString msg = QString::fromStdString(format_error([&] { io::read_peft_folder(dir, &micro); }));
+    QVERIFY2(msg.contains("adapter_model.safetensors") &&
+                 msg.contains(QString::fromStdString("tensor \"" + key + "\" holds 2 NaN or infinite value(s) of 16")),
+             qPrintable(msg));
+  }
+
+  // The model config in a file's metadata is a claim: checked against a base,
+  // the adapter is that base's (a claim of hidden 1e9 must not reach the store).
+  void a_checked_adapter_belongs_to_the_base_not_to_its_metadata() {
+    QTemporaryDir tmp;
+    const fs::path dir = tmp.path().toStdString();
+    AdapterState s = lora_state(be);
+    s.model.hidden = 1000000000;
+    io::write_peft_folder(dir, s);
+    const ModelConfig micro = micro_config();
+    const AdapterState back = io::read_peft_folder(dir, &micro);
+    QVERIFY(back.model == micro);
+  }
+
+  // 30,000 stray tensors must not make a message of megabytes (a window
+  // label or a terminal would have to show it).
+  void long_mismatch_lists_are_cut() {
+    AdapterState s = lora_state(be);
+    for (int i = 0; i < 30000; ++i) s.tensors["stray." + std::to_string(i)] = HostTensor{{0}, {}};
+    const std::string msg = format_error([&] { check_adapter_fits(s, micro_config(), "stray.safetensors"); });
+    qInfo("message of %zu bytes for 30000 mismatches", msg.size());
+    QVERIFY(msg.size() < 8000);
+    QVERIFY2(msg.find("... and 29980 more") != std::string::npos, msg.c_str());
+    const std::string huge(10 << 20, 'x');
+    QVERIFY(FormatError("f", huge).what() != nullptr && std::string(FormatError("f", huge).what()).size() < 8000);
   }
 
   void pickled_weights_are_refused() {

@@ -4,11 +4,17 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <omp.h>
+
 #include <atomic>
 #include <cmath>
+#include <fstream>
+#include <stdexcept>
 
 #include "core/common/errors.h"
 #include "core/common/paths.h"
+#include "core/cpu/cpu_share.h"
+#include "core/train/divergence.h"
 #include "core/train/trainer.h"
 
 using namespace lwb;
@@ -79,6 +85,40 @@ class TestTrain : public QObject {
     QCOMPARE(QString::fromStdString(copy.to_json()), QString::fromStdString(c.to_json()));
   }
 
+  // Integers are read into their real type: what does not fit is refused
+  // with the field and the range, never wrapped (2^32 + 8 read as 8).
+  void config_integers_are_range_checked() {
+    ExperimentConfig c = experiment_preset("demo");
+    auto refused = [&](const std::string& key, const std::string& value) {
+      try {
+        c.set(key, value);
+      } catch (const ConfigError& e) {
+        return std::string(e.what());
+      }
+      return std::string();
+    };
+    QCOMPARE(refused("adapter.r", "4294967304"),
+             std::string("adapter.r: expected an integer from 0 to 2147483647, got \"4294967304\""));
+    QCOMPARE(c.adapter.r, 8);
+    QCOMPARE(refused("train.steps", "-3"),
+             std::string("train.steps: expected an integer from 0 to 9223372036854775807, got \"-3\""));
+    QVERIFY(refused("train.batch", "16 ").find("expected an integer") != std::string::npos);
+    QVERIFY(refused("train.batch", "0x10").find("expected an integer") != std::string::npos);
+    c.set("train.seed", "18446744073709551615");  // a seed may use all 64 bits
+    QCOMPARE(c.train.seed, std::uint64_t(18446744073709551615ull));
+    QCOMPARE(ExperimentConfig::from_json(c.to_json(), "round trip").train.seed, c.train.seed);
+    try {
+      ExperimentConfig::from_json(R"({"adapter": {"r": 4294967304}})", "cfg.json");
+      QFAIL("r = 2^32 + 8 accepted from JSON");
+    } catch (const ConfigError& e) {
+      QCOMPARE(std::string(e.what()), std::string("adapter.r: expected an integer from 0 to 2147483647, got \"4294967304\""));
+    }
+    QVERIFY_THROWS_EXCEPTION(FormatError, ExperimentConfig::from_json(R"({"version": 4294967297})", "cfg.json"));
+    // A name with control characters would reach terminals and folder names.
+    c.name = "demo\x1b[2J";
+    QCOMPARE(c.problems().at(0).first, std::string("name"));
+  }
+
   void full_and_lora_cut_heldout_loss_data() {
     QTest::addColumn<QString>("method");
     QTest::newRow("full") << "full";
@@ -120,6 +160,7 @@ class TestTrain : public QObject {
     c.schedule.warmup_steps = 5;
     c.train.eval_every = 0;
     c.adapter.dropout = 0.1;  // the dropout masks must repeat too
+    c.train.threads = omp_get_max_threads();  // the losses depend on it; other tests may train beside this one
     auto losses = [&](std::uint64_t seed) {
       ExperimentConfig cs = c;
       cs.train.seed = seed;
@@ -162,6 +203,7 @@ class TestTrain : public QObject {
     c.schedule.warmup_steps = 4;
     c.train.eval_every = 0;
     c.adapter.dropout = method == "full" ? 0.0 : 0.1;
+    c.train.threads = omp_get_max_threads();
     Recorder straight;
     Trainer(c, env).run(straight);
 
@@ -184,6 +226,121 @@ class TestTrain : public QObject {
     QCOMPARE(second.steps.front().step, std::int64_t(9));
     for (std::size_t i = 0; i < second.steps.size(); ++i)
       QCOMPARE(second.steps[i].loss, straight.steps[8 + i].loss);  // bit for bit
+  }
+
+  // A run killed or crashed (no Stop, so no state saved at its end) resumes
+  // from its last periodic save and then repeats the uninterrupted run.
+  void a_crashed_run_resumes_from_its_last_periodic_save() {
+    ExperimentConfig c = experiment_preset("tiny-lora");
+    c.train.steps = 30;
+    c.schedule.warmup_steps = 4;
+    c.train.eval_every = 0;
+    c.train.state_every_steps = 10;
+    c.train.threads = omp_get_max_threads();
+    Recorder straight;
+    Trainer(c, env).run(straight);
+
+    struct CrashAt : Recorder {
+      void on_step(const StepEvent& e) override {
+        Recorder::on_step(e);
+        if (e.step == 23) throw std::runtime_error("power cut");
+      }
+    } crashing;
+    QTemporaryDir dir;
+    const std::filesystem::path state = dir.filePath("run.state.safetensors").toStdString();
+    {
+      Trainer t(c, env);
+      t.set_state_file(state);
+      QCOMPARE(t.run(crashing).status, RunStatus::Failed);
+    }
+    QVERIFY(std::filesystem::exists(state));
+    Trainer resumed(c, env);
+    resumed.resume(state);
+    QCOMPARE(resumed.steps_done(), std::int64_t(20));
+    Recorder rest;
+    QCOMPARE(resumed.run(rest).status, RunStatus::Finished);
+    QCOMPARE(rest.steps.front().step, std::int64_t(21));
+    for (std::size_t i = 0; i < rest.steps.size(); ++i) QCOMPARE(rest.steps[i].loss, straight.steps[20 + i].loss);
+  }
+
+  // lr = 1000 collapses the model (the loss sits at ln(vocab), the gradient
+  // norm at 0): the run ends "diverged" with the step and the reason, not
+  // "finished".
+  void a_collapsing_run_ends_as_diverged() {
+    ExperimentConfig c = experiment_preset("tiny-lora");
+    c.optimizer.lr = 1000;
+    c.train.steps = 100;
+    c.train.eval_every = 0;
+    c.train.eval_examples = 16;
+    Trainer t(c, env);
+    Recorder rec;
+    const RunResult r = t.run(rec);
+    qInfo("lr = 1000: %s after %lld steps: %s", run_status_name(r.status), static_cast<long long>(r.steps_done),
+          r.error.c_str());
+    QCOMPARE(r.status, RunStatus::Diverged);
+    QVERIFY(r.steps_done < 100);
+    QVERIFY2(r.error.starts_with("diverged at step " + std::to_string(r.steps_done) + ": "), r.error.c_str());
+    QCOMPARE(rec.result.status, RunStatus::Diverged);  // the sinks are told the same
+  }
+
+  void divergence_guard_reasons() {
+    QCOMPARE(DivergenceGuard::non_finite("the loss", NAN), std::string("the loss is nan"));
+    QCOMPARE(DivergenceGuard::non_finite("the gradient norm", INFINITY), std::string("the gradient norm is inf"));
+    QVERIFY(DivergenceGuard::non_finite("the loss", 2.5).empty());
+    DivergenceGuard climbing(4, 0);
+    std::string why;
+    int step = 0;
+    for (; step < 100 && why.empty(); ++step) why = climbing.after_step(step < 10 ? 1.0 : 1.0 + step, 1.0);
+    QCOMPARE(step, 13);  // after step 12: the mean of steps 3..12 (4.3) is the first above 4 x 1
+    QVERIFY2(why.find("above 4 times that of the first 10 (1)") != std::string::npos, why.c_str());
+    DivergenceGuard flat(4, 5);
+    for (int i = 0; i < 4; ++i) QVERIFY(flat.after_step(2.0, 0.0).empty());
+    QVERIFY(flat.after_step(2.0, 0.5).empty());  // the count starts again
+    for (int i = 0; i < 4; ++i) QVERIFY(flat.after_step(2.0, 0.0).empty());
+    QVERIFY(flat.after_step(2.0, 0.0).find("0 for 5 steps in a row") != std::string::npos);
+    DivergenceGuard off(0, 0);
+    for (int i = 0; i < 100; ++i) QVERIFY(off.after_step(1.0 + 100 * i, 0.0).empty());
+  }
+
+  // Runs on one CPU share its cores: a run that starts beside another takes
+  // half the threads, and the registration of a process that died does not
+  // count.
+  void runs_on_one_cpu_share_its_cores() {
+    QTemporaryDir dir;
+    const std::filesystem::path runs = dir.path().toStdString();
+    const int budget = omp_get_max_threads();
+    {
+      CpuShare first(runs);
+      QCOMPARE(first.runs(), 1);
+      QCOMPARE(first.fair_share(), budget);
+      {
+        CpuShare second(runs);
+        QCOMPARE(first.runs(), 2);
+        QCOMPARE(second.use(second.fair_share()), std::max(1, budget / 2));
+        QCOMPARE(omp_get_max_threads(), std::max(1, budget / 2));
+        QCOMPARE(second.use(budget + 5), budget);  // never above the budget
+      }
+      std::ofstream(runs / "run-999999-0") << "";  // left by a killed run: nobody holds its lock
+      QCOMPARE(first.runs(), 1);
+      QVERIFY(!std::filesystem::exists(runs / "run-999999-0"));
+    }
+    QCOMPARE(omp_get_max_threads(), budget);  // given back
+
+    // A run that starts while another trains on this machine takes its share,
+    // unless train.threads names a count.
+    ExperimentConfig c = experiment_preset("tiny-lora");
+    c.train.steps = 1;
+    c.schedule.warmup_steps = 0;
+    c.train.eval_examples = 4;
+    CpuShare other;  // the default place, as another run's
+    Recorder shared;
+    Trainer(c, env).run(shared);
+    QVERIFY2(shared.info.backend.starts_with("cpu (" + std::to_string(std::max(1, budget / 2)) + " threads"),
+             shared.info.backend.c_str());
+    c.train.threads = budget;
+    Recorder fixed;
+    Trainer(c, env).run(fixed);
+    QVERIFY2(fixed.info.backend.starts_with("cpu (" + std::to_string(budget) + " threads"), fixed.info.backend.c_str());
   }
 
   void resume_is_refused_where_state_is_incomplete() {

@@ -4,6 +4,7 @@
 #include <QComboBox>
 #include <QElapsedTimer>
 #include <QMessageBox>
+#include <QPlainTextEdit>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -15,7 +16,10 @@
 #include <QtTest>
 #include <qcustomplot.h>
 
+#include <fstream>
+
 #include "core/store/store.h"
+#include "tests/core/fillable_disk.h"
 #include "ui/experiment_form.h"
 #include "ui/loss_plot.h"
 #include "ui/main_window.h"
@@ -121,7 +125,82 @@ class TestUiWorkbench : public QObject {
     QVERIFY(has_adapter);
     QVERIFY(w.start_button()->isEnabled());
     // Its state is kept, so the run can be resumed.
-    QVERIFY(std::filesystem::exists(TrainingWorker::state_path(w.last_run_id())));
+    QVERIFY(std::filesystem::exists(store.get_run(w.last_run_id()).state_file));
+  }
+
+  // The store's disk fills up before the run ends: the run goes on, the log
+  // says the disk is full, and the adapter the store could not take is
+  // written to a folder beside the store.
+  void a_full_store_disk_does_not_lose_the_adapter() {
+    test::install_fillable_disk();
+    MainWindow w(db());
+    w.show();
+    fill(w, 60);
+    QSignalSpy finished(&w, &MainWindow::run_finished);
+    QTest::mouseClick(w.start_button(), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(w.loss_plot()->train_points() >= 5, 120000);
+    test::g_disk_full = true;
+    const bool ended = finished.wait(300000);
+    test::g_disk_full = false;
+    QVERIFY(ended);
+    QCOMPARE(w.last_result().status, RunStatus::Finished);
+    const QString log = w.findChild<QPlainTextEdit*>("run_log")->toPlainText();
+    QVERIFY2(log.contains("the disk is full") && log.contains("The adapter was written to"), qPrintable(log));
+    const std::filesystem::path rescued =
+        db().string() + "-rescued/ui-test-run" + std::to_string(w.last_run_id()) + "/adapter_model.safetensors";
+    QVERIFY2(std::filesystem::exists(rescued), rescued.c_str());
+  }
+
+  // A run killed (no Stop) keeps its last periodic state: the Runs view marks
+  // it resumable and offers to resume it.
+  void a_killed_run_is_offered_for_resume() {
+    Store store(db());
+    ExperimentConfig c = experiment_preset("tiny-lora");
+    c.name = "killed-in-the-window";
+    const std::int64_t run = store.create_run(store.create_experiment(c.name, c), "cpu", RunInfo{c});
+    RunResult killed;
+    killed.error = "interrupted (the process ended without finishing the run)";
+    store.finish_run(run, killed);
+    std::filesystem::create_directories(store.state_file(run).parent_path());
+    std::ofstream(store.state_file(run)) << "state";
+    RunsView view(db());
+    view.refresh();
+    QTableWidget* t = view.table();
+    int row = -1;
+    for (int r = 0; r < t->rowCount(); ++r)
+      if (t->item(r, 0)->text().toLongLong() == run) row = r;
+    QVERIFY(row >= 0);
+    QCOMPARE(t->item(row, 4)->text(), QString("failed, resumable"));
+    t->selectRow(row);
+    QString state;
+    std::string name;
+    connect(&view, &RunsView::resume_requested, [&](const ExperimentConfig& config, const QString& file) {
+      name = config.name;
+      state = file;
+    });
+    QTest::mouseClick(view.findChild<QPushButton*>("runs_resume"), Qt::LeftButton);
+    QCOMPARE(state, QString::fromStdString(store.state_file(run).string()));
+    QCOMPARE(name, std::string("killed-in-the-window-resumed"));
+  }
+
+  // lr = 1000 collapses the model: the window says plainly that the run
+  // diverged and that its adapter, kept, is no result.
+  void a_diverged_run_is_said_plainly() {
+    MainWindow w(db());
+    w.show();
+    fill(w, 200);
+    w.form()->set_field("optimizer.lr", "1000");
+    QSignalSpy finished(&w, &MainWindow::run_finished);
+    QTest::mouseClick(w.start_button(), Qt::LeftButton);
+    QVERIFY(finished.wait(120000));
+    QCOMPARE(w.last_result().status, RunStatus::Diverged);
+    const QString said = w.status_label()->text();
+    QVERIFY2(said.contains("diverged at step") && said.contains("marked diverged; it is not a usable result"),
+             qPrintable(said));
+    QTRY_VERIFY(w.findChild<QMessageBox*>("run_diverged_message") != nullptr);
+    Store store(db());
+    QCOMPARE(store.get_run(w.last_run_id()).row.status, std::string("diverged"));
+    QVERIFY(!store.list_adapters().at(0).diverged.empty());
   }
 
   void engine_errors_show_in_the_window_and_the_record() {
@@ -156,10 +235,10 @@ class TestUiWorkbench : public QObject {
     bool finished_listed = false;
     for (int r = 0; r < t->rowCount(); ++r) finished_listed |= t->item(r, 4)->text() == "finished";
     QVERIFY(finished_listed);
-    // Select the finished and the stopped run (the failed one has no curve).
+    // Select the finished and the stopped run (the others have no or a useless curve).
     t->clearSelection();
     for (int r = 0; r < t->rowCount(); ++r)
-      if (t->item(r, 4)->text() != "failed")
+      if (t->item(r, 4)->text().startsWith("finished") || t->item(r, 4)->text().startsWith("stopped"))
         t->selectionModel()->select(t->model()->index(r, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
     w.runs_view()->overlay(w.runs_view()->selected_runs());
     QCOMPARE(w.runs_view()->plot()->graphCount(), 2);
