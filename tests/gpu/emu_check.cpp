@@ -5,6 +5,8 @@
 //                         when the child fails with the message it must give
 //   emu_check semantics   what correct code sees: deferred streams, staged and
 //                         poisoned copies, events, a big launch with its attribute
+//   emu_check devices     device choice with LWB_EMU_DEVICES=2 and
+//                         LWB_EMU_NO_KERNEL_IMAGE=0 (cuda:1 usable, cuda:0 not)
 //   emu_check --list      the traps
 //
 // Exit: 0 passed, 1 failed, 2 bad usage.
@@ -27,7 +29,9 @@
 #include <string>
 #include <vector>
 
+#include "core/common/errors.h"
 #include "core/common/str_printf.h"
+#include "core/tensor/backend_registry.h"
 #include "gpu/cuda_backend.h"
 #include "gpu/cuda_check.h"
 #include "tests/gpu/emu_kernels.h"
@@ -399,8 +403,69 @@ std::vector<Check> semantics() {
   };
 }
 
+// LWB_EMU_DEVICES=2 LWB_EMU_NO_KERNEL_IMAGE=0: probe_cuda used to return the
+// count of usable devices, which make_backend took for a range of ordinals.
+std::vector<Check> devices() {
+  register_gpu_provider(cuda_gpu_provider());
+  const auto throws = [](const std::string& device, const std::string& must_contain) {
+    try {
+      make_backend(device);
+    } catch (const ConfigError& e) {
+      expect(std::string(e.what()).find(must_contain) != std::string::npos,
+             std::string("message: ") + e.what());
+      return;
+    }
+    throw std::runtime_error(device + " was accepted");
+  };
+  return {
+      {"probe_cuda: cuda:1 usable, cuda:0 not, with the reason",
+       [] {
+         const CudaProbe p = probe_cuda();
+         expect(p.devices == std::vector<int>{1},
+                str_printf("%zu usable devices", p.devices.size()));
+         expect(p.reason.find("cuda:0") != std::string::npos &&
+                    p.reason.find("no kernel image") != std::string::npos,
+                "reason: " + p.reason);
+       }},
+      {"auto and cuda pick cuda:1",
+       [] {
+         std::string note;
+         expect(make_backend("auto", &note)->device().index == 1, "auto is not cuda:1");
+         expect(note.empty(), "auto fell back: " + note);
+         expect(make_backend("cuda")->device().index == 1, "cuda is not cuda:1");
+       }},
+      {"cuda:1 is accepted and runs kernels",
+       [] {
+         auto be = make_backend("cuda:1");
+         expect(be->device().index == 1, "not cuda:1");
+         const Tensor t = make_tensor(*be, Shape{300}, DType::F32);
+         be->fill(t, 2.5);
+         std::vector<float> v(300);
+         be->download(v.data(), t, v.size() * sizeof(float));
+         for (float x : v) expect(x == 2.5f, str_printf("got %g", x));
+       }},
+      {"cuda:0 is refused with its reason", [throws] { throws("cuda:0", "no kernel image"); }},
+      {"cuda:2 is refused", [throws] { throws("cuda:2", "not a usable device"); }},
+      {"a launch on cuda:0 fails as on the hardware",
+       [] {
+         LWB_CUDA_CHECK(cudaSetDevice(0));
+         cudaStream_t s = stream();
+         float* d = device<float>(32);
+         try {
+           emucheck::warp_sum(s, d, 32);
+         } catch (const DeviceError& e) {
+           expect(
+               std::string(e.what()).find("cudaErrorNoKernelImageForDevice") != std::string::npos,
+               e.what());
+           return;
+         }
+         throw std::runtime_error("the launch was accepted");
+       }},
+  };
+}
+
 int usage(const char* argv0) {
-  std::fprintf(stderr, "usage: %s trap NAME | semantics | --list\n", argv0);
+  std::fprintf(stderr, "usage: %s trap NAME | semantics | devices | --list\n", argv0);
   return 2;
 }
 
@@ -420,5 +485,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (what == "semantics") return run_checks(semantics());
+  if (what == "devices") return run_checks(devices());
   return usage(argv[0]);
 }
