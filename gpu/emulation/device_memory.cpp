@@ -73,21 +73,22 @@ void say(const char* s) {
   }
 }
 
-// The live allocation holding offset off (its end counts: an empty range may sit there).
-const std::pair<const std::size_t, Allocation>* holding(std::size_t off) {
-  const Region& m = mem();
-  auto it = m.live.upper_bound(off);
-  if (it == m.live.begin()) return nullptr;
+// The allocation of `by_start` whose range holds `at` (its end counts: an
+// empty range may sit there).
+template <class Map>
+const typename Map::value_type* containing(const Map& by_start, typename Map::key_type at) {
+  auto it = by_start.upper_bound(at);
+  if (it == by_start.begin()) return nullptr;
   --it;
-  return off <= it->first + it->second.bytes ? &*it : nullptr;
+  return at <= it->first + it->second.bytes ? &*it : nullptr;
+}
+
+const std::pair<const std::size_t, Allocation>* holding(std::size_t off) {
+  return containing(mem().live, off);
 }
 
 const std::pair<const std::uintptr_t, Allocation>* pinned_holding(std::uintptr_t p) {
-  const Region& m = mem();
-  auto it = m.pinned.upper_bound(p);
-  if (it == m.pinned.begin()) return nullptr;
-  --it;
-  return p <= it->first + it->second.bytes ? &*it : nullptr;
+  return containing(mem().pinned, p);
 }
 
 bool in_region(std::uintptr_t p) {
