@@ -6,7 +6,8 @@
 // Streams defer, as on a GPU: a launch, copy, memset or cuBLAS call queues a
 // closure on its stream and returns; queued work runs only at a
 // synchronisation that covers it (the stream's, an event's, the device's,
-// cudaStreamWaitEvent, cudaMalloc, cudaFree, cudaFreeHost, a blocking copy).
+// cudaStreamWaitEvent, cudaMalloc, cudaFree, cudaFreeHost; a blocking copy
+// covers the default stream and the blocking streams, as on a GPU).
 // So host code that reads a result before its synchronisation reads what
 // was there before: the destination of a pending copy into pinned memory is
 // filled with NaN bytes when the copy is queued. Copies follow the runtime's

@@ -64,7 +64,7 @@ struct Emulator {
   std::vector<Thread> threads;
   std::vector<char*> stacks;
   std::vector<unsigned> first, order;  // thread indices: the first pass, the scheduler's rounds
-  std::vector<std::uint32_t> blocks;
+  std::vector<std::uint64_t> blocks;   // linear block indices, shuffled per launch
   Thread* current = nullptr;
   Thread* main = nullptr;  // the thread running on the scheduler's own stack
   bool contexts = false;   // the block's unfinished threads have contexts
@@ -313,10 +313,12 @@ void run_grid(const LaunchConfig& c, const std::function<void()>& body) {
   e.dynamic.assign(c.smem + kCanaryBytes, kCanary);
   const std::uint64_t count = static_cast<std::uint64_t>(c.grid.x) * c.grid.y * c.grid.z;
   e.blocks.resize(count);
-  for (std::uint64_t b = 0; b < count; ++b) e.blocks[b] = static_cast<std::uint32_t>(b);
+  for (std::uint64_t b = 0; b < count; ++b) e.blocks[b] = b;
   std::shuffle(e.blocks.begin(), e.blocks.end(), e.rng);
-  for (std::uint32_t b : e.blocks) {
-    blockIdx = uint3{b % c.grid.x, (b / c.grid.x) % c.grid.y, b / (c.grid.x * c.grid.y)};
+  for (const std::uint64_t b : e.blocks) {
+    blockIdx =
+        uint3{static_cast<unsigned>(b % c.grid.x), static_cast<unsigned>(b / c.grid.x % c.grid.y),
+              static_cast<unsigned>(b / c.grid.x / c.grid.y)};
     run_block(body);
   }
 }
