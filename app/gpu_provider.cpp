@@ -9,13 +9,7 @@ namespace lwb::cli {
 
 void register_gpu_backend() {
 #ifdef LWB_HAVE_CUDA
-  register_gpu_provider(GpuProvider{
-      [](std::string* reason) {
-        const CudaProbe p = probe_cuda();
-        if (reason) *reason = p.reason;
-        return p.device_count;
-      },
-      [](int device) { return make_cuda_backend(device); }});
+  register_gpu_provider(cuda_gpu_provider());
 #endif
 }
 

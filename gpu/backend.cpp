@@ -46,13 +46,11 @@ CudaProbe probe_cuda() {
     // caller's current device is restored afterwards.
     int previous = 0;
     (void)cudaGetDevice(&previous);
-    int usable = 0;
-    std::string unusable;
     for (int d = 0; d < count; ++d) {
       cudaError_t e = cudaSetDevice(d);
       if (e == cudaSuccess) e = gpu::kernel_image_available();
       if (e == cudaSuccess) {
-        ++usable;
+        probe.devices.push_back(d);
         continue;
       }
       (void)cudaGetLastError();
@@ -60,26 +58,33 @@ CudaProbe probe_cuda() {
       (void)cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, d);
       (void)cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, d);
       (void)cudaGetLastError();
-      if (!unusable.empty()) unusable += "; ";
-      unusable += "cuda:" + std::to_string(d) + " (compute capability " + std::to_string(major) +
-                  "." + std::to_string(minor) + "): " + cudaGetErrorString(e);
+      if (!probe.reason.empty()) probe.reason += "; ";
+      probe.reason += "cuda:" + std::to_string(d) + " (compute capability " +
+                      std::to_string(major) + "." + std::to_string(minor) +
+                      ") is not usable by this build (CUDA architectures " LWB_CUDA_ARCHS "): " +
+                      cudaGetErrorString(e);
     }
     (void)cudaSetDevice(previous);
     (void)cudaGetLastError();
-    probe.device_count = usable;
-    if (usable == 0)
-      probe.reason = std::to_string(count) +
-                     " CUDA device(s), none usable by this build (CUDA "
-                     "architectures " LWB_CUDA_ARCHS "): " +
-                     unusable;
+    if (probe.devices.empty())
+      probe.reason = std::to_string(count) + " CUDA device(s), none usable: " + probe.reason;
   } catch (const std::exception& e) {
-    probe.device_count = 0;
+    probe.devices.clear();
     probe.reason = e.what();
   } catch (...) {
-    probe.device_count = 0;
+    probe.devices.clear();
     probe.reason = "unknown error while probing CUDA";
   }
   return probe;
+}
+
+GpuProvider cuda_gpu_provider() {
+  return GpuProvider{[](std::string* reason) {
+                       CudaProbe p = probe_cuda();
+                       if (reason) *reason = p.reason;
+                       return p.devices;
+                     },
+                     [](int device) { return make_cuda_backend(device); }};
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device, bool tf32) {

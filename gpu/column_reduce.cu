@@ -39,7 +39,7 @@ struct DotTerm {
 
 template <class Term>
 __global__ void column_partial_kernel(Term term, i64 rows, i64 cols, i64 chunk, float* partial) {
-  __shared__ float acc_s[kRowLanes][kColTile];
+  LWB_SHARED(float, acc_s, [kRowLanes][kColTile]);
   const int tx = threadIdx.x, ty = threadIdx.y;
   const i64 c = static_cast<i64>(blockIdx.x) * kColTile + tx;
   const i64 r0 = static_cast<i64>(blockIdx.y) * chunk;

@@ -2,18 +2,23 @@
 // Shared device helpers for gpu/*.cu (private).
 //
 // Kernels are launched with LWB_LAUNCH(kernel, grid, block, smem, stream)(args)
-// and declare dynamic shared memory with LWB_DYNAMIC_SHARED(T, name), so the
-// same sources also build for gpu/emulation (LWB_GPU_EMULATION: plain C++ on
-// the CPU, one cooperative context per CUDA thread) and can be checked on a
-// machine without a GPU.
+// and declare shared memory with LWB_SHARED(T, name, dims) (static, e.g.
+// LWB_SHARED(float, s, [32])) and LWB_DYNAMIC_SHARED(T, name), so the same
+// sources also build for gpu/emulation (LWB_GPU_EMULATION: plain C++ on the
+// CPU, one cooperative context per CUDA thread, shared memory poisoned per
+// block) and can be checked on a machine without a GPU.
 #ifdef LWB_GPU_EMULATION
 #include "gpu/emulation/cuda_emu.h"
 #define LWB_LAUNCH(kernel, grid, block, smem, stream) \
-  ::lwb::emu::launch((grid), (block), (smem), (kernel))
+  ::lwb::emu::launch(#kernel, (kernel), (grid), (block), (smem), (stream))
+#define LWB_SHARED(T, name, dims)                       \
+  static ::lwb::emu::SharedSite lwb_shared_site_##name; \
+  T(&name) dims = ::lwb::emu::static_shared<T dims>(lwb_shared_site_##name)
 #define LWB_DYNAMIC_SHARED(T, name) T* name = static_cast<T*>(::lwb::emu::dynamic_shared())
 #else
 #include <cuda_runtime.h>
 #define LWB_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
+#define LWB_SHARED(T, name, dims) __shared__ T name dims
 #define LWB_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
 #endif
 

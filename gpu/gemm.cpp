@@ -60,15 +60,16 @@ void CudaBackend::gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::in
 
   if (!a_bf16 && !b_bf16) {
     LWB_CUBLAS_CHECK(cublasGemmEx(
-        cublas_, op_b, op_a, m, n, k, &fa, B.raw(), CUDA_R_32F, static_cast<int>(ldb), A.raw(),
-        CUDA_R_32F, static_cast<int>(lda), &fb, C.raw(), CUDA_R_32F, static_cast<int>(ldc),
+        cublas_, op_b, op_a, m, n, k, &fa, gpu::device_ptr<void>(B), CUDA_R_32F,
+        static_cast<int>(ldb), gpu::device_ptr<void>(A), CUDA_R_32F, static_cast<int>(lda), &fb,
+        gpu::device_ptr<void>(C), CUDA_R_32F, static_cast<int>(ldc),
         tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return;
   }
 
   // Mixed: round the fp32 operand (only one can be fp32 here) to a compact bf16 copy.
-  const void* a_ptr = A.raw();
-  const void* b_ptr = B.raw();
+  const void* a_ptr = gpu::device_ptr<void>(A);
+  const void* b_ptr = gpu::device_ptr<void>(B);
   std::int64_t lda_eff = lda, ldb_eff = ldb;
   if (!a_bf16 || !b_bf16) {
     const bool convert_a = !a_bf16;
@@ -77,7 +78,7 @@ void CudaBackend::gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::in
     const std::int64_t ld = convert_a ? lda : ldb;
     auto* dst = static_cast<std::uint16_t*>(
         scratch(static_cast<std::size_t>(rows * cols) * sizeof(std::uint16_t)));
-    gpu::f32_to_bf16_2d(stream_, dst, src.data<float>(), rows, cols, ld);
+    gpu::f32_to_bf16_2d(stream_, dst, gpu::device_ptr<float>(src), rows, cols, ld);
     const std::int64_t ld_new = cols > 0 ? cols : 1;
     if (convert_a) {
       a_ptr = dst;
@@ -87,10 +88,10 @@ void CudaBackend::gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::in
       ldb_eff = ld_new;
     }
   }
-  LWB_CUBLAS_CHECK(cublasGemmEx(cublas_, op_b, op_a, m, n, k, &fa, b_ptr, CUDA_R_16BF,
-                                static_cast<int>(ldb_eff), a_ptr, CUDA_R_16BF,
-                                static_cast<int>(lda_eff), &fb, C.raw(), CUDA_R_32F,
-                                static_cast<int>(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  LWB_CUBLAS_CHECK(
+      cublasGemmEx(cublas_, op_b, op_a, m, n, k, &fa, b_ptr, CUDA_R_16BF, static_cast<int>(ldb_eff),
+                   a_ptr, CUDA_R_16BF, static_cast<int>(lda_eff), &fb, gpu::device_ptr<void>(C),
+                   CUDA_R_32F, static_cast<int>(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace lwb

@@ -8,12 +8,16 @@ namespace lwb::gpu {
 
 namespace {
 
+// Both kernels run with up to 1024 threads a block (row_threads), so ptxas
+// must keep them within 64 registers a thread: __launch_bounds__(1024).
+//
 // dlogits may alias logits: every element is read (max, sum, target) before
 // the block passes a barrier, and afterwards each thread rewrites only the
 // elements it reads.
-__global__ void cross_entropy_kernel(float* losses, float* dlogits, const float* logits,
-                                     const std::int32_t* targets, i64 V, float scale) {
-  __shared__ float shared[32];
+__global__ void __launch_bounds__(1024)
+    cross_entropy_kernel(float* losses, float* dlogits, const float* logits,
+                         const std::int32_t* targets, i64 V, float scale) {
+  LWB_SHARED(float, shared, [32]);
   const i64 row = blockIdx.x;
   const std::int32_t t = targets[row];
   float* di = dlogits ? dlogits + row * V : nullptr;
@@ -42,9 +46,10 @@ __global__ void cross_entropy_kernel(float* losses, float* dlogits, const float*
   }
 }
 
-__global__ void argmax_rows_kernel(std::int32_t* ids, const float* logits, i64 V) {
-  __shared__ float best_v[1024];
-  __shared__ i64 best_i[1024];
+__global__ void __launch_bounds__(1024)
+    argmax_rows_kernel(std::int32_t* ids, const float* logits, i64 V) {
+  LWB_SHARED(float, best_v, [1024]);
+  LWB_SHARED(i64, best_i, [1024]);
   const i64 row = blockIdx.x;
   const float* li = logits + row * V;
   const int tid = threadIdx.x;

@@ -89,7 +89,8 @@ void CudaBackend::upload(const Tensor& dst, const void* host_src, std::size_t by
   check.expect(bytes <= dst.nbytes(),
                std::to_string(bytes) + " bytes into a tensor of " + std::to_string(dst.nbytes()));
   if (bytes == 0) return;
-  LWB_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host_src, bytes, cudaMemcpyHostToDevice, stream_));
+  LWB_CUDA_CHECK(cudaMemcpyAsync(gpu::device_ptr<void>(dst), host_src, bytes,
+                                 cudaMemcpyHostToDevice, stream_));
   // The caller may free or reuse host_src as soon as we return.
   LWB_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
@@ -102,7 +103,8 @@ void CudaBackend::download(void* host_dst, const Tensor& src, std::size_t bytes)
   check.expect(bytes <= src.nbytes(),
                std::to_string(bytes) + " bytes from a tensor of " + std::to_string(src.nbytes()));
   if (bytes == 0) return;
-  LWB_CUDA_CHECK(cudaMemcpyAsync(host_dst, src.raw(), bytes, cudaMemcpyDeviceToHost, stream_));
+  LWB_CUDA_CHECK(cudaMemcpyAsync(host_dst, gpu::device_ptr<void>(src), bytes,
+                                 cudaMemcpyDeviceToHost, stream_));
   LWB_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
@@ -116,7 +118,8 @@ void CudaBackend::copy(const Tensor& dst, const Tensor& src) {
     check.expect(dst.numel() >= src.numel(), "dst (" + std::to_string(dst.numel()) +
                                                  " elements) smaller than src (" +
                                                  std::to_string(src.numel()) + ")");
-    gpu::bf16_to_f32(stream_, dst.data<float>(), src.data<std::uint16_t>(), src.numel());
+    gpu::bf16_to_f32(stream_, gpu::device_ptr<float>(dst), gpu::device_ptr<std::uint16_t>(src),
+                     src.numel());
     return;
   }
   check.expect(dst.dtype == src.dtype, std::string("cannot copy ") + dtype_name(src.dtype) +
@@ -125,8 +128,8 @@ void CudaBackend::copy(const Tensor& dst, const Tensor& src) {
                                                  " bytes) smaller than src (" +
                                                  std::to_string(src.nbytes()) + " bytes)");
   if (src.nbytes() == 0) return;
-  LWB_CUDA_CHECK(
-      cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice, stream_));
+  LWB_CUDA_CHECK(cudaMemcpyAsync(gpu::device_ptr<void>(dst), gpu::device_ptr<void>(src),
+                                 src.nbytes(), cudaMemcpyDeviceToDevice, stream_));
 }
 
 void CudaBackend::fill(const Tensor& dst, double value) {
@@ -137,19 +140,20 @@ void CudaBackend::fill(const Tensor& dst, double value) {
   const std::int64_t n = dst.numel();
   if (n == 0) return;
   if (value == 0.0) {  // +0.0 and -0.0 alike, as the CPU's memset
-    LWB_CUDA_CHECK(cudaMemsetAsync(dst.raw(), 0, dst.nbytes(), stream_));
+    LWB_CUDA_CHECK(cudaMemsetAsync(gpu::device_ptr<void>(dst), 0, dst.nbytes(), stream_));
     return;
   }
   switch (dst.dtype) {
     case DType::F32:
-      gpu::fill_f32(stream_, dst.data<float>(), n, static_cast<float>(value));
+      gpu::fill_f32(stream_, gpu::device_ptr<float>(dst), n, static_cast<float>(value));
       return;
-    case DType::F64: gpu::fill_f64(stream_, dst.data<double>(), n, value); return;
+    case DType::F64: gpu::fill_f64(stream_, gpu::device_ptr<double>(dst), n, value); return;
     case DType::I32:
-      gpu::fill_i32(stream_, dst.data<std::int32_t>(), n, static_cast<std::int32_t>(value));
+      gpu::fill_i32(stream_, gpu::device_ptr<std::int32_t>(dst), n,
+                    static_cast<std::int32_t>(value));
       return;
     case DType::BF16:
-      gpu::fill_u16(stream_, dst.data<std::uint16_t>(), n, f32_to_bf16(static_cast<float>(value)));
+      gpu::fill_u16(stream_, gpu::device_ptr<std::uint16_t>(dst), n, f32_to_bf16(static_cast<float>(value)));
       return;
   }
   check.fail(std::string("unsupported dtype ") + dtype_name(dst.dtype));

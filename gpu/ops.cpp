@@ -15,8 +15,8 @@ namespace lwb {
 
 namespace {
 
-float* f(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-const std::int32_t* ids(const Tensor& t) { return t.data<std::int32_t>(); }
+float* f(const Tensor& t) { return gpu::device_ptr<float>(t); }
+const std::int32_t* ids(const Tensor& t) { return gpu::device_ptr<const std::int32_t>(t); }
 
 void check_attention_shape(const gpu::ArgCheck& c, const AttentionShape& s) {
   c.expect(s.B >= 0 && s.T >= 0, "negative B or T");
@@ -222,7 +222,7 @@ void CudaBackend::argmax_rows(const Tensor& out_ids, const Tensor& logits, std::
       .expect(n <= INT32_MAX, "too many rows")
       .f32(logits, "logits", n * V)
       .i32(out_ids, "ids", n);
-  gpu::argmax_rows(stream_, out_ids.data<std::int32_t>(), f(logits), n, V);
+  gpu::argmax_rows(stream_, gpu::device_ptr<std::int32_t>(out_ids), f(logits), n, V);
 }
 
 void CudaBackend::dropout_forward(const Tensor& out, const Tensor& x, double p, std::uint64_t seed,

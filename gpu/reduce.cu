@@ -24,7 +24,7 @@ __device__ double block_sum_double(double v, double* shared) {
 
 template <bool kSquares>
 __global__ void reduce_partial_kernel(const float* x, i64 n, double* partials) {
-  __shared__ double shared[kReduceThreads];
+  LWB_SHARED(double, shared, [kReduceThreads]);
   double acc = 0.0;
   for (i64 i = global_index(); i < n; i += global_stride()) {
     const double v = static_cast<double>(x[i]);
@@ -34,8 +34,10 @@ __global__ void reduce_partial_kernel(const float* x, i64 n, double* partials) {
   if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
-__global__ void reduce_final_kernel(const double* partials, int count, double* result) {
-  __shared__ double shared[kReduceMaxBlocks];
+// Launched with kReduceMaxBlocks (1024) threads: at most 64 registers a thread.
+__global__ void __launch_bounds__(kReduceMaxBlocks)
+    reduce_final_kernel(const double* partials, int count, double* result) {
+  LWB_SHARED(double, shared, [kReduceMaxBlocks]);
   double acc = 0.0;
   for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partials[i];
   const double total = block_sum_double(acc, shared);

@@ -4,6 +4,9 @@
 // checks, on the host and in O(1), that its tensors live on this backend,
 // have the dtype the op supports and hold at least the elements it touches.
 // Failures throw std::invalid_argument naming the op and the argument.
+//
+// device_ptr is how GPU code takes a tensor's address: Tensor::data<T>() is
+// for host code and refuses device tensors.
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -11,6 +14,16 @@
 #include "core/tensor/backend.h"
 
 namespace lwb::gpu {
+
+// The device address of a CUDA tensor's elements (null for an undefined,
+// optional tensor), for kernels, copies and cuBLAS.
+template <class T>
+T* device_ptr(const Tensor& t) {
+  if (!t.defined()) return nullptr;
+  if (t.device().kind != DeviceKind::Cuda)
+    throw std::logic_error("device_ptr of a " + t.device().str() + " tensor");
+  return static_cast<T*>(t.raw());
+}
 
 class ArgCheck {
  public:

@@ -1,5 +1,6 @@
 #include "core/backend/backend_registry.h"
 
+#include <algorithm>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -34,15 +35,16 @@ std::unique_ptr<Backend> make_backend(const std::string& device, std::string* no
     provider = g_provider;
   }
   std::string reason;
-  const int count = provider.device_count ? provider.device_count(&reason) : 0;
+  const std::vector<int> usable =
+      provider.usable_devices ? provider.usable_devices(&reason) : std::vector<int>{};
   if (!provider.create) reason = "this build has no CUDA backend";
   if (device == "auto") {
-    if (count > 0) return provider.create(0);
+    if (!usable.empty()) return provider.create(usable.front());
     if (note) *note = "no usable GPU (" + reason + "); training on the CPU";
     return std::make_unique<CpuBackend>();
   }
   if (device.rfind("cuda", 0) == 0) {
-    int index = 0;
+    std::optional<int> index;  // none: "cuda", the first usable device
     if (device.size() > 4) {
       if (device[4] != ':' || device.size() == 5)
         throw ConfigError("train.device", "expected cuda or cuda:N, got \"" + device + "\"");
@@ -53,11 +55,15 @@ std::unique_ptr<Backend> make_backend(const std::string& device, std::string* no
                                               device + "\"");
       index = *n;
     }
-    if (count == 0) throw DeviceError(device + ": no usable GPU (" + reason + ")");
-    if (index < 0 || index >= count)
-      throw ConfigError("train.device", device + " does not exist; " + std::to_string(count) +
-                                            " device(s) available");
-    return provider.create(index);
+    if (usable.empty()) throw DeviceError(device + ": no usable GPU (" + reason + ")");
+    if (!index) return provider.create(usable.front());
+    if (std::find(usable.begin(), usable.end(), *index) == usable.end()) {
+      std::string list;
+      for (int d : usable) list += (list.empty() ? "cuda:" : ", cuda:") + std::to_string(d);
+      throw ConfigError("train.device", device + " is not a usable device; usable: " + list +
+                                            (reason.empty() ? "" : " (" + reason + ")"));
+    }
+    return provider.create(*index);
   }
   throw ConfigError("train.device", "expected auto, cpu or cuda:N, got \"" + device + "\"");
 }

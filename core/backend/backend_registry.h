@@ -5,21 +5,25 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/tensor/backend.h"
 
 namespace lwb {
 
 struct GpuProvider {
-  // Number of usable devices and, when 0, why (driver missing, no device, ...).
-  std::function<int(std::string* reason)> device_count;
+  // The ordinals of the usable devices (not necessarily 0..n-1: a GPU this
+  // build has no kernels for is skipped) and why the others are not usable
+  // (driver missing, no device, no kernel image, ...).
+  std::function<std::vector<int>(std::string* reason)> usable_devices;
   std::function<std::unique_ptr<Backend>(int device)> create;
 };
 void register_gpu_provider(GpuProvider provider);
 bool gpu_provider_registered();
 
-// "cpu", "cuda:N" (ConfigError or DeviceError when unusable) or "auto" (the
-// first GPU when one is usable, else the CPU; *note says once why it fell back).
+// "cpu", "cuda:N" (ConfigError or DeviceError when unusable), "cuda" (the
+// first usable GPU) or "auto" (the first usable GPU, else the CPU; *note says
+// once why it fell back).
 std::unique_ptr<Backend> make_backend(const std::string& device, std::string* note = nullptr);
 
 }  // namespace lwb

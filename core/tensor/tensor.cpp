@@ -62,6 +62,11 @@ bool Shape::operator==(const Shape& o) const {
 
 Device Tensor::device() const { return storage->backend().device(); }
 
+void Tensor::host_access_to_device_tensor() const {
+  throw std::logic_error("Tensor::data<T>() on a " + device().str() + " tensor " + shape.str() +
+                         ": its memory is not host-addressable; copy it with Backend::download");
+}
+
 Tensor Tensor::view(std::int64_t first, Shape new_shape) const {
   assert(first >= 0 && first + new_shape.numel() <= numel());
   Tensor t = *this;

@@ -63,9 +63,14 @@ struct Tensor {
   bool defined() const { return storage != nullptr; }
   std::int64_t numel() const { return shape.numel(); }
   std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype); }
+  // The address of the first element, in the memory of the tensor's device.
   void* raw() const { return static_cast<char*>(storage->data()) + offset; }
+  // The elements, for host code: CPU tensors only. A device pointer is not
+  // host-addressable (the GPU backend uses gpu::device_ptr), so asking for
+  // one here throws std::logic_error instead of crashing or reading garbage.
   template <class T>
   T* data() const {
+    if (device().kind != DeviceKind::Cpu) host_access_to_device_tensor();
     return reinterpret_cast<T*>(raw());
   }
   Device device() const;
@@ -75,6 +80,9 @@ struct Tensor {
   Tensor view(std::int64_t first, Shape new_shape) const;
   // Rows [row0, row0 + n) of a 2-D tensor.
   Tensor rows(std::int64_t row0, std::int64_t n) const;
+
+ private:
+  [[noreturn]] void host_access_to_device_tensor() const;
 };
 
 // A standalone tensor with its own Storage.

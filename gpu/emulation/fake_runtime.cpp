@@ -1,351 +1,443 @@
-// The CUDA runtime and cuBLAS entry points the CUDA backend calls, done on the
-// CPU for the emulated build (gpu_emu, tests/gpu's gpu_check_emu): "device"
-// memory is host memory, streams are no-ops, cublasGemmEx is OpenBLAS (bf16
-// operands widened to fp32), and kernels run through the emulator of
-// cuda_emu.h (the scheduler is here).
-
-// clang-format off
-#include "gpu/emulation/cuda_emu.h"  // first: it defines __shared__ before the CUDA headers do
-// clang-format on
-
-#include <cblas.h>
-#include <cublas_v2.h>
-#include <sys/mman.h>
-#include <ucontext.h>
-
+// The CUDA runtime entry points the CUDA backend calls, done on the CPU for
+// the emulated build (gpu_emu, tests/gpu's gpu_check_emu): devices, errors,
+// memory and streams. Kernels: scheduler.cpp; device memory: device_memory.cpp;
+// cuBLAS: fake_cublas.cpp.
+//
+// Streams defer, as on a GPU: a launch, copy, memset or cuBLAS call queues a
+// closure on its stream and returns; queued work runs only at a
+// synchronisation that covers it (the stream's, an event's, the device's,
+// cudaStreamWaitEvent, cudaMalloc, cudaFree, cudaFreeHost; a blocking copy
+// covers the default stream and the blocking streams, as on a GPU).
+// So host code that reads a result before its synchronisation reads what
+// was there before: the destination of a pending copy into pinned memory is
+// filled with NaN bytes when the copy is queued. Copies follow the runtime's
+// rules for host memory: a pageable source is staged (snapshot) when queued, a
+// pinned source is read when the copy runs, a copy into pageable memory
+// returns only once done. (A pinned buffer that is the source of a queued copy
+// and then the destination of another reads as poison in the first: reusing a
+// staging buffer before a synchronisation is flagged, though the hardware
+// would order it.)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <random>
-#include <stdexcept>
+#include <deque>
 #include <string>
 #include <vector>
 
-struct cublasContext {
-  int math_mode = 0;
+#include "gpu/emulation/emulator.h"
+
+struct CUstream_st {
+  int device = 0;
+  bool blocking = true;  // synchronises with the legacy default stream
+  struct Work {
+    std::uint64_t seq;
+    std::function<void()> run;
+  };
+  std::deque<Work> queue;
+  std::uint64_t queued = 0;  // the sequence number of the last work queued
+};
+
+struct CUevent_st {
+  CUstream_st* stream = nullptr;
+  std::uint64_t seq = 0;  // done once the stream has run this far
 };
 
 namespace lwb::emu {
 
 namespace {
 
-constexpr std::size_t kStackBytes = 256 * 1024;
+constexpr unsigned char kPoison = 0xFF;   // NaN as float and double
+constexpr unsigned char kGarbage = 0xCD;  // fresh device memory
 
-enum class State { Ready, WaitBlock, WaitWarp, Done };
-
-struct Thread {
-  ucontext_t ctx;
-  char* stack = nullptr;
-  State state = State::Ready;
-  uint3 idx{};
+struct Devices {
+  int count = 1;
+  std::vector<bool> image;
 };
 
-struct Emulator {
-  ucontext_t scheduler;
-  std::vector<Thread> threads;
-  std::vector<char*> stacks;
-  Thread* current = nullptr;
-  int current_index = 0;
-  bool direct = false;  // running a thread as a plain call (no context)
-  bool synced = false;  // the probe thread reached a barrier
-  const std::function<void()>* body = nullptr;
-  std::vector<std::uint64_t> slots;  // 32 per warp
-  std::vector<unsigned char> dyn_smem;
-  std::mt19937 rng{12345};
-  unsigned long long launches = 0;
-
-  ~Emulator() {
-    for (char* s : stacks) munmap(s, kStackBytes);
-  }
-  char* stack(std::size_t i) {
-    while (stacks.size() <= i) {
-      void* p =
-          mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED) throw std::runtime_error("emulator: cannot map a thread stack");
-      stacks.push_back(static_cast<char*>(p));
+const Devices& devices() {
+  static const Devices d = [] {
+    Devices d;
+    if (const char* n = std::getenv("LWB_EMU_DEVICES"); n && *n) {
+      d.count = std::atoi(n);
+      if (d.count < 0 || d.count > 16) fatal("LWB_EMU_DEVICES must be 0..16");
     }
-    return stacks[i];
-  }
-};
-
-Emulator& emu() {
-  static Emulator e;
-  return e;
+    d.image.assign(static_cast<std::size_t>(d.count), true);
+    if (const char* list = std::getenv("LWB_EMU_NO_KERNEL_IMAGE")) {
+      for (const char* p = list; *p;) {
+        char* end = nullptr;
+        const long dev = std::strtol(p, &end, 10);
+        if (end == p || dev < 0 || dev >= d.count)
+          fatal("LWB_EMU_NO_KERNEL_IMAGE: expected device ordinals below LWB_EMU_DEVICES, got \"" +
+                std::string(list) + "\"");
+        d.image[static_cast<std::size_t>(dev)] = false;
+        p = *end == ',' ? end + 1 : end;
+      }
+    }
+    return d;
+  }();
+  return d;
 }
 
-[[noreturn]] void fatal(const std::string& what) {
-  std::fprintf(stderr, "CUDA emulator: %s (block %u,%u,%u thread %u,%u,%u)\n", what.c_str(),
-               blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
+struct Runtime {
+  int current = 0;
+  cudaError_t last = cudaSuccess;
+  cudaError_t detail_code = cudaSuccess;
+  std::string detail, shown;
+  CUstream_st legacy;                 // the default stream (handle 0)
+  std::vector<CUstream_st*> streams;  // created ones
+};
+
+Runtime& rt() {
+  static Runtime r;
+  return r;
+}
+
+CUstream_st* stream(cudaStream_t s) {
+  if (s) return s;
+  rt().legacy.device = rt().current;
+  return &rt().legacy;
+}
+
+bool live(const CUstream_st* s) {
+  const auto& all = rt().streams;
+  return s == &rt().legacy || std::find(all.begin(), all.end(), s) != all.end();
+}
+
+// Runs s's queued work up to sequence number `upto`.
+void run(CUstream_st* s, std::uint64_t upto) {
+  if (s->queue.empty() || s->queue.front().seq > upto) return;
+  DeviceWork open;
+  while (!s->queue.empty() && s->queue.front().seq <= upto) {
+    const CUstream_st::Work w = std::move(s->queue.front());
+    s->queue.pop_front();
+    w.run();
+  }
+}
+
+void drain(CUstream_st* s) { run(s, s->queued); }
+
+// Every stream of `device` (all devices when -1), in a shuffled order: work
+// on different streams is unordered unless events order it.
+void drain_streams(int device, bool blocking_only) {
+  std::vector<CUstream_st*> all = rt().streams;
+  std::shuffle(all.begin(), all.end(), schedule_rng());
+  for (CUstream_st* s : all)
+    if ((device < 0 || s->device == device) && (s->blocking || !blocking_only)) drain(s);
+  drain(&rt().legacy);
+}
+
+const char* error_name(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidDeviceFunction: return "cudaErrorInvalidDeviceFunction";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
+    case cudaErrorNoKernelImageForDevice: return "cudaErrorNoKernelImageForDevice";
+    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    default: return "cudaError (emulated)";
+  }
+}
+
+const char* error_text(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidDeviceFunction: return "invalid device function";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
+    case cudaErrorNoKernelImageForDevice:
+      return "no kernel image is available for execution on the device";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    default: return "emulated CUDA error";
+  }
+}
+
+const char* kind_name(cudaMemcpyKind k) {
+  switch (k) {
+    case cudaMemcpyHostToHost: return "cudaMemcpyHostToHost";
+    case cudaMemcpyHostToDevice: return "cudaMemcpyHostToDevice";
+    case cudaMemcpyDeviceToHost: return "cudaMemcpyDeviceToHost";
+    case cudaMemcpyDeviceToDevice: return "cudaMemcpyDeviceToDevice";
+    case cudaMemcpyDefault: return "cudaMemcpyDefault";
+  }
+  return "an unknown cudaMemcpyKind";
+}
+
+// Checks a copy as the runtime does, with unified addressing telling device
+// memory from host memory; empty when fine, else why not.
+std::string check_copy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+  const bool src_dev = memory_kind(src) == Memory::Device;
+  const bool dst_dev = memory_kind(dst) == Memory::Device;
+  const auto side = [](const char* which, const void* p, bool want_device) {
+    return std::string("the ") + which + " is " + describe(p) + ", not " +
+           (want_device ? "device" : "host") + " memory";
+  };
+  const bool known = kind == cudaMemcpyHostToHost || kind == cudaMemcpyHostToDevice ||
+                     kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice ||
+                     kind == cudaMemcpyDefault;
+  if (!known) return "an unknown cudaMemcpyKind";
+  if (kind != cudaMemcpyDefault) {
+    const bool want_src = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    const bool want_dst = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    if (src_dev != want_src) return side("source", src, want_src);
+    if (dst_dev != want_dst) return side("destination", dst, want_dst);
+  }
+  if (src_dev) {
+    const std::string why = check_device_range(src, bytes, "the source");
+    if (!why.empty()) return why;
+  }
+  if (dst_dev) {
+    const std::string why = check_device_range(dst, bytes, "the destination");
+    if (!why.empty()) return why;
+  }
+  const auto s = reinterpret_cast<std::uintptr_t>(src), d = reinterpret_cast<std::uintptr_t>(dst);
+  if (s < d + bytes && d < s + bytes)
+    return "the source and the destination overlap (" + std::to_string(bytes) + " bytes, " +
+           std::to_string(s > d ? s - d : d - s) + " apart): cudaMemcpy* does not handle overlap";
+  return "";
+}
+
+}  // namespace
+
+int device_count() { return devices().count; }
+bool has_kernel_image(int device) {
+  return device >= 0 && device < device_count() &&
+         devices().image[static_cast<std::size_t>(device)];
+}
+int current_device() { return rt().current; }
+
+cudaError_t fail(cudaError_t err, const std::string& why) {
+  Runtime& r = rt();
+  r.last = err;
+  r.detail_code = err;
+  r.detail = why;
+  return err;
+}
+
+void fatal(const std::string& what) {
+  std::fprintf(stderr, "CUDA emulator: %s\n", what.c_str());
+  std::fflush(stderr);
   std::abort();
 }
 
-unsigned linear(const uint3& t) { return t.x + t.y * blockDim.x + t.z * blockDim.x * blockDim.y; }
-
-void entry() {
-  Emulator& e = emu();
-  (*e.body)();
-  e.current->state = State::Done;
-  // returning resumes uc_link (the scheduler)
+void enqueue(cudaStream_t s, std::function<void()> work) {
+  CUstream_st* st = stream(s);
+  st->queue.push_back({++st->queued, std::move(work)});
 }
 
-void wait(State s) {
-  Emulator& e = emu();
-  if (e.direct) fatal("a barrier in a thread run without a context (divergent barrier?)");
-  e.synced = true;
-  e.current->state = s;
-  Thread* self = e.current;
-  swapcontext(&self->ctx, &e.scheduler);
-  threadIdx = self->idx;  // restored by the scheduler too; keep it exact
-}
+int stream_device(cudaStream_t s) { return stream(s)->device; }
 
-void start(Thread& t, std::size_t i) {
-  Emulator& e = emu();
-  getcontext(&t.ctx);
-  t.stack = e.stack(i);
-  t.ctx.uc_stack.ss_sp = t.stack;
-  t.ctx.uc_stack.ss_size = kStackBytes;
-  t.ctx.uc_link = &e.scheduler;
-  makecontext(&t.ctx, entry, 0);
-  t.state = State::Ready;
-}
-
-void run_block(const std::function<void()>& body) {
-  Emulator& e = emu();
-  const unsigned n = blockDim.x * blockDim.y * blockDim.z;
-  if (n == 0 || n > 1024) fatal("block of " + std::to_string(n) + " threads");
-  e.body = &body;
-  e.threads.resize(n);
-  e.slots.assign(static_cast<std::size_t>((n + 31) / 32) * 32, 0);
-  for (unsigned i = 0; i < n; ++i) {
-    Thread& t = e.threads[i];
-    t.idx = uint3{i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y)};
-  }
-  // Probe: thread 0 in a context. If it finishes without a barrier, the
-  // kernel has none on this block's path: run the others as plain calls.
-  e.synced = false;
-  start(e.threads[0], 0);
-  e.current = &e.threads[0];
-  threadIdx = e.threads[0].idx;
-  swapcontext(&e.scheduler, &e.threads[0].ctx);
-  if (!e.synced && e.threads[0].state == State::Done) {
-    e.direct = true;
-    for (unsigned i = 1; i < n; ++i) {
-      e.current = &e.threads[i];
-      threadIdx = e.threads[i].idx;
-      body();
-    }
-    e.direct = false;
-    return;
-  }
-  for (unsigned i = 1; i < n; ++i) start(e.threads[i], i);
-  std::vector<unsigned> order(n);
-  for (unsigned i = 0; i < n; ++i) order[i] = i;
-  for (;;) {
-    std::shuffle(order.begin(), order.end(), e.rng);
-    for (unsigned i : order) {
-      Thread& t = e.threads[i];
-      if (t.state != State::Ready) continue;
-      e.current = &t;
-      threadIdx = t.idx;
-      swapcontext(&e.scheduler, &t.ctx);
-    }
-    // Nobody is ready: release what can be released.
-    bool any_live = false, released = false;
-    const unsigned warps = (n + 31) / 32;
-    for (unsigned w = 0; w < warps; ++w) {
-      bool live = false, all_warp = true;
-      for (unsigned i = w * 32; i < std::min(n, (w + 1) * 32); ++i) {
-        const State s = e.threads[i].state;
-        if (s == State::Done) continue;
-        live = true;
-        if (s != State::WaitWarp) all_warp = false;
-      }
-      any_live = any_live || live;
-      if (live && all_warp) {
-        for (unsigned i = w * 32; i < std::min(n, (w + 1) * 32); ++i)
-          if (e.threads[i].state == State::WaitWarp) e.threads[i].state = State::Ready;
-        released = true;
-      }
-    }
-    if (!any_live) break;
-    if (released) continue;
-    bool all_block = true;
-    for (const Thread& t : e.threads)
-      if (t.state != State::Done && t.state != State::WaitBlock) all_block = false;
-    if (!all_block) fatal("deadlock: threads wait at different barriers");
-    for (Thread& t : e.threads)
-      if (t.state == State::WaitBlock) t.state = State::Ready;
-  }
-}
-
-}  // namespace
-
-void* dynamic_shared() { return emu().dyn_smem.empty() ? nullptr : emu().dyn_smem.data(); }
-
-void run_grid(dim3 grid, dim3 block, std::size_t smem, const std::function<void()>& body) {
-  Emulator& e = emu();
-  ++e.launches;
-  if (grid.x == 0 || grid.y == 0 || grid.z == 0) fatal("empty grid (invalid configuration)");
-  if (grid.y > 65535 || grid.z > 65535) fatal("grid y/z above 65535");
-  if (smem > 227 * 1024) fatal("dynamic shared memory above 227 KiB");
-  // NaN floats: reads of unwritten shared memory show. A canary tail catches
-  // writes past the dynamic shared memory the launch asked for.
-  constexpr std::size_t kCanary = 1024;
-  e.dyn_smem.assign(smem, 0xFF);
-  if (smem) e.dyn_smem.insert(e.dyn_smem.end(), kCanary, 0xA7);
-  gridDim = grid;
-  blockDim = block;
-  for (unsigned z = 0; z < grid.z; ++z)
-    for (unsigned y = 0; y < grid.y; ++y)
-      for (unsigned x = 0; x < grid.x; ++x) {
-        blockIdx = uint3{x, y, z};
-        run_block(body);
-        for (std::size_t i = smem; i < e.dyn_smem.size(); ++i)
-          if (e.dyn_smem[i] != 0xA7) fatal("write past the launch's dynamic shared memory");
-      }
-}
-
-void sync_block() { wait(State::WaitBlock); }
-void sync_warp() { wait(State::WaitWarp); }
-
-std::uint64_t* warp_slots() { return emu().slots.data() + (linear(threadIdx) / 32) * 32; }
-unsigned lane_id() { return linear(threadIdx) % 32; }
+void synchronize_all() { drain_streams(-1, false); }
 
 }  // namespace lwb::emu
 
-// ---- CUDA runtime ---------------------------------------------------------------------
+using namespace lwb::emu;
 
-namespace {
-struct FakeStream {};
-FakeStream g_stream;
-std::size_t g_live = 0;
-}  // namespace
+// ---- devices -------------------------------------------------------------------------
 
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
+  *count = device_count();
   return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+
+cudaError_t cudaSetDevice(int device) {
+  if (device < 0 || device >= device_count())
+    return fail(cudaErrorInvalidDevice, "cudaSetDevice(" + std::to_string(device) +
+                                            "): " + std::to_string(device_count()) + " device(s)");
+  rt().current = device;
+  return cudaSuccess;
+}
+
 cudaError_t cudaGetDevice(int* device) {
-  *device = 0;
+  *device = rt().current;
   return cudaSuccess;
 }
-cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int) {
+
+// Devices without a kernel image pretend to be older GPUs (sm_61).
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (device < 0 || device >= device_count())
+    return fail(cudaErrorInvalidDevice, "cudaGetDeviceProperties(" + std::to_string(device) + ")");
   std::memset(prop, 0, sizeof *prop);
-  std::strcpy(prop->name, "CPU emulation");
-  prop->major = 9;
-  prop->minor = 0;
-  prop->totalGlobalMem = std::size_t{16} << 30;
+  const bool image = has_kernel_image(device);
+  std::snprintf(prop->name, sizeof prop->name, "CPU emulation of an sm_%s GPU",
+                image ? "90" : "61");
+  prop->major = image ? 9 : 6;
+  prop->minor = image ? 0 : 1;
+  prop->totalGlobalMem = kDeviceBytes;
   return cudaSuccess;
 }
-cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int) {
-  *value = attr == cudaDevAttrComputeCapabilityMajor ? 9 : 0;
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  cudaDeviceProp prop;
+  if (const cudaError_t err = cudaGetDeviceProperties(&prop, device)) return err;
+  *value = attr == cudaDevAttrComputeCapabilityMajor   ? prop.major
+           : attr == cudaDevAttrComputeCapabilityMinor ? prop.minor
+                                                       : 0;
   return cudaSuccess;
 }
-cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, const void*) {
-  std::memset(attr, 0, sizeof *attr);
+
+cudaError_t cudaDeviceSynchronize() {
+  drain_streams(rt().current, false);
   return cudaSuccess;
 }
-cudaError_t cudaFuncSetAttribute(const void*, cudaFuncAttribute, int value) {
-  return value <= 227 * 1024 ? cudaSuccess : cudaErrorInvalidValue;
+
+// ---- errors -------------------------------------------------------------------------------
+
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = rt().last;
+  rt().last = cudaSuccess;
+  return e;
 }
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
-  *s = reinterpret_cast<cudaStream_t>(&g_stream);
-  return cudaSuccess;
-}
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaMalloc(void** p, std::size_t bytes) {
-  *p = std::malloc(bytes);
-  if (!*p) return cudaErrorMemoryAllocation;
-  std::memset(*p, 0xCD, bytes);  // garbage, as fresh device memory
-  g_live += bytes;
-  return cudaSuccess;
-}
-cudaError_t cudaFree(void* p) {
-  std::free(p);
-  return cudaSuccess;
-}
-cudaError_t cudaMallocHost(void** p, std::size_t bytes) { return cudaMalloc(p, bytes); }
-cudaError_t cudaFreeHost(void* p) { return cudaFree(p); }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind,
-                            cudaStream_t) {
-  std::memmove(dst, src, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t) {
-  std::memset(p, value, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaMemGetInfo(std::size_t* free_b, std::size_t* total_b) {
-  *total_b = std::size_t{16} << 30;
-  *free_b = *total_b > g_live ? *total_b - g_live : 0;
-  return cudaSuccess;
-}
-cudaError_t cudaGetLastError() { return cudaSuccess; }
-const char* cudaGetErrorName(cudaError_t e) {
-  return e == cudaErrorMemoryAllocation ? "cudaErrorMemoryAllocation" : "cudaError (emulated)";
-}
+const char* cudaGetErrorName(cudaError_t e) { return error_name(e); }
+// The runtime's sentence, and for the error the emulator raised last, why.
 const char* cudaGetErrorString(cudaError_t e) {
-  return e == cudaErrorMemoryAllocation ? "out of memory" : "emulated CUDA error";
+  Runtime& r = rt();
+  r.shown = error_text(e);
+  if (e != cudaSuccess && e == r.detail_code) r.shown += " (" + r.detail + ")";
+  return r.shown.c_str();
 }
 
-// ---- cuBLAS -------------------------------------------------------------------------------
+// ---- memory -------------------------------------------------------------------------------
 
-cublasStatus_t cublasCreate_v2(cublasHandle_t* h) {
-  *h = new cublasContext;
-  return CUBLAS_STATUS_SUCCESS;
+cudaError_t cudaMalloc(void** p, std::size_t bytes) {
+  synchronize_all();
+  *p = nullptr;
+  if (bytes == 0) return cudaSuccess;
+  *p = device_alloc(bytes, rt().current);
+  if (!*p)
+    return fail(cudaErrorMemoryAllocation,
+                "cudaMalloc of " + std::to_string(bytes) +
+                    " bytes on cuda:" + std::to_string(rt().current) + " (" +
+                    std::to_string(kDeviceBytes - device_bytes_in_use(rt().current)) +
+                    " bytes free)");
+  DeviceWork open;
+  std::memset(*p, kGarbage, bytes);
+  return cudaSuccess;
 }
-cublasStatus_t cublasDestroy_v2(cublasHandle_t h) {
-  delete h;
-  return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t cublasSetStream_v2(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
-cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
-  h->math_mode = static_cast<int>(mode);
-  return CUBLAS_STATUS_SUCCESS;
-}
-const char* cublasGetStatusName(cublasStatus_t) { return "CUBLAS_STATUS_(emulated)"; }
-const char* cublasGetStatusString(cublasStatus_t) { return "emulated cuBLAS error"; }
 
-namespace {
-// A column-major operand as fp32 (bf16 widened), spanning what op/ld address.
-const float* as_f32(const void* p, cudaDataType type, cublasOperation_t op, int rows, int cols,
-                    int ld, std::vector<float>& tmp) {
-  if (type == CUDA_R_32F) return static_cast<const float*>(p);
-  // stored dims: op == N: rows x cols; op == T: cols x rows
-  const int srows = op == CUBLAS_OP_N ? rows : cols, scols = op == CUBLAS_OP_N ? cols : rows;
-  const std::size_t span = scols == 0 ? 0 : static_cast<std::size_t>(ld) * (scols - 1) + srows;
-  tmp.resize(span);
-  const auto* b = static_cast<const std::uint16_t*>(p);
-  for (std::size_t i = 0; i < span; ++i) {
-    const std::uint32_t u = static_cast<std::uint32_t>(b[i]) << 16;
-    std::memcpy(&tmp[i], &u, 4);
+cudaError_t cudaFree(void* p) {
+  synchronize_all();
+  if (p && !device_free(p))
+    return fail(cudaErrorInvalidValue, "cudaFree: the pointer is " + describe(p));
+  return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void** p, std::size_t bytes) {
+  *p = pinned_alloc(bytes);
+  return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation, "cudaMallocHost");
+}
+
+cudaError_t cudaFreeHost(void* p) {
+  synchronize_all();
+  if (p && !pinned_free(p))
+    return fail(cudaErrorInvalidValue, "cudaFreeHost: the pointer is " + describe(p));
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(std::size_t* free_b, std::size_t* total_b) {
+  *total_b = kDeviceBytes;
+  *free_b = kDeviceBytes - device_bytes_in_use(rt().current);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t s) {
+  if (bytes == 0) return cudaSuccess;
+  const std::string why = check_copy(dst, src, bytes, kind);
+  if (!why.empty())
+    return fail(cudaErrorInvalidValue,
+                std::string("cudaMemcpyAsync(") + kind_name(kind) + "): " + why);
+  const Memory from = memory_kind(src), to = memory_kind(dst);
+  if (from == Memory::Pageable) {
+    std::vector<unsigned char> staged(static_cast<const unsigned char*>(src),
+                                      static_cast<const unsigned char*>(src) + bytes);
+    enqueue(s,
+            [dst, staged = std::move(staged)] { std::memcpy(dst, staged.data(), staged.size()); });
+    return cudaSuccess;
   }
-  return tmp.data();
+  if (from == Memory::Device && to == Memory::Pinned) std::memset(dst, kPoison, bytes);
+  enqueue(s, [dst, src, bytes] { std::memcpy(dst, src, bytes); });
+  if (from == Memory::Device && to == Memory::Pageable) drain(stream(s));
+  return cudaSuccess;
 }
-}  // namespace
 
-cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t transa, cublasOperation_t transb,
-                            int m, int n, int k, const void* alpha, const void* A,
-                            cudaDataType Atype, int lda, const void* B, cudaDataType Btype, int ldb,
-                            const void* beta, void* C, cudaDataType Ctype, int ldc,
-                            cublasComputeType_t, cublasGemmAlgo_t) {
-  if (Ctype != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
-  if ((Atype == CUDA_R_16BF) != (Btype == CUDA_R_16BF)) return CUBLAS_STATUS_NOT_SUPPORTED;
-  // cuBLAS's argument checks (column-major).
-  if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
-  if (lda < std::max(1, transa == CUBLAS_OP_N ? m : k)) return CUBLAS_STATUS_INVALID_VALUE;
-  if (ldb < std::max(1, transb == CUBLAS_OP_N ? k : n)) return CUBLAS_STATUS_INVALID_VALUE;
-  if (ldc < std::max(1, m)) return CUBLAS_STATUS_INVALID_VALUE;
-  std::vector<float> ta, tb;
-  const float* a = as_f32(A, Atype, transa, m, k, lda, ta);
-  const float* b = as_f32(B, Btype, transb, k, n, ldb, tb);
-  cblas_sgemm(CblasColMajor, transa == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
-              transb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k,
-              *static_cast<const float*>(alpha), a, lda, b, ldb, *static_cast<const float*>(beta),
-              static_cast<float*>(C), ldc);
-  return CUBLAS_STATUS_SUCCESS;
+// A blocking copy runs on the legacy default stream: it waits for the blocking
+// streams, not for those made with cudaStreamNonBlocking.
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+  drain_streams(rt().current, true);
+  if (const cudaError_t err = cudaMemcpyAsync(dst, src, bytes, kind, nullptr)) return err;
+  drain(stream(nullptr));
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t s) {
+  if (bytes == 0) return cudaSuccess;
+  const std::string why = check_device_range(p, bytes, "the destination");
+  if (!why.empty()) return fail(cudaErrorInvalidValue, "cudaMemsetAsync: " + why);
+  enqueue(s, [p, value, bytes] { std::memset(p, value, bytes); });
+  return cudaSuccess;
+}
+
+// ---- streams and events -------------------------------------------------------------------------
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
+  auto* st = new CUstream_st;
+  st->device = rt().current;
+  st->blocking = !(flags & cudaStreamNonBlocking);
+  rt().streams.push_back(st);
+  *s = st;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  auto& all = rt().streams;
+  const auto it = std::find(all.begin(), all.end(), s);
+  if (it == all.end())
+    return fail(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: not a stream");
+  drain(s);  // queued work still completes
+  all.erase(it);
+  delete s;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  if (s && !live(s))
+    return fail(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: not a stream");
+  drain(stream(s));
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new CUevent_st;
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  e->stream = stream(s);
+  e->seq = e->stream->queued;
+  return cudaSuccess;
+}
+
+// The event's stream runs up to the event, and no further.
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  if (e->stream && live(e->stream)) run(e->stream, e->seq);
+  return cudaSuccess;
+}
+
+// Later work on s may only run after the event: run its stream up to it now.
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned) {
+  return cudaEventSynchronize(e);
 }

@@ -103,14 +103,14 @@ int main(int argc, char** argv) {
     }
   }
   const CudaProbe probe = probe_cuda();
-  if (probe.device_count == 0) {
+  if (probe.devices.empty()) {
     std::printf("SKIP: bench_gpu: no CUDA device (%s)\n", probe.reason.c_str());
     return 0;
   }
   try {
     const ModelConfig mc = gpt2_small_llama();
-    auto fp32 = make_cuda_backend(0, false);
-    auto tf32 = make_cuda_backend(0, true);
+    auto fp32 = make_cuda_backend(probe.devices.front(), false);
+    auto tf32 = make_cuda_backend(probe.devices.front(), true);
     std::printf("bench_gpu: %s; model %s: hidden %d, %d layers, %d heads, intermediate %d, vocab %d, %lld parameters\n",
                 fp32->name().c_str(), mc.name.c_str(), mc.hidden, mc.layers, mc.heads, mc.intermediate, mc.vocab,
                 static_cast<long long>(mc.param_count()));

@@ -5,9 +5,11 @@
 //   gpu_check --op attention  groups whose name contains "attention"
 //   gpu_check --list          the groups
 //   gpu_check --verbose       print every row as it completes
+//   gpu_check --device N      on cuda:N (default: the first usable device)
 //
 // Exit: 0 all passed, 1 a check failed, 2 bad usage, 77 no usable CUDA
 // device (CTest SKIP_RETURN_CODE).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -40,7 +42,7 @@ int usage(const char* argv0) {
 int main(int argc, char** argv) {
   std::vector<std::string> filters;
   bool list = false, verbose = false;
-  int device = 0;
+  int device = -1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--list") {
@@ -74,13 +76,14 @@ int main(int argc, char** argv) {
   }
 
   const CudaProbe probe = probe_cuda();
-  if (probe.device_count == 0) {
+  if (probe.devices.empty()) {
     std::printf("SKIP: no CUDA device (%s)\n", probe.reason.c_str());
     return 77;
   }
-  if (device < 0 || device >= probe.device_count) {
-    std::fprintf(stderr, "gpu_check: --device %d: %d usable device(s)\n", device,
-                 probe.device_count);
+  if (device < 0) device = probe.devices.front();
+  if (std::find(probe.devices.begin(), probe.devices.end(), device) == probe.devices.end()) {
+    std::fprintf(stderr, "gpu_check: --device %d is not usable (%s)\n", device,
+                 probe.reason.c_str());
     return 2;
   }
 

@@ -1,10 +1,13 @@
 #include "harness.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <limits>
+#include <numeric>
 
 #include "core/tensor/rng.h"
 
@@ -14,7 +17,7 @@ namespace lwb::gpucheck {
 
 void Report::add(Row row) {
   rows_.push_back(std::move(row));
-  if (verbose || !rows_.back().pass) print_line(rows_.back());
+  if (verbose || !rows_.back().pass) print_line(rows_.back(), verbose);
 }
 
 int Report::failures() const {
@@ -32,11 +35,15 @@ std::string num(double v) {
 }
 }  // namespace
 
-void Report::print_line(const Row& r) const {
+void Report::print_line(const Row& r, bool with_outputs) const {
   const bool numeric = r.limit > 0;
   std::printf("%-4s %-22s %-34s %-10s %9s %9s  %s\n", r.pass ? "ok" : "FAIL", r.op.c_str(),
               r.shape.c_str(), r.worst.c_str(), numeric ? num(r.err).c_str() : "-",
               numeric ? num(r.limit).c_str() : "-", r.note.c_str());
+  if (with_outputs)
+    for (const Output& o : r.outputs)
+      std::printf("       %-30s %9s %9s\n", o.name.c_str(), num(o.err).c_str(),
+                  num(o.limit).c_str());
   std::fflush(stdout);
 }
 
@@ -45,7 +52,7 @@ void Report::print_table(bool failures_only) const {
               "limit", "note");
   std::printf("%s\n", std::string(110, '-').c_str());
   for (const Row& r : rows_)
-    if (!failures_only || !r.pass) print_line(r);
+    if (!failures_only || !r.pass) print_line(r, false);
   std::printf("%s\n", std::string(110, '-').c_str());
 }
 
@@ -178,8 +185,31 @@ void Case::compare(const std::string& name, const Pair& p, double limit) {
 
 void Case::compare(const std::string& name, const std::vector<float>& cpu,
                    const std::vector<float>& gpu, double limit) {
+  record(name, nmse(cpu, gpu), limit);
+}
+
+void Case::compare_most(const std::string& name, const std::vector<float>& cpu,
+                        const std::vector<float>& gpu, double fraction, double limit) {
+  double e = nmse(cpu, gpu);  // NaN and unmatched Inf fail as in compare
+  if (std::isfinite(e)) {
+    std::vector<double> sq(cpu.size());
+    double den = 0;
+    for (std::size_t i = 0; i < cpu.size(); ++i) {
+      if (!std::isfinite(cpu[i])) continue;  // the same infinity on both sides
+      const double d = static_cast<double>(cpu[i]) - gpu[i];
+      sq[i] = d * d;
+      den += static_cast<double>(cpu[i]) * cpu[i];
+    }
+    const auto aside = sq.begin() + static_cast<std::ptrdiff_t>(fraction * sq.size());
+    std::nth_element(sq.begin(), aside, sq.end(), std::greater<>());
+    e = den > 0 ? std::accumulate(aside, sq.end(), 0.0) / den : 0.0;
+  }
+  record(name, e, limit);
+}
+
+void Case::record(const std::string& name, double e, double limit) {
   const double lim = limit > 0 ? limit : row_.limit;
-  const double e = nmse(cpu, gpu);
+  row_.outputs.push_back({name, e, lim});
   const bool ok = !std::isnan(e) && e <= lim;
   const double ratio = std::isnan(e) ? std::numeric_limits<double>::infinity() : e / lim;
   if (ratio > worst_ratio_) {
@@ -203,6 +233,7 @@ void Case::compare_scalar(const std::string& name, double ref, double got, doubl
     e = got == 0 ? 0.0 : std::numeric_limits<double>::infinity();
   else
     e = (ref - got) * (ref - got) / (ref * ref);
+  row_.outputs.push_back({name, e, lim});
   const double ratio = std::isnan(e) ? std::numeric_limits<double>::infinity() : e / lim;
   if (ratio > worst_ratio_) {
     worst_ratio_ = ratio;

@@ -5,21 +5,37 @@
 // loss and gradients, the loss and gradient-norm sequences, and the
 // parameters after the last step.
 //
-// Limits: logits 1e-10 and gradients 1e-9 NMSE (fp32 through two layers);
-// losses and grad norms 4e-10 squared relative error (2e-5 relative) per step;
-// final parameters 1e-7 NMSE (Adam normalises each update, so a gradient
-// element near zero whose fp32 noise differs in sign moves by up to 2 lr).
-//
+// Limits, NMSE (squared relative error for the scalar loss and grad norm),
+// set 300-1000x above the largest error measured under the strict emulation,
+// whose cuBLAS sums in another order than OpenBLAS (gpu/emulation); the GPU
+// adds FMA contraction and transcendental ulps, which the emulation does not
+// reproduce. Measured (emulation, seed-independent) -> limit:
+//                       fp32                    bf16 frozen weights
+//   logits              5.1e-14 -> 2e-11        8.1e-7 -> 1e-5
+//   loss, first step    2.0e-16 -> 1e-13        1.1e-11 -> 1e-9
+//   gradients           1.7e-13 -> 1e-10        4.4e-6 -> 1e-4
+//   loss, every step    6.9e-16 -> 5e-13        5.7e-10 -> 5e-8
+//   grad norm, each     2.2e-13 -> 1e-10        1.8e-6 -> 4e-5
+//   final parameters*   2.8e-14 -> 1e-11        6.6e-7 -> 1e-5
+//   argmax rows that may differ: 1% (0 of 80 measured), 5% (1 of 80).
 // bf16 frozen weights (model.frozen_dtype = bf16) on both backends: the CPU
 // multiplies the rounded weight with the fp32 activation exactly, the GPU
-// rounds the activation to bf16 as well (bf16 x bf16 -> fp32, as autocast),
-// so each product carries up to 2^-9 relative error more. Looser limits:
-// logits 1e-5 and gradients 1e-4 NMSE (0.3% and 1% rms relative), losses
-// 1e-6 and grad norms 4e-5 squared relative error (1e-3, 6e-3 relative),
-// final parameters 1e-4 NMSE; the argmax may flip on 5% of the rows (near
-// ties), against 1% in fp32. Measured under the emulator (whose cuBLAS takes
-// the rounded bf16 operands too): logits 8e-7, grad norms 2e-6, 1 of 80
-// argmax rows.
+// rounds the activation to bf16 as well (bf16 x bf16 -> fp32, as autocast), so
+// each product carries up to 2^-9 relative error more; that rounding, which
+// the GPU does with the same kernel, dominates, so its limits sit 10-100x
+// above the measurement.
+//
+// * Adam's sign flips. Adam normalises each update, so a parameter whose
+// gradient lies within the CPU/GPU difference of zero may step by lr in the
+// opposite direction: up to 2 lr apart per step, (2 lr)^2 / sum p^2 of NMSE
+// each (4.2e-8 full, 6.3e-7 LoRA, 2.9e-7 DoRA here), more than the whole
+// fp32 difference. Measured at the first step: no flip in fp32 (the nearest
+// gradient is 63x its difference), 4 (LoRA) and 9 (DoRA) with bf16 frozen
+// weights, each visible as one (2 lr)^2 element of the final parameters. So
+// the final parameters, the one check these flips move, are compared on all
+// but the 1% of elements that differ most (all of them: 6.0e-13 fp32, 3.2e-6
+// bf16); the losses and grad norms after a flip are not (the flipped element's
+// gradient is near zero, so moving it barely changes them).
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -154,8 +170,9 @@ struct Limits {
   double logits, loss, grads, step_loss, step_norm, params;
   std::size_t argmax_percent;  // rows whose argmax may differ
 };
-constexpr Limits kFp32Limits{1e-10, 1e-12, 1e-9, 4e-10, 4e-10, 1e-7, 1};
-constexpr Limits kBf16FrozenLimits{1e-5, 1e-6, 1e-4, 1e-6, 4e-5, 1e-4, 5};
+constexpr Limits kFp32Limits{2e-11, 1e-13, 1e-10, 5e-13, 1e-10, 1e-11, 1};
+constexpr Limits kBf16FrozenLimits{1e-5, 1e-9, 1e-4, 5e-8, 4e-5, 1e-5, 5};
+constexpr double kFlippedFraction = 0.01;  // parameters set aside for Adam's sign flips
 
 void model_case(Env& env, const std::string& method, bool bf16_frozen) {
   const ModelConfig mc = check_config();
@@ -176,7 +193,7 @@ void model_case(Env& env, const std::string& method, bool bf16_frozen) {
     c.compare_scalar("gnorm@" + std::to_string(s), a.grad_norms[static_cast<std::size_t>(s)],
                      b.grad_norms[static_cast<std::size_t>(s)], lim.step_norm);
   }
-  c.compare("params", a.params, b.params, lim.params);
+  c.compare_most("params (all but 1%)", a.params, b.params, kFlippedFraction, lim.params);
   std::size_t same = 0;
   for (std::size_t i = 0; i < a.argmax.size(); ++i) same += a.argmax[i] == b.argmax[i];
   c.expect(
