@@ -122,7 +122,7 @@ GgufValue read_value(Cursor& in, GgufType type, int depth) {
     case GgufType::I16: v.data = std::int64_t{in.read<std::int16_t>("an i16 value")}; break;
     case GgufType::I32: v.data = std::int64_t{in.read<std::int32_t>("an i32 value")}; break;
     case GgufType::I64: v.data = in.read<std::int64_t>("an i64 value"); break;
-    case GgufType::F32: v.data = double{in.read<float>("an f32 value")}; break;
+    case GgufType::F32: v.data = in.read<float>("an f32 value"); break;
     case GgufType::F64: v.data = in.read<double>("an f64 value"); break;
     case GgufType::Bool: {
       const auto b = in.read<std::uint8_t>("a bool value");
@@ -338,7 +338,7 @@ std::uint32_t GgufFile::get_u32(std::string_view key) const {
 }
 
 float GgufFile::get_f32(std::string_view key) const {
-  return static_cast<float>(std::get<double>(expect(at(key), GgufType::F32, key, source_).data));
+  return std::get<float>(expect(at(key), GgufType::F32, key, source_).data);
 }
 
 bool GgufFile::get_bool(std::string_view key) const {
@@ -365,7 +365,7 @@ std::vector<std::string> GgufFile::get_strings(std::string_view key) const {
 
 std::vector<float> GgufFile::get_f32s(std::string_view key) const {
   std::vector<float> out;
-  for (const GgufValue& v : get_array(key, GgufType::F32)) out.push_back(static_cast<float>(std::get<double>(v.data)));
+  for (const GgufValue& v : get_array(key, GgufType::F32)) out.push_back(std::get<float>(v.data));
   return out;
 }
 
@@ -457,12 +457,16 @@ class Writer {
                                                i64{std::numeric_limits<std::int32_t>::max()})));
         break;
       case GgufType::I64: put(in_range(std::numeric_limits<i64>::min(), std::numeric_limits<i64>::max())); break;
-      case GgufType::F32:
+      case GgufType::F32: {
+        const float* x = std::get_if<float>(&v.data);
+        if (!x) bad();
+        put(*x);
+        break;
+      }
       case GgufType::F64: {
         const double* x = std::get_if<double>(&v.data);
         if (!x) bad();
-        if (v.type == GgufType::F32) put(static_cast<float>(*x));
-        else put(*x);
+        put(*x);
         break;
       }
       case GgufType::Bool: {

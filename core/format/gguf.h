@@ -31,16 +31,16 @@ enum class GgufType : std::uint32_t {
 const char* gguf_type_name(GgufType type);  // "u32", "string", "array", ...
 
 // One metadata value. Integers are held widened (unsigned ones as u64, signed
-// as i64) and floats as double (exact for f32); `type` records what the file
-// stores, so a value written back gives the same bytes.
+// as i64); `type` records what the file stores, so a value written back
+// gives the same bytes.
 struct GgufValue {
   using Array = std::vector<GgufValue>;
   GgufType type = GgufType::U8;
   GgufType elem = GgufType::U8;  // arrays only: the type of every item
-  std::variant<std::uint64_t, std::int64_t, double, bool, std::string, Array> data;
+  std::variant<std::uint64_t, std::int64_t, float, double, bool, std::string, Array> data;
 
   static GgufValue u32(std::uint32_t v) { return {GgufType::U32, GgufType::U8, std::uint64_t{v}}; }
-  static GgufValue f32(float v) { return {GgufType::F32, GgufType::U8, double{v}}; }
+  static GgufValue f32(float v) { return {GgufType::F32, GgufType::U8, v}; }
   static GgufValue string(std::string v) { return {GgufType::String, GgufType::U8, std::move(v)}; }
   static GgufValue array(GgufType elem, Array items) { return {GgufType::Array, elem, std::move(items)}; }
 

@@ -196,7 +196,7 @@ void TestGguf::metadataGolden() {
   check("t.i16", GgufType::I16, std::int64_t{-30000});
   check("t.u32", GgufType::U32, std::uint64_t{4000000000u});
   check("t.i32", GgufType::I32, std::int64_t{-2000000000});
-  check("t.f32", GgufType::F32, double{0.1f});
+  check("t.f32", GgufType::F32, 0.1f);
   check("t.bool", GgufType::Bool, true);
   check("t.string", GgufType::String, "h\xC3\xA9llo \xE2\x9C\x93"s);
   check("t.u64", GgufType::U64, std::uint64_t{(1ull << 63) + 5});
@@ -339,6 +339,11 @@ void TestGguf::writerRoundTripsEveryType() {
   QCOMPARE(f.tensor("scalar").shape(), std::vector<std::int64_t>{});
   QCOMPARE(f.read_f32("scalar"), std::vector<float>{1});
   QCOMPARE(f.tensor("scalar").offset, std::uint64_t{16});  // 12 bytes padded to 8
+
+  // A signalling NaN keeps its bits (a trip through double would quiet it).
+  const GgufMetadata nan = {{"nan", GgufValue::f32(std::bit_cast<float>(0x7F800001u))}};
+  const std::vector<std::uint8_t> bytes = serialize_gguf(nan, {});
+  QVERIFY(serialize_gguf(GgufFile::from_bytes(bytes, "nan").metadata(), {}) == bytes);
 }
 
 void TestGguf::writerRejectsBadInput() {

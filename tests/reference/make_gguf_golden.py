@@ -39,6 +39,9 @@ write):
                  rope_freqs.weight). Metadata: library versions, and how far
                  each GGUF load is from the HF model it was written from.
 
+It also writes the fuzzer's seeds, tests/fuzz/corpus/gguf/: metadata.gguf
+(as above) and blocks.gguf (one block of each dequantised type).
+
 With --smollm2 FILE (SmolLM2-135M-Instruct.Q4_1.gguf, see the README's
 `fetch smollm2`) it also writes smollm2_logits.safetensors: transformers'
 logits for 12 fixed token ids from that file, at every 48th vocabulary id
@@ -70,7 +73,9 @@ from gguf import GGUFValueType as V
 from safetensors.numpy import save_file
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "gguf")
+TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+OUT = os.path.join(TESTS, "data", "gguf")
+SEEDS = os.path.join(TESTS, "fuzz", "corpus", "gguf")
 
 
 def versions():
@@ -174,6 +179,18 @@ def make_metadata(path):
                                                          Q.Q8_0)).view(np.uint8), raw_dtype=Q.Q8_0)
     w.add_tensor("c", np.arange(24, dtype=np.float16).reshape(2, 3, 4))
     w.add_tensor("d", np.arange(6, dtype=np.float32).reshape(1, 2, 1, 3))
+    write(w)
+
+
+def make_blocks(path):
+    rng = np.random.default_rng(99)
+    w = gguf.GGUFWriter(path, arch="blocks")
+    for qtype in (Q.F32, Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1):
+        raw = np.ascontiguousarray(gguf.quantize(rng.standard_normal((1, 32)).astype(np.float32), qtype))
+        w.add_tensor(qtype.name, raw.view(np.uint8), raw_dtype=qtype)
+    for qtype in K_QUANTS:
+        block, size = gguf.GGML_QUANT_SIZES[qtype]
+        w.add_tensor(qtype.name, rng.integers(0, 256, size=(1, size), dtype=np.uint8), raw_dtype=qtype)
     write(w)
 
 
@@ -358,6 +375,9 @@ def main():
     make_quants(os.path.join(args.out, "quants.gguf"))
     make_metadata(os.path.join(args.out, "metadata.gguf"))
     make_tiny(args.out)
+    os.makedirs(SEEDS, exist_ok=True)
+    make_metadata(os.path.join(SEEDS, "metadata.gguf"))
+    make_blocks(os.path.join(SEEDS, "blocks.gguf"))
     if args.smollm2:
         make_smollm2(args.smollm2, args.out)
 
