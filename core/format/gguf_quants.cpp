@@ -250,8 +250,11 @@ const char* ggml_type_name(GgmlType type) { return ggml_type_info(type).name; }
 
 bool can_dequantize(GgmlType type) { return block_fn(type) != nullptr; }
 
-const char* dequantizable_type_names() {
-  return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
+std::string dequantizable_type_names() {
+  std::string names;
+  for (const GgmlTypeInfo& t : kTypes)
+    if (can_dequantize(t.type)) names += (names.empty() ? "" : ", ") + std::string(t.name);
+  return names;
 }
 
 void dequantize(GgmlType type, std::span<const std::byte> bytes, std::span<float> out) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace lwb::format {
@@ -34,8 +35,8 @@ const char* ggml_type_name(GgmlType type);
 
 // F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K.
 bool can_dequantize(GgmlType type);
-// "F32, F16, ..." for messages.
-const char* dequantizable_type_names();
+// Their names, "F32, F16, ...", for messages.
+std::string dequantizable_type_names();
 
 // Converts whole blocks: `bytes` must hold exactly out.size() / block_size
 // blocks of `type` (std::invalid_argument otherwise, and for a type
