@@ -20,6 +20,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,9 @@
 #include "core/format/gguf.h"
 #include "core/format/gguf_quants.h"
 #include "core/io/gguf_model.h"
+#include "core/io/hf_checkpoint.h"
 #include "core/io/safetensors.h"
+#include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
 #include "core/train/paths.h"
 #include "io_fixtures.h"
@@ -164,6 +167,7 @@ class TestGguf : public QObject {
   void llamaConfig();
   void llamaConfigRefused_data();
   void llamaConfigRefused();
+  void llama3ScalingKept();
   void permutation();
   void logitsMatchTransformers_data();
   void logitsMatchTransformers();
@@ -659,6 +663,34 @@ void TestGguf::llamaConfigRefused() {
   }
   const GgufFile f = GgufFile::from_bytes(serialize_gguf(m, tensors), "m.gguf");
   QCOMPARE(QString::fromStdString(format_error([&] { io::read_gguf_config(f); })), "m.gguf: " + message);
+}
+
+// The Llama-3 fields travel with a model: base checkpoints' config JSON
+// (absent when unscaled, so existing recipe hashes stay), the HF export's
+// rope_scaling, and validation.
+void TestGguf::llama3ScalingKept() {
+  const ModelConfig l3 = io::read_gguf_config(GgufFile::open(kData / "tiny_llama3.gguf"));
+  QVERIFY(model_config_from_json(model_config_to_json(l3), "json") == l3);
+  QVERIFY(model_config_to_json(ModelConfig{}).find("rope_scaling") == std::string::npos);
+
+  Built b;
+  b.model = std::make_unique<Model>(l3, Model::Mode::Frozen, DType::F32);
+  b.model->materialize(be, b.ledger, 1, 4);
+  QTemporaryDir tmp;
+  io::export_hf_checkpoint(*b.model, tmp.path().toStdString());
+  const nlohmann::json cfg = nlohmann::json::parse(read_text(fs::path(tmp.path().toStdString()) / "config.json"));
+  QCOMPARE(cfg["rope_scaling"], (nlohmann::json{{"rope_type", "llama3"},
+                                                {"factor", 8.0},
+                                                {"low_freq_factor", 1.0},
+                                                {"high_freq_factor", 4.0},
+                                                {"original_max_position_embeddings", 64}}));
+
+  ModelConfig bad = l3;
+  bad.rope_type = "yarn";
+  QVERIFY_THROWS_EXCEPTION(ConfigError, bad.validate());
+  bad = l3;
+  bad.rope_high_freq_factor = 0.5;
+  QVERIFY_THROWS_EXCEPTION(ConfigError, bad.validate());
 }
 
 void TestGguf::permutation() {
