@@ -288,6 +288,15 @@ void export_gguf(const Model& model, const std::filesystem::path& file, GgufExpo
   format::write_gguf(file, meta, tensors);
 }
 
+void export_merged_gguf(const Model& base, const AdapterState& adapter, const std::filesystem::path& file,
+                        GgufExportType type, const format::GgufMetadata& extra) {
+  MemoryLedger ledger;  // declared first: it outlives the model's arenas
+  Model merged(base.config(), Model::Mode::Frozen);
+  merged.materialize(base.backend(), ledger, 1, 1);
+  merge_adapter_into_base(base, adapter, merged);
+  export_gguf(merged, file, type, extra);
+}
+
 format::GgufMetadata gguf_tokenizer_metadata(const GgufFile& file) {
   format::GgufMetadata out;
   for (const auto& entry : file.metadata())

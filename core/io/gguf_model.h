@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <span>
 
+#include "core/adapters/adapter_state.h"
 #include "core/format/gguf.h"
 #include "core/model/config.h"
 #include "core/model/model.h"
@@ -57,6 +58,12 @@ enum class GgufExportType { F32, F16, Q8_0 };
 // is appended to the metadata. The file is replaced atomically.
 void export_gguf(const Model& model, const std::filesystem::path& file, GgufExportType type,
                  const format::GgufMetadata& extra = {});
+
+// The base weights of `base` with `adapter` merged in (merge_adapter_into_base:
+// LoRA, DoRA, AdaLoRA alike), exported as export_gguf does. `base` is left
+// untouched; the merge runs in an fp32 scratch model on its backend.
+void export_merged_gguf(const Model& base, const AdapterState& adapter, const std::filesystem::path& file,
+                        GgufExportType type, const format::GgufMetadata& extra = {});
 
 // The tokenizer.* entries of a file, in file order, to carry a model's
 // tokenizer and chat template into an export.
