@@ -51,10 +51,11 @@ void permute_rows(std::span<float> w, int heads, std::int64_t cols, bool to_gguf
 
 // Llama 3.1/3.2 files carry their rotary scaling as rope_freqs.weight: the
 // divisor of each pair's frequency (convert_hf_to_gguf.py computes it from
-// the HF rope_scaling). The parameters come back exactly: within the
-// interpolated band the factors give s = a / wavelength - b with
-// a = original / (high - low) and b = low / (high - low); the same function
-// has low_freq_factor 1, so two interpolated entries fix high and original.
+// the HF rope_scaling). Within the interpolated band the divisors give the
+// smoothing s = a / wavelength - b with a = original / (high - low) and
+// b = low / (high - low). Dividing high and original by low gives the same
+// divisors with low_freq_factor 1 (Llama 3's own value), so two interpolated
+// entries fix the parameters; every entry is then checked against them.
 void recover_llama3_scaling(ModelConfig& c, const GgufFile& f) {
   const std::string& src = f.source();
   const char* name = "rope_freqs.weight";
