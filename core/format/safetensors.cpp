@@ -1,14 +1,8 @@
 #include "core/format/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -366,8 +360,6 @@ std::array<std::uint8_t, 8> le64(std::uint64_t v) {
   return b;
 }
 
-std::string errno_text() { return std::strerror(errno); }
-
 template <typename T>
 T load(const std::byte* p) {
   T v;
@@ -386,35 +378,19 @@ std::int64_t StTensorInfo::numel() const {
   return n;
 }
 
-void SafetensorsFile::Unmap::operator()(void* address) const { ::munmap(address, size); }
-
 SafetensorsFile SafetensorsFile::open(const std::filesystem::path& file) {
   SafetensorsFile st;
   st.source_ = file.string();
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw FormatError(st.source_, "cannot open: " + errno_text());
-  struct stat info {};
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    ::close(fd);
-    throw FormatError(st.source_, "not a regular file");
-  }
-  const auto size = static_cast<std::size_t>(info.st_size);
-  // mmap refuses empty files; the parser reports them as truncated.
-  void* address = size > 0 ? ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
-  const int map_errno = errno;
-  ::close(fd);
-  if (address == MAP_FAILED)
-    throw FormatError(st.source_, std::string("cannot map the file: ") + std::strerror(map_errno));
-  st.mapping_ = std::unique_ptr<void, Unmap>(address, Unmap{size});
-  st.parse({static_cast<const std::byte*>(address), size});
+  st.input_ = format::InputBytes::map(file);
+  st.parse(st.input_.bytes());
   return st;
 }
 
 SafetensorsFile SafetensorsFile::from_bytes(std::vector<std::uint8_t> bytes, std::string label) {
   SafetensorsFile st;
   st.source_ = std::move(label);
-  st.owned_ = std::move(bytes);
-  st.parse(std::as_bytes(std::span<const std::uint8_t>(st.owned_)));
+  st.input_ = format::InputBytes::hold(std::move(bytes));
+  st.parse(st.input_.bytes());
   return st;
 }
 

@@ -7,11 +7,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/format/mapped_file.h"
 
 namespace lwb::io {
 
@@ -61,21 +62,11 @@ class SafetensorsFile {
   const std::string& source() const { return source_; }
 
  private:
-  struct Unmap {
-    // No default member initializer: inside this class it would make Unmap
-    // look not default-constructible to unique_ptr.
-    std::size_t size;
-    void operator()(void* address) const;
-  };
-
   SafetensorsFile() = default;
   void parse(std::span<const std::byte> whole);
 
   std::string source_;
-  // Exactly one of these holds the file's bytes; both keep their address when
-  // the object is moved, so data_ stays valid.
-  std::unique_ptr<void, Unmap> mapping_;
-  std::vector<std::uint8_t> owned_;
+  format::InputBytes input_;
   std::span<const std::byte> data_;  // the data section, after the header
   std::vector<StTensorInfo> tensors_;
   std::map<std::string, std::size_t, std::less<>> index_;  // name -> position in tensors_

@@ -130,6 +130,12 @@ void export_hf_checkpoint(const Model& model, const std::filesystem::path& dir) 
       {"lwb_name", c.name},
       {"lwb_tokenizer", c.tokenizer},
   };
+  if (c.rope_type == "llama3")
+    j["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", c.rope_factor},
+                         {"low_freq_factor", c.rope_low_freq_factor},
+                         {"high_freq_factor", c.rope_high_freq_factor},
+                         {"original_max_position_embeddings", c.rope_original_max_pos}};
   if (c.tokenizer == "byte") {
     j["bos_token_id"] = data::ByteTokenizer::kBos;
     j["eos_token_id"] = data::ByteTokenizer::kEos;

@@ -11,8 +11,8 @@
 
 namespace lwb::io {
 
-// config.json with the model's shape (LlamaForCausalLM, silu, no biases, no
-// rope scaling, float32) and "lwb_tokenizer" naming this program's tokenizer,
+// config.json with the model's shape (LlamaForCausalLM, silu, no biases,
+// rope_scaling for llama3 rotary scaling else null, float32) and "lwb_tokenizer" naming this program's tokenizer,
 // plus model.safetensors with the base weights under HF names (lm_head
 // omitted when tied). Files are replaced atomically.
 void export_hf_checkpoint(const Model& model, const std::filesystem::path& dir);

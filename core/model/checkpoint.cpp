@@ -39,6 +39,14 @@ std::string model_config_to_json(const ModelConfig& c) {
             {"rms_norm_eps", c.norm_eps},
             {"tie_word_embeddings", c.tie_embeddings},
             {"tokenizer", c.tokenizer}};
+  // Written only when scaled, so unscaled configs (and the hashes of recipes
+  // that embed them) stay as they were.
+  if (c.rope_type != "default")
+    j["rope_scaling"] = {{"rope_type", c.rope_type},
+                         {"factor", c.rope_factor},
+                         {"low_freq_factor", c.rope_low_freq_factor},
+                         {"high_freq_factor", c.rope_high_freq_factor},
+                         {"original_max_position_embeddings", c.rope_original_max_pos}};
   return j.dump();
 }
 
@@ -76,6 +84,19 @@ ModelConfig model_config_from_json(const std::string& text, const std::string& s
     c.tie_embeddings = j["tie_word_embeddings"].get<bool>();
   if (j.contains("name") && j["name"].is_string()) c.name = j["name"].get<std::string>();
   if (j.contains("tokenizer") && j["tokenizer"].is_string()) c.tokenizer = j["tokenizer"].get<std::string>();
+  if (j.contains("rope_scaling")) {
+    const json& r = j["rope_scaling"];
+    if (!r.is_object() || !r.value("rope_type", json()).is_string() || !r.value("factor", json()).is_number() ||
+        !r.value("low_freq_factor", json()).is_number() || !r.value("high_freq_factor", json()).is_number() ||
+        !r.value("original_max_position_embeddings", json()).is_number_integer())
+      throw FormatError(source, "model config field \"rope_scaling\" must be an object with rope_type, factor, "
+                                "low_freq_factor, high_freq_factor and original_max_position_embeddings");
+    c.rope_type = r["rope_type"].get<std::string>();
+    c.rope_factor = r["factor"].get<double>();
+    c.rope_low_freq_factor = r["low_freq_factor"].get<double>();
+    c.rope_high_freq_factor = r["high_freq_factor"].get<double>();
+    c.rope_original_max_pos = r["original_max_position_embeddings"].get<int>();
+  }
   try {
     c.validate();
   } catch (const ConfigError& e) {

@@ -1,5 +1,7 @@
 #include "core/model/config.h"
 
+#include <cmath>
+
 #include "core/common/errors.h"
 
 namespace lwb {
@@ -36,6 +38,27 @@ void ModelConfig::validate() const {
                                             std::to_string(kv_heads) + " kv heads");
   if (!(rope_theta > 0)) throw ConfigError("model.rope_theta", "must be positive");
   if (!(norm_eps > 0)) throw ConfigError("model.norm_eps", "must be positive");
+  if (rope_type != "default" && rope_type != "llama3")
+    throw ConfigError("model.rope_type", "unknown rotary scaling \"" + rope_type + "\"; expected default or llama3");
+  if (rope_type == "llama3") {
+    if (!(rope_factor >= 1)) throw ConfigError("model.rope_factor", "must be at least 1");
+    if (!(rope_low_freq_factor > 0) || !(rope_high_freq_factor > rope_low_freq_factor))
+      throw ConfigError("model.rope_high_freq_factor", "must exceed rope_low_freq_factor, which must be positive");
+    if (rope_original_max_pos <= 0) throw ConfigError("model.rope_original_max_pos", "must be positive");
+  }
+}
+
+double rope_inv_freq(const ModelConfig& c, int j) {
+  const double inv_freq = std::pow(c.rope_theta, -2.0 * j / c.head_dim());
+  if (c.rope_type != "llama3") return inv_freq;
+  const double wavelen = 2 * M_PI / inv_freq;
+  const double low_freq_wavelen = c.rope_original_max_pos / c.rope_low_freq_factor;
+  const double high_freq_wavelen = c.rope_original_max_pos / c.rope_high_freq_factor;
+  if (wavelen < high_freq_wavelen) return inv_freq;
+  if (wavelen > low_freq_wavelen) return inv_freq / c.rope_factor;
+  const double smooth = (c.rope_original_max_pos / wavelen - c.rope_low_freq_factor) /
+                        (c.rope_high_freq_factor - c.rope_low_freq_factor);
+  return (1 - smooth) * inv_freq / c.rope_factor + smooth * inv_freq;
 }
 
 ModelConfig model_preset(const std::string& name) {

@@ -21,6 +21,13 @@ struct ModelConfig {
   double norm_eps = 1e-5;  // rms_norm_eps
   bool tie_embeddings = false;
   std::string tokenizer = "byte";
+  // Rotary scaling (HF rope_scaling / rope_parameters): "default" (none) or
+  // "llama3" (Llama 3.1/3.2), whose parameters below are ignored otherwise.
+  std::string rope_type = "default";
+  double rope_factor = 1.0;             // factor
+  double rope_low_freq_factor = 1.0;    // low_freq_factor
+  double rope_high_freq_factor = 4.0;   // high_freq_factor
+  int rope_original_max_pos = 8192;     // original_max_position_embeddings
 
   int head_dim() const { return hidden / heads; }
   std::int64_t param_count() const;
@@ -28,6 +35,12 @@ struct ModelConfig {
   void validate() const;
   bool operator==(const ModelConfig&) const = default;
 };
+
+// The rotary inverse frequency of dimension pair j < head_dim / 2:
+// rope_theta^(-2j / head_dim), rescaled for rope_type "llama3" as
+// transformers' _compute_llama3_parameters does (long wavelengths divided by
+// rope_factor, short ones kept, those between interpolated smoothly).
+double rope_inv_freq(const ModelConfig& c, int j);
 
 // "tiny" (~1 M parameters, trains in seconds) and "small" (~25 M).
 ModelConfig model_preset(const std::string& name);

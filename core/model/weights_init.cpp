@@ -92,8 +92,7 @@ std::vector<double> rope_table(const ModelConfig& c, std::int64_t max_seq) {
   std::vector<double> table(static_cast<std::size_t>(max_seq * hd));
   for (std::int64_t pos = 0; pos < max_seq; ++pos)
     for (int j = 0; j < half; ++j) {
-      const double inv_freq = std::pow(c.rope_theta, -2.0 * j / hd);
-      const double angle = static_cast<double>(pos) * inv_freq;
+      const double angle = static_cast<double>(pos) * rope_inv_freq(c, j);
       table[static_cast<std::size_t>(pos * hd + j)] = std::cos(angle);
       table[static_cast<std::size_t>(pos * hd + half + j)] = std::sin(angle);
     }

@@ -21,7 +21,7 @@ std::vector<double> download_values(Backend& backend, const Tensor& t);
 std::vector<double> normal_values(std::int64_t n, double stddev, std::uint64_t seed);
 std::vector<double> uniform_values(std::int64_t n, double bound, std::uint64_t seed);
 
-// [max_seq, head_dim]: cos(pos * f_j) then sin(pos * f_j), f_j = theta^(-2j/head_dim).
+// [max_seq, head_dim]: cos(pos * f_j) then sin(pos * f_j), f_j = rope_inv_freq(c, j).
 std::vector<double> rope_table(const ModelConfig& c, std::int64_t max_seq);
 
 }  // namespace lwb
