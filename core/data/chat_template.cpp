@@ -67,14 +67,7 @@ std::string ChatTemplate::render(std::span<const ChatMessage> messages, const Ch
       {"bos_token", &tokens_.bos}, {"eos_token", &tokens_.eos}, {"unk_token", &tokens_.unk}, {"pad_token", &tokens_.pad}};
   for (const auto& [name, text] : tokens)
     if (!text->empty()) vars.emplace_back(name, *text);
-  for (const auto& [name, value] : options.variables) {
-    auto it = std::find_if(vars.begin(), vars.end(), [&](const auto& v) { return v.first == name; });
-    if (it != vars.end()) {
-      it->second = value;
-    } else {
-      vars.emplace_back(name, value);
-    }
-  }
+  for (const auto& [name, value] : options.variables) jinja::set_entry(vars, name, value);
   return template_.render(vars, options.settings);
 }
 

@@ -446,12 +446,20 @@ Value f_map(Interpreter& in, const Value& v, CallArgs& a, int line) {
   return in.make_list(std::move(out), line);
 }
 
-struct NamedFilter {
+template <class Fn>
+struct Named {
   const char* name;
-  FilterFn fn;
+  Fn fn;
 };
 
-const NamedFilter kFilters[] = {
+template <class Fn, std::size_t N>
+Fn find_named(const Named<Fn> (&table)[N], std::string_view name) {
+  for (const auto& entry : table)
+    if (name == entry.name) return entry.fn;
+  return nullptr;
+}
+
+const Named<FilterFn> kFilters[] = {
     {"abs", f_abs},         {"capitalize", f_capitalize}, {"count", f_length},   {"d", f_default},
     {"default", f_default}, {"first", f_first},           {"float", f_float},    {"int", f_int},
     {"items", f_items},     {"join", f_join},             {"last", f_last},      {"length", f_length},
@@ -518,12 +526,7 @@ bool t_divisibleby(Interpreter& in, const Value& v, CallArgs& a, int line) {
   return d == -1 || int_param(in, v, "divisibleby's value", line) % d == 0;
 }
 
-struct NamedTest {
-  const char* name;
-  TestFn fn;
-};
-
-const NamedTest kTests[] = {
+const Named<TestFn> kTests[] = {
     {"defined", t_defined}, {"undefined", t_undefined}, {"none", t_none},       {"boolean", t_boolean},
     {"true", t_true},       {"false", t_false},         {"integer", t_integer}, {"float", t_float},
     {"number", t_number},   {"string", t_string},       {"mapping", t_mapping}, {"iterable", t_iterable},
@@ -610,17 +613,8 @@ std::string strftime_now(std::time_t t, const std::string& format) {
 
 }  // namespace
 
-FilterFn find_filter(std::string_view name) {
-  for (const auto& f : kFilters)
-    if (name == f.name) return f.fn;
-  return nullptr;
-}
-
-TestFn find_test(std::string_view name) {
-  for (const auto& t : kTests)
-    if (name == t.name) return t.fn;
-  return nullptr;
-}
+FilterFn find_filter(std::string_view name) { return find_named(kFilters, name); }
+TestFn find_test(std::string_view name) { return find_named(kTests, name); }
 
 Value find_method(const Value& self, const std::string& name) {
   static const char* const kStringMethods[] = {"strip",   "lstrip", "rstrip", "startswith", "endswith",
@@ -673,7 +667,7 @@ std::vector<Value::Entry> global_functions() {
                      if (!a.positional[0].is_dict()) in.fail(line, "namespace()'s argument must be a dict");
                      ns->attrs = a.positional[0].entries();
                    }
-                   for (auto& [k, v] : a.named) ns->attrs.emplace_back(k, v);
+                   for (auto& [k, v] : a.named) set_entry(ns->attrs, k, v);
                    for (const auto& [k, v] : ns->attrs) {
                      if (!k.empty() && k[0] == '_') in.fail(line, "namespace attributes cannot start with '_': '" + k + "'");
                      if (v.kind() == Value::Kind::Namespace || v.kind() == Value::Kind::Function)
@@ -688,14 +682,7 @@ std::vector<Value::Entry> global_functions() {
                      if (!a.positional[0].is_dict()) in.fail(line, "unsupported: dict() of anything but a dict");
                      entries = a.positional[0].entries();
                    }
-                   for (auto& [k, v] : a.named) {
-                     auto it = std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.first == k; });
-                     if (it != entries.end()) {
-                       it->second = v;
-                     } else {
-                       entries.emplace_back(k, v);
-                     }
-                   }
+                   for (auto& [k, v] : a.named) set_entry(entries, k, v);
                    return in.make_dict(std::move(entries), line);
                  }));
   g.emplace_back("raise_exception", make_function("raise_exception", [](Interpreter& in, CallArgs& a, int line) -> Value {

@@ -118,15 +118,7 @@ Value Interpreter::lookup(const std::string& name) const {
   return Value::undefined("'" + name + "' is undefined");
 }
 
-void Interpreter::assign(const std::string& name, Value v) {
-  auto& scope = scopes_.back();
-  for (auto& [k, old] : scope)
-    if (k == name) {
-      old = std::move(v);
-      return;
-    }
-  scope.emplace_back(name, std::move(v));
-}
+void Interpreter::assign(const std::string& name, Value v) { set_entry(scopes_.back(), name, std::move(v)); }
 
 // ---- statements -------------------------------------------------------------------
 
@@ -159,13 +151,7 @@ Interpreter::Flow Interpreter::exec(const Stmt& s, std::string& out) {
         const Value ns = lookup(s.text);
         if (ns.kind() != Value::Kind::Namespace) fail(s.line, "cannot set an attribute of '" + s.text + "': not a namespace");
         if (holds_namespace_or_function(v)) fail(s.line, "unsupported: a namespace or function stored in a namespace");
-        auto& attrs = static_cast<NamespaceObject&>(*ns.object()).attrs;
-        for (auto& [k, old] : attrs)
-          if (k == s.attr) {
-            old = std::move(v);
-            return Flow::Normal;
-          }
-        attrs.emplace_back(s.attr, std::move(v));
+        set_entry(static_cast<NamespaceObject&>(*ns.object()).attrs, s.attr, std::move(v));
         check_size(ns.footprint(), s.line);
       } else if (!s.targets.empty()) {
         const std::vector<Value> parts = iterate(v, s.line);
@@ -277,9 +263,9 @@ void Interpreter::exec_for(const Stmt& s, std::string& out) {
 Value Interpreter::call_macro(const Stmt& macro, CallArgs& args, int line) {
   if (args.positional.size() > macro.params.size())
     fail(line, "macro '" + macro.text + "' takes at most " + std::to_string(macro.params.size()) + " arguments");
-  for (const auto& [k, v] : args.named)
-    if (std::none_of(macro.params.begin(), macro.params.end(), [&](const auto& p) { return p.first == k; }))
-      fail(line, "macro '" + macro.text + "' has no parameter '" + k + "'");
+  for (const Value::Entry& arg : args.named)
+    if (std::none_of(macro.params.begin(), macro.params.end(), [&](const auto& p) { return p.first == arg.first; }))
+      fail(line, "macro '" + macro.text + "' has no parameter '" + arg.first + "'");
   if (++call_depth_ > settings_.limits.max_call_depth)
     fail(line, "macro calls nested deeper than " + std::to_string(settings_.limits.max_call_depth));
   // A macro sees the globals, the template's top level and its parameters.
@@ -332,13 +318,7 @@ Value Interpreter::eval(const Expr& e) {
       for (std::size_t i = 0; i + 1 < e.args.size(); i += 2) {
         const Value key = eval(*e.args[i]);
         if (!key.is_string()) fail(e.line, std::string("unsupported dict key of type '") + type_name(key) + "'");
-        Value v = eval(*e.args[i + 1]);
-        auto it = std::find_if(entries.begin(), entries.end(), [&](const auto& x) { return x.first == key.text(); });
-        if (it != entries.end()) {
-          it->second = std::move(v);
-        } else {
-          entries.emplace_back(key.text(), std::move(v));
-        }
+        set_entry(entries, key.text(), eval(*e.args[i + 1]));
       }
       return make_dict(std::move(entries), e.line);
     }

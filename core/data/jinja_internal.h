@@ -52,6 +52,8 @@ const char* type_name(const Value& v);
 Value make_function(std::string name, std::function<Value(Interpreter&, CallArgs&, int line)> call);
 // The pointer to a key's value in a dict's or namespace's entries; nullptr when absent.
 const Value* find_entry(const std::vector<Value::Entry>& entries, std::string_view key);
+// Python's d[key] = v: replaces the value in place, or appends the key.
+void set_entry(std::vector<Value::Entry>& entries, const std::string& key, Value v);
 
 // ---- UTF-8 (template text and values are valid UTF-8; stray bytes count as
 // one code point each so that nothing reads out of bounds) --------------------
@@ -62,6 +64,8 @@ bool valid_utf8(std::string_view s);
 // Byte offset of every code point of s, then s.size().
 std::vector<std::size_t> code_point_offsets(std::string_view s);
 std::size_t code_point_count(std::string_view s);
+// Python's escape of a code point in repr(): \xhh, \uhhhh or \Uhhhhhhhh.
+std::string backslash_escape(std::uint32_t cp);
 // Python's str.isspace() for one code point.
 bool is_space(std::uint32_t cp);
 // Python's str.strip()/lstrip()/rstrip(): whitespace, or the code points of

@@ -348,10 +348,7 @@ class Lexer {
             // Python first writes a non-ASCII character as its \x/\u/\U escape,
             // whose backslash the literal's backslash then escapes.
             std::size_t k = i - 1;
-            const std::uint32_t cp = decode_utf8(src_, k);
-            char buf[16];
-            std::snprintf(buf, sizeof buf, cp < 0x100 ? "\\x%02x" : cp < 0x10000 ? "\\u%04x" : "\\U%08x", cp);
-            out += buf;
+            out += backslash_escape(decode_utf8(src_, k));
             i = k;
           } else {
             out += '\\';
@@ -536,6 +533,12 @@ class Parser {
     if (!skip_name(name)) unexpected((std::string("'") + name + "'").c_str());
   }
 
+  // Consumes a whole "{% name %}".
+  void bare_tag(const char* name) {
+    keyword(name);
+    expect_block_end();
+  }
+
   std::unique_ptr<Stmt> statement() {
     const int line = cur().line;
     if (cur().type != Type::Name) unexpected("a statement name");
@@ -555,8 +558,7 @@ class Parser {
       expect_block_end();
       auto s = stmt(Stmt::Kind::Scope, line);
       s->body = body({"endgeneration"});
-      keyword("endgeneration");
-      expect_block_end();
+      bare_tag("endgeneration");
       return s;
     }
     if (kw.rfind("end", 0) == 0 || kw == "elif" || kw == "else") fail(line, "unexpected '{% " + kw + " %}'");
@@ -583,8 +585,7 @@ class Parser {
       } else if (kw == "else") {
         expect_block_end();
         s->branches.emplace_back(nullptr, body({"endif"}));
-        keyword("endif");
-        expect_block_end();
+        bare_tag("endif");
         return s;
       } else {
         expect_block_end();
@@ -608,12 +609,10 @@ class Parser {
     s->body = body({"else", "endfor"});
     --loops_;
     if (peek().type == Type::Name && peek().value == "else") {
-      keyword("else");
-      expect_block_end();
+      bare_tag("else");
       s->else_body = body({"endfor"});
     }
-    keyword("endfor");
-    expect_block_end();
+    bare_tag("endfor");
     return s;
   }
 
@@ -636,8 +635,7 @@ class Parser {
     expect_block_end();
     s->kind = Stmt::Kind::SetBlock;
     s->body = body({"endset"});
-    keyword("endset");
-    expect_block_end();
+    bare_tag("endset");
     return s;
   }
 
@@ -685,15 +683,15 @@ class Parser {
            is_name("in");
   }
 
-  ExprPtr expression(bool with_condexpr) { return with_condexpr ? condexpr() : or_expr(); }
+  ExprPtr expression(bool with_condexpr) { return with_condexpr ? condexpr() : binary_level(0); }
 
   ExprPtr condexpr() {
     Nest nest(*this, cur().line);
-    ExprPtr expr = or_expr();
+    ExprPtr expr = binary_level(0);
     while (is_name("if")) {
       const int line = cur().line;
       next();
-      ExprPtr cond = or_expr();
+      ExprPtr cond = binary_level(0);
       ExprPtr other = skip_name("else") ? condexpr() : nullptr;
       std::vector<ExprPtr> args;
       args.push_back(std::move(expr));
@@ -704,33 +702,33 @@ class Parser {
     return expr;
   }
 
-  ExprPtr binary(Expr::Kind kind, const std::string& op, ExprPtr a, ExprPtr b, int line) {
-    std::vector<ExprPtr> args;
-    args.push_back(std::move(a));
-    args.push_back(std::move(b));
-    ExprPtr e = node(kind, line, std::move(args));
-    e->name = op;
-    return e;
-  }
-
-  ExprPtr or_expr() {
-    ExprPtr left = and_expr();
-    while (is_name("or")) {
+  // The left-associative binary levels, loosest first: jinja2's parse_or,
+  // parse_and, then (below not and the comparisons) parse_math1, parse_concat,
+  // parse_math2 and parse_pow.
+  ExprPtr binary_level(std::size_t level) {
+    struct Level {
+      Expr::Kind kind;
+      std::vector<const char*> ops;
+    };
+    static const Level kLevels[] = {{Expr::Kind::Or, {"or"}},   {Expr::Kind::And, {"and"}},
+                                    {Expr::Kind::Binary, {"+", "-"}}, {Expr::Kind::Binary, {"~"}},
+                                    {Expr::Kind::Binary, {"*", "/", "//", "%"}}, {Expr::Kind::Binary, {"**"}}};
+    const auto operand = [&] { return level == 1 ? not_expr() : level == 5 ? unary(true) : binary_level(level + 1); };
+    ExprPtr left = operand();
+    for (;;) {
+      const Level& l = kLevels[level];
+      const auto op = std::find_if(l.ops.begin(), l.ops.end(), [&](const char* o) {
+        return l.kind == Expr::Kind::Binary ? is_op(o) : is_name(o);
+      });
+      if (op == l.ops.end()) return left;
       const int line = cur().line;
       next();
-      left = binary(Expr::Kind::Or, "or", std::move(left), and_expr(), line);
+      std::vector<ExprPtr> args;
+      args.push_back(std::move(left));
+      args.push_back(operand());
+      left = node(l.kind, line, std::move(args));
+      left->name = *op;
     }
-    return left;
-  }
-
-  ExprPtr and_expr() {
-    ExprPtr left = not_expr();
-    while (is_name("and")) {
-      const int line = cur().line;
-      next();
-      left = binary(Expr::Kind::And, "and", std::move(left), not_expr(), line);
-    }
-    return left;
   }
 
   ExprPtr not_expr() {
@@ -745,7 +743,7 @@ class Parser {
 
   ExprPtr compare() {
     const int line = cur().line;
-    ExprPtr first = math1();
+    ExprPtr first = binary_level(2);
     std::vector<ExprPtr> args;
     std::vector<std::string> ops;
     for (;;) {
@@ -765,55 +763,13 @@ class Parser {
         break;
       }
       ops.push_back(op);
-      args.push_back(math1());
+      args.push_back(binary_level(2));
     }
     if (ops.empty()) return first;
     args.insert(args.begin(), std::move(first));
     ExprPtr e = node(Expr::Kind::Compare, line, std::move(args));
     e->ops = std::move(ops);
     return e;
-  }
-
-  ExprPtr math1() {
-    ExprPtr left = concat();
-    while (is_op("+") || is_op("-")) {
-      const std::string op = cur().value;
-      const int line = cur().line;
-      next();
-      left = binary(Expr::Kind::Binary, op, std::move(left), concat(), line);
-    }
-    return left;
-  }
-
-  ExprPtr concat() {
-    ExprPtr left = math2();
-    while (is_op("~")) {
-      const int line = cur().line;
-      next();
-      left = binary(Expr::Kind::Binary, "~", std::move(left), math2(), line);
-    }
-    return left;
-  }
-
-  ExprPtr math2() {
-    ExprPtr left = pow();
-    while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
-      const std::string op = cur().value;
-      const int line = cur().line;
-      next();
-      left = binary(Expr::Kind::Binary, op, std::move(left), pow(), line);
-    }
-    return left;
-  }
-
-  ExprPtr pow() {
-    ExprPtr left = unary(true);
-    while (is_op("**")) {
-      const int line = cur().line;
-      next();
-      left = binary(Expr::Kind::Binary, "**", std::move(left), unary(true), line);
-    }
-    return left;
   }
 
   ExprPtr unary(bool with_filter) {

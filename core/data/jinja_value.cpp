@@ -184,6 +184,15 @@ const Value* find_entry(const std::vector<Value::Entry>& entries, std::string_vi
   return nullptr;
 }
 
+void set_entry(std::vector<Value::Entry>& entries, const std::string& key, Value v) {
+  for (auto& [k, old] : entries)
+    if (k == key) {
+      old = std::move(v);
+      return;
+    }
+  entries.emplace_back(key, std::move(v));
+}
+
 // ---- UTF-8 --------------------------------------------------------------------
 
 std::uint32_t decode_utf8(std::string_view s, std::size_t& i) {
@@ -250,6 +259,12 @@ std::size_t code_point_count(std::string_view s) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < s.size(); ++n) decode_utf8(s, i);
   return n;
+}
+
+std::string backslash_escape(std::uint32_t cp) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, cp < 0x100 ? "\\x%02x" : cp < 0x10000 ? "\\u%04x" : "\\U%08x", cp);
+  return buf;
 }
 
 bool is_space(std::uint32_t cp) {
@@ -347,7 +362,6 @@ void repr_string(std::string& out, const std::string& s) {
   for (std::size_t i = 0; i < s.size();) {
     const std::size_t start = i;
     const std::uint32_t cp = decode_utf8(s, i);
-    char buf[16];
     if (cp == static_cast<unsigned char>(quote) || cp == '\\') {
       out += '\\';
       out += static_cast<char>(cp);
@@ -360,8 +374,7 @@ void repr_string(std::string& out, const std::string& s) {
     } else if (printable(cp)) {
       out.append(s, start, i - start);
     } else {
-      std::snprintf(buf, sizeof buf, cp < 0x100 ? "\\x%02x" : cp < 0x10000 ? "\\u%04x" : "\\U%08x", cp);
-      out += buf;
+      out += backslash_escape(cp);
     }
   }
   out += quote;

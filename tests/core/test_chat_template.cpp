@@ -16,6 +16,7 @@
 #include "core/common/errors.h"
 #include "core/data/chat_template.h"
 #include "core/data/jinja.h"
+#include "expect_throw.h"
 
 using namespace lwb;
 using namespace lwb::data;
@@ -84,25 +85,6 @@ std::pair<ChatTemplate, ChatOptions> from_entry(const Value& e) {
           options};
 }
 
-template <class E, class F>
-std::string thrown(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("unexpected exception: ") + e.what();
-  }
-  return "no exception";
-}
-
-#define EXPECT_THROW_WITH(E, expr, needle)                                                            \
-  do {                                                                                                \
-    const std::string message_ = thrown<E>([&] { (void)(expr); });                                    \
-    QVERIFY2(message_.find(needle) != std::string::npos,                                              \
-             ("expected " #E " mentioning '" + std::string(needle) + "', got '" + message_ + "'").c_str()); \
-  } while (0)
-
 // What a snippet sees: what render_jinja_template passes with conversations=[[]].
 std::vector<Value::Entry> snippet_variables() {
   std::vector<Value::Entry> vars = {{"messages", Value::list({})},
@@ -165,7 +147,7 @@ class TestChatTemplate : public QObject {
     const Value& s = at(golden(), "snippets").items()[static_cast<std::size_t>(index)];
     const std::string text = at(s, "template").text();
     if (const Value* error = s.find("error")) {
-      const std::string message = thrown<Error>([&] { render(text); });
+      const std::string message = lwb::test::thrown<Error>([&] { render(text); });
       QVERIFY2(message.find("test.jinja: line ") != std::string::npos,
                ("jinja2 raised " + error->text() + "; we said: " + message).c_str());
       return;
