@@ -10,6 +10,12 @@
 // str() of numbers, lists and dicts, its truthiness, equality and slicing,
 // insertion-ordered dicts, and jinja2's default Undefined (empty when printed,
 // false, iterable as nothing; any other use is an error).
+//
+// Known differences, none met by real chat templates: upper/lower/title/
+// capitalize change ASCII letters only; repr() escapes a fixed list of
+// non-printable code points rather than Python's Unicode tables; integers are
+// 64-bit (overflow is an error); dict keys are strings; a namespace cannot
+// hold a namespace or a function; macros take no caller, varargs or kwargs.
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
