@@ -15,6 +15,7 @@
 #include "core/data/dataset.h"
 #include "core/data/tasks.h"
 #include "core/data/tokenizer.h"
+#include "expect_throw.h"
 
 using namespace lwb;
 using namespace lwb::data;
@@ -29,27 +30,6 @@ std::string str(const Ids& v) {
   s << "]";
   return s.str();
 }
-
-// The message of the E that f throws; empty when it throws nothing or
-// something else.
-template <class E, class F>
-std::string thrown(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    qWarning("unexpected exception: %s", e.what());
-  }
-  return {};
-}
-
-#define EXPECT_THROW_WITH(E, expr, needle)                                                          \
-  do {                                                                                              \
-    const std::string message_ = thrown<E>([&] { (void)(expr); });                                  \
-    QVERIFY2(!message_.empty() && message_.find(needle) != std::string::npos,                       \
-             ("expected " #E " mentioning '" + std::string(needle) + "', got '" + message_ + "'").c_str()); \
-  } while (0)
 
 Example example(Ids tokens, std::int32_t prompt_len) { return Example{std::move(tokens), prompt_len}; }
 
