@@ -1,0 +1,356 @@
+#include "core/data/bpe_tokenizer.h"
+
+#include <algorithm>
+#include <queue>
+
+#include "core/common/errors.h"
+
+namespace lwb::data {
+
+namespace {
+
+// A stretch of `text` and whether it is a delimiter of the split at hand.
+struct Segment {
+  std::size_t begin, end;
+  bool match;
+};
+
+// The regex's matches and the gaps between them, covering [begin, end).
+// PCRE2 needs valid UTF-8, so it runs on each valid stretch; invalid bytes
+// (which Hugging Face cannot even take) join the gaps.
+void find_segments(const Regex& re, std::string_view text, std::size_t begin, std::size_t end,
+                   std::vector<Segment>& out) {
+  const auto gap = [&](std::size_t b, std::size_t e) {
+    if (b == e) return;
+    if (!out.empty() && !out.back().match && out.back().end == b)
+      out.back().end = e;
+    else
+      out.push_back({b, e, false});
+  };
+  std::vector<Regex::Match> matches;
+  std::size_t i = begin;
+  while (i < end) {
+    std::size_t j = i;
+    while (j < end) {
+      const std::size_t len = utf8_length(text, j);
+      if (len == 0 || j + len > end) break;
+      j += len;
+    }
+    if (j > i) {
+      matches.clear();
+      re.find_all(text.substr(i, j - i), matches);
+      std::size_t prev = i;
+      for (const Regex::Match& m : matches) {
+        gap(prev, i + m.begin);
+        out.push_back({i + m.begin, i + m.end, true});
+        prev = i + m.end;
+      }
+      gap(prev, j);
+    }
+    if (j < end) gap(j, j + 1);  // an invalid byte
+    i = j < end ? j + 1 : j;
+  }
+}
+
+// Hugging Face's NormalizedString::split: which segments become pieces.
+void apply_behavior(const std::vector<Segment>& segs, SplitBehavior behavior,
+                    std::vector<std::pair<std::size_t, std::size_t>>& out) {
+  std::size_t first = out.size();
+  bool previous_match = false;
+  switch (behavior) {
+    case SplitBehavior::isolated:
+      for (const Segment& s : segs) out.emplace_back(s.begin, s.end);
+      break;
+    case SplitBehavior::removed:
+      for (const Segment& s : segs)
+        if (!s.match) out.emplace_back(s.begin, s.end);
+      break;
+    case SplitBehavior::contiguous:
+      for (std::size_t k = 0; k < segs.size(); ++k) {
+        if (k > 0 && segs[k].match == previous_match)
+          out.back().second = segs[k].end;
+        else
+          out.emplace_back(segs[k].begin, segs[k].end);
+        previous_match = segs[k].match;
+      }
+      break;
+    case SplitBehavior::merged_with_previous:
+      for (const Segment& s : segs) {
+        if (s.match && !previous_match && out.size() > first)
+          out.back().second = s.end;
+        else
+          out.emplace_back(s.begin, s.end);
+        previous_match = s.match;
+      }
+      break;
+    case SplitBehavior::merged_with_next:
+      for (std::size_t k = segs.size(); k-- > 0;) {
+        if (segs[k].match && !previous_match && out.size() > first)
+          out.back().first = segs[k].begin;
+        else
+          out.emplace_back(segs[k].begin, segs[k].end);
+        previous_match = segs[k].match;
+      }
+      std::reverse(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
+      break;
+  }
+}
+
+// The pieces of one fragment: spans of `text`.
+struct Pieces {
+  std::string text;
+  std::vector<std::pair<std::size_t, std::size_t>> spans;
+};
+
+void replace_all(std::string_view in, std::string_view what, std::string_view with, std::string& out) {
+  out.clear();
+  std::size_t i = 0;
+  while (true) {
+    const std::size_t k = what.empty() ? std::string_view::npos : in.find(what, i);
+    if (k == std::string_view::npos) break;
+    out.append(in.substr(i, k - i));
+    out.append(with);
+    i = k + what.size();
+  }
+  out.append(in.substr(i));
+}
+
+void apply_step(const PreTokenizerStep& step, bool at_start, Pieces& p, Pieces& next) {
+  next.text.clear();
+  next.spans.clear();
+  if (step.kind == PreTokenizerStep::Kind::split) {
+    std::vector<Segment> segs;
+    for (const auto& [b, e] : p.spans) {
+      segs.clear();
+      find_segments(*step.regex, p.text, b, e, segs);
+      if (step.invert)
+        for (Segment& s : segs) s.match = !s.match;
+      apply_behavior(segs, step.behavior, next.spans);
+    }
+    next.text.swap(p.text);
+  } else {
+    std::string piece;
+    for (std::size_t k = 0; k < p.spans.size(); ++k) {
+      const std::string_view in = std::string_view(p.text).substr(p.spans[k].first, p.spans[k].second - p.spans[k].first);
+      const std::size_t start = next.text.size();
+      if (step.kind == PreTokenizerStep::Kind::prefix_space) {
+        if (in.empty() || in[0] != ' ') next.text += ' ';
+        next.text += in;
+        next.spans.emplace_back(start, next.text.size());
+        continue;
+      }
+      replace_all(in, " ", step.replacement, piece);
+      const bool prepend = step.prepend == PrependScheme::always ||
+                           (step.prepend == PrependScheme::first && k == 0 && at_start);
+      if (prepend && !piece.empty() && piece.compare(0, step.replacement.size(), step.replacement) != 0)
+        next.text += step.replacement;
+      next.text += piece;
+      if (!step.split_words) {
+        next.spans.emplace_back(start, next.text.size());
+        continue;
+      }
+      // Each replacement opens a new piece (MergedWithNext).
+      std::size_t b = start;
+      for (std::size_t i = start + 1; i < next.text.size(); ++i)
+        if (next.text.compare(i, step.replacement.size(), step.replacement) == 0) {
+          next.spans.emplace_back(b, i);
+          b = i;
+        }
+      next.spans.emplace_back(b, next.text.size());
+    }
+  }
+  std::erase_if(next.spans, [](const auto& s) { return s.first == s.second; });
+  std::swap(p, next);
+}
+
+}  // namespace
+
+BpeTokenizer::BpeTokenizer(std::string name, BpeSpec spec)
+    : VocabTokenizer(std::move(name), std::move(spec.vocab)),
+      normalizer_(std::move(spec.normalizer)),
+      pre_tokenizer_(std::move(spec.pre_tokenizer)),
+      byte_level_(spec.byte_level),
+      byte_fallback_(spec.byte_fallback),
+      fuse_unk_(spec.fuse_unk),
+      ignore_merges_(spec.ignore_merges) {
+  const std::string& source = this->spec().source;
+  for (int b = 0; b < 256; ++b) {
+    std::string piece;
+    if (byte_level_)
+      utf8_append(piece, byte_to_unicode(static_cast<unsigned char>(b)));
+    else
+      piece = byte_piece(static_cast<unsigned char>(b));
+    byte_ids_[b] = token_to_id(piece);
+  }
+
+  if (spec.scores.empty()) {
+    merges_.reserve(spec.merges.size());
+    std::string joined;
+    for (std::size_t r = 0; r < spec.merges.size(); ++r) {
+      const auto& [a, b] = spec.merges[r];
+      joined = a + b;
+      const std::int32_t ia = token_to_id(a), ib = token_to_id(b), im = token_to_id(joined);
+      const std::pair<std::int32_t, const std::string*> parts[] = {{ia, &a}, {ib, &b}, {im, &joined}};
+      for (const auto& [id, piece] : parts)
+        if (id < 0)
+          throw FormatError(source, "merge " + std::to_string(r) + " (\"" + a + " " + b + "\"): \"" + *piece +
+                                        "\" is not in the vocabulary");
+      merges_[pair_key(ia, ib)] = {static_cast<std::int32_t>(r), im};
+    }
+    return;
+  }
+
+  // SentencePiece BPE merges the adjacent pair whose concatenation scores
+  // best. Every token that splits into two tokens is such a merge; ranking
+  // the scores turns this into the same table as ranked merges (equal
+  // scores share a rank and fall back to the leftmost pair, as llama.cpp).
+  const std::size_t n = this->spec().pieces.size();
+  if (spec.scores.size() != n)
+    throw FormatError(source, std::to_string(spec.scores.size()) + " scores for " + std::to_string(n) + " tokens");
+  std::vector<float> order = spec.scores;
+  std::sort(order.begin(), order.end(), std::greater<>());
+  order.erase(std::unique(order.begin(), order.end()), order.end());
+  for (std::size_t t = 0; t < n; ++t) {
+    if (!spec.mergeable.empty() && !spec.mergeable[t]) continue;
+    const std::string& piece = this->spec().pieces[t];
+    const auto rank = static_cast<std::int32_t>(
+        std::lower_bound(order.begin(), order.end(), spec.scores[t], std::greater<>()) - order.begin());
+    for (std::size_t k = utf8_length(piece, 0); k > 0 && k < piece.size();) {
+      const std::int32_t l = token_to_id(std::string_view(piece).substr(0, k));
+      const std::int32_t r = token_to_id(std::string_view(piece).substr(k));
+      if (l >= 0 && r >= 0) merges_[pair_key(l, r)] = {rank, static_cast<std::int32_t>(t)};
+      const std::size_t len = utf8_length(piece, k);
+      k += len ? len : 1;
+    }
+  }
+}
+
+void BpeTokenizer::normalize(std::string_view text, std::string& out) const {
+  out.assign(text);
+  std::string tmp;
+  for (const NormalizerStep& step : normalizer_) {
+    switch (step.kind) {
+      case NormalizerStep::Kind::unicode: {
+        // Invalid bytes pass through; each valid stretch is normalized.
+        tmp.clear();
+        std::string part;
+        std::size_t i = 0;
+        while (i < out.size()) {
+          std::size_t j = i;
+          while (j < out.size()) {
+            const std::size_t len = utf8_length(out, j);
+            if (len == 0) break;
+            j += len;
+          }
+          data::normalize(step.form, std::string_view(out).substr(i, j - i), part);
+          tmp += part;
+          if (j < out.size()) tmp += out[j++];
+          i = j;
+        }
+        break;
+      }
+      case NormalizerStep::Kind::prepend:
+        if (out.empty()) continue;
+        tmp = step.text + out;
+        break;
+      case NormalizerStep::Kind::replace:
+        replace_all(out, step.text, step.with, tmp);
+        break;
+    }
+    out.swap(tmp);
+  }
+}
+
+void BpeTokenizer::encode_text(std::string_view text, bool at_start, std::vector<std::int32_t>& out) const {
+  Pieces p, scratch;
+  normalize(text, p.text);
+  if (!p.text.empty()) p.spans.emplace_back(0, p.text.size());
+  for (const PreTokenizerStep& step : pre_tokenizer_) apply_step(step, at_start, p, scratch);
+  for (const auto& [b, e] : p.spans) encode_piece(std::string_view(p.text).substr(b, e - b), out);
+}
+
+void BpeTokenizer::encode_piece(std::string_view piece, std::vector<std::int32_t>& out) const {
+  std::vector<std::int32_t> symbols;
+  const std::int32_t unk = spec().unk;
+  if (byte_level_) {
+    if (ignore_merges_) {
+      std::string mapped;
+      for (unsigned char c : piece) utf8_append(mapped, byte_to_unicode(c));
+      if (const std::int32_t id = token_to_id(mapped); id >= 0) {
+        out.push_back(id);
+        return;
+      }
+    }
+    for (unsigned char c : piece) {
+      const std::int32_t id = byte_ids_[c] >= 0 ? byte_ids_[c] : unk;
+      if (id >= 0) symbols.push_back(id);
+    }
+  } else {
+    if (ignore_merges_)
+      if (const std::int32_t id = token_to_id(piece); id >= 0) {
+        out.push_back(id);
+        return;
+      }
+    bool previous_unknown = false;
+    for (std::size_t i = 0; i < piece.size();) {
+      const std::size_t valid = utf8_length(piece, i);
+      const std::size_t len = valid ? valid : 1;
+      const std::int32_t id = valid ? token_to_id(piece.substr(i, len)) : -1;
+      if (id >= 0) {
+        symbols.push_back(id);
+        previous_unknown = false;
+      } else if (byte_fallback_ && std::all_of(piece.begin() + static_cast<std::ptrdiff_t>(i),
+                                               piece.begin() + static_cast<std::ptrdiff_t>(i + len),
+                                               [&](char c) { return byte_ids_[static_cast<unsigned char>(c)] >= 0; })) {
+        for (std::size_t k = i; k < i + len; ++k) symbols.push_back(byte_ids_[static_cast<unsigned char>(piece[k])]);
+        previous_unknown = false;
+      } else if (unk >= 0) {
+        if (!(fuse_unk_ && previous_unknown)) symbols.push_back(unk);
+        previous_unknown = true;
+      }
+      i += len;
+    }
+  }
+  merge(symbols);
+  out.insert(out.end(), symbols.begin(), symbols.end());
+}
+
+void BpeTokenizer::merge(std::vector<std::int32_t>& symbols) const {
+  if (symbols.size() < 2 || merges_.empty()) return;
+  // A doubly linked list over the symbols and a queue of candidate merges,
+  // lowest rank first, then leftmost. A candidate whose symbols changed since
+  // it was queued is stale and skipped.
+  struct Candidate {
+    std::int32_t rank, left, right, left_id, right_id, merged;
+    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+  };
+  const auto n = static_cast<std::int32_t>(symbols.size());
+  std::vector<std::int32_t> next(static_cast<std::size_t>(n)), prev(static_cast<std::size_t>(n));
+  for (std::int32_t i = 0; i < n; ++i) {
+    next[static_cast<std::size_t>(i)] = i + 1 < n ? i + 1 : -1;
+    prev[static_cast<std::size_t>(i)] = i - 1;
+  }
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> queue;
+  const auto consider = [&](std::int32_t l, std::int32_t r) {
+    if (l < 0 || r < 0) return;
+    const std::int32_t a = symbols[static_cast<std::size_t>(l)], b = symbols[static_cast<std::size_t>(r)];
+    const auto it = merges_.find(pair_key(a, b));
+    if (it != merges_.end()) queue.push({it->second.rank, l, r, a, b, it->second.id});
+  };
+  for (std::int32_t i = 0; i + 1 < n; ++i) consider(i, i + 1);
+  while (!queue.empty()) {
+    const Candidate c = queue.top();
+    queue.pop();
+    const auto l = static_cast<std::size_t>(c.left), r = static_cast<std::size_t>(c.right);
+    if (symbols[l] != c.left_id || next[l] != c.right || symbols[r] != c.right_id) continue;
+    symbols[l] = c.merged;
+    symbols[r] = -1;
+    next[l] = next[r];
+    if (next[r] >= 0) prev[static_cast<std::size_t>(next[r])] = c.left;
+    consider(prev[l], c.left);
+    consider(c.left, next[l]);
+  }
+  std::erase(symbols, -1);
+}
+
+}  // namespace lwb::data
