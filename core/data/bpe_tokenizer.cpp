@@ -1,7 +1,6 @@
 #include "core/data/bpe_tokenizer.h"
 
 #include <algorithm>
-#include <queue>
 
 #include "core/common/errors.h"
 
@@ -183,8 +182,9 @@ BpeTokenizer::BpeTokenizer(std::string name, BpeSpec spec)
     byte_ids_[b] = token_to_id(piece);
   }
 
+  std::vector<std::pair<std::uint64_t, MergeTable::Merge>> entries;
   if (spec.scores.empty()) {
-    merges_.reserve(spec.merges.size());
+    entries.reserve(spec.merges.size());
     std::string joined;
     for (std::size_t r = 0; r < spec.merges.size(); ++r) {
       const auto& [a, b] = spec.merges[r];
@@ -195,8 +195,9 @@ BpeTokenizer::BpeTokenizer(std::string name, BpeSpec spec)
         if (id < 0)
           throw FormatError(source, "merge " + std::to_string(r) + " (\"" + a + " " + b + "\"): \"" + *piece +
                                         "\" is not in the vocabulary");
-      merges_[pair_key(ia, ib)] = {static_cast<std::int32_t>(r), im};
+      entries.push_back({MergeTable::key(ia, ib), {static_cast<std::int32_t>(r), im}});
     }
+    merges_.build(entries);
     return;
   }
 
@@ -218,11 +219,12 @@ BpeTokenizer::BpeTokenizer(std::string name, BpeSpec spec)
     for (std::size_t k = utf8_length(piece, 0); k > 0 && k < piece.size();) {
       const std::int32_t l = token_to_id(std::string_view(piece).substr(0, k));
       const std::int32_t r = token_to_id(std::string_view(piece).substr(k));
-      if (l >= 0 && r >= 0) merges_[pair_key(l, r)] = {rank, static_cast<std::int32_t>(t)};
+      if (l >= 0 && r >= 0) entries.push_back({MergeTable::key(l, r), {rank, static_cast<std::int32_t>(t)}});
       const std::size_t len = utf8_length(piece, k);
       k += len ? len : 1;
     }
   }
+  merges_.build(entries);
 }
 
 void BpeTokenizer::normalize(std::string_view text, std::string& out) const {
@@ -261,22 +263,37 @@ void BpeTokenizer::normalize(std::string_view text, std::string& out) const {
   }
 }
 
+// A candidate merge of the symbols at `left` and `right`; stale once either
+// symbol has changed since it was queued.
+struct Candidate {
+  std::int32_t rank, left, right, left_id, right_id, merged;
+  bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+};
+
+struct BpeTokenizer::Scratch {
+  std::vector<std::int32_t> symbols, next, prev;
+  std::vector<Candidate> queue;
+  std::string mapped;
+};
+
 void BpeTokenizer::encode_text(std::string_view text, bool at_start, std::vector<std::int32_t>& out) const {
-  Pieces p, scratch;
+  Pieces p, next;
   normalize(text, p.text);
   if (!p.text.empty()) p.spans.emplace_back(0, p.text.size());
-  for (const PreTokenizerStep& step : pre_tokenizer_) apply_step(step, at_start, p, scratch);
-  for (const auto& [b, e] : p.spans) encode_piece(std::string_view(p.text).substr(b, e - b), out);
+  for (const PreTokenizerStep& step : pre_tokenizer_) apply_step(step, at_start, p, next);
+  Scratch scratch;
+  for (const auto& [b, e] : p.spans) encode_piece(std::string_view(p.text).substr(b, e - b), scratch, out);
 }
 
-void BpeTokenizer::encode_piece(std::string_view piece, std::vector<std::int32_t>& out) const {
-  std::vector<std::int32_t> symbols;
+void BpeTokenizer::encode_piece(std::string_view piece, Scratch& s, std::vector<std::int32_t>& out) const {
+  std::vector<std::int32_t>& symbols = s.symbols;
+  symbols.clear();
   const std::int32_t unk = spec().unk;
   if (byte_level_) {
     if (ignore_merges_) {
-      std::string mapped;
-      for (unsigned char c : piece) utf8_append(mapped, byte_to_unicode(c));
-      if (const std::int32_t id = token_to_id(mapped); id >= 0) {
+      s.mapped.clear();
+      for (unsigned char c : piece) utf8_append(s.mapped, byte_to_unicode(c));
+      if (const std::int32_t id = token_to_id(s.mapped); id >= 0) {
         out.push_back(id);
         return;
       }
@@ -311,46 +328,78 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<std::int32_t
       i += len;
     }
   }
-  merge(symbols);
+  merge(s);
   out.insert(out.end(), symbols.begin(), symbols.end());
 }
 
-void BpeTokenizer::merge(std::vector<std::int32_t>& symbols) const {
+void BpeTokenizer::merge(Scratch& s) const {
+  std::vector<std::int32_t>& symbols = s.symbols;
   if (symbols.size() < 2 || merges_.empty()) return;
   // A doubly linked list over the symbols and a queue of candidate merges,
-  // lowest rank first, then leftmost. A candidate whose symbols changed since
-  // it was queued is stale and skipped.
-  struct Candidate {
-    std::int32_t rank, left, right, left_id, right_id, merged;
-    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
-  };
+  // lowest rank first, then leftmost (Hugging Face's and llama.cpp's order).
   const auto n = static_cast<std::int32_t>(symbols.size());
-  std::vector<std::int32_t> next(static_cast<std::size_t>(n)), prev(static_cast<std::size_t>(n));
+  s.next.resize(symbols.size());
+  s.prev.resize(symbols.size());
   for (std::int32_t i = 0; i < n; ++i) {
-    next[static_cast<std::size_t>(i)] = i + 1 < n ? i + 1 : -1;
-    prev[static_cast<std::size_t>(i)] = i - 1;
+    s.next[static_cast<std::size_t>(i)] = i + 1 < n ? i + 1 : -1;
+    s.prev[static_cast<std::size_t>(i)] = i - 1;
   }
-  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> queue;
+  std::vector<Candidate>& queue = s.queue;
+  queue.clear();
   const auto consider = [&](std::int32_t l, std::int32_t r) {
     if (l < 0 || r < 0) return;
     const std::int32_t a = symbols[static_cast<std::size_t>(l)], b = symbols[static_cast<std::size_t>(r)];
-    const auto it = merges_.find(pair_key(a, b));
-    if (it != merges_.end()) queue.push({it->second.rank, l, r, a, b, it->second.id});
+    if (const MergeTable::Merge* m = merges_.find(a, b)) {
+      queue.push_back({m->rank, l, r, a, b, m->id});
+      std::push_heap(queue.begin(), queue.end(), std::greater<>());
+    }
   };
   for (std::int32_t i = 0; i + 1 < n; ++i) consider(i, i + 1);
   while (!queue.empty()) {
-    const Candidate c = queue.top();
-    queue.pop();
+    std::pop_heap(queue.begin(), queue.end(), std::greater<>());
+    const Candidate c = queue.back();
+    queue.pop_back();
     const auto l = static_cast<std::size_t>(c.left), r = static_cast<std::size_t>(c.right);
-    if (symbols[l] != c.left_id || next[l] != c.right || symbols[r] != c.right_id) continue;
+    if (symbols[l] != c.left_id || s.next[l] != c.right || symbols[r] != c.right_id) continue;
     symbols[l] = c.merged;
     symbols[r] = -1;
-    next[l] = next[r];
-    if (next[r] >= 0) prev[static_cast<std::size_t>(next[r])] = c.left;
-    consider(prev[l], c.left);
-    consider(c.left, next[l]);
+    s.next[l] = s.next[r];
+    if (s.next[r] >= 0) s.prev[static_cast<std::size_t>(s.next[r])] = c.left;
+    consider(s.prev[l], c.left);
+    consider(c.left, s.next[l]);
   }
   std::erase(symbols, -1);
+}
+
+// ---- MergeTable
+
+namespace {
+constexpr std::uint64_t kFree = ~std::uint64_t{0};  // no pair of ids >= 0 has this key
+}
+
+std::size_t MergeTable::slot(std::uint64_t key) const {
+  std::size_t i = static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & mask_;
+  while (keys_[i] != key && keys_[i] != kFree) i = (i + 1) & mask_;
+  return i;
+}
+
+void MergeTable::build(const std::vector<std::pair<std::uint64_t, Merge>>& entries) {
+  std::size_t size = 16;
+  while (size < entries.size() * 2) size *= 2;  // at most half full
+  keys_.assign(size, kFree);
+  values_.assign(size, {});
+  mask_ = size - 1;
+  for (const auto& [key, merge] : entries) {
+    const std::size_t i = slot(key);
+    keys_[i] = key;
+    values_[i] = merge;
+  }
+}
+
+const MergeTable::Merge* MergeTable::find(std::int32_t left, std::int32_t right) const {
+  if (keys_.empty()) return nullptr;
+  const std::size_t i = slot(key(left, right));
+  return keys_[i] == kFree ? nullptr : &values_[i];
 }
 
 }  // namespace lwb::data

@@ -20,16 +20,20 @@ namespace fs = std::filesystem;
 constexpr const char* kTurnEnds[] = {"<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<end_of_turn>",
                                      "<|endoftext|>", "<|end_of_text|>"};
 
+json parse_json(std::string_view text, const std::string& source) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    throw FormatError(source, std::string("not valid JSON: ") + e.what());
+  }
+}
+
 json read_json(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw FormatError(file.string(), "cannot be read");
   std::stringstream buf;
   buf << in.rdbuf();
-  try {
-    return json::parse(buf.str());
-  } catch (const json::exception& e) {
-    throw FormatError(file.string(), std::string("not valid JSON: ") + e.what());
-  }
+  return parse_json(buf.str(), file.string());
 }
 
 // Reads tokenizer.json with messages that name the file and the JSON path.
@@ -62,6 +66,19 @@ class Reader {
   std::int64_t integer(const json& j, const std::string& where) const {
     if (!j.is_number_integer()) fail(where, "expected an integer");
     return j.get<std::int64_t>();
+  }
+  // A token id; the bound keeps a hostile file from sizing tables at will.
+  std::int32_t id(const json& j, const std::string& where) const {
+    const std::int64_t id = integer(j, where);
+    if (id < 0 || id > 16'000'000) fail(where, "id " + std::to_string(id) + " out of range");
+    return static_cast<std::int32_t>(id);
+  }
+  // Calls f(element, its path) for each element of the array j[key].
+  template <class F>
+  void each(const json& j, const std::string& where, const char* key, F&& f) const {
+    const json& list = member(j, where, key);
+    if (!list.is_array()) fail(where + "." + key, "expected an array");
+    for (std::size_t i = 0; i < list.size(); ++i) f(list[i], where + "." + key + "[" + std::to_string(i) + "]");
   }
   [[noreturn]] void unsupported(const std::string& where, const std::string& what, const char* supported) const {
     fail(where, "unsupported " + what + " (this build runs " + supported + ")");
@@ -99,10 +116,7 @@ void parse_normalizer(const Reader& r, const json& j, const std::string& where, 
       return;
     }
   if (type == "Sequence") {
-    const json& list = r.member(j, where, "normalizers");
-    if (!list.is_array()) r.fail(where + ".normalizers", "expected an array");
-    for (std::size_t i = 0; i < list.size(); ++i)
-      parse_normalizer(r, list[i], where + ".normalizers[" + std::to_string(i) + "]", out);
+    r.each(j, where, "normalizers", [&](const json& e, const std::string& at) { parse_normalizer(r, e, at, out); });
   } else if (type == "Prepend") {
     out.push_back({NormalizerStep::Kind::prepend, {}, r.string(j, where, "prepend"), {}});
   } else if (type == "Replace") {
@@ -129,10 +143,7 @@ void parse_pre_tokenizer(const Reader& r, const json& j, const std::string& wher
   if (spec.byte_level && type != "Sequence")
     r.unsupported(where, "pre-tokenizer after ByteLevel", "ByteLevel as the last step");
   if (type == "Sequence") {
-    const json& list = r.member(j, where, "pretokenizers");
-    if (!list.is_array()) r.fail(where + ".pretokenizers", "expected an array");
-    for (std::size_t i = 0; i < list.size(); ++i)
-      parse_pre_tokenizer(r, list[i], where + ".pretokenizers[" + std::to_string(i) + "]", spec);
+    r.each(j, where, "pretokenizers", [&](const json& e, const std::string& at) { parse_pre_tokenizer(r, e, at, spec); });
   } else if (type == "ByteLevel") {
     if (r.flag(j, where, "add_prefix_space", true)) {
       PreTokenizerStep s;
@@ -188,10 +199,7 @@ void parse_decoder(const Reader& r, const json& j, const std::string& where, Dec
   if (j.is_null()) return;
   const std::string type = r.string(j, where, "type");
   if (type == "Sequence") {
-    const json& list = r.member(j, where, "decoders");
-    if (!list.is_array()) r.fail(where + ".decoders", "expected an array");
-    for (std::size_t i = 0; i < list.size(); ++i)
-      parse_decoder(r, list[i], where + ".decoders[" + std::to_string(i) + "]", d);
+    r.each(j, where, "decoders", [&](const json& e, const std::string& at) { parse_decoder(r, e, at, d); });
   } else if (type == "ByteLevel") {
     d.pieces.byte_level = true;
   } else if (type == "ByteFallback") {
@@ -232,30 +240,22 @@ void parse_post_processor(const Reader& r, const json& j, const std::string& whe
     return it->second;
   };
   if (type == "Sequence") {
-    const json& list = r.member(j, where, "processors");
-    if (!list.is_array()) r.fail(where + ".processors", "expected an array");
-    for (std::size_t i = 0; i < list.size(); ++i)
-      parse_post_processor(r, list[i], where + ".processors[" + std::to_string(i) + "]", ids, v);
+    r.each(j, where, "processors", [&](const json& e, const std::string& at) { parse_post_processor(r, e, at, ids, v); });
   } else if (type == "ByteLevel") {
     // Only trims offsets, which this engine does not report.
   } else if (type == "TemplateProcessing") {
-    const json& single = r.member(j, where, "single");
     const json& specials = r.member(j, where, "special_tokens");
-    if (!single.is_array()) r.fail(where + ".single", "expected an array");
-    bool after = false;
-    for (std::size_t i = 0; i < single.size(); ++i) {
-      const std::string at = where + ".single[" + std::to_string(i) + "]";
-      if (single[i].contains("Sequence")) {
+    bool after = false;  // past the text ($A)
+    r.each(j, where, "single", [&](const json& e, const std::string& at) {
+      if (e.contains("Sequence")) {
         after = true;
-        continue;
+        return;
       }
-      const std::string name = r.string(r.member(single[i], at, "SpecialToken"), at + ".SpecialToken", "id");
-      const json& token_ids = r.member(r.member(specials, where + ".special_tokens", name.c_str()),
-                                       where + ".special_tokens." + name, "ids");
-      if (!token_ids.is_array()) r.fail(where + ".special_tokens." + name + ".ids", "expected an array");
-      for (const json& id : token_ids)
-        (after ? v.suffix : v.prefix).push_back(static_cast<std::int32_t>(r.integer(id, at)));
-    }
+      const std::string name = r.string(r.member(e, at, "SpecialToken"), at + ".SpecialToken", "id");
+      const std::string token_at = where + ".special_tokens." + name;
+      r.each(r.member(specials, where + ".special_tokens", name.c_str()), token_at, "ids",
+             [&](const json& id, const std::string& id_at) { (after ? v.suffix : v.prefix).push_back(r.id(id, id_at)); });
+    });
   } else if (type == "RobertaProcessing" || type == "BertProcessing") {
     for (const char* key : {"cls", "sep"}) {
       const json& pair = r.member(j, where, key);
@@ -269,6 +269,24 @@ void parse_post_processor(const Reader& r, const json& j, const std::string& whe
   }
 }
 
+void set_piece(VocabSpec& v, std::int32_t id, const std::string& piece) {
+  const auto i = static_cast<std::size_t>(id);
+  if (i >= v.pieces.size()) v.pieces.resize(i + 1);
+  v.pieces[i] = piece;
+}
+
+// An added token as tokenizer.json and tokenizer_config.json spell it.
+AddedToken added_token(const Reader& r, const json& t, const std::string& at, std::int32_t id) {
+  AddedToken a;
+  a.id = id;
+  a.content = r.string(t, at, "content");
+  a.special = r.flag(t, at, "special", false);
+  a.lstrip = r.flag(t, at, "lstrip", false);
+  a.rstrip = r.flag(t, at, "rstrip", false);
+  a.single_word = r.flag(t, at, "single_word", false);
+  return a;
+}
+
 // The "model" object of a BPE tokenizer.json: vocabulary and merges.
 void parse_bpe_model(const Reader& r, const json& m, BpeSpec& spec, std::string& unk_token) {
   const std::string where = "model";
@@ -276,17 +294,9 @@ void parse_bpe_model(const Reader& r, const json& m, BpeSpec& spec, std::string&
   if (!vocab.is_object()) r.fail(where + ".vocab", "expected an object of token: id");
   VocabSpec& v = spec.vocab;
   for (const auto& [piece, id_json] : vocab.items()) {
-    const std::int64_t id = r.integer(id_json, where + ".vocab." + piece);
-    if (id < 0 || id > 16'000'000) r.fail(where + ".vocab." + piece, "id " + std::to_string(id) + " out of range");
-    if (static_cast<std::size_t>(id) >= v.pieces.size()) v.pieces.resize(static_cast<std::size_t>(id) + 1);
-    v.pieces[static_cast<std::size_t>(id)] = piece;
+    set_piece(v, r.id(id_json, where + ".vocab." + piece), piece);
   }
-  const json& merges = r.member(m, where, "merges");
-  if (!merges.is_array()) r.fail(where + ".merges", "expected an array");
-  spec.merges.reserve(merges.size());
-  for (std::size_t i = 0; i < merges.size(); ++i) {
-    const json& e = merges[i];
-    const std::string at = where + ".merges[" + std::to_string(i) + "]";
+  r.each(m, where, "merges", [&](const json& e, const std::string& at) {
     if (e.is_string()) {
       const std::string s = e.get<std::string>();
       const std::size_t space = s.find(' ');
@@ -298,7 +308,7 @@ void parse_bpe_model(const Reader& r, const json& m, BpeSpec& spec, std::string&
     } else {
       r.fail(at, "expected \"left right\" or [\"left\", \"right\"]");
     }
-  }
+  });
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
     if (m.contains(key) && !m[key].is_null() && m[key] != "")
       r.unsupported(where + "." + key, "BPE option", "BPE without subword prefixes or suffixes");
@@ -317,10 +327,9 @@ PieceMap piece_map(const VocabSpec& v) {
   return ids;
 }
 
-// A tokenizer.json as a BpeSpec. `model_type` is what the file's model is,
-// so that a caller can turn to tokenizer.model for a type this reads not.
-BpeSpec parse_tokenizer_json(const fs::path& file, const json& j) {
-  const Reader r(file.string());
+// A tokenizer.json as a BpeSpec; FormatError for a model other than BPE.
+BpeSpec parse_tokenizer_json(const std::string& source, const json& j) {
+  const Reader r(source);
   if (!j.is_object()) r.fail("top level", "expected an object");
   BpeSpec spec;
   spec.vocab.source = r.source();
@@ -331,25 +340,12 @@ BpeSpec parse_tokenizer_json(const fs::path& file, const json& j) {
   parse_bpe_model(r, model, spec, unk_token);
   VocabSpec& v = spec.vocab;
 
-  if (j.contains("added_tokens")) {
-    const json& added = j["added_tokens"];
-    if (!added.is_array()) r.fail("added_tokens", "expected an array");
-    for (std::size_t i = 0; i < added.size(); ++i) {
-      const std::string at = "added_tokens[" + std::to_string(i) + "]";
-      AddedToken t;
-      t.content = r.string(added[i], at, "content");
-      const std::int64_t id = r.integer(r.member(added[i], at, "id"), at + ".id");
-      if (id < 0 || id > 16'000'000) r.fail(at + ".id", "id " + std::to_string(id) + " out of range");
-      t.id = static_cast<std::int32_t>(id);
-      t.special = r.flag(added[i], at, "special", false);
-      t.lstrip = r.flag(added[i], at, "lstrip", false);
-      t.rstrip = r.flag(added[i], at, "rstrip", false);
-      t.single_word = r.flag(added[i], at, "single_word", false);
-      if (static_cast<std::size_t>(id) >= v.pieces.size()) v.pieces.resize(static_cast<std::size_t>(id) + 1);
-      v.pieces[static_cast<std::size_t>(id)] = t.content;
+  if (j.contains("added_tokens"))
+    r.each(j, "top level", "added_tokens", [&](const json& e, const std::string& at) {
+      AddedToken t = added_token(r, e, at, r.id(r.member(e, at, "id"), at + ".id"));
+      set_piece(v, t.id, t.content);
       v.added.push_back(std::move(t));
-    }
-  }
+    });
 
   parse_normalizer(r, j.value("normalizer", json()), "normalizer", spec.normalizer);
   parse_pre_tokenizer(r, j.value("pre_tokenizer", json()), "pre_tokenizer", spec);
@@ -419,18 +415,13 @@ FolderConfig read_folder_config(const fs::path& dir) {
     const Reader r((dir / name).string());
     for (const auto& [key, t] : decoder->items()) {
       const std::string at = "added_tokens_decoder." + key;
-      AddedToken a;
+      std::int32_t id = -1;
       try {
-        a.id = std::stoi(key);
-      } catch (const std::exception&) {
+        id = r.id(json(std::stoll(key)), at);
+      } catch (const std::logic_error&) {
         r.fail(at, "the key is not an id");
       }
-      a.content = r.string(t, at, "content");
-      a.special = r.flag(t, at, "special", false);
-      a.lstrip = r.flag(t, at, "lstrip", false);
-      a.rstrip = r.flag(t, at, "rstrip", false);
-      a.single_word = r.flag(t, at, "single_word", false);
-      c.added.push_back(std::move(a));
+      c.added.push_back(added_token(r, t, at, id));
     }
   }
   if (fs::exists(dir / "generation_config.json")) {
@@ -456,8 +447,11 @@ void apply_flag(std::optional<bool> flag, std::int32_t id, std::vector<std::int3
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_tokenizer_json(const fs::path& file) {
-  BpeSpec spec = parse_tokenizer_json(file, read_json(file));
-  return std::make_unique<BpeTokenizer>("bpe", std::move(spec));
+  return std::make_unique<BpeTokenizer>("bpe", parse_tokenizer_json(file.string(), read_json(file)));
+}
+
+std::unique_ptr<Tokenizer> tokenizer_from_json(std::string_view text, const std::string& source) {
+  return std::make_unique<BpeTokenizer>("bpe", parse_tokenizer_json(source, parse_json(text, source)));
 }
 
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const fs::path& dir) {
@@ -486,7 +480,7 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(const fs::path& dir) {
     return std::make_unique<SentencePieceTokenizer>(model_file, o);
   }
 
-  BpeSpec spec = parse_tokenizer_json(json_file, *j);
+  BpeSpec spec = parse_tokenizer_json(json_file.string(), *j);
   VocabSpec& v = spec.vocab;
   const PieceMap ids = piece_map(v);
   std::int32_t* targets[4] = {&v.bos, &v.eos, &v.pad, &v.unk};

@@ -2,6 +2,8 @@
 // Tokenizers of Hugging Face model folders.
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "core/data/tokenizer.h"
 
@@ -20,5 +22,7 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem::path& dir);
 // One tokenizer.json on its own: special ids are what the file itself shows
 // (the post-processor's tokens, the model's unk).
 std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& file);
+// The same from the file's text; `source` names it in messages.
+std::unique_ptr<Tokenizer> tokenizer_from_json(std::string_view text, const std::string& source);
 
 }  // namespace lwb::data

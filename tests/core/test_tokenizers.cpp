@@ -8,7 +8,6 @@
 #include <QtTest>
 
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -18,6 +17,7 @@
 #include "core/data/sentencepiece_tokenizer.h"
 #include "core/data/tokenizer.h"
 #include "core/data/unicode.h"
+#include "io_fixtures.h"
 
 using namespace lwb;
 using namespace lwb::data;
@@ -28,22 +28,13 @@ namespace {
 using Ids = std::vector<std::int32_t>;
 const std::string kDir = std::string(LWB_TEST_DATA_DIR) + "/tokenizers/";
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
+using test::read_text;
+using test::write_text;
 
 const std::vector<std::string>& texts() {
   static const std::vector<std::string> all = [] {
     std::vector<std::string> t;
-    std::istringstream in(read_file(kDir + "texts.jsonl"));
+    std::istringstream in(read_text(kDir + "texts.jsonl"));
     for (std::string line; std::getline(in, line);) t.push_back(json::parse(line).get<std::string>());
     return t;
   }();
@@ -57,7 +48,7 @@ struct Golden {
 };
 
 Golden read_golden(const std::string& family) {
-  const std::string packed = read_file(kDir + family + "/golden.json.zlib");
+  const std::string packed = read_text(kDir + family + "/golden.json.zlib");
   const QByteArray text = qUncompress(QByteArray(packed.data(), static_cast<qsizetype>(packed.size())));
   const json j = json::parse(text.begin(), text.end());
   Golden g;
@@ -124,7 +115,7 @@ void check_round_trip(const Tokenizer& tok, const std::string& what, bool nfc = 
 // else USER_DEFINED, merges as "left right"), read here straight from the
 // JSON so the GGUF path is checked independently of the tokenizer.json reader.
 GgufVocab gguf_from_tokenizer_json(const std::string& family, const std::string& pre, const Tokenizer& hf) {
-  const json j = json::parse(read_file(kDir + family + "/tokenizer.json"));
+  const json j = json::parse(read_text(kDir + family + "/tokenizer.json"));
   GgufVocab v;
   v.source = family + " (as GGUF)";
   v.model = "gpt2";
@@ -149,7 +140,7 @@ GgufVocab gguf_from_tokenizer_json(const std::string& family, const std::string&
 // A gguf_vocab.json dump (the script's, of a SentencePiece model or of the
 // real SmolLM2 GGUF) as the GGUF reader would fill it.
 GgufVocab gguf_from_dump(const std::string& path) {
-  const json j = json::parse(read_file(path));
+  const json j = json::parse(read_text(path));
   GgufVocab v;
   v.source = path;
   v.model = j.at("model").get<std::string>();
@@ -164,23 +155,11 @@ GgufVocab gguf_from_dump(const std::string& path) {
   return v;
 }
 
-template <class E, class F>
-std::string thrown(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    qWarning("unexpected exception: %s", e.what());
-  }
-  return {};
-}
-
-#define EXPECT_THROW_WITH(E, expr, needle)                                                           \
-  do {                                                                                               \
-    const std::string message_ = thrown<E>([&] { (void)(expr); });                                   \
-    QVERIFY2(!message_.empty() && message_.find(needle) != std::string::npos,                        \
-             ("expected " #E " mentioning '" + std::string(needle) + "', got '" + message_ + "'").c_str()); \
+#define EXPECT_FORMAT_ERROR(expr, needle)                                                                  \
+  do {                                                                                                     \
+    const std::string message_ = test::format_error([&] { (void)(expr); });                                \
+    QVERIFY2(!message_.empty() && message_.find(needle) != std::string::npos,                              \
+             ("expected a FormatError mentioning '" + std::string(needle) + "', got '" + message_ + "'").c_str()); \
   } while (0)
 
 }  // namespace
@@ -310,55 +289,55 @@ class TestTokenizers : public QObject {
     QTemporaryDir tmp;
     const std::string dir = tmp.path().toStdString();
     const std::string file = dir + "/tokenizer.json";
-    json gpt2 = json::parse(read_file(kDir + "gpt2/tokenizer.json"));
+    json gpt2 = json::parse(read_text(kDir + "gpt2/tokenizer.json"));
 
     json unigram = gpt2;
     unigram["model"] = {{"type", "Unigram"}, {"vocab", json::array()}};
-    write_file(file, unigram.dump());
-    EXPECT_THROW_WITH(FormatError, load_hf_tokenizer(dir), file + ": model.type: unsupported model \"Unigram\"");
+    write_text(file, unigram.dump());
+    EXPECT_FORMAT_ERROR(load_hf_tokenizer(dir), file + ": model.type: unsupported model \"Unigram\"");
 
-    write_file(file, read_file(kDir + "gpt2/tokenizer.json").substr(0, 5000));
-    EXPECT_THROW_WITH(FormatError, load_tokenizer_json(file), file + ": not valid JSON");
+    write_text(file, read_text(kDir + "gpt2/tokenizer.json").substr(0, 5000));
+    EXPECT_FORMAT_ERROR(load_tokenizer_json(file), file + ": not valid JSON");
 
     json no_merges = gpt2;
     no_merges["model"].erase("merges");
-    write_file(file, no_merges.dump());
-    EXPECT_THROW_WITH(FormatError, load_tokenizer_json(file), "model: missing \"merges\"");
+    write_text(file, no_merges.dump());
+    EXPECT_FORMAT_ERROR(load_tokenizer_json(file), "model: missing \"merges\"");
 
     json bad_merge = gpt2;
     bad_merge["model"]["merges"][7] = "Ġzzz qqq";
-    write_file(file, bad_merge.dump());
-    EXPECT_THROW_WITH(FormatError, load_tokenizer_json(file), "merge 7 (\"Ġzzz qqq\"): \"Ġzzz\" is not in the vocabulary");
+    write_text(file, bad_merge.dump());
+    EXPECT_FORMAT_ERROR(load_tokenizer_json(file), "merge 7 (\"Ġzzz qqq\"): \"Ġzzz\" is not in the vocabulary");
 
     json bert = gpt2;
     bert["pre_tokenizer"] = {{"type", "BertPreTokenizer"}};
-    write_file(file, bert.dump());
-    EXPECT_THROW_WITH(FormatError, load_tokenizer_json(file), "pre_tokenizer.type: unsupported pre-tokenizer \"BertPreTokenizer\"");
+    write_text(file, bert.dump());
+    EXPECT_FORMAT_ERROR(load_tokenizer_json(file), "pre_tokenizer.type: unsupported pre-tokenizer \"BertPreTokenizer\"");
 
     json bad_regex = gpt2;
     bad_regex["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
-    write_file(file, bad_regex.dump());
-    EXPECT_THROW_WITH(FormatError, load_tokenizer_json(file), "regex \"(unclosed\"");
+    write_text(file, bad_regex.dump());
+    EXPECT_FORMAT_ERROR(load_tokenizer_json(file), "regex \"(unclosed\"");
 
     const std::string model = dir + "/tokenizer.model";
-    write_file(model, "not a protobuf");
-    EXPECT_THROW_WITH(FormatError, SentencePieceTokenizer(model, {}), model + ": not a SentencePiece model");
+    write_text(model, "not a protobuf");
+    EXPECT_FORMAT_ERROR(SentencePieceTokenizer(model, {}), model + ": not a SentencePiece model");
 
     QTemporaryDir empty;
-    EXPECT_THROW_WITH(FormatError, load_hf_tokenizer(empty.path().toStdString()), "no tokenizer.json or tokenizer.model");
+    EXPECT_FORMAT_ERROR(load_hf_tokenizer(empty.path().toStdString()), "no tokenizer.json or tokenizer.model");
 
     const auto hf = load_hf_tokenizer(kDir + "smollm");
     GgufVocab v = gguf_from_tokenizer_json("smollm", "falcon-h7", *hf);
-    EXPECT_THROW_WITH(FormatError, make_gguf_tokenizer(v), "tokenizer.ggml.pre \"falcon-h7\" is not a pre-tokenizer");
+    EXPECT_FORMAT_ERROR(make_gguf_tokenizer(v), "tokenizer.ggml.pre \"falcon-h7\" is not a pre-tokenizer");
     v.pre = "smollm";
     v.model = "t5";
-    EXPECT_THROW_WITH(FormatError, make_gguf_tokenizer(v), "tokenizer.ggml.model \"t5\" is not supported");
+    EXPECT_FORMAT_ERROR(make_gguf_tokenizer(v), "tokenizer.ggml.model \"t5\" is not supported");
     v.model = "gpt2";
     v.merges[3] = "nospace";
-    EXPECT_THROW_WITH(FormatError, make_gguf_tokenizer(v), "tokenizer.ggml.merges[3] \"nospace\"");
+    EXPECT_FORMAT_ERROR(make_gguf_tokenizer(v), "tokenizer.ggml.merges[3] \"nospace\"");
     GgufVocab spm = gguf_from_dump(kDir + "llama2/gguf_vocab.json");
     spm.scores.pop_back();
-    EXPECT_THROW_WITH(FormatError, make_gguf_tokenizer(spm), "tokenizer.ggml.scores has 1499 entries for 1500 tokens");
+    EXPECT_FORMAT_ERROR(make_gguf_tokenizer(spm), "tokenizer.ggml.scores has 1499 entries for 1500 tokens");
   }
 };
 

@@ -37,10 +37,14 @@ tokenizer(text)["input_ids"]. For the SentencePiece families the script also
 checks the sentencepiece library against transformers and records any
 disagreement in meta.
 
-With --smollm2 GGUF the script also writes, outside the repository, the real
-SmolLM2-135M-Instruct vocabulary as gguf_vocab.json and transformers' ids for
-the same texts (from AutoTokenizer.from_pretrained(dir, gguf_file=...)), which
-the C++ test compares when LWB_SMOLLM2_VOCAB names that folder.
+With --smollm2 GGUF the script writes, outside the repository
+(--smollm2-out), the real SmolLM2-135M-Instruct vocabulary as gguf_vocab.json
+and as a tokenizer.json with SmolLM2's own pipeline, and into the repository
+the golden ids of that pipeline (smollm2-135m/golden.json.zlib, 58 KB; the
+2 MB vocabulary is not committed). The C++ test compares them when
+LWB_SMOLLM2_VOCAB names that folder. transformers' GGUF loader
+(from_pretrained(dir, gguf_file=...)) is measured against the pipeline too and
+recorded in meta: it drops SmolLM2's Digits pre-tokenizer.
 
 Rerun (outside the repository's build; the engine's tests never need Python):
     python3 -m venv /tmp/tokenv
@@ -384,7 +388,7 @@ def versions():
             "transformers": transformers.__version__, "sentencepiece": spm.__version__}
 
 
-def smollm2(gguf_path, texts, out):
+def smollm2(gguf_path, texts, out, golden_dir):
     """The real SmolLM2 vocabulary from its GGUF, and transformers' ids for it."""
     from gguf import GGUFReader
     reader = GGUFReader(gguf_path)
@@ -421,10 +425,12 @@ def smollm2(gguf_path, texts, out):
     tok.decoder = decoders.ByteLevel()
     hf = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=g["tokens"][g["bos"]],
                                  eos_token=g["tokens"][g["eos"]], unk_token=g["tokens"][g["unk"]])
+    hf.save_pretrained(out)  # a tokenizer.json folder for bench_tokenizer
     plain, special, prefix, suffix = goldens(hf, texts)
     loader = AutoTokenizer.from_pretrained(os.path.dirname(gguf_path), gguf_file=os.path.basename(gguf_path))
     differ = [i for i, t in enumerate(texts) if loader(t, add_special_tokens=False)["input_ids"] != plain[i]]
-    write_golden(out, {"family": "smollm2-135m", "reference": "tokenizers, SmolLM2's pipeline over the GGUF vocabulary",
+    os.makedirs(golden_dir, exist_ok=True)
+    write_golden(golden_dir, {"family": "smollm2-135m", "reference": "tokenizers, SmolLM2's pipeline over the GGUF vocabulary",
                        "transformers_gguf_loader_differs_on": differ, **versions()}, plain, special, prefix, suffix)
     print(f"smollm2: {len(g['tokens'])} tokens, {len(g['merges'])} merges -> {out}; transformers' GGUF loader "
           f"differs on {len(differ)} texts")
@@ -434,7 +440,7 @@ def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--out", default=os.path.join(here, "..", "data", "tokenizers"))
-    ap.add_argument("--smollm2", help="SmolLM2-135M-Instruct GGUF: also write its vocabulary and goldens")
+    ap.add_argument("--smollm2", help="SmolLM2-135M-Instruct GGUF: write (only) its vocabulary and goldens")
     ap.add_argument("--smollm2-out", default="/tmp/lwb-smollm2-vocab")
     ap.add_argument("--only", choices=["unigram"], help="make only this family")
     args = ap.parse_args()
@@ -446,7 +452,7 @@ def main():
         for t in texts:
             f.write(json.dumps(t, ensure_ascii=False) + "\n")
     if args.smollm2:
-        smollm2(args.smollm2, texts, args.smollm2_out)
+        smollm2(args.smollm2, texts, args.smollm2_out, os.path.join(out, "smollm2-135m"))
         return
 
     corpus = training_corpus()
