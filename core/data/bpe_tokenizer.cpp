@@ -130,7 +130,8 @@ void apply_step(const PreTokenizerStep& step, bool at_start, Pieces& p, Pieces& 
   } else {
     std::string piece;
     for (std::size_t k = 0; k < p.spans.size(); ++k) {
-      const std::string_view in = std::string_view(p.text).substr(p.spans[k].first, p.spans[k].second - p.spans[k].first);
+      const auto [b, e] = p.spans[k];
+      const std::string_view in = std::string_view(p.text).substr(b, e - b);
       const std::size_t start = next.text.size();
       if (step.kind == PreTokenizerStep::Kind::prefix_space) {
         if (in.empty() || in[0] != ' ') next.text += ' ';
@@ -149,13 +150,13 @@ void apply_step(const PreTokenizerStep& step, bool at_start, Pieces& p, Pieces& 
         continue;
       }
       // Each replacement opens a new piece (MergedWithNext).
-      std::size_t b = start;
+      std::size_t word = start;
       for (std::size_t i = start + 1; i < next.text.size(); ++i)
         if (next.text.compare(i, step.replacement.size(), step.replacement) == 0) {
-          next.spans.emplace_back(b, i);
-          b = i;
+          next.spans.emplace_back(word, i);
+          word = i;
         }
-      next.spans.emplace_back(b, next.text.size());
+      next.spans.emplace_back(word, next.text.size());
     }
   }
   std::erase_if(next.spans, [](const auto& s) { return s.first == s.second; });

@@ -1,5 +1,8 @@
 #include "core/data/hf_tokenizer.h"
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -15,10 +18,6 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-// Chat models end a turn with one of these; generation stops there too.
-constexpr const char* kTurnEnds[] = {"<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<end_of_turn>",
-                                     "<|endoftext|>", "<|end_of_text|>"};
 
 json parse_json(std::string_view text, const std::string& source) {
   try {
@@ -70,7 +69,7 @@ class Reader {
   // A token id; the bound keeps a hostile file from sizing tables at will.
   std::int32_t id(const json& j, const std::string& where) const {
     const std::int64_t id = integer(j, where);
-    if (id < 0 || id > 16'000'000) fail(where, "id " + std::to_string(id) + " out of range");
+    if (id < 0 || id > 4'000'000) fail(where, "id " + std::to_string(id) + " out of range");
     return static_cast<std::int32_t>(id);
   }
   // Calls f(element, its path) for each element of the array j[key].
@@ -143,7 +142,8 @@ void parse_pre_tokenizer(const Reader& r, const json& j, const std::string& wher
   if (spec.byte_level && type != "Sequence")
     r.unsupported(where, "pre-tokenizer after ByteLevel", "ByteLevel as the last step");
   if (type == "Sequence") {
-    r.each(j, where, "pretokenizers", [&](const json& e, const std::string& at) { parse_pre_tokenizer(r, e, at, spec); });
+    r.each(j, where, "pretokenizers",
+           [&](const json& e, const std::string& at) { parse_pre_tokenizer(r, e, at, spec); });
   } else if (type == "ByteLevel") {
     if (r.flag(j, where, "add_prefix_space", true)) {
       PreTokenizerStep s;
@@ -240,7 +240,8 @@ void parse_post_processor(const Reader& r, const json& j, const std::string& whe
     return it->second;
   };
   if (type == "Sequence") {
-    r.each(j, where, "processors", [&](const json& e, const std::string& at) { parse_post_processor(r, e, at, ids, v); });
+    r.each(j, where, "processors",
+           [&](const json& e, const std::string& at) { parse_post_processor(r, e, at, ids, v); });
   } else if (type == "ByteLevel") {
     // Only trims offsets, which this engine does not report.
   } else if (type == "TemplateProcessing") {
@@ -254,7 +255,9 @@ void parse_post_processor(const Reader& r, const json& j, const std::string& whe
       const std::string name = r.string(r.member(e, at, "SpecialToken"), at + ".SpecialToken", "id");
       const std::string token_at = where + ".special_tokens." + name;
       r.each(r.member(specials, where + ".special_tokens", name.c_str()), token_at, "ids",
-             [&](const json& id, const std::string& id_at) { (after ? v.suffix : v.prefix).push_back(r.id(id, id_at)); });
+             [&](const json& id, const std::string& id_at) {
+               (after ? v.suffix : v.prefix).push_back(r.id(id, id_at));
+             });
     });
   } else if (type == "RobertaProcessing" || type == "BertProcessing") {
     for (const char* key : {"cls", "sep"}) {
@@ -368,9 +371,6 @@ BpeSpec parse_tokenizer_json(const std::string& source, const json& j) {
   }
   if (!v.prefix.empty()) v.bos = v.prefix.front();
   if (!v.suffix.empty()) v.eos = v.suffix.back();
-  for (const AddedToken& t : v.added)
-    for (const char* name : kTurnEnds)
-      if (t.special && t.content == name) v.stop.push_back(t.id);
   return spec;
 }
 
@@ -415,13 +415,10 @@ FolderConfig read_folder_config(const fs::path& dir) {
     const Reader r((dir / name).string());
     for (const auto& [key, t] : decoder->items()) {
       const std::string at = "added_tokens_decoder." + key;
-      std::int32_t id = -1;
-      try {
-        id = r.id(json(std::stoll(key)), at);
-      } catch (const std::logic_error&) {
-        r.fail(at, "the key is not an id");
-      }
-      c.added.push_back(added_token(r, t, at, id));
+      std::int64_t id = -1;
+      const auto [end, err] = std::from_chars(key.data(), key.data() + key.size(), id);
+      if (err != std::errc() || end != key.data() + key.size()) r.fail(at, "the key is not an id");
+      c.added.push_back(added_token(r, t, at, r.id(json(id), at)));
     }
   }
   if (fs::exists(dir / "generation_config.json")) {
@@ -494,8 +491,7 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(const fs::path& dir) {
   }
   apply_flag(config.add_bos, v.bos, v.prefix, true);
   apply_flag(config.add_eos, v.eos, v.suffix, false);
-  for (std::int32_t id : config.stop)
-    if (id >= 0 && static_cast<std::size_t>(id) < v.pieces.size()) v.stop.push_back(id);
+  v.stop = config.stop;
   return std::make_unique<BpeTokenizer>("bpe", std::move(spec));
 }
 

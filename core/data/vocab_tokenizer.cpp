@@ -80,7 +80,8 @@ VocabTokenizer::VocabTokenizer(std::string name, VocabSpec spec) : name_(std::mo
   for (const auto& [what, id] : named) check(id, what);
   for (std::int32_t id : spec_.prefix) check(id, "post-processor token");
   for (std::int32_t id : spec_.suffix) check(id, "post-processor token");
-  for (std::int32_t id : spec_.stop) check(id, "stop token");
+  // generation_config.json may name ids past the tokenizer (a model's padding rows).
+  std::erase_if(spec_.stop, [&](std::int32_t id) { return id < 0 || id >= n; });
 
   piece_ids_.reserve(spec_.pieces.size());
   for (std::int32_t id = 0; id < n; ++id)
@@ -88,10 +89,16 @@ VocabTokenizer::VocabTokenizer(std::string name, VocabSpec spec) : name_(std::mo
       piece_ids_.emplace(spec_.pieces[static_cast<std::size_t>(id)], id);
 
   special_.assign(spec_.pieces.size(), false);
+  // Chat models end a turn with one of these (llama.cpp stops on the same names).
+  static const std::string_view kTurnEnds[] = {"<|im_end|>",    "<|eot_id|>",    "<|eom_id|>",     "<|end|>",
+                                               "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>"};
   for (const AddedToken& t : spec_.added) {
     check(t.id, "added token \"" + t.content + "\"");
     if (t.id < 0) throw FormatError(spec_.source, "added token \"" + t.content + "\" has no id");
-    if (t.special) special_[static_cast<std::size_t>(t.id)] = true;
+    if (!t.special) continue;
+    special_[static_cast<std::size_t>(t.id)] = true;
+    if (std::find(std::begin(kTurnEnds), std::end(kTurnEnds), t.content) != std::end(kTurnEnds))
+      spec_.stop.push_back(t.id);
   }
   for (std::int32_t id : {spec_.bos, spec_.eos, spec_.pad, spec_.unk})
     if (id >= 0) special_[static_cast<std::size_t>(id)] = true;

@@ -19,7 +19,9 @@ struct VocabSpec {
   std::vector<AddedToken> added;          // their ids index `pieces` too
   std::int32_t bos = -1, eos = -1, pad = -1, unk = -1;
   std::vector<std::int32_t> prefix, suffix;  // added around the text by add_special
-  std::vector<std::int32_t> stop;            // generation stops here (eos is added)
+  // Generation stops here; eos and special turn ends (<|im_end|>, <|eot_id|>)
+  // are added, ids outside the vocabulary dropped.
+  std::vector<std::int32_t> stop;
   bool strip_leading_space = false;          // decode drops the space the encoder prefixed
 };
 

@@ -91,7 +91,8 @@ void check_golden(const Tokenizer& tok, const std::string& family, const std::st
     compare(i, tok.encode(t[i], {.add_special = true, .parse_special = true}), want, "special");
   }
   qInfo("%s via %s: %zu texts, %zu mismatches", family.c_str(), via.c_str(), t.size(), mismatches);
-  QVERIFY2(mismatches == 0, (family + " via " + via + ": " + std::to_string(mismatches) + " mismatches" + first).c_str());
+  QVERIFY2(mismatches == 0,
+           (family + " via " + via + ": " + std::to_string(mismatches) + " mismatches" + first).c_str());
 }
 
 // decode(encode(x)) == x for every text; NFC(x) for a tokenizer that
@@ -267,6 +268,23 @@ class TestTokenizers : public QObject {
     QCOMPARE(qwen->encode("x<tool_call>y")[1], call);
   }
 
+  void stopIdsFromEveryPlace() {
+    // generation_config.json's eos list (ids past the vocabulary dropped),
+    // beside eos and the special turn ends.
+    QTemporaryDir tmp;
+    const std::string dir = tmp.path().toStdString();
+    for (const char* name : {"tokenizer.json", "tokenizer_config.json"})
+      write_text(dir + "/" + name, read_text(kDir + "llama3/" + name));
+    write_text(dir + "/generation_config.json", R"({"eos_token_id": [1501, 1504, 128009]})");
+    const auto tok = load_hf_tokenizer(dir);
+    QCOMPARE(tok->stop_ids(), (Ids{1501, 1504}));  // <|end_of_text|>, <|eot_id|> (also eos)
+
+    // GGUF: tokenizer.ggml.eot_token_id.
+    GgufVocab v = gguf_from_dump(kDir + "llama2/gguf_vocab.json");
+    v.eot = 7;
+    QCOMPARE(make_gguf_tokenizer(v)->stop_ids(), (Ids{2, 7}));
+  }
+
   void byteTokenizerUnchanged() {
     const ByteTokenizer tok;
     QCOMPARE(tok.encode("a<bos>"), (Ids{'a', '<', 'b', 'o', 's', '>'}));
@@ -312,7 +330,8 @@ class TestTokenizers : public QObject {
     json bert = gpt2;
     bert["pre_tokenizer"] = {{"type", "BertPreTokenizer"}};
     write_text(file, bert.dump());
-    EXPECT_FORMAT_ERROR(load_tokenizer_json(file), "pre_tokenizer.type: unsupported pre-tokenizer \"BertPreTokenizer\"");
+    EXPECT_FORMAT_ERROR(load_tokenizer_json(file),
+                        "pre_tokenizer.type: unsupported pre-tokenizer \"BertPreTokenizer\"");
 
     json bad_regex = gpt2;
     bad_regex["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
