@@ -14,9 +14,27 @@ struct Segment {
   bool match;
 };
 
-// The regex's matches and the gaps between them, covering [begin, end).
-// PCRE2 needs valid UTF-8, so it runs on each valid stretch; invalid bytes
-// (which Hugging Face cannot even take) join the gaps.
+// Calls valid(b, e) for each stretch of well-formed UTF-8 in [begin, end) and
+// invalid(i) for each byte between them: PCRE2 and ICU take only valid UTF-8,
+// and invalid bytes (which Hugging Face cannot even take) pass around them.
+template <class Valid, class Invalid>
+void utf8_runs(std::string_view text, std::size_t begin, std::size_t end, Valid valid, Invalid invalid) {
+  std::size_t i = begin;
+  while (i < end) {
+    std::size_t j = i;
+    while (j < end) {
+      const std::size_t len = utf8_length(text, j);
+      if (len == 0 || j + len > end) break;
+      j += len;
+    }
+    if (j > i) valid(i, j);
+    if (j < end) invalid(j++);
+    i = j;
+  }
+}
+
+// The regex's matches and the gaps between them, covering [begin, end);
+// invalid bytes join the gaps.
 void find_segments(const Regex& re, std::string_view text, std::size_t begin, std::size_t end,
                    std::vector<Segment>& out) {
   const auto gap = [&](std::size_t b, std::size_t e) {
@@ -27,28 +45,20 @@ void find_segments(const Regex& re, std::string_view text, std::size_t begin, st
       out.push_back({b, e, false});
   };
   std::vector<Regex::Match> matches;
-  std::size_t i = begin;
-  while (i < end) {
-    std::size_t j = i;
-    while (j < end) {
-      const std::size_t len = utf8_length(text, j);
-      if (len == 0 || j + len > end) break;
-      j += len;
-    }
-    if (j > i) {
-      matches.clear();
-      re.find_all(text.substr(i, j - i), matches);
-      std::size_t prev = i;
-      for (const Regex::Match& m : matches) {
-        gap(prev, i + m.begin);
-        out.push_back({i + m.begin, i + m.end, true});
-        prev = i + m.end;
-      }
-      gap(prev, j);
-    }
-    if (j < end) gap(j, j + 1);  // an invalid byte
-    i = j < end ? j + 1 : j;
-  }
+  utf8_runs(
+      text, begin, end,
+      [&](std::size_t i, std::size_t j) {
+        matches.clear();
+        re.find_all(text.substr(i, j - i), matches);
+        std::size_t prev = i;
+        for (const Regex::Match& m : matches) {
+          gap(prev, i + m.begin);
+          out.push_back({i + m.begin, i + m.end, true});
+          prev = i + m.end;
+        }
+        gap(prev, j);
+      },
+      [&](std::size_t i) { gap(i, i + 1); });
 }
 
 // Hugging Face's NormalizedString::split: which segments become pieces.
@@ -231,25 +241,19 @@ BpeTokenizer::BpeTokenizer(std::string name, BpeSpec spec)
 void BpeTokenizer::normalize(std::string_view text, std::string& out) const {
   out.assign(text);
   std::string tmp;
+  std::vector<Segment> segments;
   for (const NormalizerStep& step : normalizer_) {
     switch (step.kind) {
       case NormalizerStep::Kind::unicode: {
-        // Invalid bytes pass through; each valid stretch is normalized.
         tmp.clear();
         std::string part;
-        std::size_t i = 0;
-        while (i < out.size()) {
-          std::size_t j = i;
-          while (j < out.size()) {
-            const std::size_t len = utf8_length(out, j);
-            if (len == 0) break;
-            j += len;
-          }
-          data::normalize(step.form, std::string_view(out).substr(i, j - i), part);
-          tmp += part;
-          if (j < out.size()) tmp += out[j++];
-          i = j;
-        }
+        utf8_runs(
+            out, 0, out.size(),
+            [&](std::size_t i, std::size_t j) {
+              data::normalize(step.form, std::string_view(out).substr(i, j - i), part);
+              tmp += part;
+            },
+            [&](std::size_t i) { tmp += out[i]; });
         break;
       }
       case NormalizerStep::Kind::prepend:
@@ -257,7 +261,15 @@ void BpeTokenizer::normalize(std::string_view text, std::string& out) const {
         tmp = step.text + out;
         break;
       case NormalizerStep::Kind::replace:
-        replace_all(out, step.text, step.with, tmp);
+        if (!step.regex) {
+          replace_all(out, step.text, step.with, tmp);
+          break;
+        }
+        tmp.clear();
+        segments.clear();
+        find_segments(*step.regex, out, 0, out.size(), segments);
+        for (const Segment& seg : segments)
+          tmp += seg.match ? std::string_view(step.with) : std::string_view(out).substr(seg.begin, seg.end - seg.begin);
         break;
     }
     out.swap(tmp);

@@ -21,7 +21,8 @@ struct NormalizerStep {
   enum class Kind { unicode, prepend, replace };
   Kind kind = Kind::unicode;
   NormalForm form = NormalForm::nfc;  // unicode
-  std::string text, with;             // prepend `text`; replace `text` by `with`
+  std::string text, with;             // prepend `text`; replace `text` (or `regex`'s matches) by `with`
+  std::optional<Regex> regex;
 };
 
 enum class SplitBehavior { isolated, removed, merged_with_previous, merged_with_next, contiguous };

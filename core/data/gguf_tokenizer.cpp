@@ -105,7 +105,7 @@ std::unique_ptr<Tokenizer> make_gguf_tokenizer(const GgufVocab& v) {
     PieceDecoding decoding;
     decoding.byte_level = true;
     spec.vocab = vocab_spec(v, decoding, v.add_bos.value_or(pre.add_bos), v.add_eos.value_or(false));
-    if (pre.nfc) spec.normalizer.push_back({NormalizerStep::Kind::unicode, NormalForm::nfc, {}, {}});
+    if (pre.nfc) spec.normalizer.push_back({NormalizerStep::Kind::unicode, NormalForm::nfc, {}, {}, {}});
     for (const char* pattern : pre.patterns) {
       PreTokenizerStep step;
       step.regex.emplace(pattern, v.source);
@@ -132,8 +132,8 @@ std::unique_ptr<Tokenizer> make_gguf_tokenizer(const GgufVocab& v) {
     decoding.byte_tokens = true;
     spec.vocab = vocab_spec(v, decoding, v.add_bos.value_or(true), v.add_eos.value_or(false));
     spec.vocab.strip_leading_space = space_prefix;
-    if (space_prefix) spec.normalizer.push_back({NormalizerStep::Kind::prepend, {}, " ", {}});
-    spec.normalizer.push_back({NormalizerStep::Kind::replace, {}, " ", "\u2581"});
+    if (space_prefix) spec.normalizer.push_back({NormalizerStep::Kind::prepend, {}, " ", {}, {}});
+    spec.normalizer.push_back({NormalizerStep::Kind::replace, {}, " ", "\u2581", {}});
     spec.byte_fallback = true;
     spec.fuse_unk = true;
     if (v.scores.size() != v.tokens.size())

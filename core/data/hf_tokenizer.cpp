@@ -111,18 +111,23 @@ void parse_normalizer(const Reader& r, const json& j, const std::string& where, 
       {"NFC", NormalForm::nfc}, {"NFD", NormalForm::nfd}, {"NFKC", NormalForm::nfkc}, {"NFKD", NormalForm::nfkd}};
   for (const auto& [name, form] : forms)
     if (type == name) {
-      out.push_back({NormalizerStep::Kind::unicode, form, {}, {}});
+      out.push_back({NormalizerStep::Kind::unicode, form, {}, {}, {}});
       return;
     }
   if (type == "Sequence") {
     r.each(j, where, "normalizers", [&](const json& e, const std::string& at) { parse_normalizer(r, e, at, out); });
   } else if (type == "Prepend") {
-    out.push_back({NormalizerStep::Kind::prepend, {}, r.string(j, where, "prepend"), {}});
+    out.push_back({NormalizerStep::Kind::prepend, {}, r.string(j, where, "prepend"), {}, {}});
   } else if (type == "Replace") {
+    NormalizerStep s;
+    s.kind = NormalizerStep::Kind::replace;
+    s.with = r.string(j, where, "content");
     const json& p = r.member(j, where, "pattern");
-    if (!p.contains("String")) r.unsupported(where + ".pattern", "Regex pattern", "String patterns");
-    out.push_back({NormalizerStep::Kind::replace, {}, r.string(p, where + ".pattern", "String"),
-                   r.string(j, where, "content")});
+    if (p.contains("Regex"))
+      s.regex.emplace(r.string(p, where + ".pattern", "Regex"), r.source());
+    else
+      s.text = r.string(p, where + ".pattern", "String");
+    out.push_back(std::move(s));
   } else {
     r.unsupported(where + ".type", "normalizer \"" + type + "\"", "NFC, NFD, NFKC, NFKD, Prepend, Replace, Sequence");
   }

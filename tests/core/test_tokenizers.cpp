@@ -205,6 +205,16 @@ class TestTokenizers : public QObject {
     // transformers 5 writes the same vocabulary with a Metaspace
     // pre-tokenizer that prefixes only the start of the text.
     check_golden(*load_hf_tokenizer(kDir + "llama2-metaspace"), "llama2-metaspace", "tokenizer.json");
+    // For a SentencePiece model it has no class for, transformers 5 writes
+    // this text preparation instead (copied from its output); it gives the
+    // model the same strings as the legacy one, so the same ids.
+    json generic = json::parse(read_text(kDir + "llama2/tokenizer.json"));
+    generic["normalizer"] = json::parse(R"({"type": "Sequence", "normalizers": [
+        {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+        {"type": "Replace", "pattern": {"Regex": "\\A▁"}, "content": "▁▁"}]})");
+    generic["pre_tokenizer"] = json::parse(R"({"type": "Sequence", "pretokenizers": [
+        {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": false}]})");
+    check_golden(*tokenizer_from_json(generic.dump(), "generic"), "llama2", "transformers 5's generic form", true);
   }
 
   void sentencePieceUnigramMatchesTheLibrary() {
