@@ -11,7 +11,7 @@ packages=(
   nlohmann-json3-dev
   libsqlite3-dev sqlite3
   libnlopt-dev
-  libpcre2-dev libsentencepiece-dev
+  libpcre2-dev libicu-dev libsentencepiece-dev
   xvfb xauth
   clang libclang-rt-14-dev libomp-14-dev
 )
