@@ -78,7 +78,7 @@ void draw_plot(QCustomPlot* plot, const PlotSpec& spec) {
       top = std::max(top, (spec.stacked ? stack[c] : v) + or_zero(e));
     }
     bars->setData(keys, values, true);
-    legend->addItem(new QCPPlottableLegendItem(legend, bars));
+    bars->addToLegend(legend);
     if (any_error && !spec.stacked) {
       auto* err = new QCPErrorBars(x, y);
       err->removeFromLegend();
@@ -86,6 +86,7 @@ void draw_plot(QCustomPlot* plot, const PlotSpec& spec) {
       err->setData(errors);
       err->setPen(QPen(Qt::black, 1.2));
       err->setWhiskerWidth(8);
+      err->setSymbolGap(0);
     }
   }
   y->setRange(0, top > 0 ? top * 1.15 : 1);
