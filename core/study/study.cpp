@@ -184,18 +184,6 @@ static_assert(std::size(kCategoryTitles) == kMemCategoryCount);
 
 }  // namespace
 
-PlotSpec quality_plot(const ComparisonSummary& s, const std::string& file) {
-  PlotSpec p{file, "Exact match on the test split (mean, 95% CI over seeds)", "exact match %", {}, {}, false};
-  PlotSeries series{"exact match", {}, {}};
-  for (const ArmSummary& a : s.arms) {
-    p.categories.push_back(a.label);
-    series.values.push_back(100 * a.accuracy.mean);
-    series.errors.push_back(100 * half_or_nan(a.accuracy));
-  }
-  p.series.push_back(std::move(series));
-  return p;
-}
-
 PlotSpec speed_plot(const ComparisonSummary& s, const std::string& file) {
   PlotSpec p{file, "Training throughput (mean, 95% CI over seeds)", "tokens/s", {}, {}, false};
   PlotSeries series{"tokens/s", {}, {}};
@@ -257,6 +245,18 @@ bool parse_module(const std::string& name, int& layer, std::string& type) {
 }
 
 }  // namespace study
+
+PlotSpec quality_plot(const ComparisonSummary& s, const std::string& file) {
+  PlotSpec p{file, "Exact match on the test split (mean, 95% CI over seeds)", "exact match %", {}, {}, false};
+  PlotSeries series{"exact match", {}, {}};
+  for (const ArmSummary& a : s.arms) {
+    p.categories.push_back(a.label);
+    series.values.push_back(100 * a.accuracy.mean);
+    series.errors.push_back(100 * study::half_or_nan(a.accuracy));
+  }
+  p.series.push_back(std::move(series));
+  return p;
+}
 
 StudyResult run_study(Store& store, const std::string& name, const StudyOptions& options, const TrainerEnvironment& env,
                       const RunControl& control, ComparisonObserver* progress) {

@@ -33,6 +33,10 @@ struct PlotSpec {
   bool stacked = false;
 };
 
+// Exact match per arm of a comparison with 95% error bars (the Compare view
+// and every study's report draw it).
+PlotSpec quality_plot(const ComparisonSummary& s, const std::string& file = "quality.png");
+
 struct StudyInfo {
   std::string name, title;
   std::string claim;   // what the paper says

@@ -52,9 +52,8 @@ std::vector<std::uint64_t> seeds_of(const ComparisonSummary& s);
 Interval measure_interval(const ComparisonSummary& s, const ArmSummary& arm, const std::string& measure);
 const ArmSummary& arm(const ComparisonSummary& s, const std::string& label);
 
-// Exact match per arm with 95% error bars; peak memory per arm stacked by
-// category (MiB); tokens/s per arm with error bars.
-PlotSpec quality_plot(const ComparisonSummary& s, const std::string& file = "quality.png");
+// Peak memory per arm stacked by category (MiB); tokens/s per arm with
+// error bars.
 PlotSpec memory_plot(const ComparisonSummary& s, const std::string& file = "memory.png");
 PlotSpec speed_plot(const ComparisonSummary& s, const std::string& file = "speed.png");
 // Peak MiB by category per arm (the means; memory does not vary by seed).

@@ -162,10 +162,10 @@ StudyResult lorahub(Context& ctx) {
   const ArmSummary &comp = arm(s, "composition"), &zero = arm(s, "zero-shot"), &best = arm(s, "best-member"),
                    &lora = arm(s, lora_arm);
   out.key_numbers = {
-      "held-out exact match on " + hub.target + ": composition " + interval_text(comp.accuracy, 100, 1) +
-          "%, zero-shot " + interval_text(zero.accuracy, 100, 1) + "%, best single member " +
-          interval_text(best.accuracy, 100, 1) + "%, LoRA on the " + shots + " examples " +
-          interval_text(lora.accuracy, 100, 1) + "%",
+      "held-out exact match on " + hub.target + ": composition " + interval_text(comp.accuracy, 100, 1, false, "%") +
+          ", zero-shot " + interval_text(zero.accuracy, 100, 1, false, "%") + ", best single member " +
+          interval_text(best.accuracy, 100, 1, false, "%") + ", LoRA on the " + shots + " examples " +
+          interval_text(lora.accuracy, 100, 1, false, "%"),
       "held-out loss: composition " + interval_text(comp.eval_loss, 1, 4) + ", zero-shot " +
           interval_text(zero.eval_loss, 1, 4) + ", best single member " + interval_text(best.eval_loss, 1, 4) +
           ", LoRA on the " + shots + " examples " + interval_text(lora.eval_loss, 1, 4),

@@ -51,7 +51,7 @@ void close(StudyResult& out, const ComparisonSummary& s) {
 
 std::string mib(double bytes) { return str_printf("%.2f MiB", bytes / (1 << 20)); }
 
-std::string accuracy_text(const ArmSummary& a) { return interval_text(a.accuracy, 100, 1) + "%"; }
+std::string accuracy_text(const ArmSummary& a) { return interval_text(a.accuracy, 100, 1, false, "%"); }
 
 }  // namespace
 
@@ -62,8 +62,8 @@ StudyResult lora_vs_full(Context& ctx) {
   const ComparisonSummary& s = c.summary;
   StudyResult out = start(ctx, c);
   const ArmSummary &lora = arm(s, "lora"), &full = arm(s, "full");
-  auto peak = [&](const ArmSummary& a, const char* category) {
-    return measure_interval(s, a, std::string("peak.") + category).mean;
+  auto peak = [&](const ArmSummary& a, MemCategory category) {
+    return measure_interval(s, a, std::string("peak.") + mem_category_key(category)).mean;
   };
   out.report.paragraph("Measured peak memory by category (the ledger's peaks; memory does not depend on the seed):");
   out.report.table(memory_table(s));
@@ -73,8 +73,9 @@ StudyResult lora_vs_full(Context& ctx) {
                  100.0 * lora.trainable_params / std::max<std::int64_t>(1, lora.model_params),
                  static_cast<long long>(full.trainable_params)),
       "peak memory: LoRA " + mib(lora.peak_mib.mean * (1 << 20)) + " vs full " + mib(full.peak_mib.mean * (1 << 20)) +
-          " (gradients " + mib(peak(lora, "gradients")) + " vs " + mib(peak(full, "gradients")) +
-          ", optimizer state " + mib(peak(lora, "optimizer")) + " vs " + mib(peak(full, "optimizer")) + ")",
+          " (gradients " + mib(peak(lora, MemCategory::Gradients)) + " vs " + mib(peak(full, MemCategory::Gradients)) +
+          ", optimizer state " + mib(peak(lora, MemCategory::OptimizerState)) + " vs " +
+          mib(peak(full, MemCategory::OptimizerState)) + ")",
       "tokens/s: LoRA " + interval_text(lora.tokens_per_s, 1, 0) + " vs full " + interval_text(full.tokens_per_s, 1, 0) +
           " (this machine, under whatever else ran on it)",
       "exact match: LoRA " + accuracy_text(lora) + " vs full " + accuracy_text(full),
@@ -114,8 +115,9 @@ StudyResult dora_vs_lora(Context& ctx) {
   out.report.paragraph("Measured peak memory by category; DoRA with the gradient through the norm keeps W + sBA of "
                        "every module for the backward:");
   out.report.table(memory_table(s));
-  const double activations_d = measure_interval(s, d, "peak.activations").mean,
-               activations_g = measure_interval(s, g, "peak.activations").mean;
+  const std::string activations = std::string("peak.") + mem_category_key(MemCategory::Activations);
+  const double activations_d = measure_interval(s, d, activations).mean,
+               activations_g = measure_interval(s, g, activations).mean;
   out.key_numbers = {
       str_printf("trainable parameters: LoRA r=8 %lld, DoRA r=%d %lld (rank %d is the largest within LoRA's budget)",
                  static_cast<long long>(l.trainable_params), dora.adapter.r, static_cast<long long>(d.trainable_params),
@@ -284,8 +286,8 @@ class BudgetProbe : public ComparisonObserver {
     for (const VariantEvent& v : r.summary)
       if (v.kind == "adalora.final_ranks") {
         adaptive = true;
-        for (const auto& [module, rank] : json::parse(v.payload_json).at("ranks").items())
-          s.measures["rank." + module] = rank.get<double>();
+        const json payload = json::parse(v.payload_json);
+        for (const auto& [module, rank] : payload.at("ranks").items()) s.measures["rank." + module] = rank.get<double>();
       }
     if (adaptive || r.status == RunStatus::Failed) return;
     const ExperimentConfig& c = trainer.config();

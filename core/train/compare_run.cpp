@@ -421,9 +421,10 @@ Report comparison_report(const ComparisonSummary& s) {
     for (const ArmSummary& a : s.arms) {
       std::string line = a.label + ":";
       for (const LrTrialSummary& t : a.grid) {
-        const std::string score = t.accuracy.n == 0            ? std::string("failed")
-                                  : t.accuracy.has_spread()    ? interval_text(t.accuracy, 100, 1) + "%"
-                                                               : fmt("%.1f%%", 100 * t.accuracy.mean);
+        // One trial per rate is the usual pick: its score, without the "no interval" note.
+        const std::string score = t.accuracy.n == 0        ? std::string("failed")
+                                  : t.accuracy.has_spread() ? interval_text(t.accuracy, 100, 1, false, "%")
+                                                            : fmt("%.1f%%", 100 * t.accuracy.mean);
         line += " " + lr_text(t.lr) + " → " + score + (t.lr == a.lr ? " (chosen)" : "") + ";";
       }
       if (std::none_of(a.grid.begin(), a.grid.end(), [&](const LrTrialSummary& t) { return t.lr == a.lr; }))

@@ -127,16 +127,14 @@ Interval paired_difference(std::span<const double> a, std::span<const double> b,
   return mean_interval(d, confidence);
 }
 
-std::string interval_text(const Interval& i, double scale, int decimals, bool sign) {
+std::string interval_text(const Interval& i, double scale, int decimals, bool sign, const std::string& unit) {
   if (i.n == 0) return "-";
   char buf[96];
-  const char* fmt = sign ? "%+.*f" : "%.*f";
-  int len = std::snprintf(buf, sizeof(buf), fmt, decimals, scale * i.mean);
-  if (i.has_spread())
-    std::snprintf(buf + len, sizeof(buf) - len, " ± %.*f", decimals, scale * i.half_width());
-  else
-    std::snprintf(buf + len, sizeof(buf) - len, " (one seed, no interval)");
-  return buf;
+  std::snprintf(buf, sizeof(buf), sign ? "%+.*f" : "%.*f", decimals, scale * i.mean);
+  std::string out = buf;
+  if (!i.has_spread()) return out + unit + " (one seed, no interval)";
+  std::snprintf(buf, sizeof(buf), " ± %.*f", decimals, scale * i.half_width());
+  return out + buf + unit;
 }
 
 std::string difference_verdict(const std::string& b, const std::string& a, const Interval& d, const std::string& unit,

@@ -37,9 +37,11 @@ Interval mean_interval(std::span<const double> values, double confidence = 0.95)
 Interval paired_difference(std::span<const double> a, std::span<const double> b, double confidence = 0.95);
 
 // "+4.5 ± 6.1" with `decimals` digits after the point, values multiplied by
-// `scale` (100 for fractions shown in points); "+4.5 (one seed, no interval)"
-// without spread; "-" when nothing was measured.
-std::string interval_text(const Interval& i, double scale = 1, int decimals = 1, bool sign = false);
+// `scale` (100 for fractions shown in points) and `unit` after the numbers
+// ("45.0 ± 6.1%"); "+4.5 (one seed, no interval)" without spread; "-" when
+// nothing was measured.
+std::string interval_text(const Interval& i, double scale = 1, int decimals = 1, bool sign = false,
+                          const std::string& unit = "");
 
 // "DoRA − LoRA: +4.5 ± 6.1 points exact match — not distinguishable at 95%"
 // (or "— B higher at 95%", "— B lower at 95%"); `unit` follows the number
