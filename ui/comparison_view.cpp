@@ -140,7 +140,7 @@ ComparisonView::ComparisonView(std::filesystem::path db, Kind kind, QWidget* par
   connect(what_, &QComboBox::currentIndexChanged, this, &ComparisonView::describe);
   connect(run_, &QPushButton::clicked, this, &ComparisonView::start);
   connect(stop_, &QPushButton::clicked, this, [this] {
-    worker_->stop();
+    worker_->cancel();
     status_->setText(tr("stopping after the current step..."));
   });
   connect(remove, &QPushButton::clicked, this, &ComparisonView::delete_selected);

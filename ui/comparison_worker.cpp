@@ -25,39 +25,9 @@ class Progress : public ComparisonObserver, public TrainerSink {
 
 }  // namespace
 
-ComparisonWorker::ComparisonWorker(std::filesystem::path db, QObject* parent) : QObject(parent), db_(std::move(db)) {
+ComparisonWorker::ComparisonWorker(std::filesystem::path db, QObject* parent)
+    : BackgroundWorker(parent), db_(std::move(db)) {
   qRegisterMetaType<std::shared_ptr<lwb::StudyResult>>();
-  connect(
-      &thread_, &QThread::started, this,
-      [this] {
-        try {
-          job_();
-        } catch (const std::exception& e) {
-          emit failed(QString::fromUtf8(e.what()));
-        }
-        thread_.quit();
-      },
-      Qt::DirectConnection);
-  connect(&thread_, &QThread::finished, this, [this] {
-    thread_.wait();
-    job_ = {};
-    busy_ = false;
-    emit done();
-  });
-}
-
-ComparisonWorker::~ComparisonWorker() {
-  stop_ = true;
-  thread_.wait();
-}
-
-bool ComparisonWorker::start(std::function<void()> job) {
-  if (busy_) return false;
-  busy_ = true;
-  stop_ = false;
-  job_ = std::move(job);
-  thread_.start();
-  return true;
 }
 
 TrainerEnvironment ComparisonWorker::environment() {
@@ -71,7 +41,7 @@ bool ComparisonWorker::compare(ComparisonDesign design) {
     Store store(db_);
     Progress progress(this);
     const StoredComparison c =
-        run_stored_comparison(store, "compare", design, environment(), RunControl{&stop_, nullptr}, &progress);
+        run_stored_comparison(store, "compare", design, environment(), RunControl{&cancel_, nullptr}, &progress);
     emit compared(c.id);
   });
 }
@@ -81,7 +51,7 @@ bool ComparisonWorker::study(std::string name, StudyOptions options) {
     Store store(db_);
     Progress progress(this);
     auto result = std::make_shared<StudyResult>(
-        run_study(store, name, options, environment(), RunControl{&stop_, nullptr}, &progress));
+        run_study(store, name, options, environment(), RunControl{&cancel_, nullptr}, &progress));
     emit studied(result);
   });
 }

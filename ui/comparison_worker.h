@@ -1,34 +1,28 @@
 #pragma once
-// Comparisons and studies on a background QThread, one at a time (as
-// ComposeWorker): the run itself is core's (core/study), recorded in the
+// Comparisons and studies on a background QThread, one at a time
+// (BackgroundWorker): the run itself is core's (core/study), recorded in the
 // store by the worker's own connection; progress comes back as queued
 // signals and Stop is an atomic the GUI thread sets. A study's plots are
 // QWidgets, so the worker hands the study back and the view draws and stores
 // them on the GUI thread.
-#include <QObject>
 #include <QString>
-#include <QThread>
-#include <atomic>
 #include <filesystem>
-#include <functional>
 #include <memory>
 
 #include "core/study/study.h"
+#include "ui/background_worker.h"
 
 namespace lwb::ui {
 
-class ComparisonWorker : public QObject {
+class ComparisonWorker : public BackgroundWorker {
   Q_OBJECT
  public:
   explicit ComparisonWorker(std::filesystem::path db, QObject* parent = nullptr);
-  ~ComparisonWorker() override;  // stops the job and waits for it
+  ~ComparisonWorker() override { stop_and_wait(); }
 
   // Each starts one job; false (and nothing started) while another runs.
   bool compare(ComparisonDesign design);
   bool study(std::string name, StudyOptions options);
-
-  void stop() { stop_ = true; }
-  bool busy() const { return busy_; }
 
  signals:
   // A run of the comparison started ("dora seed 2 (lr 0.002) [5/18]").
@@ -38,18 +32,11 @@ class ComparisonWorker : public QObject {
   void compared(qint64 comparison_id);
   // The study ran; its report still needs its plots drawn and stored (finish_study).
   void studied(std::shared_ptr<lwb::StudyResult> result);
-  void failed(QString message);
-  void done();
 
  private:
-  bool start(std::function<void()> job);
   TrainerEnvironment environment();
 
   std::filesystem::path db_;
-  QThread thread_;
-  std::function<void()> job_;
-  std::atomic<bool> stop_{false};
-  bool busy_ = false;  // GUI thread only
 };
 
 }  // namespace lwb::ui
