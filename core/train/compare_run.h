@@ -104,8 +104,9 @@ ExperimentConfig seed_run_config(const ComparisonEntry& arm, const ComparisonOpt
 
 // The grid's best rate from an arm's "lr-pick" samples: the highest mean
 // validation exact match, ties (and data without exact match) by the lowest
-// mean validation loss; failed or diverged trials count as worst. Throws
-// Error when no trial finished.
+// mean validation loss; a rate any of whose trials failed, diverged or
+// stopped is never chosen. NaN when no rate qualifies (the arm then keeps its
+// own rate).
 double pick_learning_rate(std::span<const ComparisonSample> trials);
 
 // Runs the learning-rate trials of every arm (if asked), then the seeds
