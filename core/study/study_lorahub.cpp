@@ -30,6 +30,13 @@ ComparisonSample score_sample(const std::string& arm, std::uint64_t seed, const 
   return x;
 }
 
+// What the few-shot LoRA run ran on, for the report's "what the numbers
+// depend on" (the trainer announces it at the start).
+struct EnvironmentSink : TrainerSink {
+  RunEnvironment environment;
+  void on_start(const RunInfo& i) override { environment = i.environment; }
+};
+
 }  // namespace
 
 StudyResult lorahub(Context& ctx) {
@@ -123,8 +130,10 @@ StudyResult lorahub(Context& ctx) {
       StoreSink::Options options;
       options.warning = ctx.env.notice;
       StoreSink recorder(ctx.store, options);
+      EnvironmentSink ran_on;
       FanoutSink sinks;
       sinks.add(&recorder);
+      sinks.add(&ran_on);
       if (ctx.progress)
         if (TrainerSink* s = ctx.progress->run_sink(tag, trainer)) sinks.add(s);
       const RunResult r = trainer.run(sinks, ctx.control);
@@ -138,6 +147,7 @@ StudyResult lorahub(Context& ctx) {
       lora.tokens_per_s = r.tokens_per_s;
       lora.peak_bytes = static_cast<std::int64_t>(r.memory.peak_total);
       lora.trainable_params = trainer.model().trainable_count();
+      lora.environment = ran_on.environment;
       if (recorder.run_id() > 0) lora.run_id = recorder.run_id();
       if (ctx.progress) ctx.progress->run_ended(tag, trainer, r, lora);
       keep(lora);

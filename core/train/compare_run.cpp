@@ -341,7 +341,8 @@ ComparisonSummary summarize_comparison(const ComparisonDesign& design, std::span
     std::vector<double> mib(seeds.size(), NAN);
     for (std::size_t i = 0; i < seeds.size(); ++i)
       for (const ComparisonSample& s : a.seeds)
-        if (s.seed == seeds[i] && counts(s)) mib[i] = static_cast<double>(s.peak_bytes) / (1 << 20);
+        // No peak (an arm that trains nothing, as a study's baselines) is "-", not 0 MiB.
+        if (s.seed == seeds[i] && counts(s) && s.peak_bytes > 0) mib[i] = static_cast<double>(s.peak_bytes) / (1 << 20);
     a.peak_mib = mean_interval(mib);
   }
   for (std::size_t i = 1; i < out.arms.size(); ++i) {
@@ -425,7 +426,9 @@ Report comparison_report(const ComparisonSummary& s) {
         const std::string score = t.accuracy.n == 0        ? std::string("failed")
                                   : t.accuracy.has_spread() ? interval_text(t.accuracy, 100, 1, false, "%")
                                                             : fmt("%.1f%%", 100 * t.accuracy.mean);
-        line += " " + lr_text(t.lr) + " → " + score + (t.lr == a.lr ? " (chosen)" : "") + ";";
+        // The loss too: it breaks ties in exact match, which are common early in training.
+        const std::string loss = t.eval_loss.n == 0 ? std::string() : fmt(", loss %.4f", t.eval_loss.mean);
+        line += " " + lr_text(t.lr) + " → " + score + loss + (t.lr == a.lr ? " (chosen)" : "") + ";";
       }
       if (std::none_of(a.grid.begin(), a.grid.end(), [&](const LrTrialSummary& t) { return t.lr == a.lr; }))
         line += " no trial finished, kept " + lr_text(a.lr) + ";";

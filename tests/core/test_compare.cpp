@@ -13,6 +13,7 @@
 #include <set>
 
 #include "core/common/errors.h"
+#include "core/common/str_printf.h"
 #include "core/common/paths.h"
 #include "core/data/dataset.h"
 #include "core/study/stored_comparison.h"
@@ -331,6 +332,11 @@ class TestCompare : public QObject {
     QCOMPARE(watch.pick_splits, (std::vector<std::string>{"validation", "validation", "validation"}));
     QCOMPARE(watch.seed_splits, std::vector<std::string>{"test"});
     QCOMPARE(watch.pick_runs_holding_test_examples, std::size_t{0});
+    // The report shows each rate's validation score with its loss (the tie-break) and the choice.
+    const std::string text = format_comparison_report(summarize_comparison(design, on_a));
+    for (std::size_t i = 0; i < 3; ++i)
+      QVERIFY2(text.find(str_printf(", loss %.4f", on_a[i].eval_loss)) != std::string::npos, text.c_str());
+    QVERIFY2(text.find("(chosen)") != std::string::npos, text.c_str());
     qInfo("chosen rate %g; validation exact match per rate: %.3f %.3f %.3f", on_a[3].lr, on_a[0].accuracy,
           on_a[1].accuracy, on_a[2].accuracy);
   }
