@@ -55,12 +55,17 @@ ComparisonOptions comparison_options(const Args& args) {
   return o;
 }
 
-void apply_sets(const Args& args, std::vector<ComparisonEntry>& arms) {
+// Applies --set to every arm and says so in the description, which the
+// report's heading shows (else it would state the preset's own steps).
+void apply_sets(const Args& args, ComparisonPreset& preset) {
+  std::string changed;
   for (const std::string& kv : args.all("set")) {
     const auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) throw UsageError("--set expects key=value, got \"" + kv + "\"");
-    for (ComparisonEntry& e : arms) e.config.set(kv.substr(0, eq), kv.substr(eq + 1));
+    for (ComparisonEntry& e : preset.entries) e.config.set(kv.substr(0, eq), kv.substr(eq + 1));
+    changed += (changed.empty() ? "" : ", ") + kv;
   }
+  if (!changed.empty()) preset.description += "; changed for this run: " + changed;
 }
 
 int cmd_compare(const Args& args) {
@@ -96,7 +101,7 @@ int cmd_compare(const Args& args) {
   }
   if (args.positional().size() != 1) throw UsageError("give one comparison preset, e.g. compare tiny-methods");
   ComparisonDesign design{comparison_preset(what), comparison_options(args)};
-  apply_sets(args, design.preset.entries);
+  apply_sets(args, design.preset);
   const bool quiet = args.has("quiet");
   TerminalProgress pretrain_progress("pretrain", quiet);
   const TrainerEnvironment env = environment(args, &pretrain_progress);

@@ -242,6 +242,8 @@ class TestCli : public QObject {
       QVERIFY2(r.out.contains(needle), needle);
     r = run({"compare", "show", "1", "--db", db}, dir.path());
     QVERIFY2(r.code == 0 && r.out.contains("dora − lora: "), qPrintable(r.out + r.err));
+    // The stored report says what --set changed from the preset's description.
+    QVERIFY2(r.out.contains("changed for this run: train.steps=6, schedule.warmup_steps=1"), qPrintable(r.out));
     r = run({"compare", "list", "--db", db}, dir.path());
     QVERIFY2(r.out.contains("tiny-methods") && r.out.contains("12 runs"), qPrintable(r.out));
     QCOMPARE(run({"compare", "tiny-methods", "--seeds", "11", "--db", db}, dir.path()).code, 2);
