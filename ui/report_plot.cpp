@@ -89,7 +89,9 @@ void draw_plot(QCustomPlot* plot, const PlotSpec& spec) {
       err->setSymbolGap(0);
     }
   }
-  y->setRange(0, top > 0 ? top * 1.15 : 1);
+  // Room above the bars for the legend's rows, which sit at the top right over the last category.
+  const double headroom = legend->visible() ? 1.15 + 0.08 * static_cast<double>(spec.series.size()) : 1.15;
+  y->setRange(0, top > 0 ? top * headroom : 1);
 }
 
 QByteArray render_plot_png(const PlotSpec& spec, int width, int height) {
