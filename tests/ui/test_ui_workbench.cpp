@@ -11,6 +11,7 @@
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTableWidget>
+#include <QTextBrowser>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <QtTest>
@@ -244,6 +245,45 @@ class TestUiWorkbench : public QObject {
     QCOMPARE(w.runs_view()->plot()->graphCount(), 2);
     QVERIFY(w.runs_view()->plot()->graph(0)->dataCount() > 0);
     QVERIFY(w.runs_view()->plot()->graph(1)->dataCount() > 0);
+  }
+
+  // The Setup tab previews the chosen data as the run will read it: tokens,
+  // which are scored, counts; a row the run cannot read is the data field's
+  // problem. The button beside the model picker offers the real model.
+  // LWB_UI_SCREENSHOTS=DIR saves the Setup tab at 1280x720 and 1920x1080.
+  void setup_previews_the_data_as_the_run_reads_it() {
+    MainWindow w(db());
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    const std::string good = dir.filePath("alpaca.jsonl").toStdString();
+    std::ofstream(good) << R"({"instruction":"Reverse","input":"abc","output":"cba"})" << "\n"
+                        << R"({"instruction":"Upper","input":"xy","output":"XY"})" << "\n";
+    ExperimentForm* f = w.form();
+    f->set_field("model.preset", "tiny");
+    f->set_field("data.kind", "jsonl");
+    f->set_field("data.path", QString::fromStdString(good));
+    QTRY_VERIFY_WITH_TIMEOUT(!f->preview_pending() && f->preview()->toPlainText().contains("example(s) kept"), 20000);
+    const QString html = f->preview()->toHtml();
+    QVERIFY2(html.contains("#c7efc0", Qt::CaseInsensitive), qPrintable(html));  // the output, scored
+    QVERIFY2(html.contains("#eeeeee", Qt::CaseInsensitive), qPrintable(html));  // the instruction, not
+    QVERIFY2(f->preview()->toPlainText().contains("2 example(s) kept"), qPrintable(f->preview()->toPlainText()));
+    QVERIFY(f->problems().count("data.path") == 0);
+    QVERIFY2(f->fetch_button()->text().contains("smollm2-135m"), qPrintable(f->fetch_button()->text()));
+    if (const QByteArray out = qgetenv("LWB_UI_SCREENSHOTS"); !out.isEmpty()) {
+      for (const QSize size : {QSize(1280, 720), QSize(1920, 1080)}) {
+        w.resize(size);
+        QTest::qWait(200);
+        QVERIFY(w.grab().save(QString("%1/setup-%2x%3.png").arg(out).arg(size.width()).arg(size.height())));
+      }
+    }
+
+    const std::string bad = dir.filePath("bad.jsonl").toStdString();
+    std::ofstream(bad) << R"({"instruction":"Reverse","output":"cba"})" << "\n" << R"({"input":"x"})" << "\n";
+    f->set_field("data.path", QString::fromStdString(bad));
+    QTRY_VERIFY_WITH_TIMEOUT(!f->preview_pending() && f->problems().count("data.path") == 1, 20000);
+    const QString why = QString::fromStdString(f->problems().find("data.path")->second);
+    QVERIFY2(why.contains("bad.jsonl:2"), qPrintable(why));
+    QVERIFY(!w.start_button()->isEnabled());
   }
 
   void exports_write_files() {
