@@ -252,6 +252,26 @@ class TestCli : public QObject {
     QVERIFY2(r.err.contains("nothing"), qPrintable(r.err));
   }
 
+  // `import base` on a Hugging Face folder with its own tokenizer prints a
+  // train command; that command, run as printed, trains.
+  void import_base_prints_a_train_command_that_runs() {
+    const QString folder = LWB_TEST_DATA_DIR "/real/llama3_hf";
+    Result r = run({"import", "base", folder}, dir.path());
+    QVERIFY2(r.code == 0 && r.out.contains("tokenizer: bpe"), qPrintable(r.out + r.err));
+    const qsizetype at = r.out.indexOf("\n  lora-workbench train ");
+    QVERIFY2(at >= 0, qPrintable(r.out));
+    QString command = r.out.mid(at + 3).section('\n', 0, 0);
+    command.replace(0, QString("lora-workbench").size(), LWB_APP_BINARY);
+    QProcess sh;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("LWB_DATA_DIR", dir.path());
+    sh.setProcessEnvironment(env);
+    sh.start("/bin/sh", {"-c", command + " --no-store --out " + dir.filePath("run-imported")});
+    QVERIFY(sh.waitForFinished(300000));
+    const QString out = QString::fromUtf8(sh.readAllStandardOutput() + sh.readAllStandardError());
+    QVERIFY2(sh.exitCode() == 0 && out.contains("finished after 20 steps"), qPrintable(command + "\n" + out));
+  }
+
   // Killed during an evaluation, while the store records the run's end with
   // its adapter, between that and the folder, and inside the folder's adapter
   // write: the store holds every step older than a second, the run is never
