@@ -252,6 +252,14 @@ class TestCli : public QObject {
     QVERIFY2(r.err.contains("nothing"), qPrintable(r.err));
   }
 
+  // `presets` lists the downloadable models too: how to fetch one that is
+  // not downloaded yet.
+  void presets_say_how_to_fetch_smollm2() {
+    const Result r = run({"presets"}, dir.path());
+    QVERIFY2(r.code == 0 && r.out.contains("smollm2-135m not downloaded: lora-workbench fetch smollm2"),
+             qPrintable(r.out + r.err));
+  }
+
   // `import base` on a Hugging Face folder with its own tokenizer prints a
   // train command; that command, run as printed, trains.
   void import_base_prints_a_train_command_that_runs() {
