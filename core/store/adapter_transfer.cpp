@@ -26,6 +26,11 @@ void check_export_file(const std::filesystem::path& file, bool overwrite) {
     throw ConfigError("export.out", file.string() + " is a folder; a GGUF export is one file (name it, e.g. model.gguf)");
   if (std::filesystem::exists(file) && !overwrite)
     throw ConfigError("export.out", file.string() + " exists; nothing was written (choose another name, or overwrite: --overwrite)");
+  // Said before the base is loaded and merged, not after.
+  if (const std::filesystem::path parent = std::filesystem::absolute(file).parent_path();
+      !std::filesystem::is_directory(parent))
+    throw ConfigError("export.out", "the folder " + parent.string() + " does not exist; nothing was written (make it "
+                                    "first, or name a file in an existing folder)");
 }
 
 }  // namespace

@@ -238,6 +238,10 @@ class TestCli : public QObject {
     r = run({"import", "adapter", peft, "--name", "again", "--base", "tiny"}, dir.path());
     QCOMPARE(r.code, 1);
     QVERIFY2(r.err.contains("another base"), qPrintable(r.err));
+    r = run({"export", "adapter", "tiny-lora-run1", "--merged", "--format", "gguf", "--out",
+             dir.filePath("no-such-folder/m.gguf")},
+            dir.path());
+    QVERIFY2(r.code != 0 && r.err.contains("no-such-folder does not exist; nothing was written"), qPrintable(r.err));
     const QString hf = dir.filePath("hf");
     r = run({"export", "base", "tiny", "--out", hf}, dir.path());
     QVERIFY2(r.code == 0, qPrintable(r.err));
