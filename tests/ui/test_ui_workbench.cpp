@@ -211,10 +211,13 @@ class TestUiWorkbench : public QObject {
     // A dataset file that vanished between setup and start.
     QFile data(dir.filePath("gone.jsonl"));
     QVERIFY(data.open(QIODevice::WriteOnly));
+    data.write("{\"prompt\": \"abc\", \"completion\": \"ABC\"}\n");
     data.close();
     w.form()->set_field("data.kind", "jsonl");
     w.form()->set_field("data.path", dir.filePath("gone.jsonl"));
-    QVERIFY(w.start_button()->isEnabled());
+    // The form's preview reads the file in the background: a good one.
+    QTRY_VERIFY_WITH_TIMEOUT(!w.form()->preview_pending(), 20000);
+    QVERIFY2(w.start_button()->isEnabled(), qPrintable(w.start_reason()->text()));
     QVERIFY(data.remove());
     QSignalSpy finished(&w, &MainWindow::run_finished);
     QTest::mouseClick(w.start_button(), Qt::LeftButton);
