@@ -12,6 +12,7 @@ packages=(
   libsqlite3-dev sqlite3
   libnlopt-dev
   libpcre2-dev libicu-dev libsentencepiece-dev
+  zlib1g-dev
   xvfb xauth
   clang libclang-rt-14-dev libomp-14-dev
 )

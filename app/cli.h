@@ -13,8 +13,8 @@
 
 namespace lwb::cli {
 
-// Flags are "--name value" or "--name=value"; repeated flags (like --set)
-// keep every value. Unknown flags are refused by each command's check().
+// Flags are "--name value" or "--name=value" (one-letter ones also "-n 3");
+// repeated flags (like --set) keep every value. Unknown flags are refused by each command's check().
 class Args {
  public:
   Args(int argc, char** argv, int first);
@@ -23,12 +23,18 @@ class Args {
   std::vector<std::string> all(const std::string& flag) const;
   const std::vector<std::string>& positional() const { return positional_; }
   // Throws UsageError if a flag outside `known` (or a value-less flag that
-  // needs a value) was given.
+  // needs a value) was given. A switch takes no value: a word read as its
+  // value ("--special TEXT") goes back among the positional arguments.
   void check(const std::vector<std::string>& known, const std::vector<std::string>& switches = {}) const;
 
  private:
-  std::multimap<std::string, std::string> flags_;
-  std::vector<std::string> positional_;
+  struct Flag {
+    std::string value;
+    int value_at = -1;  // argv index of a separate value word
+  };
+  mutable std::multimap<std::string, Flag> flags_;
+  mutable std::vector<std::pair<int, std::string>> positional_at_;  // by argv index
+  mutable std::vector<std::string> positional_;
 };
 
 struct UsageError : std::runtime_error {
@@ -68,6 +74,10 @@ int cmd_compose(const Args& args);
 int cmd_plan(const Args& args);
 int cmd_export(const Args& args);
 int cmd_import(const Args& args);
+int cmd_fetch(const Args& args);
+int cmd_tokenize(const Args& args);
+int cmd_template(const Args& args);
+int cmd_data(const Args& args);
 
 // Registers the CUDA backend with core when this build has one.
 void register_gpu_backend();

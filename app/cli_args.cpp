@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -14,17 +15,21 @@ namespace lwb::cli {
 Args::Args(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
-    if (a.rfind("--", 0) != 0) {
+    // "-n 3" is "--n 3": one-letter short options.
+    const bool short_flag = a.size() == 2 && a[0] == '-' && std::isalpha(static_cast<unsigned char>(a[1]));
+    if (a.rfind("--", 0) != 0 && !short_flag) {
+      positional_at_.emplace_back(i, a);
       positional_.push_back(a);
       continue;
     }
-    a = a.substr(2);
+    a = a.substr(short_flag ? 1 : 2);
     if (const auto eq = a.find('='); eq != std::string::npos) {
-      flags_.emplace(a.substr(0, eq), a.substr(eq + 1));
+      flags_.emplace(a.substr(0, eq), Flag{a.substr(eq + 1)});
     } else if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
-      flags_.emplace(a, argv[++i]);
+      flags_.emplace(a, Flag{argv[i + 1], i + 1});
+      ++i;
     } else {
-      flags_.emplace(a, "");
+      flags_.emplace(a, Flag{});
     }
   }
 }
@@ -33,22 +38,32 @@ bool Args::has(const std::string& flag) const { return flags_.count(flag) > 0; }
 
 std::string Args::get(const std::string& flag, const std::string& fallback) const {
   const auto it = flags_.find(flag);
-  return it == flags_.end() ? fallback : it->second;
+  return it == flags_.end() ? fallback : it->second.value;
 }
 
 std::vector<std::string> Args::all(const std::string& flag) const {
   std::vector<std::string> out;
-  for (auto [it, end] = flags_.equal_range(flag); it != end; ++it) out.push_back(it->second);
+  for (auto [it, end] = flags_.equal_range(flag); it != end; ++it) out.push_back(it->second.value);
   return out;
 }
 
 void Args::check(const std::vector<std::string>& known, const std::vector<std::string>& switches) const {
-  for (const auto& [flag, value] : flags_) {
+  bool moved = false;
+  for (auto& [flag, f] : flags_) {
     const bool is_switch = std::find(switches.begin(), switches.end(), flag) != switches.end();
     const bool is_known = std::find(known.begin(), known.end(), flag) != known.end();
     if (!is_switch && !is_known) throw UsageError("unknown option --" + flag);
-    if (is_known && !is_switch && value.empty()) throw UsageError("option --" + flag + " needs a value");
+    if (is_known && !is_switch && f.value.empty()) throw UsageError("option --" + flag + " needs a value");
+    if (is_switch && !is_known && f.value_at >= 0) {
+      positional_at_.emplace_back(f.value_at, f.value);
+      f = Flag{};
+      moved = true;
+    }
   }
+  if (!moved) return;
+  std::sort(positional_at_.begin(), positional_at_.end());
+  positional_.clear();
+  for (const auto& [at, word] : positional_at_) positional_.push_back(word);
 }
 
 std::atomic<bool> g_stop{false};

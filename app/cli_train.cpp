@@ -14,6 +14,8 @@
 #include "core/format/atomic_file.h"
 #include "core/io/peft.h"
 #include "core/model/checkpoint.h"
+#include "core/source/downloads.h"
+#include "core/source/model_source.h"
 #include "core/store/store.h"
 #include "core/store/store_sink.h"
 #include "core/train/jsonl_sink.h"
@@ -232,7 +234,7 @@ int cmd_pretrain(const Args& args) {
 }
 
 int cmd_presets(const Args& args) {
-  args.check({});
+  args.check({"data-dir"});
   std::printf("experiment presets:\n");
   for (const auto& name : experiment_preset_names()) {
     const ExperimentConfig c = experiment_preset(name);
@@ -240,12 +242,24 @@ int cmd_presets(const Args& args) {
                 c.get("adapter.method").c_str(), c.data.kind.c_str(),
                 c.data.kind == "task" ? (":" + c.data.task).c_str() : "", static_cast<long long>(c.train.steps));
   }
-  std::printf("model presets:\n");
-  for (const auto& name : model_preset_names()) {
-    const ModelConfig m = model_preset(name);
-    std::printf("  %-6s hidden %d, %d layers, %d heads (%d kv), intermediate %d, vocab %d: %lld parameters\n",
+  auto shape = [](const std::string& name, const ModelConfig& m) {
+    std::printf("  %-12s hidden %d, %d layers, %d heads (%d kv), intermediate %d, vocab %d: %lld parameters\n",
                 name.c_str(), m.hidden, m.layers, m.heads, m.kv_heads, m.intermediate, m.vocab,
                 static_cast<long long>(m.param_count()));
+  };
+  std::printf("model presets:\n");
+  for (const auto& name : model_preset_names()) shape(name, model_preset(name));
+  // Downloadable models: their shape once downloaded, else how to get them.
+  const std::filesystem::path data = environment(args).data_folder();
+  for (const DownloadableModel& d : downloadable_models()) {
+    if (std::filesystem::exists(downloaded_model_path(data, d))) {
+      ModelSource m;
+      m.preset = d.preset;
+      shape(d.preset, resolve_model(m, data).config);
+    } else {
+      std::printf("  %-12s not downloaded: lora-workbench fetch %s (%s)\n", d.preset.c_str(), d.fetch_name.c_str(),
+                  d.description.c_str());
+    }
   }
   return 0;
 }

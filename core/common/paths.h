@@ -7,13 +7,6 @@
 namespace lwb {
 
 std::filesystem::path user_data_dir();
-// The cached pretrained base of a built-in preset.
-std::filesystem::path base_model_path(const std::filesystem::path& data_dir, const std::string& preset);
-// A name (an experiment's, an adapter's) as one folder or file name: never a
-// path ("/abs", "../x"), no separators, control or shell-awkward characters
-// (each becomes '_'), no leading dot, at most 80 bytes; "unnamed" when
-// nothing is left.
-std::string safe_file_name(const std::string& name);
 // A name (an experiment's, an adapter's) as one folder or file name: never a
 // path ("/abs", "../x"), no separators, control or shell-awkward characters
 // (each becomes '_'), no leading dot, at most 80 bytes; "unnamed" when

@@ -61,16 +61,19 @@ std::vector<std::string> drop_non_finite_members(std::vector<Member>& members, s
   return dropped;
 }
 
-std::filesystem::path base_checkpoint_for(const Member& member, const TrainerEnvironment& env) {
-  const std::string prefix = "lora-workbench/";
-  const std::string& base = member.state.base_model;
-  if (base.rfind(prefix, 0) != 0)
-    throw ConfigError("compose.adapters", "adapter " + quoted(member.name) + " was trained on base " + quoted(base) +
-                                              "; compositions are evaluated on the built-in bases only");
-  return ensure_base_model(base.substr(prefix.size()), env);
+ResolvedSource base_source_for(const Member& member, const SourceEnvironment& env) {
+  const std::string spec = base_spec_of(member.state);
+  try {
+    ResolvedSource source = resolve_base(spec, env.data_folder(), "compose.adapters");
+    if (source.kind == SourceKind::Builtin) source.path = env.builtin_base(source.preset);
+    return source;
+  } catch (const ConfigError& e) {
+    throw ConfigError("compose.adapters", "adapter " + quoted(member.name) + " was trained on base " + quoted(spec) +
+                                              ", which cannot be loaded here: " + e.what());
+  }
 }
 
-ComposeOutcome compose_and_store(Store& store, const ComposeRequest& request, const TrainerEnvironment& env,
+ComposeOutcome compose_and_store(Store& store, const ComposeRequest& request, const SourceEnvironment& env,
                                  const TrialCallback& on_trial, const std::atomic<bool>* cancel) {
   if (request.name.empty()) throw ConfigError("compose.name", "a composition needs a name");
   std::int64_t existing = 0;
@@ -91,7 +94,7 @@ ComposeOutcome compose_and_store(Store& store, const ComposeRequest& request, co
       return s;
     }());
   check_members(members, request.session.mode);
-  const std::filesystem::path base = base_checkpoint_for(members.front(), env);
+  const ResolvedSource base = base_source_for(members.front(), env);
 
   const auto t0 = std::chrono::steady_clock::now();
   CompositionSession session(std::move(members), request.session, base);

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "core/compose/session.h"
+#include "core/source/model_source.h"
 #include "core/store/store.h"
-#include "core/train/trainer.h"
 
 namespace lwb::compose {
 
@@ -30,11 +30,13 @@ std::vector<Member> load_members(Store& store, const Composition& composition);
 // returns one line per member taken out, naming it and the tensor.
 std::vector<std::string> drop_non_finite_members(std::vector<Member>& members, std::vector<std::int64_t>& ids);
 
-// The cached base an adapter was trained on: "lora-workbench/<preset>" maps
-// to ensure_base_model(preset); ConfigError("compose.adapters", ...) for any
-// other base. Whether it is still the same base is checked by its
-// fingerprint when the session loads it.
-std::filesystem::path base_checkpoint_for(const Member& member, const TrainerEnvironment& env);
+// The base an adapter was trained on, from the base it records (a built-in
+// preset's cached base made through env.builtin_base, a downloaded model, a
+// Hugging Face folder or GGUF file where it was). ConfigError
+// ("compose.adapters", ...) naming the adapter when that base is not there.
+// Whether it is still the same base is checked by its fingerprint when the
+// session loads it.
+ResolvedSource base_source_for(const Member& member, const SourceEnvironment& env);
 
 struct ComposeRequest {
   std::string name;  // of the stored composition
@@ -59,7 +61,7 @@ struct ComposeOutcome {
 // A cancelled search still evaluates and stores its best weights so far (its
 // trace is a valid record); `outcome.search.cancelled` tells. Everything is
 // checked (name free, members compatible, base found) before the search.
-ComposeOutcome compose_and_store(Store& store, const ComposeRequest& request, const TrainerEnvironment& env,
+ComposeOutcome compose_and_store(Store& store, const ComposeRequest& request, const SourceEnvironment& env,
                                  const TrialCallback& on_trial = {}, const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace lwb::compose

@@ -130,17 +130,17 @@ Evaluation evaluation_from_json(const std::string& text, const std::string& sour
 }
 
 CompositionSession::CompositionSession(std::vector<Member> members, SessionOptions options,
-                                       const std::filesystem::path& base_checkpoint)
+                                       const ResolvedSource& base)
     : options_(std::move(options)), composer_(std::move(members), options_.mode, options_.svd_rank) {
   if (options_.shots < 1) throw ConfigError("compose.shots", "need at least one few-shot example");
   if (options_.heldout < 1) throw ConfigError("compose.heldout", "need at least one held-out example");
   if (!(options_.l1 >= 0)) throw ConfigError("compose.l1", "must not be negative");
   const ModelConfig& mc = composer_.member(0).state.model;
-  const std::unique_ptr<data::Tokenizer> tok = data::make_tokenizer(mc.tokenizer);
+  const std::unique_ptr<data::Tokenizer> tok = load_tokenizer(base);
   data::Dataset ds = data::make_task_dataset(options_.task, *tok, options_.shots, options_.heldout, options_.data_seed);
   shots_ = std::move(ds.train);
   heldout_ = std::move(ds.heldout);
-  pad_ = tok->pad();
+  pad_ = data::batch_pad_id(*tok);
   for (const auto* split : {&shots_, &heldout_})
     for (const data::Example& e : *split) seq_len_ = std::max(seq_len_, static_cast<int>(e.tokens.size()) - 1);
   if (seq_len_ > mc.max_seq)
@@ -153,12 +153,12 @@ CompositionSession::CompositionSession(std::vector<Member> members, SessionOptio
   shape.dropout = 0;  // evaluation only: no dropout buffers
   attach_adapters(*model_, shape);
   model_->materialize(*backend_, ledger_, max_batch_, seq_len_);
-  load_base_checkpoint(*model_, base_checkpoint);
+  load_weights(*model_, base);
   const std::string fingerprint = base_fingerprint(*model_);
   const Member& first = composer_.member(0);
   if (fingerprint != first.state.base_fingerprint)
     throw IncompatibleMemberError(first.name, "it was trained on base model fingerprint " +
-                                                  first.state.base_fingerprint + ", but " + base_checkpoint.string() +
+                                                  first.state.base_fingerprint + ", but " + base.path.string() +
                                                   " holds " + fingerprint + " (was the base rebuilt since?)");
 }
 

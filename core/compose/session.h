@@ -24,6 +24,7 @@
 #include "core/data/dataset.h"
 #include "core/tensor/ledger.h"
 #include "core/model/model.h"
+#include "core/source/model_source.h"
 #include "core/tensor/backend.h"
 
 namespace lwb::compose {
@@ -88,12 +89,13 @@ Evaluation evaluation_from_json(const std::string& text, const std::string& sour
 // search callbacks run on that thread.
 class CompositionSession {
  public:
-  // Loads the base from `base_checkpoint` and checks that it is the one the
-  // members were trained on (IncompatibleMemberError naming the first member
-  // otherwise); incompatible members are refused as in Composer. ConfigError
-  // for an unknown task or bad counts.
-  CompositionSession(std::vector<Member> members, SessionOptions options,
-                     const std::filesystem::path& base_checkpoint);
+  // Loads the base (with its tokenizer, which the task's examples are
+  // written in) and checks that it is the one the members were trained on
+  // (IncompatibleMemberError naming the first member otherwise); incompatible
+  // members are refused as in Composer. A built-in preset's base must be
+  // there (base_source_for in library.h makes it). ConfigError for an unknown
+  // task or bad counts.
+  CompositionSession(std::vector<Member> members, SessionOptions options, const ResolvedSource& base);
   ~CompositionSession();
   CompositionSession(const CompositionSession&) = delete;
   CompositionSession& operator=(const CompositionSession&) = delete;

@@ -137,4 +137,16 @@ ChatTemplate load_hf_chat_template(const fs::path& folder) {
   throw FormatError(source, "expected a string or a list of named templates");
 }
 
+bool has_hf_chat_template(const fs::path& folder) {
+  if (fs::exists(folder / "chat_template.jinja")) return true;
+  const fs::path config_path = folder / "tokenizer_config.json";
+  if (!fs::exists(config_path)) return false;
+  try {
+    const nlohmann::json config = nlohmann::json::parse(read_file(config_path));
+    return !config.is_object() || (config.contains("chat_template") && !config["chat_template"].is_null());
+  } catch (const nlohmann::json::exception&) {
+    return true;
+  }
+}
+
 }  // namespace lwb::data

@@ -97,5 +97,9 @@ class ChatTemplate {
 // tokenizer_config.json (strings or AddedToken objects). FormatError naming
 // the file when none is there or it cannot be read.
 ChatTemplate load_hf_chat_template(const std::filesystem::path& folder);
+// Whether the folder has one for load_hf_chat_template to load (a
+// tokenizer_config.json that is not valid JSON counts, so that loading says
+// what is wrong with it).
+bool has_hf_chat_template(const std::filesystem::path& folder);
 
 }  // namespace lwb::data

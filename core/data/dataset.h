@@ -1,7 +1,8 @@
 #pragma once
-// Training examples, splits and batches. An Example is a token sequence
-// [bos] + prompt + completion + [eos] (or a plain text chunk); the model is
-// scored on predicting every token after the prompt.
+// Training examples, splits and batches. An Example is a token sequence with
+// a flag per token saying whether predicting it counts: a completion after its
+// prompt, the assistant's turns of a conversation (instruction_data.h), or
+// every token of a plain text chunk.
 #include <cstdint>
 #include <filesystem>
 #include <span>
@@ -15,9 +16,12 @@ namespace lwb::data {
 
 struct Example {
   std::vector<std::int32_t> tokens;
-  // Leading tokens (bos + prompt) whose next-token predictions are not scored;
-  // 0 for plain text, where every next token is.
-  std::int32_t prompt_len = 0;
+  // scored[t]: whether predicting tokens[t] from the tokens before it counts
+  // (loss and exact match); as long as tokens, or empty when every token
+  // does (plain text). The first token is never predicted.
+  std::vector<std::uint8_t> scored;
+  bool is_scored(std::size_t t) const { return t >= 1 && (scored.empty() || scored[t] != 0); }
+  std::size_t scored_count() const;
 };
 
 // Three disjoint splits: train (what the model learns from), validation
@@ -35,14 +39,6 @@ struct Dataset {
   std::int32_t max_tokens() const;
 };
 
-// Data files are read whole into memory (and tokenized there), so reading
-// stops with a FormatError past this size: /dev/zero or a pipe that never
-// ends must not fill the memory.
-constexpr std::size_t kMaxDataFileBytes = std::size_t{1} << 30;
-// A JSONL line longer than this cannot fit any sequence length: it is
-// skipped unparsed (and named in the notes).
-constexpr std::size_t kMaxJsonlLineBytes = std::size_t{1} << 20;
-
 // A batch reused across steps: filling it again does not reallocate.
 struct Batch {
   int B = 0, T = 0;
@@ -53,8 +49,8 @@ struct Batch {
 };
 
 // Row i holds rows[i] left-aligned: inputs[t] = tokens[t], targets[t] =
-// tokens[t + 1] when t + 1 >= max(prompt_len, 1), else -1. DataError if an
-// example has more than T + 1 tokens or there are more than B examples.
+// tokens[t + 1] when that token is scored, else -1. DataError if an example
+// has more than T + 1 tokens or there are more than B examples.
 void make_batch(std::span<const Example> rows, int B, int T, std::int32_t pad_id, Batch& out);
 // Drops the all-padding tail columns of a batch (rows keep their order and
 // stay left-aligned), so a batch of short task examples is not computed at
@@ -92,25 +88,25 @@ Dataset text_dataset(std::string_view text, const Tokenizer& tok, int T, double 
 Dataset load_text_corpus(const std::filesystem::path& file, const Tokenizer& tok, int T,
                          double heldout_fraction = 0.1);
 
-struct JsonlFields {
-  std::string prompt = "prompt";
-  std::string completion = "completion";
-};
-// One JSON object per line (blank lines skipped). FormatError("file:LINE", ...)
-// for a malformed line or a missing/non-string field; rows longer than
-// max_tokens (or kMaxJsonlLineBytes) are skipped and named in the notes;
-// DataError naming the file when no row is usable. The held-out split is a
-// seeded choice of rows.
-Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, const JsonlFields& fields,
-                   int max_tokens, double heldout_fraction = 0.1, std::uint64_t seed = 0);
-
 // Moves `n` training examples (a seeded choice) into the validation split,
 // for datasets read from files; the held-out split is untouched, so the three
 // stay disjoint. DataError naming the dataset when fewer than n + 1 training
 // examples exist (training needs at least one).
 void carve_validation(Dataset& d, int n, std::uint64_t seed);
 
-// [bos] + prompt + completion + [eos], prompt_len = 1 + |prompt|.
+
+// The prompt as the model's post-processor wraps a text ([bos] for byte and
+// Llama-style tokenizers, nothing for GPT-2-style ones), the completion, and
+// eos when the tokenizer has one; the completion and eos are scored.
 Example make_example(const Tokenizer& tok, std::string_view prompt, std::string_view completion);
+
+// The id batches are padded with: the tokenizer's pad, else its eos, else 0
+// (Llama-3 has no pad). Padding is never scored and, being after the
+// example, never seen by its positions, so any valid id serves.
+std::int32_t batch_pad_id(const Tokenizer& tok);
+
+// Splits rows into train and held-out: a seeded choice of
+// max(1, heldout_fraction * n) held-out rows (a single row is both).
+void split_rows(std::vector<Example> rows, double heldout_fraction, std::uint64_t seed, Dataset& out);
 
 }  // namespace lwb::data

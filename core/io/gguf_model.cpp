@@ -16,6 +16,8 @@ namespace lwb::io {
 
 namespace {
 
+constexpr const char* kLwbTokenizerKey = "lwb.tokenizer";
+
 using format::GgmlType;
 using format::GgufFile;
 using format::GgufTensorInfo;
@@ -182,7 +184,7 @@ ModelConfig read_gguf_config(const GgufFile& f) {
   c.tie_embeddings = f.find_tensor("output.weight") == nullptr;
   c.name = f.find("general.name") ? f.get_string("general.name")
                                   : std::filesystem::path(src).stem().string();
-  c.tokenizer = "gguf";
+  c.tokenizer = f.find(kLwbTokenizerKey) ? f.get_string(kLwbTokenizerKey) : "gguf";
   try {
     c.validate();
   } catch (const ConfigError& e) {
@@ -256,6 +258,9 @@ void export_gguf(const Model& model, const std::filesystem::path& file, GgufExpo
       {"general.file_type", GgufValue::u32(file_type)},
       {"general.quantization_version", GgufValue::u32(2)},  // ggml's GGML_QNT_VERSION
   };
+  // This program's byte-level models have no GGUF vocabulary; the key lets
+  // read_gguf_config say which tokenizer they take.
+  if (c.tokenizer == "byte") meta.emplace_back(kLwbTokenizerKey, GgufValue::string(c.tokenizer));
   meta.insert(meta.end(), extra.begin(), extra.end());
 
   const auto named = model.named_base_weights();
@@ -303,6 +308,44 @@ format::GgufMetadata gguf_tokenizer_metadata(const GgufFile& file) {
   for (const auto& entry : file.metadata())
     if (entry.first.starts_with("tokenizer.")) out.push_back(entry);
   return out;
+}
+
+std::optional<data::GgufVocab> read_gguf_vocab(const GgufFile& f) {
+  if (!f.find("tokenizer.ggml.model")) return std::nullopt;
+  data::GgufVocab v;
+  v.source = f.source();
+  v.model = f.get_string("tokenizer.ggml.model");
+  if (f.find("tokenizer.ggml.pre")) v.pre = f.get_string("tokenizer.ggml.pre");
+  v.tokens = f.get_strings("tokenizer.ggml.tokens");
+  if (f.find("tokenizer.ggml.token_type")) v.token_types = f.get_i32s("tokenizer.ggml.token_type");
+  if (f.find("tokenizer.ggml.scores")) v.scores = f.get_f32s("tokenizer.ggml.scores");
+  if (f.find("tokenizer.ggml.merges")) v.merges = f.get_strings("tokenizer.ggml.merges");
+  auto id = [&](const char* key, std::int32_t& out) {
+    if (!f.find(key)) return;
+    const std::uint32_t value = f.get_u32(key);
+    if (value >= v.tokens.size())
+      throw FormatError(f.source(), std::string("key \"") + key + "\" is " + std::to_string(value) + "; the vocabulary has " +
+                                        std::to_string(v.tokens.size()) + " tokens");
+    out = static_cast<std::int32_t>(value);
+  };
+  id("tokenizer.ggml.bos_token_id", v.bos);
+  id("tokenizer.ggml.eos_token_id", v.eos);
+  id("tokenizer.ggml.padding_token_id", v.pad);
+  id("tokenizer.ggml.unknown_token_id", v.unk);
+  id("tokenizer.ggml.eot_token_id", v.eot);
+  id("tokenizer.ggml.eom_token_id", v.eom);
+  auto flag = [&](const char* key, std::optional<bool>& out) {
+    if (f.find(key)) out = f.get_bool(key);
+  };
+  flag("tokenizer.ggml.add_bos_token", v.add_bos);
+  flag("tokenizer.ggml.add_eos_token", v.add_eos);
+  flag("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
+  return v;
+}
+
+std::optional<std::string> gguf_chat_template(const GgufFile& f) {
+  if (!f.find("tokenizer.chat_template")) return std::nullopt;
+  return f.get_string("tokenizer.chat_template");
 }
 
 }  // namespace lwb::io

@@ -10,9 +10,12 @@
 // (LlamaModel.permute): within each head, HF row s·d/2 + i becomes row 2i + s.
 // Import undoes it, so the model here is in HF layout; export redoes it.
 #include <filesystem>
+#include <optional>
 #include <span>
+#include <string>
 
 #include "core/adapters/adapter_state.h"
+#include "core/data/gguf_tokenizer.h"
 #include "core/format/gguf.h"
 #include "core/model/config.h"
 #include "core/model/model.h"
@@ -27,7 +30,9 @@ namespace lwb::io {
 // recovered and checked against every entry). Anything else is a
 // FormatError naming the file and the key, tensor or architecture.
 // vocab_size falls back to the length of tokenizer.ggml.tokens, the name to
-// general.name, else the file's stem; the tokenizer is "gguf".
+// general.name, else the file's stem; the tokenizer is "gguf" (the file's
+// tokenizer.ggml.* vocabulary), or what lwb.tokenizer names ("byte" in files
+// export_gguf wrote from this program's byte-level models).
 ModelConfig read_gguf_config(const format::GgufFile& file);
 
 // Loads every base weight of `model` (materialised, shaped as
@@ -55,7 +60,8 @@ enum class GgufExportType { F32, F16, Q8_0 };
 // F16 for rows that are not whole blocks of 32), norms in F32, Q and K
 // permuted, general.file_type set, a rope_freqs.weight tensor for llama3
 // rotary scaling. `extra` (e.g. gguf_tokenizer_metadata of the source file)
-// is appended to the metadata. The file is replaced atomically.
+// is appended to the metadata; a byte-level model gets lwb.tokenizer = byte.
+// The file is replaced atomically.
 void export_gguf(const Model& model, const std::filesystem::path& file, GgufExportType type,
                  const format::GgufMetadata& extra = {});
 
@@ -68,5 +74,13 @@ void export_merged_gguf(const Model& base, const AdapterState& adapter, const st
 // The tokenizer.* entries of a file, in file order, to carry a model's
 // tokenizer and chat template into an export.
 format::GgufMetadata gguf_tokenizer_metadata(const format::GgufFile& file);
+
+// The vocabulary in a file's tokenizer.ggml.* keys, for
+// data::make_gguf_tokenizer; nullopt when the file has no
+// tokenizer.ggml.model (it carries no tokenizer). FormatError naming the
+// file and key for a key of the wrong type or an id that does not fit.
+std::optional<data::GgufVocab> read_gguf_vocab(const format::GgufFile& file);
+// tokenizer.chat_template, when the file has one.
+std::optional<std::string> gguf_chat_template(const format::GgufFile& file);
 
 }  // namespace lwb::io

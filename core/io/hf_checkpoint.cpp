@@ -1,5 +1,7 @@
 #include "core/io/hf_checkpoint.h"
 
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "core/common/errors.h"
+#include "core/common/half.h"
 #include "core/common/integers.h"
 #include "core/common/json_integer.h"
 #include "core/data/tokenizer.h"
@@ -103,8 +106,43 @@ Weights open_weights(const std::filesystem::path& dir) {
 
 }  // namespace
 
-void export_hf_checkpoint(const Model& model, const std::filesystem::path& dir) {
+namespace {
+
+const char* torch_dtype_name(StDType t) {
+  switch (t) {
+    case StDType::F16: return "float16";
+    case StDType::BF16: return "bfloat16";
+    default: return "float32";
+  }
+}
+
+// The weights in `dtype`, as bytes.
+std::vector<std::uint8_t> weight_bytes(const Model& model, const Tensor& t, StDType dtype) {
+  const std::vector<double> values = download_values(model.backend(), t);
+  std::vector<std::uint8_t> out(values.size() * st_dtype_size(dtype));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const auto v = static_cast<float>(values[i]);
+    if (dtype == StDType::F32) {
+      std::memcpy(out.data() + 4 * i, &v, 4);
+      continue;
+    }
+    const std::uint16_t h = dtype == StDType::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+    std::memcpy(out.data() + 2 * i, &h, 2);
+  }
+  return out;
+}
+
+bool is_weight_file(const std::string& name) {
+  return name == "model.safetensors" || name == "model.safetensors.index.json" ||
+         (name.starts_with("model-") && name.ends_with(".safetensors"));
+}
+
+}  // namespace
+
+void export_hf_checkpoint(const Model& model, const std::filesystem::path& dir, const HfExport& options) {
   const ModelConfig& c = model.config();
+  if (options.dtype != StDType::F32 && options.dtype != StDType::F16 && options.dtype != StDType::BF16)
+    throw std::invalid_argument("export_hf_checkpoint: weights are written as F32, F16 or BF16");
   json j = {
       {"architectures", {"LlamaForCausalLM"}},
       {"model_type", "llama"},
@@ -125,25 +163,96 @@ void export_hf_checkpoint(const Model& model, const std::filesystem::path& dir) 
       {"attention_dropout", 0.0},
       {"mlp_bias", false},
       {"initializer_range", 0.02},
-      {"torch_dtype", "float32"},
+      {"torch_dtype", torch_dtype_name(options.dtype)},
       {"use_cache", true},
       {"lwb_name", c.name},
-      {"lwb_tokenizer", c.tokenizer},
   };
+  if (c.tokenizer == "byte") j["lwb_tokenizer"] = c.tokenizer;
   if (c.rope_type == "llama3")
     j["rope_scaling"] = {{"rope_type", "llama3"},
                          {"factor", c.rope_factor},
                          {"low_freq_factor", c.rope_low_freq_factor},
                          {"high_freq_factor", c.rope_high_freq_factor},
                          {"original_max_position_embeddings", c.rope_original_max_pos}};
-  if (c.tokenizer == "byte") {
-    j["bos_token_id"] = data::ByteTokenizer::kBos;
-    j["eos_token_id"] = data::ByteTokenizer::kEos;
-    j["pad_token_id"] = data::ByteTokenizer::kPad;
+  const data::ByteTokenizer bytes;
+  const data::Tokenizer* tok = options.tokenizer ? options.tokenizer : c.tokenizer == "byte" ? &bytes : nullptr;
+  json generation = {{"_from_model_config", true}};
+  if (tok) {
+    auto id = [](std::int32_t v) { return v >= 0 ? json(v) : json(nullptr); };
+    j["bos_token_id"] = id(tok->bos());
+    j["eos_token_id"] = id(tok->eos());
+    j["pad_token_id"] = id(tok->pad());
+    const std::vector<std::int32_t> stops = tok->stop_ids();
+    generation["bos_token_id"] = j["bos_token_id"];
+    generation["eos_token_id"] = stops.size() > 1 ? json(stops) : j["eos_token_id"];
+    generation["pad_token_id"] = j["pad_token_id"];
   }
+
+  // Shards, as huggingface_hub's split_state_dict_into_shards_factory cuts them.
+  const auto named = model.named_base_weights();
+  std::vector<std::vector<std::size_t>> shards(1);
+  std::uint64_t current = 0, total = 0;
+  std::int64_t parameters = 0;
+  for (std::size_t i = 0; i < named.size(); ++i) {
+    const Tensor& t = named[i].second;
+    const std::uint64_t size = static_cast<std::uint64_t>(t.numel()) * st_dtype_size(options.dtype);
+    parameters += t.numel();
+    total += size;
+    if (size > options.max_shard_bytes) {
+      if (!shards.back().empty()) shards.emplace_back();
+      shards.back().push_back(i);
+      shards.emplace_back();
+      current = 0;
+      continue;
+    }
+    if (current + size > options.max_shard_bytes && !shards.back().empty()) {
+      shards.emplace_back();
+      current = 0;
+    }
+    shards.back().push_back(i);
+    current += size;
+  }
+  if (shards.back().empty()) shards.pop_back();
+
   std::filesystem::create_directories(dir);
-  save_base_checkpoint(model, dir / "model.safetensors");
+  const std::size_t n = shards.size();
+  auto shard_name = [&](std::size_t k) {
+    if (n == 1) return std::string("model.safetensors");
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", k + 1, n);
+    return std::string(buf);
+  };
+  std::set<std::string> written;
+  json weight_map = json::object();
+  for (std::size_t k = 0; k < n; ++k) {
+    std::vector<std::vector<std::uint8_t>> data;  // owns the bytes the writes point at
+    data.reserve(shards[k].size());
+    std::vector<StTensorWrite> tensors;
+    for (std::size_t i : shards[k]) {
+      const auto& [name, t] = named[i];
+      data.push_back(weight_bytes(model, t, options.dtype));
+      tensors.push_back({name, options.dtype, Shape64(t.shape.dims.begin(), t.shape.dims.begin() + t.shape.ndim),
+                         std::as_bytes(std::span<const std::uint8_t>(data.back()))});
+      weight_map[name] = shard_name(k);
+    }
+    std::map<std::string, std::string> meta = {{"format", "pt"}};
+    if (n == 1) meta["lwb.model_config"] = model_config_to_json(c);
+    write_safetensors(dir / shard_name(k), std::move(tensors), meta);
+    written.insert(shard_name(k));
+  }
+  if (n > 1) {
+    const json index = {{"metadata", {{"total_parameters", parameters}, {"total_size", total}}},
+                        {"weight_map", weight_map}};
+    write_file_atomically(dir / "model.safetensors.index.json", index.dump(2) + "\n");
+    written.insert("model.safetensors.index.json");
+  }
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (is_weight_file(name) && !written.contains(name)) std::filesystem::remove(e.path(), ec);
+  }
   write_file_atomically(dir / "config.json", j.dump(2) + "\n");
+  write_file_atomically(dir / "generation_config.json", generation.dump(2) + "\n");
 }
 
 ModelConfig read_hf_config(const std::filesystem::path& dir) {
@@ -182,9 +291,6 @@ ModelConfig read_hf_config(const std::filesystem::path& dir) {
                            "; expected \"llama\" (or a mistral-compatible config)");
   if (const std::string act = has("hidden_act") ? j["hidden_act"].dump() : "\"silu\""; act != "\"silu\"")
     fail("hidden_act", "is " + act + "; the MLP here is down(silu(gate(x)) * up(x)), expected \"silu\"");
-  if (has("rope_scaling"))
-    fail("rope_scaling",
-         "is " + j["rope_scaling"].dump() + "; scaled rotary embeddings are not supported, expected null");
   if (get_bool("attention_bias", false)) fail("attention_bias", "is true; projections without bias are expected");
   if (get_bool("mlp_bias", false)) fail("mlp_bias", "is true; projections without bias are expected");
 
@@ -199,13 +305,34 @@ ModelConfig read_hf_config(const std::filesystem::path& dir) {
   c.norm_eps = get_number(j, "rms_norm_eps", 1e-6);
   c.rope_theta = get_number(j, "rope_theta", 10000.0);
   c.tie_embeddings = get_bool("tie_word_embeddings", false);
-  // Newer transformers keep the rotary settings in rope_parameters.
-  if (has("rope_parameters")) {
-    const json& rope = j["rope_parameters"];
-    if (!rope.is_object()) fail("rope_parameters", "must be an object, got " + rope.dump());
-    if (const std::string kind = rope.value("rope_type", std::string("default")); kind != "default")
-      fail("rope_parameters", "has rope_type \"" + kind + "\"; only the default rotary embedding is supported");
+  // The rotary settings: transformers 4 writes rope_theta and rope_scaling
+  // at the top level, transformers 5 both inside rope_parameters. Either
+  // holds no scaling ("default", or null) or Llama-3's.
+  for (const char* key : {"rope_scaling", "rope_parameters"}) {
+    if (!has(key)) continue;
+    const json& rope = j[key];
+    const std::string field = key;
+    if (!rope.is_object()) fail(field, "must be an object or null, got " + rope.dump());
+    // transformers 4.x before 4.45 spelled rope_type "type".
+    const json kind_json = rope.contains("rope_type") ? rope["rope_type"] : rope.value("type", json("default"));
+    if (!kind_json.is_string()) fail(field + ".rope_type", "must be a string, got " + kind_json.dump());
+    const std::string kind = kind_json.get<std::string>();
     c.rope_theta = get_number(rope, "rope_theta", c.rope_theta);
+    if (kind == "default") continue;
+    if (kind != "llama3")
+      fail(field, "has rope_type \"" + kind + "\", which is not supported: this engine computes the default "
+                  "rotary embedding and Llama-3's scaling (\"llama3\")");
+    c.rope_type = "llama3";
+    c.rope_factor = get_number(rope, "factor", 0);
+    c.rope_low_freq_factor = get_number(rope, "low_freq_factor", 0);
+    c.rope_high_freq_factor = get_number(rope, "high_freq_factor", 0);
+    if (!rope.contains("original_max_position_embeddings"))
+      fail(field + ".original_max_position_embeddings", "is missing; llama3 scaling needs it");
+    const std::optional<int> original = json_integer<int>(rope["original_max_position_embeddings"], 1);
+    if (!original)
+      fail(field + ".original_max_position_embeddings", "must be a positive whole number, got " +
+                                                            rope["original_max_position_embeddings"].dump());
+    c.rope_original_max_pos = *original;
   }
   if (type == "mistral" && has("sliding_window")) {
     const int window = get_int("sliding_window", 0, false);
@@ -230,6 +357,23 @@ ModelConfig read_hf_config(const std::filesystem::path& dir) {
     throw FormatError(source, e.what());
   }
   return c;
+}
+
+StDType read_hf_dtype(const std::filesystem::path& dir) {
+  const json j = read_json(dir / "config.json");
+  for (const char* key : {"dtype", "torch_dtype"}) {
+    if (!j.contains(key) || !j[key].is_string()) continue;
+    const std::string name = j[key].get<std::string>();
+    if (name == "float32") return StDType::F32;
+    if (name == "float16") return StDType::F16;
+    if (name == "bfloat16") return StDType::BF16;
+  }
+  const Weights w = open_weights(dir);
+  if (!w.where.empty()) {
+    const StDType t = w.where.begin()->second->find(w.where.begin()->first)->dtype;
+    if (t == StDType::F16 || t == StDType::BF16) return t;
+  }
+  return StDType::F32;
 }
 
 void import_hf_weights(Model& model, const std::filesystem::path& dir) {

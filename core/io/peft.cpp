@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -143,13 +144,44 @@ std::vector<Target> parse_targets(const ConfigReader& c) {
   }
   if (!v.is_array() || v.empty()) c.fail("target_modules", "must be a non-empty list of module names");
   std::vector<bool> wanted(kTargetCount, false);
+  // PEFT lists full module names ("model.layers.0.self_attn.o_proj") instead
+  // of short ones when fewer than 20 modules are targeted (all-linear on a
+  // small model): they must name the same layers for every module type, as
+  // this program adapts a type in every layer (the tensors are then checked
+  // against the model's layer count).
+  std::map<Target, std::set<int>> layers;
   for (const json& m : v) {
     if (!m.is_string()) c.fail("target_modules", "holds " + m.dump() + "; expected module names");
+    std::string name = m.get<std::string>();
+    if (name.starts_with(kKeyPrefix)) name.erase(0, kKeyPrefix.size());
+    if (const std::optional<ModuleId> id = parse_module_hf_name(name)) {
+      wanted[static_cast<int>(id->target)] = true;
+      layers[id->target].insert(id->layer);
+      continue;
+    }
     try {
-      wanted[static_cast<int>(parse_target(m.get<std::string>(), "target_modules"))] = true;
+      wanted[static_cast<int>(parse_target(name, "target_modules"))] = true;
     } catch (const ConfigError&) {
-      c.fail("target_modules", "holds \"" + m.get<std::string>() +
-                                   "\"; expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj");
+      c.fail("target_modules", "holds \"" + name +
+                                   "\"; expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj, "
+                                   "or full names such as model.layers.0.self_attn.q_proj");
+    }
+  }
+  if (!layers.empty()) {
+    const std::set<int>& first = layers.begin()->second;
+    auto list = [](const std::set<int>& in) {
+      std::string l;
+      for (int i : in) l += (l.empty() ? "" : ", ") + std::to_string(i);
+      return l.empty() ? std::string("every layer (a short name)") : "layers " + l;
+    };
+    for (Target t : kAllTargets) {
+      if (!wanted[static_cast<int>(t)]) continue;
+      const auto it = layers.find(t);
+      const std::set<int> in = it == layers.end() ? std::set<int>{} : it->second;
+      if (in != first)
+        c.fail("target_modules", std::string("names ") + target_module_name(t) + " in " + list(in) + " but " +
+                                     target_module_name(layers.begin()->first) + " in " + list(first) +
+                                     "; this program adapts each targeted module type in the same layers, all of them");
     }
   }
   std::vector<Target> targets;

@@ -4,41 +4,36 @@
 
 #include "core/adapters/attach.h"
 #include "core/common/errors.h"
-#include "core/io/hf_checkpoint.h"
 #include "core/io/peft.h"
-#include "core/model/checkpoint.h"
-#include "core/common/paths.h"
 
 namespace lwb {
 
 namespace {
 
-constexpr char kBuiltinPrefix[] = "lora-workbench/";
+// Beside the weights of a Hugging Face export: the base's tokenizer files and
+// its generation settings, so that AutoTokenizer and generate() behave as they
+// do on the base.
+void copy_model_files(const ResolvedSource& source, const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> files = tokenizer_files(source);
+  if (source.kind == SourceKind::HfFolder && std::filesystem::exists(source.path / "generation_config.json"))
+    files.push_back(source.path / "generation_config.json");
+  for (const std::filesystem::path& f : files)
+    std::filesystem::copy_file(f, dir / f.filename(), std::filesystem::copy_options::overwrite_existing);
+}
 
-bool is_preset(const std::string& spec) { return spec == "tiny" || spec == "small"; }
+void check_export_file(const std::filesystem::path& file, bool overwrite) {
+  if (std::filesystem::is_directory(file))
+    throw ConfigError("export.out", file.string() + " is a folder; a GGUF export is one file (name it, e.g. model.gguf)");
+  if (std::filesystem::exists(file) && !overwrite)
+    throw ConfigError("export.out", file.string() + " exists; nothing was written (choose another name, or overwrite: --overwrite)");
+  // Said before the base is loaded and merged, not after.
+  if (const std::filesystem::path parent = std::filesystem::absolute(file).parent_path();
+      !std::filesystem::is_directory(parent))
+    throw ConfigError("export.out", "the folder " + parent.string() + " does not exist; nothing was written (make it "
+                                    "first, or name a file in an existing folder)");
+}
 
 }  // namespace
-
-void load_base(const std::string& spec, const TrainerEnvironment& env, LoadedBase& out) {
-  const std::filesystem::path path = is_preset(spec) ? ensure_base_model(spec, env) : std::filesystem::path(spec);
-  if (spec.empty() || !std::filesystem::exists(path))
-    throw ConfigError("base", "base model \"" + spec + "\" is not a preset (tiny, small), file or folder");
-  const bool hf = std::filesystem::is_directory(path);
-  const ModelConfig mc = hf ? io::read_hf_config(path) : checkpoint_model_config(path);
-  out.model = std::make_unique<Model>(mc, Model::Mode::Frozen);
-  out.model->materialize(out.backend, out.ledger, 1, 1);
-  if (hf)
-    io::import_hf_weights(*out.model, path);
-  else
-    load_base_checkpoint(*out.model, path);
-  out.fingerprint = base_fingerprint(*out.model);
-  out.base_model = is_preset(spec) ? kBuiltinPrefix + spec : spec;
-}
-
-std::string builtin_base_spec(const AdapterState& adapter) {
-  const std::string& b = adapter.base_model;
-  return b.rfind(kBuiltinPrefix, 0) == 0 ? b.substr(sizeof kBuiltinPrefix - 1) : std::string();
-}
 
 void check_export_folder(const std::filesystem::path& dir, bool overwrite) {
   if (std::filesystem::exists(dir) && !std::filesystem::is_empty(dir) && !overwrite)
@@ -50,28 +45,54 @@ void export_adapter_peft(Store& store, std::int64_t adapter_id, const std::files
   io::write_peft_folder(dir, store.load_adapter(adapter_id));
 }
 
-void export_adapter_merged(Store& store, std::int64_t adapter_id, const std::string& base_spec,
-                           const std::filesystem::path& dir, bool overwrite, const TrainerEnvironment& env) {
-  check_export_folder(dir, overwrite);
+void export_base(const LoadedBase& base, const std::filesystem::path& out, const MergedExport& options) {
+  const ResolvedSource& source = base.source;
+  if (options.format == MergedExport::Format::Gguf) {
+    check_export_file(out, options.overwrite);
+    // A GGUF base's tokenizer travels as its metadata; this program's byte
+    // models are marked as such (export_gguf); a Hugging Face folder's
+    // tokenizer.json is not converted (its GGUF has no tokenizer).
+    io::export_gguf(*base.model, out, options.gguf_type,
+                    source.gguf ? io::gguf_tokenizer_metadata(*source.gguf) : format::GgufMetadata{});
+    return;
+  }
+  check_export_folder(out, options.overwrite);
+  io::HfExport hf;
+  hf.dtype = source.kind == SourceKind::HfFolder ? io::read_hf_dtype(source.path) : io::StDType::F32;
+  hf.max_shard_bytes = options.max_shard_bytes;
+  const std::unique_ptr<data::Tokenizer> tokenizer = load_tokenizer(source);
+  hf.tokenizer = tokenizer.get();
+  io::export_hf_checkpoint(*base.model, out, hf);
+  copy_model_files(source, out);
+}
+
+void export_adapter_merged(Store& store, std::int64_t adapter_id, const std::filesystem::path& out,
+                           const MergedExport& options, const SourceEnvironment& env) {
+  if (options.format == MergedExport::Format::Gguf)
+    check_export_file(out, options.overwrite);
+  else
+    check_export_folder(out, options.overwrite);
   const AdapterState state = store.load_adapter(adapter_id);
-  const std::string spec = base_spec.empty() ? builtin_base_spec(state) : base_spec;
+  const std::string spec = options.base_spec.empty() ? base_spec_of(state) : options.base_spec;
   if (spec.empty())
-    throw ConfigError("base", "the adapter's base " + state.base_model + " is not built in; name its checkpoint (--base PATH)");
+    throw ConfigError("base", "the adapter records no base model; name it (--base PRESET or PATH)");
   LoadedBase base;
   load_base(spec, env, base);
   if (!state.base_fingerprint.empty() && state.base_fingerprint != base.fingerprint)
     throw FormatError(spec, "this base (fingerprint " + base.fingerprint +
                                 ") is not the one the adapter was trained on (" + state.base_fingerprint + ")");
   check_adapter_fits(state, base.model->config(), "adapter " + std::to_string(adapter_id));
-  Model merged(base.model->config(), Model::Mode::Frozen);
-  merged.materialize(base.backend, base.ledger, 1, 1);
-  merge_adapter_into_base(*base.model, state, merged);
-  io::export_hf_checkpoint(merged, dir);
+  LoadedBase merged;
+  merged.source = base.source;
+  merged.model = std::make_unique<Model>(base.model->config(), Model::Mode::Frozen);
+  merged.model->materialize(merged.backend, merged.ledger, 1, 1);
+  merge_adapter_into_base(*base.model, state, *merged.model);
+  base.model.reset();  // the merged copy is all that is written
+  export_base(merged, out, options);
 }
 
 std::int64_t import_adapter_peft(Store& store, const std::filesystem::path& dir, const std::string& name,
-                                 const std::string& base_spec, const std::string& task,
-                                 const TrainerEnvironment& env) {
+                                 const std::string& base_spec, const std::string& task, const SourceEnvironment& env) {
   if (name.empty()) throw ConfigError("import.name", "give the adapter a name for the library");
   if (store.find_adapter(name)) throw ConfigError("import.name", "the library already has an adapter named \"" + name + "\"");
   LoadedBase base;
@@ -81,7 +102,7 @@ std::int64_t import_adapter_peft(Store& store, const std::filesystem::path& dir,
     throw FormatError(dir.string(), "the adapter was trained on another base (fingerprint " + state.base_fingerprint +
                                         ", the chosen base is " + base.fingerprint + ")");
   state.base_fingerprint = base.fingerprint;
-  state.base_model = base.base_model;
+  state.base_model = base.source.base_model_name;
   return store.save_adapter(name, std::nullopt, state, task, NAN, NAN);
 }
 

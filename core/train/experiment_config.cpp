@@ -1,5 +1,6 @@
 #include "core/train/experiment_config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -13,7 +14,9 @@
 #include "core/common/errors.h"
 #include "core/common/integers.h"
 #include "core/common/json_integer.h"
+#include "core/data/instruction_data.h"
 #include "core/model/config.h"
+#include "core/source/downloads.h"
 
 namespace lwb {
 
@@ -118,12 +121,32 @@ const std::vector<Field>& fields() {
            throw ConfigError("model.frozen_dtype", "expected fp32 or bf16, got \"" + v + "\"");
          c.model.frozen_dtype = v;
        }},
+      string_field("model.tokenizer", [](EC& c) -> std::string& { return c.model.tokenizer; }),
+      string_field("model.chat_template", [](EC& c) -> std::string& { return c.model.chat_template; }),
       string_field("data.kind", [](EC& c) -> std::string& { return c.data.kind; }),
       string_field("data.task", [](EC& c) -> std::string& { return c.data.task; }),
       string_field("data.path", [](EC& c) -> std::string& { return c.data.path; }),
+      {"data.format", Kind::String, [](const EC& c) { return c.data.format; },
+       [](EC& c, const std::string& v) {
+         data::parse_jsonl_format(v);
+         c.data.format = v;
+       }},
       string_field("data.prompt_field", [](EC& c) -> std::string& { return c.data.prompt_field; }),
       string_field("data.completion_field",
                    [](EC& c) -> std::string& { return c.data.completion_field; }),
+      {"data.loss_on", Kind::String, [](const EC& c) { return c.data.loss_on; },
+       [](EC& c, const std::string& v) {
+         if (v != "assistant" && v != "all")
+           throw ConfigError("data.loss_on", "expected assistant (the completion or the assistant's turns) or all, got \"" +
+                                                 v + "\"");
+         c.data.loss_on = v;
+       }},
+      {"data.overlong", Kind::String, [](const EC& c) { return c.data.overlong; },
+       [](EC& c, const std::string& v) {
+         if (v != "drop" && v != "truncate")
+           throw ConfigError("data.overlong", "expected drop or truncate, got \"" + v + "\"");
+         c.data.overlong = v;
+       }},
       int_field<int>("data.n_train", [](EC& c) -> int& { return c.data.n_train; }),
       int_field<int>("data.n_heldout", [](EC& c) -> int& { return c.data.n_heldout; }),
       int_field<int>("data.n_validation", [](EC& c) -> int& { return c.data.n_validation; }),
@@ -314,15 +337,17 @@ std::vector<std::pair<std::string, std::string>> ExperimentConfig::problems() co
     for (unsigned char ch : name)
       require(ch >= 0x20 && ch != 0x7f, "name", "must not contain control characters");
   });
+  // The shape a preset names is known here; a downloaded model's or a path's
+  // is read from its file, so the checks against it wait for the run.
   ModelConfig mc;
-  bool model_ok = true;
+  bool model_ok = false;
   check([&] {
-    try {
-      mc = model_preset(model.preset);
-    } catch (...) {
-      model_ok = false;
-      throw;
-    }
+    if (const DownloadableModel* d = find_downloadable(model.preset); d && d->preset == model.preset) return;
+    const auto builtin = model_preset_names();
+    if (std::find(builtin.begin(), builtin.end(), model.preset) == builtin.end())
+      throw ConfigError("model.preset", "unknown model preset \"" + model.preset + "\"; known: " + known_model_presets());
+    mc = model_preset(model.preset);
+    model_ok = model.base == "pretrained" || model.base == "random";
   });
   check([&] {
     require(!model.base.empty(), "model.base",

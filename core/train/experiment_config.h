@@ -10,28 +10,24 @@
 #include "core/adapters/adapter_config.h"
 #include "core/optim/adamw.h"
 #include "core/optim/schedule.h"
+#include "core/source/source_settings.h"
 
 namespace lwb {
-
-struct ModelSource {
-  std::string preset = "tiny";
-  // "pretrained": the preset's cached base (made by `pretrain` on first use);
-  // "random": a fresh initialisation; anything else: a checkpoint path.
-  std::string base = "pretrained";
-  // "fp32" or "bf16": the dtype the frozen projections (q k v o gate up down)
-  // are kept in during adapter training, converted from the fp32 checkpoint at
-  // load (core/model/model.h). Adapters, activations, gradients, optimiser
-  // state, embeddings, norms and lm_head stay fp32. ReLoRA refuses bf16 (it
-  // merges into the base); full fine-tuning ignores it (nothing is frozen).
-  std::string frozen_dtype = "fp32";
-};
 
 struct DataConfig {
   std::string kind = "task";  // task | jsonl | text | pretrain
   std::string task = "uppercase";
   std::string path;            // jsonl / text file
+  // jsonl: auto, alpaca, messages, conversations, prompt-completion or text
+  // (core/data/instruction_data.h).
+  std::string format = "auto";
   std::string prompt_field = "prompt";
   std::string completion_field = "completion";
+  // What the loss covers: "assistant" (the completion, the assistant's turns)
+  // or "all" (every token).
+  std::string loss_on = "assistant";
+  // Examples longer than train.seq_len + 1 tokens: "drop" or "truncate".
+  std::string overlong = "drop";
   int n_train = 2000;          // generated task examples
   int n_heldout = 200;
   // A validation split apart from train and held-out (test), for choices

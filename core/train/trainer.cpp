@@ -19,7 +19,6 @@
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/cpu_share.h"
 #include "core/data/tasks.h"
-#include "core/io/hf_checkpoint.h"
 #include "core/format/safetensors.h"
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
@@ -27,6 +26,8 @@
 #include "core/backend/backend_registry.h"
 #include "core/tensor/rng.h"
 #include "core/common/paths.h"
+#include "core/source/base_cache.h"
+#include "core/train/data_setup.h"
 #include "core/train/divergence.h"
 
 namespace lwb {
@@ -68,20 +69,8 @@ std::uint64_t Trainer::step_seed(std::int64_t step) const {
   return derive_seed(config_.train.seed, 1000 + static_cast<std::uint64_t>(step));
 }
 
-void Trainer::load_data() {
-  const DataConfig& d = config_.data;
-  const int T = config_.train.seq_len;
-  if (d.kind == "task")
-    dataset_ = data::make_task_dataset(d.task, *tokenizer_, d.n_train, d.n_heldout, d.seed, d.n_validation);
-  else if (d.kind == "jsonl")
-    dataset_ = data::load_jsonl(d.path, *tokenizer_, data::JsonlFields{d.prompt_field, d.completion_field},
-                                T + 1, d.heldout_fraction, d.seed);
-  else if (d.kind == "text")
-    dataset_ = data::load_text_corpus(d.path, *tokenizer_, T, d.heldout_fraction);
-  else
-    dataset_ = data::text_dataset(data::pretrain_corpus(d.corpus_bytes, d.seed), *tokenizer_, T,
-                                  0.02, "pretrain corpus");
-  if (d.kind != "task") data::carve_validation(dataset_, d.n_validation, d.seed);
+void Trainer::load_data(const DataSetup& setup) {
+  dataset_ = load_experiment_data(config_, setup);
   if (env_.notice)
     for (const std::string& note : dataset_.notes) env_.notice(note);
   if (config_.train.eval_split == "validation") {
@@ -97,17 +86,13 @@ void Trainer::load_data() {
 }
 
 void Trainer::load_base_into(Model& model, const RunControl& control) {
-  const std::string& base = config_.model.base;
-  if (base == "random") {
+  if (source_.random) {
     model.init_base_weights(derive_seed(config_.train.seed, 3));
     return;
   }
-  const std::filesystem::path path =
-      base == "pretrained" ? ensure_base_model(config_.model.preset, env_, control) : std::filesystem::path(base);
-  if (std::filesystem::is_directory(path))
-    io::import_hf_weights(model, path);  // a Hugging Face checkpoint folder
-  else
-    load_base_checkpoint(model, path);
+  ResolvedSource source = source_;
+  if (source.kind == SourceKind::Builtin) source.path = ensure_base_model(source.preset, env_, control);
+  load_weights(model, source);
 }
 
 void Trainer::load_base(const RunControl& control) {
@@ -132,27 +117,22 @@ void Trainer::load_base(const RunControl& control) {
 void Trainer::prepare(const RunControl& control) {
   if (prepared_) return;
   config_.validate();
-  ModelConfig mc = model_preset(config_.model.preset);
-  if (config_.model.base != "pretrained" && config_.model.base != "random") {
-    if (!std::filesystem::exists(config_.model.base))
-      throw ConfigError("model.base", "checkpoint \"" + config_.model.base + "\" does not exist");
-    mc = std::filesystem::is_directory(config_.model.base) ? io::read_hf_config(config_.model.base)
-                                                           : checkpoint_model_config(config_.model.base);
-    config_.adapter.validate(mc);
-    if (config_.train.seq_len > mc.max_seq)
-      throw ConfigError("train.seq_len", "sequence length " + std::to_string(config_.train.seq_len) +
-                                             " exceeds the checkpoint's maximum of " + std::to_string(mc.max_seq));
-  }
+  // The model's shape, tokenizer and chat template come from its source.
+  DataSetup setup = make_data_setup(config_, env_.data_folder());
+  source_ = setup.source;
+  const ModelConfig& mc = source_.config;
+  config_.adapter.validate(mc, config_.train.steps, config_.schedule.warmup_steps);
+  if (config_.train.seq_len > mc.max_seq)
+    throw ConfigError("train.seq_len", "sequence length " + std::to_string(config_.train.seq_len) +
+                                           " exceeds the maximum of " + std::to_string(mc.max_seq) + " of the " +
+                                           source_.describe());
   std::string note;
   backend_ = make_backend(config_.train.device, &note);
   if (!note.empty() && env_.notice) env_.notice(note);
 
-  tokenizer_ = data::make_tokenizer(mc.tokenizer);
-  if (tokenizer_->vocab_size() > mc.vocab)
-    throw ConfigError("model.preset", "tokenizer " + tokenizer_->name() + " needs " +
-                                          std::to_string(tokenizer_->vocab_size()) +
-                                          " ids but the model has " + std::to_string(mc.vocab));
-  load_data();
+  load_data(setup);
+  tokenizer_ = std::move(setup.tokenizer);
+  pad_id_ = data::batch_pad_id(*tokenizer_);
 
   const bool bf16_frozen = config_.model.frozen_dtype == "bf16";
   if (bf16_frozen && !config_.adapter.is_adapter() && env_.notice)
@@ -178,7 +158,7 @@ void Trainer::prepare(const RunControl& control) {
                                      config_.train.seed);
   if (variant_) variant_->attach(*model_, *optimizer_, ledger_);
   sampler_ = std::make_unique<data::BatchSampler>(dataset_.train, config_.train.batch,
-                                                  config_.train.seq_len, tokenizer_->pad(),
+                                                  config_.train.seq_len, pad_id_,
                                                   derive_seed(config_.train.seed, 1));
   prepared_ = true;
 }
@@ -194,9 +174,8 @@ EvalResult Trainer::evaluate(int max_examples) {
   std::int64_t scored = 0, correct = 0;
   for (std::int64_t i = 0; i < n; i += B) {
     const int rows = static_cast<int>(std::min<std::int64_t>(B, n - i));
-    data::make_batch(std::span(held).subspan(static_cast<std::size_t>(i), rows), rows, T,
-                     tokenizer_->pad(), batch);
-    data::trim_padding(batch, tokenizer_->pad());
+    data::make_batch(std::span(held).subspan(static_cast<std::size_t>(i), rows), rows, T, pad_id_, batch);
+    data::trim_padding(batch, pad_id_);
     if (batch.n_targets == 0) continue;
     model_->set_batch(batch.inputs.data(), batch.targets.data(), rows, batch.T);
     model_->forward(false, 0);
@@ -290,7 +269,7 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
       StepEvent ev;
       if (variant_) variant_->before_step(step, ev.variant_events);
       sampler_->next(batch_);
-      data::trim_padding(batch_, tokenizer_->pad());
+      data::trim_padding(batch_, pad_id_);
       model_->set_batch(batch_.inputs.data(), batch_.targets.data(), batch_.B, batch_.T);
       backend_->fill(model_->trainable().grads().flat(), 0.0);
       model_->forward(true, seed);
@@ -380,9 +359,12 @@ std::string pretrain_recipe(const std::string& preset) {
   // Keys that play no part: model.frozen_dtype (pretraining is full
   // fine-tuning), when state is saved, the divergence guards, the CPU threads.
   // data.n_validation and train.eval_split: pretraining keeps their defaults.
+  // Nor the settings of instruction data and chat models (pretraining reads
+  // the generic corpus with the preset's own tokenizer).
   static const std::set<std::string> ignored = {
-      "name", "model.frozen_dtype", "data.n_validation", "train.eval_split", "train.state_every_steps", "train.state_every_minutes", "train.divergence_factor",
-      "train.collapse_steps", "train.threads"};
+      "name", "model.frozen_dtype", "data.n_validation", "train.eval_split", "train.state_every_steps",
+      "train.state_every_minutes", "train.divergence_factor", "train.collapse_steps", "train.threads",
+      "model.tokenizer", "model.chat_template", "data.format", "data.loss_on", "data.overlong"};
   for (const std::string& key : ExperimentConfig::keys())
     if (key.rfind("adapter.", 0) != 0 && !ignored.contains(key)) text += "|" + key + "=" + c.get(key);
   std::uint64_t h = 1469598103934665603ull;
@@ -427,7 +409,7 @@ AdapterState Trainer::adapter_state() const {
           }
         deltas.emplace(lin.hf_name(), std::move(d));
       }
-    AdapterState s = lora_from_delta(deltas, rank, model_->config(), "lora-workbench/" + model_->config().name,
+    AdapterState s = lora_from_delta(deltas, rank, model_->config(), source_.base_model_name,
                                      base_fingerprint_).state;
     s.config.method = Method::ReLora;
     return s;
@@ -436,7 +418,7 @@ AdapterState Trainer::adapter_state() const {
   // Only a final mask slices the export: an earlier one may hide regrown triplets.
   if (const auto* ada = dynamic_cast<const AdaLoraController*>(variant_.get()); ada && ada->mask_frozen())
     pattern = ada->rank_pattern();
-  return extract_adapter(*model_, config_.adapter, "lora-workbench/" + model_->config().name, base_fingerprint_,
+  return extract_adapter(*model_, config_.adapter, source_.base_model_name, base_fingerprint_,
                          pattern, config_.train.steps);
 }
 
@@ -502,24 +484,29 @@ void Trainer::resume(const std::filesystem::path& file) {
   steps_done_ = done;
 }
 
+std::filesystem::path TrainerEnvironment::builtin_base(const std::string& preset) const {
+  return ensure_base_model(preset, *this);
+}
+
 std::filesystem::path ensure_base_model(const std::string& preset, const TrainerEnvironment& env,
                                         const RunControl& control) {
-  const std::filesystem::path dir = env.data_dir.empty() ? user_data_dir() : env.data_dir;
-  const std::filesystem::path path = base_model_path(dir, preset);
-  if (std::filesystem::exists(path)) {
-    if (checkpoint_metadata(path, "lwb.recipe") == pretrain_recipe(preset)) return path;
-    if (env.notice) env.notice("the cached " + preset + " base at " + path.string() +
-                               " was made by another recipe; pretraining it again");
-  } else if (env.notice) {
-    env.notice("no pretrained " + preset + " base at " + path.string() + "; pretraining it now");
+  const std::filesystem::path path = cached_base_path(env.data_folder(), preset);
+  switch (cached_base_state(path, pretrain_recipe(preset))) {
+    case CachedBaseState::Ready: return path;
+    case CachedBaseState::OtherRecipe:
+      if (env.notice) env.notice("the cached " + preset + " base at " + path.string() +
+                                 " was made by another recipe; pretraining it again");
+      break;
+    case CachedBaseState::Missing:
+      if (env.notice) env.notice("no pretrained " + preset + " base at " + path.string() + "; pretraining it now");
+      break;
   }
   return pretrain_base_model(preset, env, control);
 }
 
 std::filesystem::path pretrain_base_model(const std::string& preset, const TrainerEnvironment& env,
                                           const RunControl& control) {
-  const std::filesystem::path dir = env.data_dir.empty() ? user_data_dir() : env.data_dir;
-  const std::filesystem::path path = base_model_path(dir, preset);
+  const std::filesystem::path dir = env.data_folder();
   const ExperimentConfig pc = experiment_preset("pretrain-" + preset);
   TrainerEnvironment inner = env;
   inner.data_dir = dir;
@@ -529,13 +516,11 @@ std::filesystem::path pretrain_base_model(const std::string& preset, const Train
   if (r.status != RunStatus::Finished)
     throw Error("pretraining the " + preset + " base " + run_status_name(r.status) +
                 (r.error.empty() ? "" : ": " + r.error) + "; nothing was saved");
-  std::filesystem::create_directories(path.parent_path());
+  const std::filesystem::path path = cached_base_path(dir, preset);
   std::ostringstream loss;
   loss << r.final_eval.loss;
-  save_base_checkpoint(trainer.model(), path,
-                       {{"lwb.preset", preset}, {"lwb.recipe", pretrain_recipe(preset)},
-                        {"lwb.pretrain_heldout_loss", loss.str()},
-                        {"lwb.pretrain_steps", std::to_string(r.steps_done)}});
+  store_cached_base(trainer.model(), path, preset, pretrain_recipe(preset),
+                    {{"lwb.pretrain_heldout_loss", loss.str()}, {"lwb.pretrain_steps", std::to_string(r.steps_done)}});
   return path;
 }
 

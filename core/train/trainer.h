@@ -16,17 +16,21 @@
 #include "core/tensor/ledger.h"
 #include "core/model/model.h"
 #include "core/optim/adamw.h"
+#include "core/source/model_source.h"
 #include "core/train/events.h"
 #include "core/train/experiment_config.h"
 
 namespace lwb {
 
-struct TrainerEnvironment {
-  std::filesystem::path data_dir;  // empty: user_data_dir()
-  // One-line notices (CPU fallback, building a missing base model, ...).
-  std::function<void(const std::string&)> notice;
-  // Progress of a base model being pretrained on demand.
+struct DataSetup;
+
+// The data directory and notices (SourceEnvironment: CPU fallback, building
+// a missing base model, ...), and the progress of a base pretrained on demand.
+struct TrainerEnvironment : SourceEnvironment {
   TrainerSink* pretrain_sink = nullptr;
+  // Pretrains a built-in preset's base when it is missing or was made by
+  // another recipe (ensure_base_model).
+  std::filesystem::path builtin_base(const std::string& preset) const override;
 };
 
 struct RunControl {
@@ -79,6 +83,8 @@ class Trainer {
   MemoryLedger& ledger() { return ledger_; }
   const data::Dataset& dataset() const { return dataset_; }
   const data::Tokenizer& tokenizer() const { return *tokenizer_; }
+  // Where the base came from (after prepare()).
+  const ResolvedSource& source() const { return source_; }
   const std::string& base_fingerprint() const { return base_fingerprint_; }
   std::int64_t steps_done() const { return steps_done_; }
   // AdaLoRA's allocator or ReLoRA's reset logic; nullptr for other methods.
@@ -86,8 +92,8 @@ class Trainer {
   AdamW& optimizer() { return *optimizer_; }
 
  private:
-  void load_data();
-  // Reads the configured base (checkpoint, HF folder or random init) into `model`.
+  void load_data(const DataSetup& setup);
+  // Reads the configured base (any source, or random init) into `model`.
   void load_base_into(Model& model, const RunControl& control);
   // Loads the base into model_ and sets base_fingerprint_.
   void load_base(const RunControl& control);
@@ -100,7 +106,9 @@ class Trainer {
   TrainerEnvironment env_;
   std::unique_ptr<Backend> backend_;
   MemoryLedger ledger_;
+  ResolvedSource source_;
   std::unique_ptr<data::Tokenizer> tokenizer_;
+  std::int32_t pad_id_ = 0;  // data::batch_pad_id(*tokenizer_)
   data::Dataset dataset_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<AdamW> optimizer_;
@@ -117,7 +125,7 @@ class Trainer {
 };
 
 // Pretrains the base of a built-in preset on the generic corpus and stores it
-// (atomically) at base_model_path(); returns that path. Throws if the run does
+// (atomically) in the base cache (core/source/base_cache.h); returns its path. Throws if the run does
 // not finish, leaving any previous base untouched.
 std::filesystem::path pretrain_base_model(const std::string& preset, const TrainerEnvironment& env,
                                           const RunControl& control = {});

