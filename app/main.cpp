@@ -10,6 +10,7 @@
 #include "app/terminal_progress.h"
 #include "core/common/errors.h"
 #include "core/common/integers.h"
+#include "core/train/compare.h"
 #include "core/cpu/process_settings.h"
 
 #ifdef LWB_WITH_GUI
@@ -20,6 +21,9 @@
 namespace {
 
 void print_usage() {
+  std::string arms;
+  for (const lwb::ComparisonEntry& e : lwb::comparison_preset("tiny-methods").entries)
+    arms += (arms.empty() ? "" : ", ") + e.label;
   std::printf(
       "usage: lora-workbench [command] [options]\n"
       "\n"
@@ -35,7 +39,7 @@ void print_usage() {
       "  runs      [list | show ID | delete ID --yes] [--db FILE]   the run history in the store\n"
       "  pretrain  [--preset tiny|small] [--force]   build the cached base model of a preset\n"
       "  compare   PRESET [--out DIR]   train several methods on one task and print a table\n"
-      "            (preset: tiny-methods = LoRA, rsLoRA, DoRA, AdaLoRA, ReLoRA, full fine-tuning)\n"
+      "            (preset: tiny-methods = %s)\n"
       "  compose   --adapters NAME,NAME,... --task TASK [--shots 5] [--budget 40] [--optimizer cobyla|cmaes]\n"
       "            [--mode lorahub|linear|cat|svd] [--svd-rank K] [--heldout 100] [--seed N] [--name NAME]\n"
       "            search LoRAHub weights for library adapters on a few examples of a built-in task; prints\n"
@@ -63,7 +67,8 @@ void print_usage() {
       "  config    --preset NAME | --config FILE [--set key=value ...]   print the resolved config\n"
       "\n"
       "common options: --data-dir DIR (default $LWB_DATA_DIR, $XDG_DATA_HOME/lora-workbench or\n"
-      "~/.local/share/lora-workbench); --db FILE (default $LWB_DB or <data dir>/workbench.sqlite3)\n");
+      "~/.local/share/lora-workbench); --db FILE (default $LWB_DB or <data dir>/workbench.sqlite3)\n",
+      arms.c_str());
 }
 
 bool have_display() {

@@ -66,7 +66,7 @@ HubReport run_hub(Store& store, const HubPreset& preset, const TrainerEnvironmen
     ExperimentConfig config = preset.training;
     config.name = name;
     config.data.task = task;
-    notice("training " + name + " (" + method_name(config.adapter.method) + " r=" + std::to_string(config.adapter.r) +
+    notice("training " + name + " (" + method_display_name(config.adapter) + " r=" + std::to_string(config.adapter.r) +
            ", " + std::to_string(config.train.steps) + " steps on task " + task + ")");
     const auto ts = std::chrono::steady_clock::now();
     Trainer trainer(config, env);

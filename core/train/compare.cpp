@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/adapters/descriptor.h"
 #include "core/common/errors.h"
 
 namespace lwb {
@@ -39,45 +40,26 @@ ComparisonPreset comparison_preset(const std::string& name) {
     throw ConfigError("preset", "unknown comparison preset \"" + name + "\"; known: tiny-methods");
   ComparisonPreset p;
   p.name = name;
-  p.description =
-      "tiny base, task reverse, 300 steps: LoRA r=8 vs rsLoRA r=8 vs DoRA r=8 vs AdaLoRA 12->8 vs ReLoRA r=8 "
-      "(reset every 100) vs full fine-tuning; adapters on all seven targets";
   ExperimentConfig base = experiment_preset("tiny-lora");
   base.data.task = "reverse";
   base.train.steps = 300;
   base.train.eval_every = 100;
-  auto entry = [&](const std::string& label, auto edit) {
+  // One arm per method, as each variant's descriptor sets it up (adapters
+  // at matched trainable-parameter budgets); full fine-tuning last.
+  std::vector<ComparisonArm> arms;
+  for (const VariantDescriptor* v : variants())
+    if (v->is_adapter) arms.insert(arms.end(), v->compare_arms.begin(), v->compare_arms.end());
+  for (const VariantDescriptor* v : variants())
+    if (!v->is_adapter) arms.insert(arms.end(), v->compare_arms.begin(), v->compare_arms.end());
+  std::string list;
+  for (const ComparisonArm& arm : arms) {
     ExperimentConfig c = base;
-    c.name = name + "-" + label;
-    edit(c);
-    p.entries.push_back({label, c});
-  };
-  entry("lora", [](ExperimentConfig&) {});
-  entry("rslora", [](ExperimentConfig& c) {
-    // Same rank and alpha as LoRA: rsLoRA's s = alpha / sqrt(r) is then sqrt(8)
-    // times larger, which is the point of comparing them.
-    c.adapter.use_rslora = true;
-  });
-  entry("dora", [](ExperimentConfig& c) { c.adapter.method = Method::Dora; });
-  entry("adalora", [](ExperimentConfig& c) {
-    // Starts at rank 12 and ends at 8: the budget at the end matches LoRA r = 8.
-    c.adapter.method = Method::AdaLora;
-    c.adapter.r = 12;
-    c.adapter.alpha = 24;  // c = alpha / ranknum = 2, the same scale as LoRA's 16 / 8
-    c.adapter.adalora.target_r = 8;
-    c.adapter.adalora.tinit = 30;
-    c.adapter.adalora.tfinal = 60;
-    c.adapter.adalora.delta_t = 5;
-  });
-  entry("relora", [](ExperimentConfig& c) {
-    c.adapter.method = Method::ReLora;
-    c.adapter.relora.reset_every = 100;
-    c.adapter.relora.restart_warmup = 10;
-  });
-  entry("full", [](ExperimentConfig& c) {
-    c.adapter.method = Method::Full;
-    c.optimizer.lr = 1e-3;
-  });
+    c.name = name + "-" + arm.label;
+    for (const auto& [key, value] : arm.settings) c.set(key, value);
+    p.entries.push_back({arm.label, c});
+    list += (list.empty() ? "" : " vs ") + arm.description;
+  }
+  p.description = "tiny base, task reverse, 300 steps: " + list + "; adapters on all seven targets";
   return p;
 }
 
