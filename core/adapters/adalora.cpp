@@ -262,8 +262,6 @@ const VariantDescriptor& adalora_variant() {
     VariantDescriptor v;
     v.name = "adalora";
     v.title = "AdaLoRA";
-    v.select = [](AdapterConfig& c, const std::string&) { c.method = "adalora"; };
-    v.display_name = [](const AdapterConfig&) { return std::string("adalora"); };
     v.options = {
         {"adalora.target_r", FieldKind::Int, double(o.target_r), 1, kInf, false, false, std::numeric_limits<std::int32_t>::max(), "Target rank",
          "the average rank per module the budget shrinks to (PEFT's target_r; adapter.r is its init_r)"},

@@ -128,9 +128,13 @@ void AdapterConfig::check_bf16_frozen() const {
 void select_method(AdapterConfig& config, const std::string& name) {
   const VariantDescriptor* v = find_variant(name);
   if (!v) throw ConfigError("adapter.method", "unknown method \"" + name + "\"; expected " + names_text());
-  v->select(config, name);
+  config.method = v->name;
+  if (v->select) v->select(config, name);
 }
 
-std::string method_display_name(const AdapterConfig& config) { return config.variant().display_name(config); }
+std::string method_display_name(const AdapterConfig& config) {
+  const VariantDescriptor& v = config.variant();
+  return v.display_name ? v.display_name(config) : v.name;
+}
 
 }  // namespace lwb

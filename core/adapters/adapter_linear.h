@@ -3,8 +3,8 @@
 // declared buffers (each trainable tensor with its gradient), the adapter's
 // input (x, or its dropout when training with p > 0) with the way its
 // gradient goes back through that dropout, the first activation of the
-// adapter path u [N, r], and the shared scratch layout. LoRA, DoRA, AdaLoRA
-// and VeRA modules derive from it.
+// adapter path u [N, r], and the shared scratch layout. LoRA, DoRA and
+// AdaLoRA modules derive from it.
 #include <utility>
 #include <vector>
 

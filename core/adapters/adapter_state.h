@@ -82,9 +82,8 @@ std::string non_finite_tensors(const AdapterState& state);
 // Fills `merged` (materialised, same config as `base`, no adapters) with the
 // base weights of `base` plus the adapter merged in by the modules' own
 // merge_into_base (W + sBA; DoRA (m/n)(W + sBA); AdaLoRA W + cB(E*A)), after
-// their initialisation (which recomputes what a variant takes out of the base,
-// PiSSA's residual). `base`
-// may be a plain model or the adapted model itself (its base weights are used
+// their initialisation from the base, whose tensors the file's then replace.
+// `base` may be a plain model or the adapted model itself (its base weights are used
 // either way, bf16 frozen weights widened to fp32) and is left untouched: the
 // merge runs in an fp32 scratch model.
 void merge_adapter_into_base(const Model& base, const AdapterState& adapter, Model& merged);

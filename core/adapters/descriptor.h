@@ -104,10 +104,6 @@ struct VariantCapabilities {
   // Trains over bf16 frozen projections (model.frozen_dtype = bf16).
   bool bf16_base = true;
   std::string not_bf16_why;
-  // Trains over a quantized (GGUF) base.
-  bool quantized_base = false;
-  // Merges into its base (merged export).
-  bool mergeable = true;
 };
 
 // ---- PEFT files ------------------------------------------------------------
@@ -183,11 +179,13 @@ struct ControllerContext {
 struct VariantDescriptor {
   std::string name;   // "lora": adapter.method, the store, lwb.method metadata
   std::string title;  // "LoRA": menus and messages
-  // Other names selecting it, with what they set ("rslora": use_rslora);
-  // select is called with the name chosen (the variant's own or an alias).
+  // Other names selecting it, with what they set ("rslora": use_rslora).
+  // Choosing any of them sets adapter.method to `name`, then calls select
+  // (when set) with the name chosen (the variant's own or an alias).
   std::vector<std::string> aliases;
   std::function<void(AdapterConfig&, const std::string& chosen)> select;
-  // The name a config of this variant goes by (an alias its settings make).
+  // The name a config of this variant goes by (an alias its settings make);
+  // unset: `name`.
   std::function<std::string(const AdapterConfig&)> display_name;
   bool is_adapter = true;
 

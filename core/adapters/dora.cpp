@@ -143,7 +143,6 @@ const VariantDescriptor& dora_variant() {
     v.title = "DoRA";
     v.aliases = {"dora-norm-grad"};
     v.select = [](AdapterConfig& c, const std::string& chosen) {
-      c.method = "dora";
       c.set_option(kNormGrad, chosen == "dora-norm-grad");
     };
     v.display_name = [](const AdapterConfig& c) {

@@ -9,8 +9,6 @@ const VariantDescriptor& full_variant() {
     VariantDescriptor v;
     v.name = "full";
     v.title = "full fine-tuning";
-    v.select = [](AdapterConfig& c, const std::string&) { c.method = "full"; };
-    v.display_name = [](const AdapterConfig&) { return std::string("full"); };
     v.is_adapter = false;
     v.uses_alpha = v.uses_dropout = false;
     v.attach = [](Model&, const AdapterConfig&) {};
@@ -18,7 +16,6 @@ const VariantDescriptor& full_variant() {
     v.caps.not_composable_why = "it holds full fine-tuned weights, not a low-rank adapter";
     // Nothing is frozen: model.frozen_dtype does not apply (the trainer says
     // so and keeps fp32).
-    v.caps.mergeable = false;
     v.compare_arms = {{"full", "full fine-tuning", {{"adapter.method", "full"}, {"optimizer.lr", "0.001"}}}};
     return v;
   }();

@@ -128,10 +128,7 @@ const VariantDescriptor& lora_variant() {
     v.title = "LoRA";
     v.aliases = {"rslora"};
     // "lora" and "rslora" name the scaling too.
-    v.select = [](AdapterConfig& c, const std::string& chosen) {
-      c.method = "lora";
-      c.use_rslora = chosen == "rslora";
-    };
+    v.select = [](AdapterConfig& c, const std::string& chosen) { c.use_rslora = chosen == "rslora"; };
     v.display_name = [](const AdapterConfig& c) { return std::string(c.use_rslora ? "rslora" : "lora"); };
     v.uses_init = v.uses_rslora = true;
     v.scaling = lora_scaling;

@@ -2,8 +2,8 @@
 // LoRA (Hu et al.) as PEFT computes it: y = x W^T + s * B (A dropout(x)),
 // A [r, in] kaiming-uniform (or gaussian), B [out, r] = 0, s = alpha / r (or
 // alpha / sqrt(r) with rsLoRA: the alias "rslora"). Dropout touches only the
-// adapter path. DoRA, AdaLoRA, ReLoRA and PiSSA reuse its module and its
-// PEFT form (peft_type LORA).
+// adapter path. DoRA and ReLoRA reuse its module and its PEFT form
+// (peft_type LORA).
 #include <string>
 
 #include "core/adapters/adapter_linear.h"
@@ -41,7 +41,7 @@ class LoraLinear : public AdapterLinear {
 
 const VariantDescriptor& lora_variant();
 
-// ---- the LoRA family's shared pieces (DoRA, ReLoRA, PiSSA build on them) ---
+// ---- the LoRA family's shared pieces (DoRA and ReLoRA build on them) -------
 
 // A [r, in] and B [out, r] under PEFT's LoRA suffixes.
 std::vector<AdapterTensorSpec> lora_tensor_table();
@@ -50,8 +50,9 @@ double lora_scaling(const AdapterConfig& config);
 // adapter_config.json of peft_type LORA: the fields every LoRA-family
 // variant writes (r, lora_alpha, use_rslora, init_lora_weights, ...).
 void write_lora_config(const AdapterState& state, nlohmann::json& j);
-// Reads them (r, use_rslora, init_lora_weights true/false/"gaussian"); other
-// initialisations are refused unless `own_init` reads them.
+// Reads them (r, use_rslora, init_lora_weights true/false/"gaussian", and
+// "eva"/"orthogonal", which leave W alone); initialisations that change the
+// base weights (PiSSA, OLoRA, ...) are refused.
 void read_lora_config(const PeftConfigReader& c, PeftAdapterFields& out);
 // Plain LoRA factors: A, B and the scaling.
 LoraFactors lora_factors_of(const AdapterConfig& config, int in, int out, const AdapterTensorReader& read);

@@ -209,8 +209,6 @@ const VariantDescriptor& relora_variant() {
     VariantDescriptor v;
     v.name = "relora";
     v.title = "ReLoRA";
-    v.select = [](AdapterConfig& c, const std::string&) { c.method = "relora"; };
-    v.display_name = [](const AdapterConfig&) { return std::string("relora"); };
     v.uses_init = v.uses_rslora = true;
     v.options = {
         {"relora.reset_every", FieldKind::Int, double(o.reset_every), 1, kInf, false, false, kSteps,
