@@ -306,6 +306,9 @@ const VariantDescriptor& adalora_variant() {
     v.caps.resumable = false;
     v.caps.not_resumable_why = "the rank allocator's importance averages and mask are not saved";
     v.compare_arms = {method_arm("adalora", "AdaLoRA 12->8",
+                                 "LoRA's rate: AdaLoRA's own scripts train DeBERTaV3-base on MNLI at 5e-4 "
+                                 "(github.com/QingruZhang/AdaLoRA, NLU/scripts/run_debertav3_mnli.sh), the rate LoRA "
+                                 "used for MNLI (Hu et al. 2021, RoBERTa-base)",
                                  {// Starts at rank 12 and ends at 8: the budget at the end matches LoRA r = 8.
                                   {"adapter.r", "12"},
                                   // c = alpha / ranknum = 2, the same scale as LoRA's 16 / 8

@@ -159,6 +159,11 @@ struct ComparisonArm {
   std::string label;        // "rslora"
   std::string description;  // "rsLoRA r=8"
   std::vector<std::pair<std::string, std::string>> settings;  // config key, value
+  // The preset's learning rate (or the one the settings give) times this.
+  double lr_factor = 1;
+  // Where the arm's learning rate comes from (a paper, a README, how it was
+  // derived), for the comparison's report.
+  std::string lr_note;
 };
 
 // A step the loss plot marks, by event kind ("relora.reset" -> "ReLoRA reset").

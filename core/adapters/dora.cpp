@@ -170,7 +170,11 @@ const VariantDescriptor& dora_variant() {
     v.caps.not_composable_why =
         "it is a DoRA adapter; its magnitude vectors rescale W + sBA row by row and do not combine across "
         "adapters (merge it into a base model instead)";
-    v.compare_arms = {method_arm("dora", "DoRA r=8")};
+    v.compare_arms = {method_arm("dora", "DoRA r=8",
+                                 "2/3 of LoRA's rate, 2e-3: DoRA's authors suggest \"starting with a slightly lower "
+                                 "learning rate than that of LoRA\" (github.com/NVlabs/DoRA, README, DoRA "
+                                 "hyperparameter settings)",
+                                 {}, 2.0 / 3.0)};
     // PEFT: (m/||W'|| - 1) * base_result and m/||W'|| * lora_result save both
     // results; with the norm's gradient autograd also keeps the identity
     // through A and W + sBA.

@@ -16,7 +16,11 @@ const VariantDescriptor& full_variant() {
     v.caps.not_composable_why = "it holds full fine-tuned weights, not a low-rank adapter";
     // Nothing is frozen: model.frozen_dtype does not apply (the trainer says
     // so and keeps fp32).
-    v.compare_arms = {{"full", "full fine-tuning", {{"adapter.method", "full"}, {"optimizer.lr", "0.001"}}}};
+    v.compare_arms = {{"full",
+                       "full fine-tuning",
+                       {{"adapter.method", "full"}, {"optimizer.lr", "0.001"}},
+                       1,
+                       "the tiny-full preset's rate"}};
     return v;
   }();
   return d;

@@ -114,9 +114,9 @@ LoraFactors lora_factors_of(const AdapterConfig& c, int in, int out, const Adapt
   return {c.r, lora_scaling(c), read("lora_A.weight", false, {c.r, in}), read("lora_B.weight", false, {out, c.r})};
 }
 
-ComparisonArm method_arm(const std::string& label, const std::string& description,
-                         std::vector<std::pair<std::string, std::string>> more) {
-  ComparisonArm arm{label, description, {{"adapter.method", label}}};
+ComparisonArm method_arm(const std::string& label, const std::string& description, std::string lr_note,
+                         std::vector<std::pair<std::string, std::string>> more, double lr_factor) {
+  ComparisonArm arm{label, description, {{"adapter.method", label}}, lr_factor, std::move(lr_note)};
   arm.settings.insert(arm.settings.end(), more.begin(), more.end());
   return arm;
 }
@@ -141,10 +141,17 @@ const VariantDescriptor& lora_variant() {
     v.peft.write = write_lora_config;
     v.lora_form = lora_factors_of;
     v.factor_family = "lora";
-    v.compare_arms = {method_arm("lora", "LoRA r=8"),
-                      // Same rank and alpha as LoRA: rsLoRA's s = alpha / sqrt(r) is then
-                      // sqrt(8) times larger, which is the point of comparing them.
-                      method_arm("rslora", "rsLoRA r=8")};
+    v.compare_arms = {
+        method_arm("lora", "LoRA r=8", "the tiny-lora preset's rate, tuned on the tiny base"),
+        // Same rank and alpha as LoRA: rsLoRA's s = alpha / sqrt(r) is then
+        // sqrt(8) times larger, which is the point of comparing them; the rate
+        // is divided by as much so that a step moves the output as LoRA's does.
+        method_arm("rslora", "rsLoRA r=8",
+                   "LoRA's rate / sqrt(r) = 1.06e-3: at equal rank and alpha rsLoRA scales the adapter by "
+                   "alpha/sqrt(r), sqrt(8) times LoRA's alpha/r (Kalajdzievski 2023, arXiv 2312.03732; PEFT "
+                   "LoraConfig.use_rslora), and under Adam the adapter's output moves by about lr times that scale "
+                   "per step; neither source gives a rate",
+                   {}, 1 / std::sqrt(8.0))};
     return v;
   }();
   return d;

@@ -57,7 +57,7 @@ void read_lora_config(const PeftConfigReader& c, PeftAdapterFields& out);
 // Plain LoRA factors: A, B and the scaling.
 LoraFactors lora_factors_of(const AdapterConfig& config, int in, int out, const AdapterTensorReader& read);
 // Settings over the tiny-lora preset for a comparison arm of this method.
-ComparisonArm method_arm(const std::string& label, const std::string& description,
-                         std::vector<std::pair<std::string, std::string>> more = {});
+ComparisonArm method_arm(const std::string& label, const std::string& description, std::string lr_note,
+                         std::vector<std::pair<std::string, std::string>> more = {}, double lr_factor = 1);
 
 }  // namespace lwb
