@@ -40,7 +40,7 @@ void print_usage() {
       "  pretrain  [--preset tiny|small] [--force]   build the cached base model of a preset\n"
       "  compare   PRESET [--seeds N] [--pick-lr [--lr-grid 0.333,1,3] [--pick-seeds K] [--validation N]]\n"
       "            [--set key=value ...] [--out DIR] [--db FILE]   train several methods on one task, each over N\n"
-      "            training seeds (default 3, up to 10), and print means with 95% confidence intervals and\n"
+      "            training seeds (default 3, up to 10), and print means with 95%% confidence intervals and\n"
       "            paired differences; --pick-lr first picks each method's learning rate from its rate times\n"
       "            the grid on a validation split (never the test split); recorded in the store\n"
       "            (preset: tiny-methods = %s)\n"
