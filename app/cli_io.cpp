@@ -68,7 +68,8 @@ int export_adapter(const Args& args) {
     export_adapter_peft(store, id, out, args.has("overwrite"));
     const AdapterState state = store.load_adapter(id);
     std::printf("wrote a PEFT adapter (%s, r = %d, base_model_name_or_path %s) to %s\n",
-                method_name(state.config.method), state.config.r, terminal_text(state.base_model).c_str(), out.c_str());
+                method_display_name(state.config).c_str(), state.config.r, terminal_text(state.base_model).c_str(),
+                out.c_str());
     return 0;
   }
   const MergedExport options = merged_options(args);
@@ -96,7 +97,7 @@ int import_adapter(const Args& args) {
   const std::int64_t id = import_adapter_peft(store, args.positional()[1], args.get("name"), args.get("base"),
                                               args.get("task", ""), environment(args));
   const AdapterState state = store.load_adapter(id);
-  std::printf("imported %s adapter \"%s\" (r = %d) as id %lld in %s\n", method_name(state.config.method),
+  std::printf("imported %s adapter \"%s\" (r = %d) as id %lld in %s\n", method_display_name(state.config).c_str(),
               terminal_text(args.get("name")).c_str(), state.config.r, static_cast<long long>(id),
               terminal_text(store.file().string()).c_str());
   return 0;

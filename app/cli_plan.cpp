@@ -6,6 +6,7 @@
 
 #include "app/cli.h"
 #include "app/terminal_progress.h"
+#include "core/adapters/descriptor.h"
 #include "core/common/integers.h"
 #include "core/common/paths.h"
 #include "core/plan/planner.h"
@@ -15,6 +16,8 @@ namespace lwb::cli {
 namespace {
 
 void print_plan_usage() {
+  std::string methods;
+  for (const std::string& m : variant_names()) methods += (methods.empty() ? "" : ", ") + m;
   std::string shipped;
   for (const auto& n : shipped_model_names(resources_dir())) shipped += (shipped.empty() ? "" : ", ") + n;
   if (shipped.empty()) shipped = "none found";
@@ -27,8 +30,7 @@ void print_plan_usage() {
       "\n"
       "  --model NAME|FILE   tiny, small (built-in), a shipped config (%s)\n"
       "                      or the path of an HF config.json of the LLaMA family\n"
-      "  --method M          full, lora, rslora, dora, dora-norm-grad, adalora (at its initial rank),\n"
-      "                      relora (default lora)\n"
+      "  --method M          %s (default lora; AdaLoRA at its initial rank)\n"
       "  --compare M1,M2     the methods side by side instead of one method's tables\n"
       "  --rank R            adapter rank (default 8)\n"
       "  --targets LIST      q,k,v,o,gate,up,down or all (default q,v)\n"
@@ -63,7 +65,7 @@ void print_plan_usage() {
       "\n"
       "Shipped configs are looked up in $LWB_RESOURCES/models, else <executable dir>/../../resources/models,\n"
       "else <executable dir>/../share/lora-workbench/resources/models.\n",
-      shipped.c_str(), default_plan_threads());
+      shipped.c_str(), methods.c_str(), default_plan_threads());
 }
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -167,12 +169,12 @@ int cmd_plan(const Args& args) {
   }
 
   const std::vector<std::string> methods =
-      args.has("compare") ? split_list(args.get("compare")) : std::vector<std::string>{args.get("method", "lora")};
+      args.has("compare") ? split_list(args.get("compare")) : std::vector<std::string>{args.get("method", AdapterConfig().method)};
   if (methods.empty()) throw UsageError("--compare expects a comma-separated list of methods");
   std::vector<MemoryPlan> plans;
   for (const std::string& m : methods) {
     PlanInput one = in;
-    set_plan_method(one.adapter, m);
+    select_method(one.adapter, m);
     plans.push_back(plan_memory(one));
   }
 

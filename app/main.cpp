@@ -10,6 +10,7 @@
 #include "app/terminal_progress.h"
 #include "core/common/errors.h"
 #include "core/common/integers.h"
+#include "core/train/compare.h"
 #include "core/cpu/process_settings.h"
 
 #ifdef LWB_WITH_GUI
@@ -20,6 +21,9 @@
 namespace {
 
 void print_usage() {
+  std::string arms;
+  for (const lwb::ComparisonEntry& e : lwb::comparison_preset("tiny-methods").entries)
+    arms += (arms.empty() ? "" : ", ") + e.label;
   std::printf(
       "usage: lora-workbench [command] [options]\n"
       "\n"
@@ -36,10 +40,10 @@ void print_usage() {
       "  pretrain  [--preset tiny|small] [--force]   build the cached base model of a preset\n"
       "  compare   PRESET [--seeds N] [--pick-lr [--lr-grid 0.333,1,3] [--pick-seeds K] [--validation N]]\n"
       "            [--set key=value ...] [--out DIR] [--db FILE]   train several methods on one task, each over N\n"
-      "            training seeds (default 3, up to 10), and print means with 95% confidence intervals and\n"
+      "            training seeds (default 3, up to 10), and print means with 95%% confidence intervals and\n"
       "            paired differences; --pick-lr first picks each method's learning rate from its rate times\n"
       "            the grid on a validation split (never the test split); recorded in the store\n"
-      "            (preset: tiny-methods = LoRA, rsLoRA, DoRA, AdaLoRA, ReLoRA, full fine-tuning)\n"
+      "            (preset: tiny-methods = %s)\n"
       "  compare   list | show ID   stored comparisons and studies\n"
       "  study     NAME [--seeds N] [--pick-lr] [--base tiny|smollm2-135m] [--out DIR] [--db FILE]   a built-in\n"
       "            study (lora-vs-full, dora-vs-lora, relora-rank, adalora-budget, lorahub): a fixed design\n"
@@ -81,7 +85,8 @@ void print_usage() {
       "  config    --preset NAME | --config FILE [--set key=value ...]   print the resolved config\n"
       "\n"
       "common options: --data-dir DIR (default $LWB_DATA_DIR, $XDG_DATA_HOME/lora-workbench or\n"
-      "~/.local/share/lora-workbench); --db FILE (default $LWB_DB or <data dir>/workbench.sqlite3)\n");
+      "~/.local/share/lora-workbench); --db FILE (default $LWB_DB or <data dir>/workbench.sqlite3)\n",
+      arms.c_str());
 }
 
 bool have_display() {

@@ -17,7 +17,10 @@
 #include <QTextBrowser>
 #include <QVBoxLayout>
 #include <QtConcurrent>
+#include <algorithm>
+#include <climits>
 
+#include "core/adapters/descriptor.h"
 #include "core/common/errors.h"
 #include "core/common/paths.h"
 #include "core/data/tasks.h"
@@ -125,9 +128,13 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   editor("model.chat_template")->setProperty(
       "help", tr("\"auto\": the model's own (none when it has none); chatml; or the path of a .jinja file"));
   add_combo(forms_[kModel], "model.frozen_dtype", tr("Frozen weights"), {"fp32", "bf16"});
-  editor("model.frozen_dtype")->setProperty(
-      "help", tr("bf16 halves the frozen projections' memory (adapters stay fp32, as in PEFT); "
-                 "not with ReLoRA, whose resets merge into the base"));
+  QStringList fp32_only;
+  for (const VariantDescriptor* v : variants())
+    if (v->is_adapter && !v->caps.bf16_base) fp32_only << qs(v->title);
+  editor("model.frozen_dtype")
+      ->setProperty("help", tr("bf16 halves the frozen projections' memory (adapters stay fp32, as in PEFT); not "
+                               "with %1, which need an fp32 base")
+                                .arg(fp32_only.join(", ")));
 
   add_combo(forms_[kData], "data.kind", tr("Data"), {"task", "jsonl", "text"});
   add_combo(forms_[kData], "data.task", tr("Task"), [] {
@@ -161,25 +168,28 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   preview_->setMinimumHeight(160);
   forms_[kData]->addRow(tr("Preview"), preview_);
 
-  add_combo(forms_[kMethod], "adapter.method", tr("Method"), {"full", "lora", "rslora", "dora", "adalora", "relora"});
-  add_int(forms_[kMethod], "adapter.r", tr("Rank r"), 0, 4096);
-  add_line(forms_[kMethod], "adapter.alpha", tr("Alpha"));
-  add_line(forms_[kMethod], "adapter.dropout", tr("Dropout"));
-  add_combo(forms_[kMethod], "adapter.init", tr("Init of A"), {"kaiming", "gaussian"});
-  forms_[kMethod]->addRow(tr("Targets"), targets_editor());
-  rows_["adapter.targets"] = {forms_[kMethod], targets_};
-  add_check(forms_[kMethod], "adapter.dora.norm_grad", tr("Gradient through the norm"));
-  add_int(forms_[kMethod], "adapter.adalora.target_r", tr("Target rank"), 0, 4096);
-  add_int(forms_[kMethod], "adapter.adalora.tinit", tr("tinit (steps)"), 0, 100000000);
-  add_int(forms_[kMethod], "adapter.adalora.tfinal", tr("tfinal (steps)"), 0, 100000000);
-  add_int(forms_[kMethod], "adapter.adalora.delta_t", tr("deltaT"), 0, 1000000);
-  add_line(forms_[kMethod], "adapter.adalora.beta1", tr("beta1 (sensitivity)"));
-  add_line(forms_[kMethod], "adapter.adalora.beta2", tr("beta2 (uncertainty)"));
-  add_line(forms_[kMethod], "adapter.adalora.orth_reg_weight", tr("Orthogonal reg. weight"));
-  add_int(forms_[kMethod], "adapter.relora.reset_every", tr("Reset every (steps)"), 0, 100000000);
-  add_int(forms_[kMethod], "adapter.relora.restart_warmup", tr("Re-warm-up (steps)"), 0, 100000000);
-  add_line(forms_[kMethod], "adapter.relora.prune_ratio", tr("Moment pruning ratio"));
-  add_check(forms_[kMethod], "adapter.relora.prune_independently", tr("Prune moments independently (authors')"));
+  // Every adapter setting, with its label and help, from the variants' descriptors.
+  for (const AdapterField& f : adapter_fields()) {
+    const QString label = tr(f.label.c_str());
+    switch (f.kind) {
+      case FieldKind::Int:
+        add_int(forms_[kMethod], f.key, label, 0, static_cast<int>(std::min<std::int64_t>(f.max, INT_MAX)));
+        break;
+      case FieldKind::Float: add_line(forms_[kMethod], f.key, label); break;
+      case FieldKind::Bool: add_check(forms_[kMethod], f.key, label); break;
+      case FieldKind::Choice: {
+        QStringList items;
+        for (const std::string& c : f.choices) items << qs(c);
+        add_combo(forms_[kMethod], f.key, label, items);
+        break;
+      }
+      case FieldKind::Targets:
+        forms_[kMethod]->addRow(label, targets_editor());
+        rows_[f.key] = {forms_[kMethod], targets_};
+        break;
+    }
+    editor(f.key)->setProperty("help", tr(f.help.c_str()));
+  }
 
   add_line(forms_[kOptim], "optimizer.lr", tr("Learning rate"));
   add_line(forms_[kOptim], "optimizer.weight_decay", tr("Weight decay"));
@@ -337,11 +347,12 @@ void ExperimentForm::edited(const std::string& key, const QString& value) {
   try {
     config_.set(key, value.trimmed().toStdString());
     parse_errors_.erase(key);
-    if (key == "adapter.targets" || key == "adapter.method") {
-      // Normalised by the engine (shortcuts expanded, rslora sets use_rslora).
+    if (key.starts_with("adapter.")) {
+      // Normalised by the engine: shortcuts expanded, a method's name sets
+      // what it implies ("rslora": use_rslora) and a setting can rename it.
       loading_ = true;
       for (const Binding& b : bindings_)
-        if (b.key == "adapter.targets" || b.key == "adapter.use_rslora") b.write(qs(config_.get(b.key)));
+        if (b.key != key && b.key.starts_with("adapter.")) b.write(qs(config_.get(b.key)));
       loading_ = false;
     }
   } catch (const ConfigError& e) {
@@ -551,7 +562,6 @@ void ExperimentForm::update_memory_estimate() {
 
 void ExperimentForm::update_visibility() {
   const std::string kind = config_.data.kind;
-  const Method m = config_.adapter.method;
   auto show = [this](const std::string& key, bool on) {
     const auto it = rows_.find(key);
     if (it != rows_.end()) it->second.first->setRowVisible(it->second.second, on);
@@ -568,19 +578,8 @@ void ExperimentForm::update_visibility() {
   show("data.format", kind == "jsonl");
   show("data.loss_on", kind == "jsonl");
   show("data.overlong", kind == "jsonl");
-  const bool adapter = m != Method::Full;
-  show("model.frozen_dtype", adapter);
-  for (const char* k : {"adapter.r", "adapter.alpha", "adapter.dropout", "adapter.init", "adapter.targets"})
-    show(k, adapter);
-  show("adapter.init", m == Method::Lora || m == Method::Dora || m == Method::ReLora);
-  show("adapter.dora.norm_grad", m == Method::Dora);
-  for (const char* k : {"adapter.adalora.target_r", "adapter.adalora.tinit", "adapter.adalora.tfinal",
-                        "adapter.adalora.delta_t", "adapter.adalora.beta1", "adapter.adalora.beta2",
-                        "adapter.adalora.orth_reg_weight"})
-    show(k, m == Method::AdaLora);
-  for (const char* k : {"adapter.relora.reset_every", "adapter.relora.restart_warmup", "adapter.relora.prune_ratio",
-                        "adapter.relora.prune_independently"})
-    show(k, m == Method::ReLora);
+  show("model.frozen_dtype", config_.adapter.variant().is_adapter);
+  for (const AdapterField& f : adapter_fields()) show(f.key, f.applies(config_.adapter));
 }
 
 }  // namespace lwb::ui

@@ -20,6 +20,7 @@
 #include <QVBoxLayout>
 #include <cmath>
 
+#include "core/adapters/descriptor.h"
 #include "core/store/store.h"
 #include "core/common/paths.h"
 #include "ui/adapter_library.h"
@@ -293,7 +294,8 @@ void MainWindow::on_step(const lwb::StepEvent& e) {
     memory_->add_device_point(static_cast<double>(e.step), e.device_used_bytes, e.device_total_bytes);
   for (const VariantEvent& v : e.variant_events) {
     variant_->add_event(v);
-    if (v.kind == "relora.reset") loss_->add_marker(static_cast<double>(e.step), tr("ReLoRA reset"));
+    if (const std::string marker = event_marker(v.kind); !marker.empty())
+      loss_->add_marker(static_cast<double>(e.step), QString::fromStdString(marker));
   }
   progress_->setValue(static_cast<int>(e.step));
   const double eta = e.step > 0 ? e.elapsed_s / e.step * static_cast<double>(e.total_steps - e.step) : NAN;

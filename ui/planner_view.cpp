@@ -25,6 +25,7 @@
 #include <QVBoxLayout>
 #include <algorithm>
 
+#include "core/adapters/descriptor.h"
 #include "core/common/paths.h"
 #include "ui/memory_view.h"
 #include "ui/target_picker.h"
@@ -37,7 +38,7 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 QString qs(const std::string& s) { return QString::fromStdString(s); }
 QString plan_bytes(double b) { return qs(format_plan_bytes(b)); }
-QString method_of(const MemoryPlan& p) { return qs(plan_method_name(p.input.adapter)); }
+QString method_of(const MemoryPlan& p) { return qs(method_display_name(p.input.adapter)); }
 
 // Bytes per axis unit, and its name, for values up to `bytes` (GB = 10^9 B as
 // everywhere in the planner).
@@ -139,7 +140,11 @@ PlannerView::PlannerView(QWidget* parent) : QWidget(parent) {
   start.threads = default_plan_threads();
   set_knobs(start);
   load_model(model_box_->currentText());
-  set_methods({"full", "lora", "dora"});
+  // Full fine-tuning and the first two adapter variants, as the registry lists them.
+  QStringList first;
+  for (const VariantDescriptor* v : variants())
+    if (first.size() < 3) first << qs(v->name);
+  set_methods(first);
 }
 
 PlannerView::~PlannerView() = default;
@@ -176,10 +181,13 @@ QWidget* PlannerView::build_knobs() {
   lisa_->setEnabled(model_box_->findText("llama-2-7b") >= 0);
   connect(lisa_, &QPushButton::clicked, this, [this] {
     select_model("llama-2-7b");
-    PlanInput lisa = lisa_llama2_7b_input(model_, Method::Lora);
+    const std::vector<std::string> methods = lisa_methods();
+    PlanInput lisa = lisa_llama2_7b_input(model_, methods.back());
     lisa.threads = threads_->value();  // the paper's setting has none; keep this machine's
     set_knobs(lisa);
-    set_methods({"full", "lora"});
+    QStringList names;
+    for (const std::string& m : methods) names << qs(m);
+    set_methods(names);
   });
   model_form->addRow(tr("Config"), model_box_);
   model_form->addRow(QString(), open);
@@ -188,7 +196,7 @@ QWidget* PlannerView::build_knobs() {
 
   auto* methods_group = new QGroupBox(tr("Methods to compare"));
   auto* methods_grid = new QGridLayout(methods_group);
-  for (const auto& m : plan_method_names()) {
+  for (const auto& m : variant_names()) {
     auto* b = new QCheckBox(qs(m));
     b->setObjectName("method_" + qs(m));
     methods_grid->addWidget(b, static_cast<int>(method_boxes_.size()) / 2, static_cast<int>(method_boxes_.size()) % 2);
@@ -398,7 +406,7 @@ void PlannerView::replan() {
   const PlanInput in = knobs();
   for (const QString& m : names) {
     PlanInput one = in;
-    set_plan_method(one.adapter, m.toStdString());
+    select_method(one.adapter, m.toStdString());
     try {
       plans.push_back(plan_memory(one));
     } catch (const std::exception& e) {

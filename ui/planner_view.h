@@ -81,7 +81,7 @@ class PlannerView : public QWidget {
 
   QComboBox* model_box_;
   int model_index_ = 0;  // the entry whose model is planned
-  std::vector<QCheckBox*> method_boxes_;  // plan_method_names() order
+  std::vector<QCheckBox*> method_boxes_;  // variant_names() order
   QSpinBox* rank_;
   QDoubleSpinBox* dropout_;
   TargetPicker* targets_;

@@ -2,10 +2,12 @@
 
 #include <qcustomplot.h>
 
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QLabel>
 #include <QVBoxLayout>
+
+#include "core/adapters/adalora_allocator.h"
+#include "core/adapters/dora_monitor.h"
+#include "core/adapters/relora.h"
 
 namespace lwb::ui {
 
@@ -59,40 +61,30 @@ void VariantView::clear() {
 }
 
 void VariantView::add_event(const VariantEvent& e) {
-  const QJsonObject j = QJsonDocument::fromJson(QByteArray::fromStdString(e.payload_json)).object();
-  if (e.kind == "adalora.ranks" || e.kind == "adalora.final_ranks") {
-    std::map<std::string, int> ranks;
-    const QJsonObject r = j.value("ranks").toObject();
-    for (auto it = r.begin(); it != r.end(); ++it) ranks[it.key().toStdString()] = it.value().toInt();
+  if (const auto ranks = AdaLoraRanksEvent::decode(e)) {
     if (modules_.empty())
-      for (const auto& [name, rank] : ranks) modules_.push_back(name);
-    const double step = j.contains("step") ? j.value("step").toDouble() + 1
-                                           : (rank_history_.empty() ? 0 : rank_history_.back().first + 1);
-    rank_history_.emplace_back(step, std::move(ranks));
+      for (const auto& [name, rank] : ranks->ranks) modules_.push_back(name);
+    const double step = ranks->step ? static_cast<double>(*ranks->step + 1)
+                                    : (rank_history_.empty() ? 0 : rank_history_.back().first + 1);
+    rank_history_.emplace_back(step, ranks->ranks);
     note_->setText(tr("AdaLoRA: %1 mask updates, %2 ranks kept of the budget at the last one")
                        .arg(rank_history_.size())
-                       .arg(j.value("kept_total").toInt()));
+                       .arg(ranks->kept_total()));
     redraw_ranks();
-  } else if (e.kind == "dora.magnitude") {
-    std::map<std::string, double> change;
-    const QJsonObject c = j.value("magnitude_change").toObject();
-    for (auto it = c.begin(); it != c.end(); ++it) change[it.key().toStdString()] = it.value().toDouble();
-    note_->setText(tr("DoRA: relative change of the magnitude vectors at step %1").arg(j.value("step").toInt() + 1));
-    redraw_magnitude(change);
-  } else if (e.kind == "relora.reset" || e.kind == "relora.update_rank") {
-    int max_rank = 0;
-    const QJsonObject r = j.value("update_rank").toObject();
-    for (auto it = r.begin(); it != r.end(); ++it) max_rank = std::max(max_rank, it.value().toInt());
-    if (e.kind == "relora.reset")
+  } else if (const auto magnitude = DoraMagnitudeEvent::decode(e)) {
+    note_->setText(tr("DoRA: relative change of the magnitude vectors at step %1").arg(magnitude->step + 1));
+    redraw_magnitude(magnitude->magnitude_change);
+  } else if (const auto relora = ReLoraEvent::decode(e)) {
+    if (relora->reset)
       relora_notes_ << tr("reset %1 at step %2: moments kept %3%, accumulated update rank up to %4")
-                           .arg(j.value("reset").toInt())
-                           .arg(j.value("step").toInt())
-                           .arg(100 * j.value("moments_kept_fraction").toDouble(), 0, 'f', 1)
-                           .arg(max_rank);
+                           .arg(relora->resets)
+                           .arg(relora->step)
+                           .arg(100 * relora->moments_kept_fraction, 0, 'f', 1)
+                           .arg(relora->max_update_rank());
     else
       relora_notes_ << tr("end: accumulated update rank up to %1 (tolerance %2 of the largest singular value)")
-                           .arg(max_rank)
-                           .arg(j.value("rank_tolerance").toDouble());
+                           .arg(relora->max_update_rank())
+                           .arg(relora->rank_tolerance);
     note_->setText(tr("ReLoRA\n") + relora_notes_.join('\n'));
   }
 }

@@ -5,6 +5,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/adapters/adapter_state.h"
+#include "core/adapters/variant_events.h"
 #include "core/model/weights_init.h"
 
 namespace lwb {
@@ -22,24 +24,32 @@ AdaLoraBudget adalora_budget(const AdaLoraOptions& o, std::int64_t init_bgt, std
 }
 
 AdaLoraController::AdaLoraController(const AdapterConfig& config, std::int64_t total_steps)
-    : config_(config), total_steps_(total_steps) {}
+    : config_(config), options_(config), total_steps_(total_steps) {}
 
-void AdaLoraController::attach(Model& model, AdamW& optimizer, MemoryLedger& ledger) {
-  model_ = &model;
+std::vector<const TensorArena*> AdaLoraController::declare(Model& model) {
+  if (!ipt_) {
+    model_ = &model;
+    params_ = &model.trainable();
+    params_->layout();
+    for (int l = 0; l < model.config().layers; ++l)
+      for (Target t : kAllTargets)
+        if (auto* m = dynamic_cast<AdaLoraLinear*>(&model.linear(l, t))) modules_.push_back(m);
+    init_bgt_ = static_cast<std::int64_t>(config_.r) * static_cast<std::int64_t>(modules_.size());
+    target_bgt_ = static_cast<std::int64_t>(options_.target_r) * static_cast<std::int64_t>(modules_.size());
+    const DType dtype = params_->params().dtype();
+    ipt_ = std::make_unique<TensorArena>(MemCategory::OptimizerState, dtype);
+    unc_ = std::make_unique<TensorArena>(MemCategory::OptimizerState, dtype);
+    work_ = std::make_unique<TensorArena>(MemCategory::Workspace, dtype);
+    ipt_->mirror(params_->params(), ".importance_avg");
+    unc_->mirror(params_->params(), ".uncertainty_avg");
+    work_->add(&orth_cov_, kModelLevel, "adalora_orth_reg", Shape{config_.r, config_.r});
+  }
+  return {ipt_.get(), unc_.get(), work_.get()};
+}
+
+void AdaLoraController::attach(Model& model, AdamW&, MemoryLedger& ledger) {
+  declare(model);
   backend_ = &model.backend();
-  params_ = &model.trainable();
-  for (int l = 0; l < model.config().layers; ++l)
-    for (Target t : kAllTargets)
-      if (auto* m = dynamic_cast<AdaLoraLinear*>(&model.linear(l, t))) modules_.push_back(m);
-  init_bgt_ = static_cast<std::int64_t>(config_.r) * static_cast<std::int64_t>(modules_.size());
-  target_bgt_ = static_cast<std::int64_t>(config_.adalora.target_r) * static_cast<std::int64_t>(modules_.size());
-  const DType dtype = params_->params().dtype();
-  ipt_ = std::make_unique<TensorArena>(MemCategory::OptimizerState, dtype);
-  unc_ = std::make_unique<TensorArena>(MemCategory::OptimizerState, dtype);
-  work_ = std::make_unique<TensorArena>(MemCategory::Workspace, dtype);
-  ipt_->mirror(params_->params(), ".importance_avg");
-  unc_->mirror(params_->params(), ".uncertainty_avg");
-  work_->add(&orth_cov_, kModelLevel, "adalora_orth_reg", Shape{config_.r, config_.r});
   ipt_->materialize(*backend_, ledger);
   unc_->materialize(*backend_, ledger);
   work_->materialize(*backend_, ledger);
@@ -48,7 +58,7 @@ void AdaLoraController::attach(Model& model, AdamW& optimizer, MemoryLedger& led
 // orth_reg_weight * mean over every A and B of ||A A^T - I||_F, ||B^T B - I||_F;
 // d||D||/dA = 2 D A / ||D|| and d||D||/dB = 2 B D / ||D|| (D symmetric).
 double AdaLoraController::regularize() {
-  const double w = config_.adalora.orth_reg_weight;
+  const double w = options_.orth_reg_weight;
   if (w == 0 || modules_.empty()) return 0;
   Backend& be = *backend_;
   const int r = config_.r;
@@ -82,7 +92,7 @@ double AdaLoraController::regularize() {
 
 void AdaLoraController::update_importance(double grad_scale) {
   backend_->adalora_importance(ipt_->flat(), unc_->flat(), params_->params().flat(), params_->grads().flat(),
-                               config_.adalora.beta1, config_.adalora.beta2, grad_scale);
+                               options_.beta1, options_.beta2, grad_scale);
 }
 
 std::vector<std::vector<double>> AdaLoraController::triplet_scores() const {
@@ -152,28 +162,69 @@ std::map<std::string, int> AdaLoraController::kept_ranks() const {
   return ranks;
 }
 
-VariantEvent AdaLoraController::ranks_event(std::int64_t step, std::int64_t budget) const {
-  nlohmann::json j = {{"step", step}, {"budget", budget}, {"final", frozen_}};
+std::int64_t AdaLoraRanksEvent::kept_total() const {
   std::int64_t total = 0;
-  for (const auto& [name, rank] : kept_ranks()) {
-    j["ranks"][name] = rank;
-    total += rank;
+  for (const auto& [name, rank] : ranks) total += rank;
+  return total;
+}
+
+VariantEvent AdaLoraRanksEvent::encode() const {
+  nlohmann::json j;
+  for (const auto& [name, rank] : ranks) j["ranks"][name] = rank;
+  if (final_summary) {
+    for (const auto& [name, keep] : rank_pattern) j["rank_pattern"][name + ".lora_E"] = keep;
+    j["frozen"] = frozen;
+    return {kFinalKind, j.dump()};
   }
-  j["kept_total"] = total;
-  return {"adalora.ranks", j.dump()};
+  j["step"] = step.value_or(0);
+  j["budget"] = budget;
+  j["final"] = frozen;
+  j["kept_total"] = kept_total();
+  return {kKind, j.dump()};
+}
+
+std::optional<AdaLoraRanksEvent> AdaLoraRanksEvent::decode(const VariantEvent& e) {
+  std::optional<nlohmann::json> j = event_payload(e, kKind);
+  AdaLoraRanksEvent r;
+  if (!j) {
+    j = event_payload(e, kFinalKind);
+    if (!j) return std::nullopt;
+    r.final_summary = true;
+  }
+  if (const auto it = j->find("ranks"); it != j->end() && it->is_object())
+    for (const auto& [name, rank] : it->items()) r.ranks[name] = rank.is_number_integer() ? rank.get<int>() : 0;
+  if (const auto it = j->find("step"); it != j->end() && it->is_number_integer()) r.step = it->get<std::int64_t>();
+  r.budget = j->value("budget", std::int64_t{0});
+  r.frozen = j->value(r.final_summary ? "frozen" : "final", false);
+  if (const auto it = j->find("rank_pattern"); it != j->end() && it->is_object())
+    for (const auto& [key, flags] : it->items()) {
+      std::vector<bool> keep;
+      for (const auto& f : flags) keep.push_back(f.is_boolean() && f.get<bool>());
+      r.rank_pattern[key.ends_with(".lora_E") ? key.substr(0, key.size() - 7) : key] = std::move(keep);
+    }
+  return r;
+}
+
+VariantEvent AdaLoraController::ranks_event(std::int64_t step, std::int64_t budget) const {
+  AdaLoraRanksEvent e;
+  e.step = step;
+  e.budget = budget;
+  e.frozen = frozen_;
+  e.ranks = kept_ranks();
+  return e.encode();
 }
 
 void AdaLoraController::after_step(std::int64_t step, double grad_scale, std::vector<VariantEvent>& events) {
-  const std::int64_t final_step = total_steps_ - config_.adalora.tfinal;
+  const std::int64_t final_step = total_steps_ - options_.tfinal;
   if (step < final_step) {
     update_importance(grad_scale);
-    const AdaLoraBudget b = adalora_budget(config_.adalora, init_bgt_, target_bgt_, step, total_steps_);
+    const AdaLoraBudget b = adalora_budget(options_, init_bgt_, target_bgt_, step, total_steps_);
     if (b.mask) {
       mask_to_budget(b.budget);
       events.push_back(ranks_event(step, b.budget));
     }
   } else if (step == final_step) {
-    const AdaLoraBudget b = adalora_budget(config_.adalora, init_bgt_, target_bgt_, step, total_steps_);
+    const AdaLoraBudget b = adalora_budget(options_, init_bgt_, target_bgt_, step, total_steps_);
     mask_to_budget(b.budget);
     frozen_ = true;
     backend_->fill(ipt_->flat(), 0.0);
@@ -185,11 +236,17 @@ void AdaLoraController::after_step(std::int64_t step, double grad_scale, std::ve
 }
 
 std::vector<VariantEvent> AdaLoraController::summary() {
-  nlohmann::json j;
-  for (const auto& [name, rank] : kept_ranks()) j["ranks"][name] = rank;
-  for (const auto& [name, keep] : rank_pattern_) j["rank_pattern"][name + ".lora_E"] = keep;
-  j["frozen"] = frozen_;
-  return {{"adalora.final_ranks", j.dump()}};
+  AdaLoraRanksEvent e;
+  e.final_summary = true;
+  e.frozen = frozen_;
+  e.ranks = kept_ranks();
+  e.rank_pattern = rank_pattern_;
+  return {e.encode()};
+}
+
+void AdaLoraController::finish_adapter_state(AdapterState& s) const {
+  s.total_step = total_steps_;
+  if (frozen_) s.rank_pattern = rank_pattern_;
 }
 
 }  // namespace lwb

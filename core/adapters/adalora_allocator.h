@@ -5,6 +5,7 @@
 // into rank_pattern after T - tfinal, and the orthogonal regulariser.
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,23 @@
 #include "core/adapters/variant.h"
 
 namespace lwb {
+
+// The allocator's report of the kept ranks: after each mask update (kind
+// "adalora.ranks") and as the run's final fact ("adalora.final_ranks").
+struct AdaLoraRanksEvent {
+  static constexpr const char* kKind = "adalora.ranks";
+  static constexpr const char* kFinalKind = "adalora.final_ranks";
+  bool final_summary = false;          // the run's final fact (no step or budget)
+  std::optional<std::int64_t> step;    // 0-based step of the mask update
+  std::int64_t budget = 0;
+  bool frozen = false;                 // the mask is final (after T - tfinal)
+  std::map<std::string, int> ranks;    // module hf name -> kept rank
+  std::map<std::string, std::vector<bool>> rank_pattern;  // final summary only
+  std::int64_t kept_total() const;
+  VariantEvent encode() const;
+  // nullopt for an event of another kind.
+  static std::optional<AdaLoraRanksEvent> decode(const VariantEvent& e);
+};
 
 struct AdaLoraBudget {
   std::int64_t budget = 0;
@@ -24,10 +42,14 @@ AdaLoraBudget adalora_budget(const AdaLoraOptions& o, std::int64_t init_bgt, std
 class AdaLoraController : public VariantController {
  public:
   AdaLoraController(const AdapterConfig& config, std::int64_t total_steps);
+  std::vector<const TensorArena*> declare(Model& model) override;
   void attach(Model& model, AdamW& optimizer, MemoryLedger& ledger) override;
   double regularize() override;
   void after_step(std::int64_t step, double grad_scale, std::vector<VariantEvent>& events) override;
   std::vector<VariantEvent> summary() override;
+  // Only a final mask slices the export: an earlier one may hide regrown
+  // triplets. total_step is the schedule's length.
+  void finish_adapter_state(AdapterState& state) const override;
 
   // Kept rank per module, "model.layers.0.self_attn.q_proj" -> rank.
   std::map<std::string, int> kept_ranks() const;
@@ -49,6 +71,7 @@ class AdaLoraController : public VariantController {
   VariantEvent ranks_event(std::int64_t step, std::int64_t budget) const;
 
   AdapterConfig config_;
+  AdaLoraOptions options_;
   std::int64_t total_steps_;
   Model* model_ = nullptr;
   Backend* backend_ = nullptr;

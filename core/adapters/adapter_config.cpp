@@ -2,41 +2,72 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
+#include "core/adapters/descriptor.h"
 #include "core/common/errors.h"
+#include "core/common/setting_text.h"
 
 namespace lwb {
 
-const char* method_name(Method m) {
-  switch (m) {
-    case Method::Full: return "full";
-    case Method::Lora: return "lora";
-    case Method::Dora: return "dora";
-    case Method::AdaLora: return "adalora";
-    case Method::ReLora: return "relora";
-  }
-  return "?";
+namespace {
+
+std::string names_text() {
+  const std::vector<std::string> names = variant_names();
+  std::string s;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    s += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return s;
 }
 
-Method parse_method(const std::string& s, bool* rslora) {
-  if (rslora) *rslora = false;
-  if (s == "full") return Method::Full;
-  if (s == "lora") return Method::Lora;
-  if (s == "rslora") {
-    if (rslora) *rslora = true;
-    return Method::Lora;
+const VariantOption* find_option(const std::string& key) {
+  for (const VariantDescriptor* v : variants())
+    for (const VariantOption& o : v->options)
+      if (o.key == key) return &o;
+  return nullptr;
+}
+
+// "must be positive", "must not be negative", "must be in [0, 1)".
+void check_range(const VariantOption& o, double x) {
+  const bool below = o.lo_open ? !(x > o.lo) : !(x >= o.lo);
+  const bool above = o.hi_open ? !(x < o.hi) : !(x <= o.hi);
+  if (!below && !above) return;
+  std::string what;
+  if (std::isinf(o.hi)) {
+    if (o.lo == 0 && !o.lo_open)
+      what = "must not be negative";
+    else if ((o.lo == 0 && o.lo_open) || (o.kind == FieldKind::Int && o.lo == 1))
+      what = "must be positive";
+    else
+      what = std::string("must be ") + (o.lo_open ? "above " : "at least ") + format_setting_number(o.lo);
+  } else {
+    what = std::string("must be in ") + (o.lo_open ? "(" : "[") + format_setting_number(o.lo) + ", " +
+           format_setting_number(o.hi) + (o.hi_open ? ")" : "]");
   }
-  if (s == "dora") return Method::Dora;
-  if (s == "adalora") return Method::AdaLora;
-  if (s == "relora") return Method::ReLora;
-  throw ConfigError("adapter.method", "unknown method \"" + s +
-                                          "\"; expected full, lora, rslora, dora, adalora or relora");
+  throw ConfigError("adapter." + o.key, what + ", got " + format_setting_number(x));
+}
+
+}  // namespace
+
+const VariantDescriptor& AdapterConfig::variant() const {
+  for (const VariantDescriptor* v : variants())
+    if (v->name == method) return *v;
+  throw ConfigError("adapter.method", "unknown method \"" + method + "\"; expected " + names_text());
+}
+
+bool AdapterConfig::is_adapter() const { return variant().is_adapter; }
+
+double AdapterConfig::option(const std::string& key) const {
+  if (const auto it = options.find(key); it != options.end()) return it->second;
+  const VariantOption* o = find_option(key);
+  if (!o) throw std::logic_error("no variant declares the setting \"" + key + "\"");
+  return o->fallback;
 }
 
 double AdapterConfig::scaling() const {
-  // PEFT's AdaLoRA divides lora_alpha by ranknum + 1e-5, ranknum = init_r.
-  if (method == Method::AdaLora) return alpha / (r + 1e-5);
-  return use_rslora ? alpha / std::sqrt(static_cast<double>(r)) : alpha / r;
+  // Full fine-tuning and VeRA scale nothing.
+  const VariantDescriptor& v = variant();
+  return v.scaling ? v.scaling(*this) : 1.0;
 }
 
 bool AdapterConfig::targets_contain(Target t) const {
@@ -45,7 +76,8 @@ bool AdapterConfig::targets_contain(Target t) const {
 
 void AdapterConfig::validate(const ModelConfig& model, std::int64_t total_steps,
                              std::int64_t warmup_steps) const {
-  if (!is_adapter()) return;
+  const VariantDescriptor& v = variant();
+  if (!v.is_adapter) return;
   if (r <= 0) throw ConfigError("adapter.r", "rank must be positive, got " + std::to_string(r));
   if (targets.empty())
     throw ConfigError("adapter.targets", "choose at least one of q, k, v, o, gate, up, down");
@@ -63,64 +95,46 @@ void AdapterConfig::validate(const ModelConfig& model, std::int64_t total_steps,
       if (targets[i] == targets[j])
         throw ConfigError("adapter.targets",
                           std::string("target ") + target_short_name(targets[i]) + " listed twice");
-  if (!(alpha > 0)) throw ConfigError("adapter.alpha", "must be positive");
+  if (v.uses_alpha && !(alpha > 0)) throw ConfigError("adapter.alpha", "must be positive");
   if (!(dropout >= 0 && dropout < 1))
     throw ConfigError("adapter.dropout", "must be in [0, 1), got " + std::to_string(dropout));
-  if (method == Method::AdaLora) {
-    const AdaLoraOptions& a = adalora;
-    if (a.target_r <= 0)
-      throw ConfigError("adapter.adalora.target_r", "must be positive, got " + std::to_string(a.target_r));
-    if (a.target_r > r)
-      throw ConfigError("adapter.adalora.target_r", "target rank " + std::to_string(a.target_r) +
-                                                        " exceeds the initial rank adapter.r = " + std::to_string(r));
-    if (a.tinit < 0) throw ConfigError("adapter.adalora.tinit", "must not be negative");
-    if (a.tfinal < 0) throw ConfigError("adapter.adalora.tfinal", "must not be negative");
-    if (a.delta_t <= 0) throw ConfigError("adapter.adalora.delta_t", "must be positive");
-    if (!(a.beta1 >= 0 && a.beta1 < 1)) throw ConfigError("adapter.adalora.beta1", "must be in [0, 1)");
-    if (!(a.beta2 >= 0 && a.beta2 < 1)) throw ConfigError("adapter.adalora.beta2", "must be in [0, 1)");
-    if (a.orth_reg_weight < 0) throw ConfigError("adapter.adalora.orth_reg_weight", "must not be negative");
-    if (total_steps >= 0 && a.tinit >= total_steps - a.tfinal)
-      throw ConfigError("adapter.adalora.tinit",
-                        "tinit (" + std::to_string(a.tinit) + ") must be below train.steps - tfinal (" +
-                            std::to_string(total_steps - a.tfinal) + ") so the budget can shrink");
-  }
-  if (method == Method::ReLora) {
-    const ReLoraOptions& o = relora;
-    if (o.reset_every <= 0) throw ConfigError("adapter.relora.reset_every", "must be positive");
-    if (o.restart_warmup < 0) throw ConfigError("adapter.relora.restart_warmup", "must not be negative");
-    if (o.restart_warmup >= o.reset_every)
-      throw ConfigError("adapter.relora.reset_every",
-                        "reset interval " + std::to_string(o.reset_every) + " must exceed the restart warm-up (" +
-                            std::to_string(o.restart_warmup) + " steps)");
-    if (!(o.prune_ratio >= 0 && o.prune_ratio < 1))
-      throw ConfigError("adapter.relora.prune_ratio", "must be in [0, 1)");
-    if (warmup_steps >= 0 && warmup_steps > o.reset_every)
-      throw ConfigError("schedule.warmup_steps", "the first warm-up (" + std::to_string(warmup_steps) +
-                                                     " steps) must end before the first reset at step " +
-                                                     std::to_string(o.reset_every));
-  }
-  if (use_rslora && method != Method::Lora && method != Method::Dora && method != Method::ReLora)
-    throw ConfigError("adapter.use_rslora", std::string("rsLoRA scaling does not apply to ") + method_name(method));
+  if (use_rslora && !v.uses_rslora)
+    throw ConfigError("adapter.use_rslora", "rsLoRA scaling does not apply to " + v.title);
+  for (const VariantOption& o : v.options) check_range(o, option(o.key));
+  if (v.validate) v.validate(*this, model, total_steps, warmup_steps);
 }
 
 std::int64_t AdapterConfig::trainable_params(const ModelConfig& model) const {
-  if (!is_adapter()) return model.param_count();
+  const VariantDescriptor& v = variant();
+  if (!v.is_adapter) return model.param_count();
   std::int64_t n = 0;
   for (Target t : targets) {
     const LinearShape s = linear_shape(model, t);
-    n += static_cast<std::int64_t>(r) * (s.in + s.out);
-    if (method == Method::Dora) n += s.out;
-    if (method == Method::AdaLora) n += r;
+    for (const AdapterTensorSpec& spec : v.tensors) {
+      if (!spec.trainable || spec.model_level) continue;
+      std::int64_t count = 1;
+      for (std::int64_t d : tensor_shape(spec, s.in, s.out, r)) count *= d;
+      n += count;
+    }
   }
   return n * model.layers;
 }
 
 void AdapterConfig::check_bf16_frozen() const {
-  if (method == Method::ReLora)
-    throw ConfigError("model.frozen_dtype",
-                      "ReLoRA merges its update into the base weights at every reset; merged into bf16 "
-                      "weights, updates below ~0.4% of a weight (2^-8 relative) are rounded away, so "
-                      "ReLoRA needs model.frozen_dtype = fp32");
+  const VariantDescriptor& v = variant();
+  if (!v.caps.bf16_base) throw ConfigError("model.frozen_dtype", v.caps.not_bf16_why);
+}
+
+void select_method(AdapterConfig& config, const std::string& name) {
+  const VariantDescriptor* v = find_variant(name);
+  if (!v) throw ConfigError("adapter.method", "unknown method \"" + name + "\"; expected " + names_text());
+  config.method = v->name;
+  if (v->select) v->select(config, name);
+}
+
+std::string method_display_name(const AdapterConfig& config) {
+  const VariantDescriptor& v = config.variant();
+  return v.display_name ? v.display_name(config) : v.name;
 }
 
 }  // namespace lwb

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/adapters/attach.h"
+#include "core/adapters/descriptor.h"
 #include "core/common/errors.h"
 #include "core/format/safetensors.h"
 #include "core/tensor/ledger.h"
@@ -28,6 +29,8 @@ std::int64_t HostTensor::numel() const {
 std::string peft_key(const std::string& module_hf_name, const std::string& suffix) {
   return "base_model.model." + module_hf_name + "." + suffix;
 }
+
+std::string model_level_key(const std::string& suffix) { return "base_model." + suffix; }
 
 std::string module_hf_name(int layer, Target target) {
   return "model.layers." + std::to_string(layer) + "." + target_hf_path(target);
@@ -59,34 +62,51 @@ Shape64 tensor_shape(const Tensor& t) {
   return Shape64(t.shape.dims.begin(), t.shape.dims.begin() + t.shape.ndim);
 }
 
+// Every adapter tensor of the model under its PEFT key.
 template <class F>
 void for_each_adapter_tensor(const Model& model, F&& f) {
   for (int l = 0; l < model.config().layers; ++l)
     for (Target t : kAllTargets) {
       const Linear& lin = model.linear(l, t);
-      for (const auto& [suffix, tensor] : lin.adapter_tensors()) f(peft_key(lin.hf_name(), suffix), tensor);
+      for (const AdapterTensorRef& a : lin.adapter_tensors())
+        f(a.model_level ? model_level_key(a.suffix) : peft_key(lin.hf_name(), a.suffix), a.tensor);
     }
 }
 
-// The tensors an adapter of this config has on a model of this shape, as
-// Linear::adapter_tensors() names them.
+// The tensors an adapter of this config has on a model of this shape, from
+// its variant's table (model-level ones sized by the largest targeted in and out).
 std::map<std::string, Shape64> expected_shapes(const AdapterConfig& c, const ModelConfig& model) {
+  const VariantDescriptor& v = c.variant();
   std::map<std::string, Shape64> out;
-  for (int l = 0; l < model.layers; ++l)
-    for (Target t : c.targets) {
-      const LinearShape s = linear_shape(model, t);
-      const std::string m = module_hf_name(l, t);
-      if (c.method == Method::AdaLora) {
-        out[peft_key(m, "lora_A")] = {c.r, s.in};
-        out[peft_key(m, "lora_E")] = {c.r, 1};
-        out[peft_key(m, "lora_B")] = {s.out, c.r};
-        continue;
-      }
-      out[peft_key(m, "lora_A.weight")] = {c.r, s.in};
-      out[peft_key(m, "lora_B.weight")] = {s.out, c.r};
-      if (c.method == Method::Dora) out[peft_key(m, "lora_magnitude_vector")] = {s.out};
+  std::int64_t max_in = 0, max_out = 0;
+  for (Target t : c.targets) {
+    const LinearShape s = linear_shape(model, t);
+    max_in = std::max<std::int64_t>(max_in, s.in);
+    max_out = std::max<std::int64_t>(max_out, s.out);
+  }
+  for (const AdapterTensorSpec& spec : v.tensors) {
+    if (spec.model_level) {
+      out[model_level_key(spec.suffix)] = tensor_shape(spec, max_in, max_out, c.r);
+      continue;
     }
+    for (int l = 0; l < model.layers; ++l)
+      for (Target t : c.targets) {
+        const LinearShape s = linear_shape(model, t);
+        out[peft_key(module_hf_name(l, t), spec.suffix)] = tensor_shape(spec, s.in, s.out, c.r);
+      }
+  }
   return out;
+}
+
+// Why a rank pattern cannot belong to this adapter, or "".
+std::string rank_pattern_problem(const AdapterConfig& c, const ModelConfig& model, const std::string& module,
+                                 std::size_t flags) {
+  const std::optional<ModuleId> id = parse_module_hf_name(module);
+  if (!id || id->layer >= model.layers || !c.targets_contain(id->target))
+    return "\"" + module + "\" is not an adapted module of the model";
+  if (flags != static_cast<std::size_t>(c.r))
+    return "\"" + module + "\" has " + std::to_string(flags) + " flags; expected init_r = " + std::to_string(c.r);
+  return "";
 }
 
 std::string targets_str(const std::vector<Target>& targets) {
@@ -158,16 +178,12 @@ AdapterState extract_adapter(const Model& model, const AdapterConfig& config, co
     h.values.assign(v.begin(), v.end());
     s.tensors.emplace(key, std::move(h));
   });
-  if (!rank_pattern.empty() && config.method != Method::AdaLora)
-    throw ConfigError("rank_pattern",
-                      std::string("a rank pattern belongs to AdaLoRA, not ") + method_name(config.method));
-  for (const auto& [module, keep] : rank_pattern) {
-    if (!s.tensors.contains(peft_key(module, "lora_E")))
-      throw ConfigError("rank_pattern", "\"" + module + "\" is not an AdaLoRA module of this model");
-    if (keep.size() != static_cast<std::size_t>(config.r))
-      throw ConfigError("rank_pattern", "\"" + module + "\" has " + std::to_string(keep.size()) +
-                                            " flags; expected init_r = " + std::to_string(config.r));
-  }
+  if (!rank_pattern.empty() && !config.variant().has_rank_pattern)
+    throw ConfigError("rank_pattern", "a rank pattern belongs to a variant that masks ranks (AdaLoRA), not " +
+                                          config.variant().title);
+  for (const auto& [module, keep] : rank_pattern)
+    if (const std::string why = rank_pattern_problem(config, model.config(), module, keep.size()); !why.empty())
+      throw ConfigError("rank_pattern", why);
   s.rank_pattern = rank_pattern;
   return s;
 }
@@ -191,7 +207,7 @@ void load_adapter(Model& model, const AdapterState& state, const std::string& so
 std::vector<std::string> adapter_mismatches(const AdapterState& state, const ModelConfig& base) {
   const AdapterConfig& c = state.config;
   std::vector<std::string> problems;
-  if (!c.is_adapter()) return {"the adapter's method is full fine-tuning, which has no adapter tensors"};
+  if (!c.is_adapter()) return {"the adapter's method is " + c.variant().title + ", which has no adapter tensors"};
   if (c.r <= 0) problems.push_back("rank r = " + std::to_string(c.r) + " must be positive");
   for (Target t : c.targets) {
     const LinearShape s = linear_shape(base, t);
@@ -228,21 +244,16 @@ std::vector<std::string> adapter_mismatches(const AdapterState& state, const Mod
                          " but the model has " + std::to_string(base.layers) + " layers (0.." +
                          std::to_string(base.layers - 1) + ")");
     else
-      problems.push_back("unexpected tensor \"" + key + "\": not part of a " + method_name(c.method) +
+      problems.push_back("unexpected tensor \"" + key + "\": not part of a " + method_display_name(c) +
                          " adapter on " + targets_str(c.targets));
   }
 
-  if (!state.rank_pattern.empty() && c.method != Method::AdaLora)
-    problems.push_back(std::string("rank_pattern is given but only AdaLoRA has one, not ") +
-                       method_name(c.method));
-  for (const auto& [module, keep] : state.rank_pattern) {
-    const std::optional<ModuleId> id = parse_module_hf_name(module);
-    if (!id || id->layer >= base.layers || !c.targets_contain(id->target))
-      problems.push_back("rank_pattern entry \"" + module + "\" is not an adapted module of the model");
-    else if (keep.size() != static_cast<std::size_t>(c.r))
-      problems.push_back("rank_pattern entry \"" + module + "\" has " + std::to_string(keep.size()) +
-                         " flags; expected init_r = " + std::to_string(c.r));
-  }
+  if (!state.rank_pattern.empty() && !c.variant().has_rank_pattern)
+    problems.push_back("rank_pattern is given but only a variant that masks ranks (AdaLoRA) has one, not " +
+                       c.variant().title);
+  for (const auto& [module, keep] : state.rank_pattern)
+    if (const std::string why = rank_pattern_problem(c, base, module, keep.size()); !why.empty())
+      problems.push_back("rank_pattern entry " + why);
   return problems;
 }
 
@@ -283,33 +294,10 @@ void merge_adapter_into_base(const Model& base, const AdapterState& adapter, Mod
   attach_adapters(work, adapter.config);
   work.materialize(base.backend(), ledger, 1, 1);
   copy_base_weights(base, work);
+  work.init_adapters(0);
   load_adapter(work, adapter, "adapter of " + adapter.base_model);
   merge_adapters(work);
   copy_base_weights(work, merged);
-}
-
-std::map<std::string, HostTensor> module_deltas(const Model& now, const std::filesystem::path& start_checkpoint,
-                                                const std::vector<Target>& targets) {
-  const io::SafetensorsFile start = io::SafetensorsFile::open(start_checkpoint);
-  std::map<std::string, HostTensor> out;
-  for (int l = 0; l < now.config().layers; ++l)
-    for (Target t : targets) {
-      const Linear& lin = now.linear(l, t);
-      const std::string name = lin.hf_name() + ".weight";
-      const io::StTensorInfo* info = start.find(name);
-      if (!info) throw FormatError(start_checkpoint.string(), "tensor \"" + name + "\" is missing");
-      const Shape64 shape = tensor_shape(lin.weight);
-      if (info->shape != shape)
-        throw FormatError(start_checkpoint.string(), "tensor \"" + name + "\" has shape " +
-                                                         io::shape_str(info->shape) + " but the model expects " +
-                                                         io::shape_str(shape));
-      const std::vector<float> w0 = start.read_f32(name);
-      const std::vector<double> w = download_values(now.backend(), lin.weight);
-      HostTensor d{shape, std::vector<float>(w.size())};
-      for (std::size_t i = 0; i < w.size(); ++i) d.values[i] = static_cast<float>(w[i] - w0[i]);
-      out.emplace(lin.hf_name(), std::move(d));
-    }
-  return out;
 }
 
 LoraFromDelta lora_from_delta(const std::map<std::string, HostTensor>& deltas, int rank, const ModelConfig& model,
@@ -337,7 +325,7 @@ LoraFromDelta lora_from_delta(const std::map<std::string, HostTensor>& deltas, i
 
   LoraFromDelta out;
   AdapterState& s = out.state;
-  s.config.method = Method::Lora;
+  s.config.method = "lora";
   s.config.r = rank;
   s.config.alpha = rank;  // s = alpha / r = 1: the factors carry the whole update
   s.config.dropout = 0;

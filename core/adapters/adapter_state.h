@@ -5,7 +5,6 @@
 // state loads into a model built from its config; slicing to the kept AdaLoRA
 // ranks happens only in the PEFT files (core/io/peft.h).
 #include <cstdint>
-#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -43,6 +42,8 @@ struct AdapterState {
 
 // "base_model.model." + module name + "." + suffix, as PEFT saves them.
 std::string peft_key(const std::string& module_hf_name, const std::string& suffix);
+// "base_model." + suffix: a tensor of the whole adapter (VeRA's "vera_A").
+std::string model_level_key(const std::string& suffix);
 // "model.layers.3.mlp.down_proj"
 std::string module_hf_name(int layer, Target target);
 struct ModuleId {
@@ -52,7 +53,7 @@ struct ModuleId {
 // The inverse of module_hf_name (any layer index); nullopt for other names.
 std::optional<ModuleId> parse_module_hf_name(std::string_view name);
 
-// rank_pattern is AdaLoRA's frozen mask (AdaLoraController::rank_pattern());
+// rank_pattern is the frozen mask of a variant that masks ranks (AdaLoRA);
 // every entry must name an adapted module and hold r flags (ConfigError).
 AdapterState extract_adapter(const Model& model, const AdapterConfig& config, const std::string& base_model,
                              const std::string& base_fingerprint,
@@ -80,18 +81,12 @@ std::string non_finite_tensors(const AdapterState& state);
 
 // Fills `merged` (materialised, same config as `base`, no adapters) with the
 // base weights of `base` plus the adapter merged in by the modules' own
-// merge_into_base (W + sBA; DoRA (m/n)(W + sBA); AdaLoRA W + cB(E*A)). `base`
-// may be a plain model or the adapted model itself (its base weights are used
+// merge_into_base (W + sBA; DoRA (m/n)(W + sBA); AdaLoRA W + cB(E*A)), after
+// their initialisation from the base, whose tensors the file's then replace.
+// `base` may be a plain model or the adapted model itself (its base weights are used
 // either way, bf16 frozen weights widened to fp32) and is left untouched: the
 // merge runs in an fp32 scratch model.
 void merge_adapter_into_base(const Model& base, const AdapterState& adapter, Model& merged);
-
-// W_now - W_start [out, in] for every module of `targets`, with W_start read
-// by HF name from `start_checkpoint` (a base checkpoint or HF model.safetensors)
-// and W_now from `now` (e.g. a merged ReLoRA model: its resets plus the live
-// adapter). Keyed by module hf name.
-std::map<std::string, HostTensor> module_deltas(const Model& now, const std::filesystem::path& start_checkpoint,
-                                                const std::vector<Target>& targets);
 
 struct LoraFromDelta {
   AdapterState state;

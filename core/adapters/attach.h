@@ -8,8 +8,10 @@ namespace lwb {
 
 // Model::Mode::Frozen is required for adapter methods, Full for full fine-tuning.
 Model::Mode model_mode_for(const AdapterConfig& config);
+// Validates the config against the model and lets its variant replace the
+// targeted linears.
 void attach_adapters(Model& model, const AdapterConfig& config);
-// W <- W + delta for every adapted linear (sign -1 unmerges).
+// W <- W + ΔW for every adapted linear (sign -1 unmerges).
 void merge_adapters(Model& model, double sign = 1.0);
 
 }  // namespace lwb

@@ -1,14 +1,28 @@
 #include "core/adapters/dora.h"
 
+#include <nlohmann/json.hpp>
+
+#include "core/adapters/dora_monitor.h"
+#include "core/adapters/peft_config.h"
+
 namespace lwb {
 
+namespace {
+constexpr const char* kNormGrad = "dora.norm_grad";
+}
+
 DoraLinear::DoraLinear(int layer, Target target, LinearShape shape, const AdapterConfig& config)
-    : LoraLinear(layer, target, shape, config), norm_grad_(config.dora.norm_grad) {}
+    : LoraLinear(layer, target, shape, config), norm_grad_(config.option(kNormGrad) != 0) {}
+
+std::vector<std::pair<Tensor*, Tensor*>> DoraLinear::table_members() {
+  auto m = LoraLinear::table_members();
+  m.emplace_back(&magnitude, &magnitude_grad);
+  return m;
+}
 
 void DoraLinear::declare(ModelBuffers& b) {
   LoraLinear::declare(b);
   const std::string m = target_module_name(target());
-  b.trainable.add(&magnitude, &magnitude_grad, layer(), m + ".lora_magnitude_vector", Shape{out()}, true);
   b.activations.add(&z_, layer(), m + ".dora", Shape{b.max_rows, out()});
   b.activations.add(&norm_, layer(), m + ".dora_norm", Shape{out()});
   b.activations.add(&g_, layer(), m + ".dora_norm", Shape{out()});
@@ -20,7 +34,7 @@ void DoraLinear::declare(ModelBuffers& b) {
 
 // Scratch after the LoRA part: [W' (detached mode)] [dz: rows x out] [3 x out].
 std::int64_t DoraLinear::scratch_elems(std::int64_t max_rows) const {
-  return lora_scratch_elems(max_rows) + (norm_grad_ ? 0 : std::int64_t{out()} * in()) +
+  return base_scratch_elems(max_rows) + (norm_grad_ ? 0 : std::int64_t{out()} * in()) +
          max_rows * out() + 3 * std::int64_t{out()};
 }
 
@@ -43,12 +57,6 @@ void DoraLinear::initialize(Backend& backend, std::uint64_t seed) {
   const Tensor tmp = make_tensor(backend, Shape{out(), in()}, lora_A.dtype);
   compute_norm(backend, tmp);
   backend.copy(magnitude, norm_);
-}
-
-std::vector<std::pair<std::string, Tensor>> DoraLinear::adapter_tensors() const {
-  auto t = LoraLinear::adapter_tensors();
-  t.emplace_back("lora_magnitude_vector", magnitude);
-  return t;
 }
 
 void DoraLinear::forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y) {
@@ -126,6 +134,62 @@ void DoraLinear::merge_into_base(Backend& be, double sign) {
     be.scale_rows(weight, weight, g_, out(), in());
     LoraLinear::merge_into_base(be, -1.0);
   }
+}
+
+const VariantDescriptor& dora_variant() {
+  static const VariantDescriptor d = [] {
+    VariantDescriptor v;
+    v.name = "dora";
+    v.title = "DoRA";
+    v.aliases = {"dora-norm-grad"};
+    v.select = [](AdapterConfig& c, const std::string& chosen) {
+      c.set_option(kNormGrad, chosen == "dora-norm-grad");
+    };
+    v.display_name = [](const AdapterConfig& c) {
+      return std::string(c.option(kNormGrad) != 0 ? "dora-norm-grad" : "dora");
+    };
+    v.uses_init = v.uses_rslora = true;
+    v.options = {{kNormGrad, FieldKind::Bool, 0, 0, 1, false, false, 1, "Gradient through the norm",
+                  "DoRA's full form: the gradient flows through ||W + sBA|| (keeps W + sBA of every module "
+                  "for the backward); off, the norm is a constant as in PEFT and the DoRA paper's 4.3"}};
+    v.scaling = lora_scaling;
+    v.tensors = lora_tensor_table();
+    v.tensors.push_back({"lora_magnitude_vector", [](std::int64_t, std::int64_t out, std::int64_t) {
+                           return std::vector<std::int64_t>{out};
+                         }});
+    v.attach = attach_each<DoraLinear>;
+    v.controller = [](const ControllerContext& c) { return std::make_unique<DoraMonitor>(c.total_steps); };
+    v.peft.type = "LORA";
+    v.peft.claims = [](const PeftConfigReader& c) { return c.boolean("use_dora", false); };
+    v.peft.read = read_lora_config;
+    v.peft.write = [](const AdapterState& s, nlohmann::json& j) {
+      write_lora_config(s, j);
+      j["use_dora"] = true;
+    };
+    v.caps.composable = false;
+    v.caps.not_composable_why =
+        "it is a DoRA adapter; its magnitude vectors rescale W + sBA row by row and do not combine across "
+        "adapters (merge it into a base model instead)";
+    v.compare_arms = {method_arm("dora", "DoRA r=8",
+                                 "2/3 of LoRA's rate, 2e-3: DoRA's authors suggest \"starting with a slightly lower "
+                                 "learning rate than that of LoRA\" (github.com/NVlabs/DoRA, README, DoRA "
+                                 "hyperparameter settings)",
+                                 {}, 2.0 / 3.0)};
+    // PEFT: (m/||W'|| - 1) * base_result and m/||W'|| * lora_result save both
+    // results; with the norm's gradient autograd also keeps the identity
+    // through A and W + sBA.
+    v.eager_terms = {
+        {"DoRA base and LoRA results (saved by the magnitude products)",
+         [](const EagerModule& m) { return "2 · N·out · " + std::to_string(m.activation_bytes) + " B"; },
+         [](const AdapterConfig&, const EagerModule& m) { return 2 * m.activation_bytes * m.N * m.out; }},
+        {"DoRA norm with gradient: identity through A, W + s·B·A",
+         [](const EagerModule& m) { return "(in·in + out·in) · " + std::to_string(m.adapter_bytes) + " B"; },
+         [](const AdapterConfig& c, const EagerModule& m) {
+           return c.option(kNormGrad) != 0 ? m.adapter_bytes * (m.in * m.in + m.out * m.in) : 0;
+         }}};
+    return v;
+  }();
+  return d;
 }
 
 }  // namespace lwb

@@ -4,7 +4,9 @@
 //   no dropout:   y = g * (W x + s B A x)
 //   dropout xd:   y = W x + (g - 1) * W xd + g * s B A xd
 // m (the magnitude) starts at ||W|| row-wise and trains; n is a constant in
-// the backward unless DoraOptions::norm_grad lets the gradient through it.
+// the backward unless the setting dora.norm_grad lets the gradient through it
+// (the paper's full form, which keeps W + sBA of every module for the
+// backward; PEFT and the DoRA paper's section 4.3 detach it).
 #include "core/adapters/lora.h"
 
 namespace lwb {
@@ -19,7 +21,6 @@ class DoraLinear : public LoraLinear {
   void forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y) override;
   void backward(const ForwardContext& ctx, const Tensor& x, const Tensor& dy, const Tensor& dx,
                 double dx_beta) override;
-  std::vector<std::pair<std::string, Tensor>> adapter_tensors() const override;
   // W <- g * (W + s B A) row-wise; sign -1 restores the original W.
   void merge_into_base(Backend& backend, double sign = 1.0) override;
 
@@ -29,6 +30,9 @@ class DoraLinear : public LoraLinear {
   // detached backward by finite differences: with the norm frozen the
   // forward is exactly the function whose gradient that backward computes.
   void freeze_norm_for_checks(bool frozen) { norm_frozen_ = frozen; }
+
+ protected:
+  std::vector<std::pair<Tensor*, Tensor*>> table_members() override;
 
  private:
   // norm_ = ||W + s B A|| row-wise, with W + s B A left in `w_prime`.
@@ -42,5 +46,7 @@ class DoraLinear : public LoraLinear {
   Tensor w_prime_;      // [out, in] kept for the backward in norm_grad mode
   Tensor merged_norm_;  // [out] the norm at merge time, to unmerge exactly
 };
+
+const VariantDescriptor& dora_variant();
 
 }  // namespace lwb

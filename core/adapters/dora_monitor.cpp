@@ -3,6 +3,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "core/adapters/variant_events.h"
 #include "core/model/weights_init.h"
 
 namespace lwb {
@@ -31,11 +32,23 @@ std::map<std::string, double> DoraMonitor::relative_change() const {
   return out;
 }
 
-VariantEvent DoraMonitor::event(std::int64_t step) const {
+VariantEvent DoraMagnitudeEvent::encode() const {
   nlohmann::json j = {{"step", step}};
-  for (const auto& [name, change] : relative_change()) j["magnitude_change"][name] = change;
-  return {"dora.magnitude", j.dump()};
+  for (const auto& [name, change] : magnitude_change) j["magnitude_change"][name] = change;
+  return {kKind, j.dump()};
 }
+
+std::optional<DoraMagnitudeEvent> DoraMagnitudeEvent::decode(const VariantEvent& e) {
+  const std::optional<nlohmann::json> j = event_payload(e, kKind);
+  if (!j) return std::nullopt;
+  DoraMagnitudeEvent d;
+  d.step = j->value("step", std::int64_t{0});
+  if (const auto it = j->find("magnitude_change"); it != j->end() && it->is_object())
+    for (const auto& [name, change] : it->items()) d.magnitude_change[name] = change.is_number() ? change.get<double>() : 0.0;
+  return d;
+}
+
+VariantEvent DoraMonitor::event(std::int64_t step) const { return DoraMagnitudeEvent{step, relative_change()}.encode(); }
 
 void DoraMonitor::after_step(std::int64_t step, double, std::vector<VariantEvent>& events) {
   if ((step + 1) % kEvery == 0 || step + 1 == total_steps_) events.push_back(event(step));

@@ -3,6 +3,7 @@
 // reports, per adapted module, how far m has moved from its start
 // (||m - m0|| / ||m0||), so the window can summarise the change per layer.
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,16 @@
 #include "core/adapters/variant.h"
 
 namespace lwb {
+
+// The event it reports (kind "dora.magnitude").
+struct DoraMagnitudeEvent {
+  static constexpr const char* kKind = "dora.magnitude";
+  std::int64_t step = 0;  // 0-based step after which it was taken
+  std::map<std::string, double> magnitude_change;  // module hf name -> ||m - m0|| / ||m0||
+  VariantEvent encode() const;
+  // nullopt for an event of another kind.
+  static std::optional<DoraMagnitudeEvent> decode(const VariantEvent& e);
+};
 
 class DoraMonitor : public VariantController {
  public:

@@ -1,7 +1,10 @@
 #include "core/adapters/lora.h"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
+#include "core/adapters/adapter_state.h"
+#include "core/adapters/peft_config.h"
 #include "core/common/errors.h"
 #include "core/model/weights_init.h"
 #include "core/tensor/rng.h"
@@ -9,36 +12,10 @@
 namespace lwb {
 
 LoraLinear::LoraLinear(int layer, Target target, LinearShape shape, const AdapterConfig& config)
-    : LoraLinear(layer, target, shape, config, config.scaling()) {}
+    : AdapterLinear(layer, target, shape, config), scaling_(config.scaling()), init_(config.init) {}
 
-LoraLinear::LoraLinear(int layer, Target target, LinearShape shape, const AdapterConfig& config,
-                       double scaling)
-    : Linear(layer, target, shape),
-      r_(config.r),
-      scaling_(scaling),
-      dropout_(config.dropout),
-      init_(config.init) {}
-
-void LoraLinear::declare(ModelBuffers& b) {
-  const std::string m = target_module_name(target());
-  b.trainable.add(&lora_A, &lora_A_grad, layer(), m + ".lora_A", Shape{r_, in()}, true);
-  b.trainable.add(&lora_B, &lora_B_grad, layer(), m + ".lora_B", Shape{out(), r_}, true);
-  b.activations.add(&u_, layer(), m + ".lora", Shape{b.max_rows, r_});
-  if (dropout_ > 0)
-    b.activations.add(&x_drop_, layer(), m + ".lora_dropout", Shape{b.max_rows, in()});
-}
-
-std::int64_t LoraLinear::lora_scratch_elems(std::int64_t max_rows) const {
-  // du [rows, r], then with dropout the gradient of the dropped input [rows, in].
-  return max_rows * r_ + (dropout_ > 0 ? max_rows * in() : 0);
-}
-
-std::int64_t LoraLinear::scratch_elems(std::int64_t max_rows) const {
-  return lora_scratch_elems(max_rows);
-}
-
-Tensor LoraLinear::extra_scratch(const ForwardContext& ctx, std::int64_t offset, Shape shape) const {
-  return ctx.scratch.view(lora_scratch_elems(ctx.rows) + offset, shape);
+std::vector<std::pair<Tensor*, Tensor*>> LoraLinear::table_members() {
+  return {{&lora_A, &lora_A_grad}, {&lora_B, &lora_B_grad}};
 }
 
 void LoraLinear::initialize(Backend& backend, std::uint64_t seed) {
@@ -52,21 +29,6 @@ void LoraLinear::initialize(Backend& backend, std::uint64_t seed) {
   backend.fill(lora_B, 0.0);
 }
 
-std::vector<std::pair<std::string, Tensor>> LoraLinear::adapter_tensors() const {
-  return {{"lora_A.weight", lora_A}, {"lora_B.weight", lora_B}};
-}
-
-std::uint64_t LoraLinear::dropout_seed(const ForwardContext& ctx) const {
-  return derive_seed(ctx.step_seed, module_index());
-}
-
-Tensor LoraLinear::adapter_input(const ForwardContext& ctx, const Tensor& x, bool compute) {
-  if (!dropout_active(ctx)) return x;
-  const Tensor xd = x_drop_.rows(0, ctx.rows);
-  if (compute) ctx.backend.dropout_forward(xd, x, dropout_, dropout_seed(ctx), ctx.rows * in());
-  return xd;
-}
-
 void LoraLinear::lora_forward(const ForwardContext& ctx, const Tensor& xa, const Tensor& y) {
   Backend& be = ctx.backend;
   be.gemm(false, true, ctx.rows, r_, in(), 1.0, xa, in(), lora_A, in(), 0.0, u_, r_);
@@ -76,23 +38,11 @@ void LoraLinear::lora_forward(const ForwardContext& ctx, const Tensor& xa, const
 Tensor LoraLinear::lora_backward(const ForwardContext& ctx, const Tensor& xa, const Tensor& g) {
   Backend& be = ctx.backend;
   const std::int64_t n = ctx.rows;
-  const Tensor du = ctx.scratch.view(0, Shape{n, r_});
+  const Tensor du = du_scratch(ctx);
   be.gemm(true, false, out(), r_, n, scaling_, g, out(), u_, r_, 1.0, lora_B_grad, r_);
   be.gemm(false, false, n, r_, out(), scaling_, g, out(), lora_B, r_, 0.0, du, r_);
   be.gemm(true, false, r_, in(), n, 1.0, du, r_, xa, in(), 1.0, lora_A_grad, in());
   return du;
-}
-
-Tensor LoraLinear::input_grad_buffer(const ForwardContext& ctx, const Tensor& dx) const {
-  if (!dropout_active(ctx)) return dx;
-  const Tensor buf = ctx.scratch.view(ctx.rows * r_, Shape{ctx.rows, in()});
-  ctx.backend.fill(buf, 0.0);
-  return buf;
-}
-
-void LoraLinear::finish_input_grad(const ForwardContext& ctx, const Tensor& buffer,
-                                   const Tensor& dx) const {
-  if (dropout_active(ctx)) ctx.backend.dropout_backward(dx, buffer, dropout_, dropout_seed(ctx), ctx.rows * in());
 }
 
 void LoraLinear::forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y) {
@@ -109,19 +59,102 @@ void LoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tens
   finish_input_grad(ctx, dxa, dx);
 }
 
-void LoraLinear::require_mergeable_base() const {
-  if (weight.dtype == DType::BF16)
-    throw ConfigError("model.frozen_dtype",
-                      "cannot merge the adapter of " + hf_name() +
-                          " into its bf16 base weight: the sum would be rounded to bf16, losing any update "
-                          "below ~0.4% of a weight (2^-8 relative); merge into an fp32 copy of the base "
-                          "(merged export does) or train with model.frozen_dtype = fp32");
-}
-
 void LoraLinear::merge_into_base(Backend& backend, double sign) {
   require_mergeable_base();
   backend.gemm(false, false, out(), in(), r_, sign * scaling_, lora_B, r_, lora_A, in(), 1.0,
                weight, in());
+}
+
+// ---- the LoRA family's shared pieces ------------------------------------------
+
+std::vector<AdapterTensorSpec> lora_tensor_table() {
+  return {{"lora_A.weight", [](std::int64_t in, std::int64_t, std::int64_t r) { return std::vector{r, in}; }},
+          {"lora_B.weight", [](std::int64_t, std::int64_t out, std::int64_t r) { return std::vector{out, r}; }}};
+}
+
+double lora_scaling(const AdapterConfig& c) {
+  return c.use_rslora ? c.alpha / std::sqrt(static_cast<double>(c.r)) : c.alpha / c.r;
+}
+
+void write_lora_config(const AdapterState& s, nlohmann::json& j) {
+  const AdapterConfig& c = s.config;
+  j["r"] = c.r;
+  j["lora_alpha"] = c.alpha;
+  j["lora_dropout"] = c.dropout;
+  j["use_rslora"] = c.use_rslora;
+  j["use_dora"] = false;
+  j["init_lora_weights"] = c.init == LoraInit::Gaussian ? nlohmann::json("gaussian") : nlohmann::json(true);
+  j["rank_pattern"] = nlohmann::json::object();
+  j["alpha_pattern"] = nlohmann::json::object();
+}
+
+void read_lora_config(const PeftConfigReader& c, PeftAdapterFields& out) {
+  AdapterConfig& a = out.config;
+  c.require_unset("rank_pattern", "per-module ranks are not supported; expected {}");
+  a.r = c.integer("r", 8, 1);
+  a.alpha = c.number("lora_alpha", 8);
+  a.dropout = c.number("lora_dropout", 0);
+  a.use_rslora = c.boolean("use_rslora", false);
+  if (!c.has("init_lora_weights")) return;
+  const nlohmann::json& init = c.at("init_lora_weights");
+  if (init.is_boolean()) return;
+  if (!init.is_string()) c.fail("init_lora_weights", "must be true, false or a string, got " + init.dump());
+  // "eva" and "orthogonal" initialise A and B without touching W: after
+  // training they are plain LoRA weights.
+  const std::string v = init.get<std::string>();
+  if (v == "gaussian")
+    a.init = LoraInit::Gaussian;
+  else if (v != "eva" && v != "orthogonal")
+    c.fail("init_lora_weights", "is \"" + v +
+                                    "\": this initialisation changes the base weights; save the adapter with PEFT's "
+                                    "path_initial_model_for_weight_conversion to get a plain LoRA");
+}
+
+LoraFactors lora_factors_of(const AdapterConfig& c, int in, int out, const AdapterTensorReader& read) {
+  return {c.r, lora_scaling(c), read("lora_A.weight", false, {c.r, in}), read("lora_B.weight", false, {out, c.r})};
+}
+
+ComparisonArm method_arm(const std::string& label, const std::string& description, std::string lr_note,
+                         std::vector<std::pair<std::string, std::string>> more, double lr_factor) {
+  ComparisonArm arm{label, description, {{"adapter.method", label}}, lr_factor, std::move(lr_note)};
+  arm.settings.insert(arm.settings.end(), more.begin(), more.end());
+  return arm;
+}
+
+const VariantDescriptor& lora_variant() {
+  static const VariantDescriptor d = [] {
+    VariantDescriptor v;
+    v.name = "lora";
+    v.title = "LoRA";
+    v.aliases = {"rslora"};
+    // "lora" and "rslora" name the scaling too.
+    v.select = [](AdapterConfig& c, const std::string& chosen) { c.use_rslora = chosen == "rslora"; };
+    v.display_name = [](const AdapterConfig& c) { return std::string(c.use_rslora ? "rslora" : "lora"); };
+    v.uses_init = v.uses_rslora = true;
+    v.scaling = lora_scaling;
+    v.tensors = lora_tensor_table();
+    v.attach = attach_each<LoraLinear>;
+    v.peft.type = "LORA";
+    v.peft.fallback = true;
+    v.peft.claims = [](const PeftConfigReader& c) { return !c.boolean("use_dora", false); };
+    v.peft.read = read_lora_config;
+    v.peft.write = write_lora_config;
+    v.lora_form = lora_factors_of;
+    v.factor_family = "lora";
+    v.compare_arms = {
+        method_arm("lora", "LoRA r=8", "the tiny-lora preset's rate, tuned on the tiny base"),
+        // Same rank and alpha as LoRA: rsLoRA's s = alpha / sqrt(r) is then
+        // sqrt(8) times larger, which is the point of comparing them; the rate
+        // is divided by as much so that a step moves the output as LoRA's does.
+        method_arm("rslora", "rsLoRA r=8",
+                   "LoRA's rate / sqrt(r) = 1.06e-3: at equal rank and alpha rsLoRA scales the adapter by "
+                   "alpha/sqrt(r), sqrt(8) times LoRA's alpha/r (Kalajdzievski 2023, arXiv 2312.03732; PEFT "
+                   "LoraConfig.use_rslora), and under Adam the adapter's output moves by about lr times that scale "
+                   "per step; neither source gives a rate",
+                   {}, 1 / std::sqrt(8.0))};
+    return v;
+  }();
+  return d;
 }
 
 }  // namespace lwb

@@ -1,66 +1,63 @@
 #pragma once
 // LoRA (Hu et al.) as PEFT computes it: y = x W^T + s * B (A dropout(x)),
 // A [r, in] kaiming-uniform (or gaussian), B [out, r] = 0, s = alpha / r (or
-// alpha / sqrt(r) with rsLoRA). Dropout touches only the adapter path.
-// DoRA and AdaLoRA derive from it and reuse its pieces.
-#include "core/adapters/adapter_config.h"
-#include "core/model/linear.h"
+// alpha / sqrt(r) with rsLoRA: the alias "rslora"). Dropout touches only the
+// adapter path. DoRA and ReLoRA reuse its module and its PEFT form
+// (peft_type LORA).
+#include <string>
+
+#include "core/adapters/adapter_linear.h"
+#include "core/adapters/descriptor.h"
 
 namespace lwb {
 
-class LoraLinear : public Linear {
+class LoraLinear : public AdapterLinear {
  public:
   LoraLinear(int layer, Target target, LinearShape shape, const AdapterConfig& config);
 
-  void declare(ModelBuffers& buffers) override;
-  std::int64_t scratch_elems(std::int64_t max_rows) const override;
   void initialize(Backend& backend, std::uint64_t seed) override;
   void forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y) override;
   void backward(const ForwardContext& ctx, const Tensor& x, const Tensor& dy, const Tensor& dx,
                 double dx_beta) override;
-  std::vector<std::pair<std::string, Tensor>> adapter_tensors() const override;
-
   // W <- W + sign * s * B A (sign -1 unmerges). ConfigError when W is bf16.
-  virtual void merge_into_base(Backend& backend, double sign = 1.0);
+  void merge_into_base(Backend& backend, double sign = 1.0) override;
 
-  int rank() const { return r_; }
   double scaling() const { return scaling_; }
 
   Tensor lora_A, lora_B;  // [r, in], [out, r]
   Tensor lora_A_grad, lora_B_grad;
 
  protected:
-  // The adapter's input: x itself, or its dropout (computed here) when
-  // training with p > 0.
-  Tensor adapter_input(const ForwardContext& ctx, const Tensor& x, bool compute);
+  std::vector<std::pair<Tensor*, Tensor*>> table_members() override;
   // u = xa A^T (kept for the backward), y += s u B^T.
   void lora_forward(const ForwardContext& ctx, const Tensor& xa, const Tensor& y);
   // g is the gradient of the LoRA term s u B^T: dB += s g^T u, du = s g B,
   // dA += du^T xa. du lives in scratch at element 0.
   Tensor lora_backward(const ForwardContext& ctx, const Tensor& xa, const Tensor& g);
-  // Where the gradient of the adapter's input goes: dx itself (accumulate),
-  // or a scratch buffer that finish_input_grad() sends through dropout.
-  Tensor input_grad_buffer(const ForwardContext& ctx, const Tensor& dx) const;
-  void finish_input_grad(const ForwardContext& ctx, const Tensor& buffer, const Tensor& dx) const;
-  // Scratch elements used by lora_backward and input_grad_buffer.
-  std::int64_t lora_scratch_elems(std::int64_t max_rows) const;
-  // Scratch after the LoRA part, for a derived class's own temporaries.
-  Tensor extra_scratch(const ForwardContext& ctx, std::int64_t offset, Shape shape) const;
-  bool dropout_active(const ForwardContext& ctx) const { return ctx.training && dropout_ > 0; }
-  // Every merge_into_base starts here: a bf16 base cannot take the merge.
-  void require_mergeable_base() const;
 
-  LoraLinear(int layer, Target target, LinearShape shape, const AdapterConfig& config, double scaling);
-
-  int r_;
   double scaling_;
-  double dropout_;
   LoraInit init_;
-  Tensor u_;       // [N, r] = adapter_input A^T, kept for dB
-  Tensor x_drop_;  // [N, in] dropout(x), only when dropout > 0
-
- private:
-  std::uint64_t dropout_seed(const ForwardContext& ctx) const;
 };
+
+const VariantDescriptor& lora_variant();
+
+// ---- the LoRA family's shared pieces (DoRA and ReLoRA build on them) -------
+
+// A [r, in] and B [out, r] under PEFT's LoRA suffixes.
+std::vector<AdapterTensorSpec> lora_tensor_table();
+// alpha / r, or alpha / sqrt(r) with rsLoRA.
+double lora_scaling(const AdapterConfig& config);
+// adapter_config.json of peft_type LORA: the fields every LoRA-family
+// variant writes (r, lora_alpha, use_rslora, init_lora_weights, ...).
+void write_lora_config(const AdapterState& state, nlohmann::json& j);
+// Reads them (r, use_rslora, init_lora_weights true/false/"gaussian", and
+// "eva"/"orthogonal", which leave W alone); initialisations that change the
+// base weights (PiSSA, OLoRA, ...) are refused.
+void read_lora_config(const PeftConfigReader& c, PeftAdapterFields& out);
+// Plain LoRA factors: A, B and the scaling.
+LoraFactors lora_factors_of(const AdapterConfig& config, int in, int out, const AdapterTensorReader& read);
+// Settings over the tiny-lora preset for a comparison arm of this method.
+ComparisonArm method_arm(const std::string& label, const std::string& description, std::string lr_note,
+                         std::vector<std::pair<std::string, std::string>> more = {}, double lr_factor = 1);
 
 }  // namespace lwb

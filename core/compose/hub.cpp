@@ -64,7 +64,7 @@ std::vector<std::string> ensure_hub_members(Store& store, const HubPreset& prese
     ExperimentConfig config = preset.training;
     config.name = name;
     config.data.task = task;
-    notice("training " + name + " (" + method_name(config.adapter.method) + " r=" + std::to_string(config.adapter.r) +
+    notice("training " + name + " (" + method_display_name(config.adapter) + " r=" + std::to_string(config.adapter.r) +
            ", " + std::to_string(config.train.steps) + " steps on task " + task + ")");
     const auto ts = std::chrono::steady_clock::now();
     Trainer trainer(config, env);

@@ -1,5 +1,7 @@
 #include "core/compose/merge.h"
 
+#include "core/adapters/lora.h"
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -65,12 +67,10 @@ bool same_rank_pattern(const AdapterState& a, const AdapterState& b) { return a.
 std::string incompatibility(const Member& ref, const Member& m, MergeMode mode) {
   const AdapterConfig& c = m.state.config;
   const AdapterConfig& rc = ref.state.config;
-  if (c.method == Method::Full) return "it holds full fine-tuned weights, not a low-rank adapter";
+  const VariantDescriptor& v = c.variant();
+  if (!v.caps.composable) return v.caps.not_composable_why;
   if (const std::string bad = non_finite_tensors(m.state); !bad.empty())
     return bad + " (an adapter of a diverged run); it would make every composition NaN";
-  if (c.method == Method::Dora)
-    return "it is a DoRA adapter; its magnitude vectors rescale W + sBA row by row and do not combine across "
-           "adapters (merge it into a base model instead)";
   if (m.state.base_fingerprint != ref.state.base_fingerprint)
     return "it was trained on base model fingerprint " + m.state.base_fingerprint + ", but " + quoted(ref.name) +
            " on " + ref.state.base_fingerprint + "; members must share one base model";
@@ -86,15 +86,13 @@ std::string incompatibility(const Member& ref, const Member& m, MergeMode mode) 
   if (c.r != rc.r)
     return "its rank is " + std::to_string(c.r) + " but " + quoted(ref.name) + "'s is " + std::to_string(rc.r) + "; " +
            how + " needs identical ranks (cat and svd do not)";
-  const bool ada = c.method == Method::AdaLora, ref_ada = rc.method == Method::AdaLora;
-  if (ada != ref_ada)
-    return std::string("it is ") + (ada ? "an AdaLoRA" : "a " + std::string(method_name(c.method))) +
-           " adapter but " + quoted(ref.name) + (ref_ada ? " is AdaLoRA" : " is not") + "; " + how +
-           " adds the factors of AdaLoRA adapters only among AdaLoRA adapters with the same rank pattern (use cat "
-           "or svd)";
-  if (ada && !same_rank_pattern(m.state, ref.state))
-    return "its AdaLoRA rank pattern (the triplets it kept per module) differs from " + quoted(ref.name) + "'s; " +
-           how + " needs identical rank patterns (use cat or svd)";
+  const VariantDescriptor& rv = rc.variant();
+  if (v.factor_family != rv.factor_family)
+    return "its variant is " + v.title + " but " + quoted(ref.name) + "'s is " + rv.title + "; " + how +
+           " adds factors only within one family of adapters (use cat or svd)";
+  if (!same_rank_pattern(m.state, ref.state))
+    return "its rank pattern (the components it kept per module) differs from " + quoted(ref.name) + "'s; " + how +
+           " needs identical rank patterns (use cat or svd)";
   if (mode == MergeMode::LoraHub && std::abs(c.scaling() - rc.scaling()) > 1e-12 * std::abs(rc.scaling()))
     return "its scaling is " + std::to_string(c.scaling()) + " but " + quoted(ref.name) + "'s is " +
            std::to_string(rc.scaling()) + "; lorahub mode sums the factors and needs one scaling (linear, cat and "
@@ -102,9 +100,8 @@ std::string incompatibility(const Member& ref, const Member& m, MergeMode mode) 
   return "";
 }
 
-std::vector<double> read_tensor(const AdapterState& s, const std::string& adapter, const std::string& module,
-                                const std::string& suffix, std::vector<std::int64_t> shape) {
-  const std::string key = peft_key(module, suffix);
+std::vector<double> read_tensor(const AdapterState& s, const std::string& adapter, const std::string& key,
+                                std::vector<std::int64_t> shape) {
   const auto it = s.tensors.find(key);
   if (it == s.tensors.end()) throw FormatError("adapter " + quoted(adapter), "tensor \"" + key + "\" is missing");
   if (it->second.shape != shape)
@@ -153,26 +150,14 @@ void truncated_svd(std::vector<double> m, int rows, int cols, int k, HostTensor&
 
 }  // namespace
 
-// AdaLoRA's E is folded into A (pruned triplets have E = 0 and drop out).
 LoraFactors lora_factors(const AdapterState& s, const std::string& adapter, int layer, Target t) {
-  LoraFactors f;
-  if (!s.config.targets_contain(t)) return f;
+  if (!s.config.targets_contain(t)) return {};
   const LinearShape shape = linear_shape(s.model, t);
   const std::string module = module_name(layer, t);
-  const std::int64_t r = s.config.r;
-  f.rank = s.config.r;
-  f.scaling = s.config.scaling();
-  if (s.config.method == Method::AdaLora) {
-    f.A = read_tensor(s, adapter, module, "lora_A", {r, shape.in});
-    f.B = read_tensor(s, adapter, module, "lora_B", {shape.out, r});
-    const std::vector<double> e = read_tensor(s, adapter, module, "lora_E", {r, 1});
-    for (std::int64_t i = 0; i < r; ++i)
-      for (int j = 0; j < shape.in; ++j) f.A[i * shape.in + j] *= e[i];
-  } else {
-    f.A = read_tensor(s, adapter, module, "lora_A.weight", {r, shape.in});
-    f.B = read_tensor(s, adapter, module, "lora_B.weight", {shape.out, r});
-  }
-  return f;
+  const AdapterTensorReader read = [&](const std::string& suffix, bool model_level, std::vector<std::int64_t> dims) {
+    return read_tensor(s, adapter, model_level ? model_level_key(suffix) : peft_key(module, suffix), std::move(dims));
+  };
+  return s.config.variant().lora_form(s.config, shape.in, shape.out, read);
 }
 
 void check_members(std::span<const Member> members, MergeMode mode) {
@@ -197,13 +182,16 @@ Composer::Composer(std::vector<Member> members, MergeMode mode, int svd_rank)
 
   AdapterConfig& c = result_.config;
   c = ref.config;
-  c.method = Method::Lora;
+  c.method = "lora";
+  c.options.clear();
   c.targets.assign(targets.begin(), targets.end());
   switch (mode_) {
     case MergeMode::LoraHub:
       rank_ = ref.config.r;
-      if (ref.config.method == Method::AdaLora) {
-        // AdaLoRA's alpha / (init_r + 1e-5) as a plain LoRA alpha with the same s.
+      // The result is a plain LoRA: the members' alpha (and rsLoRA flag) where
+      // LoRA scales them alike, else their scaling as a LoRA alpha with the
+      // same s (AdaLoRA's alpha / (init_r + 1e-5)).
+      if (lora_scaling(ref.config) != ref.config.scaling()) {
         c.alpha = ref.config.scaling() * rank_;
         c.use_rslora = false;
       }

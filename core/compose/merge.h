@@ -12,16 +12,18 @@
 //   svd      the truncated SVD of Σ wᵢsᵢBᵢAᵢ per module to a chosen rank
 //            (B = U·S, A = Vᵀ as PEFT does), scaling 1; any targets and ranks.
 //
-// Members are taken in LoRA form (A, B, s): LoRA, rsLoRA and ReLoRA adapters
-// as they are; AdaLoRA as B·diag(E)·A with s = alpha / (init_r + 1e-5), so
-// pruned triplets (E = 0) drop out. DoRA members are refused: their magnitude
-// vectors rescale W + sBA row by row and do not add up across adapters.
+// Members are taken in the LoRA form their variant gives (A, B, s; the
+// descriptor's lora_form): LoRA, rsLoRA and ReLoRA adapters as they are;
+// AdaLoRA as B·diag(E)·A with s = alpha / (init_r + 1e-5), so pruned triplets
+// (E = 0) drop out. Variants without one (DoRA, whose magnitude vectors
+// rescale W + sBA row by row) are refused, with their descriptor's reason.
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/adapters/adapter_state.h"
+#include "core/adapters/descriptor.h"
 #include "core/common/errors.h"
 
 namespace lwb::compose {
@@ -56,13 +58,7 @@ class IncompatibleMemberError : public Error {
 void check_members(std::span<const Member> members, MergeMode mode);
 
 // One module of an adapter in LoRA form: ΔW = scaling · B · A. rank 0 when
-// the adapter does not adapt the module.
-struct LoraFactors {
-  int rank = 0;
-  double scaling = 0;
-  std::vector<double> A, B;  // [rank, in], [out, rank]
-};
-// FormatError naming the adapter and key when a tensor is missing or has a
+// the adapter does not adapt the module. FormatError naming the adapter and key when a tensor is missing or has a
 // shape its config does not imply.
 LoraFactors lora_factors(const AdapterState& adapter, const std::string& adapter_name, int layer, Target target);
 
@@ -105,7 +101,7 @@ class Composer {
 // from the members (for tests and for checking merges).
 std::vector<double> dense_delta(std::span<const Member> members, std::span<const double> weights,
                                 const std::string& module);
-// The same for a single adapter: s·B·A (AdaLoRA: s·B·diag(E)·A).
+// The same for a single adapter: s·B·A of its LoRA form.
 std::vector<double> dense_delta(const AdapterState& adapter, const std::string& module);
 
 }  // namespace lwb::compose

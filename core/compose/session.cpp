@@ -160,6 +160,7 @@ CompositionSession::CompositionSession(std::vector<Member> members, SessionOptio
     throw IncompatibleMemberError(first.name, "it was trained on base model fingerprint " +
                                                   first.state.base_fingerprint + ", but " + base.path.string() +
                                                   " holds " + fingerprint + " (was the base rebuilt since?)");
+  evaluator_ = std::make_unique<Evaluator>(*model_, pad_);
 }
 
 CompositionSession::~CompositionSession() {
@@ -172,32 +173,7 @@ void CompositionSession::upload(std::span<const double> weights) {
 
 Score CompositionSession::score(std::span<const double> weights, std::span<const data::Example> examples) {
   upload(weights);
-  double loss_sum = 0;
-  std::int64_t scored = 0, correct = 0;
-  const auto n = static_cast<std::int64_t>(examples.size());
-  for (std::int64_t i = 0; i < n; i += max_batch_) {
-    const int rows = static_cast<int>(std::min<std::int64_t>(max_batch_, n - i));
-    data::make_batch(examples.subspan(static_cast<std::size_t>(i), rows), rows, seq_len_, pad_, batch_);
-    data::trim_padding(batch_, pad_);
-    model_->set_batch(batch_.inputs.data(), batch_.targets.data(), rows, batch_.T);
-    model_->forward(false, 0);
-    model_->argmax(predicted_);
-    for (int r = 0; r < rows; ++r) {
-      bool ok = true;
-      for (int t = 0; t < batch_.T && ok; ++t) {
-        const std::size_t k = static_cast<std::size_t>(r) * batch_.T + t;
-        if (batch_.targets[k] >= 0 && predicted_[k] != batch_.targets[k]) ok = false;
-      }
-      correct += ok;
-    }
-    loss_sum += model_->loss(batch_.n_targets, false) * batch_.n_targets;
-    scored += batch_.n_targets;
-  }
-  Score s;
-  s.examples = n;
-  s.loss = scored > 0 ? loss_sum / static_cast<double>(scored) : NAN;
-  s.accuracy = n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : NAN;
-  return s;
+  return evaluator_->score(examples, true);
 }
 
 double CompositionSession::objective(std::span<const double> weights) {

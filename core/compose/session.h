@@ -6,10 +6,8 @@
 //
 // The model is built once, with LoRA modules of the composition's shape; each
 // evaluation only composes on the host and uploads A and B into those
-// modules, then runs teacher-forced forward passes. Loss and exact match are
-// the trainer's: mean cross-entropy over completion tokens, and greedy
-// decoding reproduces the completion exactly iff the argmax is right at every
-// completion position given the correct prefix.
+// modules, then scores them with the trainer's own evaluation
+// (core/eval/evaluation.h).
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -22,6 +20,7 @@
 #include "core/compose/merge.h"
 #include "core/compose/search.h"
 #include "core/data/dataset.h"
+#include "core/eval/evaluation.h"
 #include "core/tensor/ledger.h"
 #include "core/model/model.h"
 #include "core/source/model_source.h"
@@ -46,11 +45,9 @@ struct SessionOptions {
   std::string device = "cpu";
 };
 
-struct Score {
-  double loss = NAN;      // mean cross-entropy per completion token
-  double accuracy = NAN;  // exact match over examples
-  std::int64_t examples = 0;
-};
+// Mean cross-entropy per completion token and exact match over examples
+// (core/eval/evaluation.h, the trainer's evaluation).
+using Score = EvalScore;
 
 struct ScoreRow {
   enum class Kind { ZeroShot, Member, Composition };
@@ -132,8 +129,7 @@ class CompositionSession {
   std::unique_ptr<Backend> backend_;
   MemoryLedger ledger_;
   std::unique_ptr<Model> model_;
-  data::Batch batch_;
-  std::vector<std::int32_t> predicted_;
+  std::unique_ptr<Evaluator> evaluator_;
 };
 
 }  // namespace lwb::compose

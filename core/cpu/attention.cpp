@@ -60,9 +60,9 @@ void causal_probabilities(T* P, std::int64_t r0, std::int64_t rows, std::int64_t
 }
 }  // namespace
 
-std::size_t attention_workspace_elems(const AttentionShape& s) {
+std::size_t attention_workspace_elems(const AttentionShape& s, int threads) {
   // Per thread: probabilities and their gradient for one block of query rows.
-  return static_cast<std::size_t>(omp_get_max_threads()) * 2 * kRowBlock *
+  return static_cast<std::size_t>(threads) * 2 * kRowBlock *
          static_cast<std::size_t>(s.T);
 }
 

@@ -275,7 +275,7 @@ void CpuBackend::attention_backward(const Tensor& dq, const Tensor& dk, const Te
 }
 
 std::size_t CpuBackend::attention_workspace_bytes(const AttentionShape& s, DType dtype) const {
-  return cpu::attention_workspace_elems(s) * dtype_size(dtype);
+  return cpu::attention_workspace_elems(s, omp_get_max_threads()) * dtype_size(dtype);
 }
 
 void CpuBackend::swiglu_forward(const Tensor& h, const Tensor& gate, const Tensor& up,

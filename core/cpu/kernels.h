@@ -48,7 +48,7 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v,
 template <class T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
                         const T* out, const T* lse, const AttentionShape& s, T* workspace);
-std::size_t attention_workspace_elems(const AttentionShape& s);
+std::size_t attention_workspace_elems(const AttentionShape& s, int threads);
 
 template <class T>
 void swiglu_forward(T* h, const T* gate, const T* up, std::int64_t n);

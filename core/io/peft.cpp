@@ -12,6 +12,8 @@
 #include "core/common/errors.h"
 #include "core/common/integers.h"
 #include "core/common/json_integer.h"
+#include "core/adapters/descriptor.h"
+#include "core/adapters/peft_config.h"
 #include "core/format/atomic_file.h"
 #include "core/format/safetensors.h"
 #include "core/model/checkpoint.h"
@@ -21,118 +23,10 @@ namespace lwb::io {
 namespace {
 using json = nlohmann::json;
 
+// PEFT's wrapper around the model, in front of every module name it writes.
 constexpr std::string_view kKeyPrefix = "base_model.model.";
 
-// PEFT's rank_pattern names the E vector as the allocator saw it inside the
-// wrapped transformers model: "model.layers.0.self_attn.q_proj.lora_E".
-std::string rank_pattern_key(const std::string& module) { return module + ".lora_E"; }
-
-std::vector<std::size_t> kept_indices(const std::vector<bool>& keep) {
-  std::vector<std::size_t> idx;
-  for (std::size_t i = 0; i < keep.size(); ++i)
-    if (keep[i]) idx.push_back(i);
-  return idx;
-}
-
-// Rows (axis 0) or columns (axis 1) `idx` of a 2-D tensor.
-HostTensor select(const HostTensor& t, const std::vector<std::size_t>& idx, int axis) {
-  const std::int64_t rows = t.shape[0], cols = t.shape[1];
-  const auto k = static_cast<std::int64_t>(idx.size());
-  HostTensor out;
-  out.shape = axis == 0 ? std::vector<std::int64_t>{k, cols} : std::vector<std::int64_t>{rows, k};
-  out.values.reserve(static_cast<std::size_t>(out.numel()));
-  if (axis == 0) {
-    for (std::size_t i : idx)
-      out.values.insert(out.values.end(), t.values.begin() + i * cols, t.values.begin() + (i + 1) * cols);
-  } else {
-    for (std::int64_t r = 0; r < rows; ++r)
-      for (std::size_t i : idx) out.values.push_back(t.values[r * cols + i]);
-  }
-  return out;
-}
-
-// The inverse of select: a tensor of `full` along `axis`, zero elsewhere.
-HostTensor spread(const HostTensor& t, const std::vector<std::size_t>& idx, int axis, std::int64_t full) {
-  const std::int64_t rows = t.shape[0], cols = t.shape[1];
-  HostTensor out;
-  out.shape = axis == 0 ? std::vector<std::int64_t>{full, cols} : std::vector<std::int64_t>{rows, full};
-  out.values.assign(static_cast<std::size_t>(out.numel()), 0.0f);
-  for (std::size_t j = 0; j < idx.size(); ++j) {
-    if (axis == 0)
-      std::copy_n(t.values.begin() + j * cols, cols, out.values.begin() + idx[j] * cols);
-    else
-      for (std::int64_t r = 0; r < rows; ++r) out.values[r * full + idx[j]] = t.values[r * cols + j];
-  }
-  return out;
-}
-
-// The tensors as PEFT saves them: AdaLoRA sliced to the kept triplets.
-std::map<std::string, HostTensor> tensors_on_disk(const AdapterState& s) {
-  std::map<std::string, HostTensor> out = s.tensors;
-  for (const auto& [module, keep] : s.rank_pattern) {
-    const std::vector<std::size_t> idx = kept_indices(keep);
-    for (const auto& [suffix, axis] : {std::pair{"lora_A", 0}, {"lora_E", 0}, {"lora_B", 1}}) {
-      const std::string key = peft_key(module, suffix);
-      const auto it = s.tensors.find(key);
-      if (it == s.tensors.end() || it->second.shape.size() != 2 ||
-          it->second.shape[axis] != static_cast<std::int64_t>(keep.size()))
-        throw ConfigError("rank_pattern", "\"" + module + "\" needs a tensor " + key + " with init_r = " +
-                                              std::to_string(keep.size()) + (axis == 0 ? " rows" : " columns"));
-      out[key] = select(it->second, idx, axis);
-    }
-  }
-  return out;
-}
-
-// ---- reading adapter_config.json ---------------------------------------------
-
-class ConfigReader {
- public:
-  ConfigReader(const json& j, std::string source) : j_(j), source_(std::move(source)) {}
-
-  [[noreturn]] void fail(const std::string& field, const std::string& msg) const {
-    throw FormatError(source_, "field \"" + field + "\" " + msg);
-  }
-  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
-  const json& at(const char* key) const { return j_[key]; }
-
-  double number(const char* key, double fallback) const {
-    if (!has(key)) return fallback;
-    if (!j_[key].is_number()) fail(key, "must be a number, got " + j_[key].dump());
-    return j_[key].get<double>();
-  }
-  // Read into its real type, refused outside [lo, hi] (never wrapped).
-  template <class T>
-  T integer(const char* key, T fallback, T lo, T hi = std::numeric_limits<T>::max()) const {
-    if (!has(key)) return fallback;
-    const std::optional<T> v = json_integer<T>(j_[key], lo, hi);
-    if (!v) fail(key, "must be " + integer_range_text(lo, hi) + ", got " + j_[key].dump());
-    return *v;
-  }
-  bool boolean(const char* key, bool fallback) const {
-    if (!has(key)) return fallback;
-    if (!j_[key].is_boolean()) fail(key, "must be true or false, got " + j_[key].dump());
-    return j_[key].get<bool>();
-  }
-  std::string string(const char* key, const std::string& fallback) const {
-    if (!has(key)) return fallback;
-    if (!j_[key].is_string()) fail(key, "must be a string, got " + j_[key].dump());
-    return j_[key].get<std::string>();
-  }
-  // Refuses a field unless it is absent, null, false or empty.
-  void require_unset(const char* key, const std::string& why) const {
-    if (!has(key)) return;
-    const json& v = j_[key];
-    if ((v.is_boolean() && !v.get<bool>()) || ((v.is_array() || v.is_object()) && v.empty())) return;
-    fail(key, "is " + v.dump() + ": " + why);
-  }
-
- private:
-  const json& j_;
-  std::string source_;
-};
-
-std::vector<Target> parse_targets(const ConfigReader& c) {
+std::vector<Target> parse_targets(const PeftConfigReader& c) {
   if (!c.has("target_modules"))
     c.fail("target_modules", "is missing; expected a list such as [\"q_proj\", \"v_proj\"]");
   const json& v = c.at("target_modules");
@@ -190,29 +84,29 @@ std::vector<Target> parse_targets(const ConfigReader& c) {
   return targets;
 }
 
-// "model.layers.0.self_attn.q_proj.lora_E" (PEFT), also with the adapter name
-// or the "base_model.model." prefix -> the module's hf name.
-std::string rank_pattern_module(const ConfigReader& c, std::string key) {
-  if (key.starts_with(kKeyPrefix)) key.erase(0, kKeyPrefix.size());
-  constexpr std::string_view tail = ".lora_E";
-  if (const std::size_t pos = key.rfind(tail);
-      pos != std::string::npos && (pos + tail.size() == key.size() || key[pos + tail.size()] == '.')) {
-    const std::string module = key.substr(0, pos);
-    if (parse_module_hf_name(module)) return module;
+// The variant a config of this peft_type is: the one the file's lwb.method
+// names (ReLoRA is a LoRA on disk), else the one that claims it, else the
+// type's fallback (LoRA for LORA).
+const VariantDescriptor& variant_of(const PeftConfigReader& c, const std::string& type, const std::string& lwb_method) {
+  if (const VariantDescriptor* v = find_variant(lwb_method); v && v->peft.type == type) return *v;
+  const VariantDescriptor* fallback = nullptr;
+  std::vector<std::string> types;
+  for (const VariantDescriptor* v : variants()) {
+    if (v->peft.type.empty()) continue;
+    if (std::find(types.begin(), types.end(), v->peft.type) == types.end()) types.push_back(v->peft.type);
+    if (v->peft.type != type) continue;
+    if (v->peft.claims(c) && !v->peft.fallback) return *v;
+    if (v->peft.fallback) fallback = v;
   }
-  c.fail("rank_pattern",
-         "has the key \"" + key +
-             "\"; expected a module's E vector such as \"model.layers.0.self_attn.q_proj.lora_E\"");
+  if (fallback) return *fallback;
+  std::string list;
+  for (std::size_t i = 0; i < types.size(); ++i)
+    list += (i == 0 ? "" : i + 1 == types.size() ? " and " : ", ") + types[i];
+  c.fail("peft_type", (type.empty() ? std::string("is missing") : "is \"" + type + "\"") + "; only " + list +
+                          " adapters are supported");
 }
 
-struct ParsedConfig {
-  AdapterConfig config;
-  std::string base_model;
-  std::map<std::string, std::vector<bool>> rank_pattern;
-  std::int64_t total_step = 0;
-};
-
-ParsedConfig parse_config(const std::string& text, const std::string& source) {
+PeftAdapterFields parse_config(const std::string& text, const std::string& source, const std::string& lwb_method) {
   json j;
   try {
     j = json::parse(text);
@@ -220,16 +114,10 @@ ParsedConfig parse_config(const std::string& text, const std::string& source) {
     throw FormatError(source, std::string("is not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw FormatError(source, "is not a JSON object");
-  const ConfigReader c(j, source);
-  ParsedConfig p;
-  AdapterConfig& a = p.config;
+  const PeftConfigReader c(j, source);
+  PeftAdapterFields p;
 
-  const std::string type = c.string("peft_type", "");
-  if (type != "LORA" && type != "ADALORA")
-    c.fail("peft_type", (type.empty() ? std::string("is missing") : "is \"" + type + "\"") +
-                            "; only LORA and ADALORA adapters are supported");
-  const bool adalora = type == "ADALORA";
-
+  const VariantDescriptor& v = variant_of(c, c.string("peft_type", ""), lwb_method);
   // What this program cannot reproduce, so loading would silently change the adapter.
   if (c.boolean("fan_in_fan_out", false))
     c.fail("fan_in_fan_out", "is true (Conv1D-style [in, out] weights); expected false for LLaMA linears");
@@ -245,103 +133,58 @@ ParsedConfig parse_config(const std::string& text, const std::string& source) {
   c.require_unset("alora_invocation_tokens", "activated LoRA is not supported; expected null");
   c.require_unset("target_parameters", "adapters on raw parameters are not supported; expected null");
   c.require_unset("alpha_pattern", "per-module lora_alpha is not supported; expected {}");
-  if (!adalora) c.require_unset("rank_pattern", "per-module ranks are not supported; expected {}");
 
-  if (c.has("init_lora_weights")) {
-    const json& init = c.at("init_lora_weights");
-    if (init.is_string()) {
-      const std::string v = init.get<std::string>();
-      if (v == "gaussian")
-        a.init = LoraInit::Gaussian;
-      else if (v != "eva" && v != "orthogonal")
-        c.fail("init_lora_weights",
-               "is \"" + v +
-                   "\": this initialisation changes the base weights; save the adapter "
-                   "with PEFT's path_initial_model_for_weight_conversion to get a plain LoRA");
-    } else if (!init.is_boolean()) {
-      c.fail("init_lora_weights", "must be true, false or a string, got " + init.dump());
-    }
-  }
-
-  a.targets = parse_targets(c);
+  p.config.method = v.name;
+  p.config.targets = parse_targets(c);
   p.base_model = c.string("base_model_name_or_path", "");
-  a.alpha = c.number("lora_alpha", 8);
-  a.dropout = c.number("lora_dropout", 0);
-  if (adalora) {
-    if (c.boolean("use_dora", false)) c.fail("use_dora", "is true, but AdaLoRA has no DoRA form");
-    a.method = Method::AdaLora;
-    a.r = c.integer("init_r", 12, 1);  // AdaLoRA's rank; its "r" is unused
-    a.adalora.target_r = c.integer("target_r", a.adalora.target_r, 0);
-    a.adalora.tinit = c.integer("tinit", a.adalora.tinit, std::int64_t{0});
-    a.adalora.tfinal = c.integer("tfinal", a.adalora.tfinal, std::int64_t{0});
-    a.adalora.delta_t = c.integer("deltaT", a.adalora.delta_t, 1);
-    a.adalora.beta1 = c.number("beta1", a.adalora.beta1);
-    a.adalora.beta2 = c.number("beta2", a.adalora.beta2);
-    a.adalora.orth_reg_weight = c.number("orth_reg_weight", a.adalora.orth_reg_weight);
-    p.total_step = c.integer("total_step", std::int64_t{0}, std::int64_t{0});
-    if (c.has("rank_pattern")) {
-      if (!c.at("rank_pattern").is_object()) c.fail("rank_pattern", "must be an object or null");
-      for (const auto& [key, flags] : c.at("rank_pattern").items()) {
-        const std::string module = rank_pattern_module(c, key);
-        if (!flags.is_array() || flags.size() != static_cast<std::size_t>(a.r))
-          c.fail("rank_pattern",
-                 "entry \"" + key + "\" must be a list of init_r = " + std::to_string(a.r) + " booleans");
-        std::vector<bool> keep;
-        for (const json& f : flags) {
-          if (!f.is_boolean())
-            c.fail("rank_pattern", "entry \"" + key + "\" holds " + f.dump() + "; expected booleans");
-          keep.push_back(f.get<bool>());
-        }
-        p.rank_pattern[module] = std::move(keep);
-      }
-    }
-  } else {
-    a.r = c.integer("r", 8, 1);
-    a.method = c.boolean("use_dora", false) ? Method::Dora : Method::Lora;
-    a.use_rslora = c.boolean("use_rslora", false);
-  }
+  v.peft.read(c, p);
   return p;
 }
 
 // ---- reading adapter_model.safetensors ---------------------------------------
 
-// PEFT's key for a tensor of this method without the adapter name segment
-// ("...q_proj.lora_A.default.weight" -> "...q_proj.lora_A.weight"), or the
-// key unchanged when it is not an adapter tensor of a LLaMA module.
-std::string canonical_key(const std::string& key, Method method) {
-  if (!key.starts_with(kKeyPrefix)) return key;
+// PEFT's key for a tensor of this variant without the adapter name segment
+// ("...q_proj.lora_A.default.weight" -> "...q_proj.lora_A.weight",
+// "base_model.vera_A.default" -> "base_model.vera_A"), or the key unchanged
+// when it is none of the variant's tensors.
+std::string canonical_key(const std::string& key, const VariantDescriptor& v) {
+  constexpr std::string_view module_prefix = "base_model.model.", model_prefix = "base_model.";
+  const bool module_level = key.starts_with(module_prefix);
+  if (!module_level && !key.starts_with(model_prefix)) return key;
   std::vector<std::string> parts;
-  std::stringstream in(key.substr(kKeyPrefix.size()));
+  std::stringstream in(key.substr(module_level ? module_prefix.size() : model_prefix.size()));
   for (std::string part; std::getline(in, part, '.');) parts.push_back(part);
-  if (parts.size() < 6) return key;
-  std::string module = parts[0];
-  for (int i = 1; i < 5; ++i) module += "." + parts[i];
-  if (!parse_module_hf_name(module)) return key;
-  std::vector<std::string> tail(parts.begin() + 5, parts.end());
-  if (tail.size() > 1 && tail.back() == "weight") tail.pop_back();
-  if (tail.size() == 2) tail.pop_back();  // the adapter name, e.g. "default"
-  if (tail.size() != 1) return key;
-  const std::string& name = tail[0];
-  if (name == "lora_magnitude_vector") return peft_key(module, name);
-  if (name != "lora_A" && name != "lora_B" && name != "lora_E") return key;
-  return peft_key(module, method == Method::AdaLora ? name : name + ".weight");
+  std::string module;
+  if (module_level) {
+    if (parts.size() < 6) return key;
+    module = parts[0];
+    for (int i = 1; i < 5; ++i) module += "." + parts[i];
+    if (!parse_module_hf_name(module)) return key;
+    parts.erase(parts.begin(), parts.begin() + 5);
+  }
+  if (parts.size() > 1 && parts.back() == "weight") parts.pop_back();
+  if (parts.size() == 2) parts.pop_back();  // the adapter name, e.g. "default"
+  if (parts.size() != 1) return key;
+  for (const AdapterTensorSpec& spec : v.tensors)
+    if (spec.model_level != module_level && spec.suffix.substr(0, spec.suffix.find('.')) == parts[0])
+      return module_level ? peft_key(module, spec.suffix) : model_level_key(spec.suffix);
+  return key;
 }
 
 AdapterState read_peft(const std::string& config_text, const std::string& config_source, const SafetensorsFile& st,
                        const ModelConfig* base) {
   const std::string& source = st.source();
-  ParsedConfig parsed = parse_config(config_text, config_source);
+  const auto& meta = st.metadata();
+  const auto method = meta.find("lwb.method");
+  PeftAdapterFields parsed = parse_config(config_text, config_source, method == meta.end() ? "" : method->second);
   AdapterState s;
   s.config = parsed.config;
   s.base_model = parsed.base_model;
   s.rank_pattern = std::move(parsed.rank_pattern);
   s.total_step = parsed.total_step;
+  const VariantDescriptor& v = s.config.variant();
 
-  const auto& meta = st.metadata();
   if (const auto it = meta.find("lwb.base_fingerprint"); it != meta.end()) s.base_fingerprint = it->second;
-  if (const auto it = meta.find("lwb.method");
-      it != meta.end() && it->second == "relora" && s.config.method == Method::Lora)
-    s.config.method = Method::ReLora;
   // Checked against a base, the adapter belongs to that base, whatever the
   // file's metadata claims (a claim its tensors need not fit).
   if (base) {
@@ -355,28 +198,14 @@ AdapterState read_peft(const std::string& config_text, const std::string& config
 
   std::map<std::string, std::string> original;  // canonical key -> key in the file
   for (const StTensorInfo& info : st.tensors()) {
-    const std::string key = canonical_key(info.name, s.config.method);
+    const std::string key = canonical_key(info.name, v);
     if (const auto [it, fresh] = original.emplace(key, info.name); !fresh)
       throw FormatError(source, "tensors \"" + it->second + "\" and \"" + info.name +
                                     "\" are the same parameter; expected one adapter per file");
     s.tensors.emplace(key, HostTensor{info.shape, st.read_f32(info.name)});
   }
 
-  for (const auto& [module, keep] : s.rank_pattern) {
-    const std::vector<std::size_t> idx = kept_indices(keep);
-    for (const auto& [suffix, axis] : {std::pair{"lora_A", 0}, {"lora_E", 0}, {"lora_B", 1}}) {
-      const auto it = s.tensors.find(peft_key(module, suffix));
-      if (it == s.tensors.end()) continue;  // reported as missing by the fit check
-      HostTensor& t = it->second;
-      if (t.shape.size() != 2 || t.shape[axis] != static_cast<std::int64_t>(idx.size()))
-        throw FormatError(source, "tensor \"" + original.at(it->first) + "\" has " +
-                                      (t.shape.size() == 2 ? std::to_string(t.shape[axis]) : std::string("no")) +
-                                      (axis == 0 ? " rows" : " columns") + " but rank_pattern keeps " +
-                                      std::to_string(idx.size()) + " of init_r = " + std::to_string(s.config.r) +
-                                      " triplets");
-      t = spread(t, idx, axis, s.config.r);
-    }
-  }
+  if (v.peft.from_file) v.peft.from_file(s, original, source);
 
   if (base)
     check_adapter_fits(s, *base, source);
@@ -397,61 +226,34 @@ std::string read_text(const std::filesystem::path& file) {
 
 std::string peft_config_json(const AdapterState& s) {
   const AdapterConfig& c = s.config;
+  const VariantDescriptor& v = c.variant();
+  if (v.peft.type.empty()) throw ConfigError("adapter.method", v.title + " has no PEFT adapter form");
   std::set<std::string> modules;
   for (Target t : c.targets) modules.insert(target_module_name(t));
-  const bool adalora = c.method == Method::AdaLora;
   json j = {
-      {"peft_type", adalora ? "ADALORA" : "LORA"},
+      {"peft_type", v.peft.type},
       {"task_type", "CAUSAL_LM"},
       {"base_model_name_or_path", s.base_model},
-      {"lora_alpha", c.alpha},
-      {"lora_dropout", c.dropout},
       {"target_modules", std::vector<std::string>(modules.begin(), modules.end())},
-      {"use_rslora", !adalora && c.use_rslora},
-      {"use_dora", c.method == Method::Dora},
       {"bias", "none"},
       {"fan_in_fan_out", false},
-      {"init_lora_weights", c.init == LoraInit::Gaussian && !adalora ? json("gaussian") : json(true)},
-      {"rank_pattern", json::object()},
-      {"alpha_pattern", json::object()},
       {"modules_to_save", nullptr},
       {"layers_to_transform", nullptr},
       {"inference_mode", true},
   };
-  if (!adalora) {
-    j["r"] = c.r;
-  } else {
-    // AdaLoRA's rank is init_r; PEFT warns when its unused "r" differs from the default, so it is left out.
-    const AdaLoraOptions& o = c.adalora;
-    j["init_r"] = c.r;
-    j["target_r"] = o.target_r;
-    j["tinit"] = o.tinit;
-    j["tfinal"] = o.tfinal;
-    j["deltaT"] = o.delta_t;
-    j["beta1"] = o.beta1;
-    j["beta2"] = o.beta2;
-    j["orth_reg_weight"] = o.orth_reg_weight;
-    // total_step only shapes the training schedule, but PEFT refuses a config
-    // whose total_step does not exceed tinit + tfinal; an unknown count is
-    // written as the smallest value it accepts.
-    j["total_step"] = s.total_step > 0 ? s.total_step : o.tinit + o.tfinal + 1;
-    if (s.rank_pattern.empty()) {
-      j["rank_pattern"] = nullptr;  // PEFT's value before the mask is fixed: nothing is sliced
-    } else {
-      for (const auto& [module, keep] : s.rank_pattern) j["rank_pattern"][rank_pattern_key(module)] = keep;
-    }
-  }
+  v.peft.write(s, j);
   return j.dump();
 }
 
 std::vector<std::uint8_t> peft_safetensors_bytes(const AdapterState& s) {
-  const std::map<std::string, HostTensor> tensors = tensors_on_disk(s);
+  std::map<std::string, HostTensor> tensors = s.tensors;
+  if (const VariantDescriptor& v = s.config.variant(); v.peft.to_file) v.peft.to_file(s, tensors);
   std::vector<StTensorWrite> writes;
   for (const auto& [key, t] : tensors)
     writes.push_back({key, StDType::F32, t.shape, std::as_bytes(std::span<const float>(t.values))});
   std::map<std::string, std::string> meta = {{"format", "pt"},
                                              {"lwb.base_fingerprint", s.base_fingerprint},
-                                             {"lwb.method", method_name(s.config.method)}};
+                                             {"lwb.method", s.config.method}};
   if (s.model_known()) meta["lwb.model_config"] = model_config_to_json(s.model);
   return serialize_safetensors(std::move(writes), meta);
 }

@@ -3,12 +3,12 @@
 // out so that `PeftModel.from_pretrained` loads them (keys and config fields
 // per PEFT_REFERENCE.md), and read back from PEFT's own output.
 //
-// Methods on disk: LoRA and rsLoRA are peft_type LORA, DoRA adds use_dora and
-// the magnitude vectors, AdaLoRA is ADALORA with its tensors sliced to the
-// ranks its rank_pattern keeps. ReLoRA is written as the plain LoRA of its
-// current adapter (the merged cycles live in the base weights; see
-// lora_from_delta in core/adapters/adapter_state.h for an adapter relative to
-// the original base); the safetensors metadata lwb.method remembers it.
+// What a variant's files hold is its descriptor's PEFT form
+// (core/adapters/descriptor.h): the peft_type, the fields of its config and
+// how its tensors sit in the file (AdaLoRA: sliced to the ranks its
+// rank_pattern keeps). The safetensors metadata lwb.method remembers the
+// variant where PEFT's type does not (ReLoRA is written as the plain LoRA of
+// its whole update).
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -25,7 +25,7 @@ std::vector<std::uint8_t> peft_safetensors_bytes(const AdapterState& state);
 void write_peft_folder(const std::filesystem::path& dir, const AdapterState& state);
 
 // Reads a PEFT folder written here or by PEFT: unknown config keys are
-// ignored; features this program cannot reproduce (other peft_types, regex
+// ignored; features this program cannot reproduce (peft_types no variant has, regex
 // target_modules, per-module ranks or alphas, fan_in_fan_out, biases,
 // layers_to_transform, modules_to_save, ...) are a FormatError naming the file
 // and field. Tensors come back in AdapterState's full shape (AdaLoRA

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/common/errors.h"
+#include "core/common/setting_text.h"
 
 namespace lwb {
 
@@ -112,6 +113,16 @@ Target parse_target(const std::string& s, const std::string& field) {
       return t;
   throw ConfigError(field, "unknown target module \"" + s +
                                "\"; expected one of q, k, v, o, gate, up, down (or q_proj, ...)");
+}
+
+std::vector<Target> parse_targets(const std::string& list, const std::string& field) {
+  const std::vector<std::string> names = split_setting_list(list);
+  if (names.size() == 1 && names[0] == "all") return {kAllTargets.begin(), kAllTargets.end()};
+  if (names.size() == 1 && names[0] == "attention") return {Target::Q, Target::K, Target::V, Target::O};
+  if (names.size() == 1 && names[0] == "mlp") return {Target::Gate, Target::Up, Target::Down};
+  std::vector<Target> targets;
+  for (const std::string& n : names) targets.push_back(parse_target(n, field));
+  return targets;
 }
 
 LinearShape linear_shape(const ModelConfig& c, Target t) {

@@ -56,6 +56,9 @@ const char* target_module_name(Target t);  // "q_proj"
 const char* target_hf_path(Target t);      // "self_attn.q_proj", "mlp.gate_proj"
 // Accepts "q", "q_proj", "self_attn.q_proj"; throws ConfigError(field, ...) otherwise.
 Target parse_target(const std::string& s, const std::string& field);
+// A comma-separated list of targets, or "all", "attention" (q, k, v, o) or
+// "mlp" (gate, up, down); ConfigError(field, ...) for an unknown name.
+std::vector<Target> parse_targets(const std::string& list, const std::string& field);
 
 struct LinearShape {
   int in = 0, out = 0;

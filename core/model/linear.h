@@ -24,6 +24,15 @@ struct ModelBuffers {
   std::int64_t max_rows;  // B * T the run was sized for
 };
 
+// A tensor of an adapted module under its PEFT key suffix. A model-level one
+// belongs to the whole adapter ("base_model." + suffix, e.g. VeRA's shared
+// projections) and is reported by one module only.
+struct AdapterTensorRef {
+  std::string suffix;
+  Tensor tensor;
+  bool model_level = false;
+};
+
 // Per-call facts the modules need.
 struct ForwardContext {
   Backend& backend;
@@ -61,7 +70,7 @@ class Linear {
 
   // The adapter's tensors under their PEFT suffixes ("lora_A.weight", ...),
   // for export, composition and the store. The plain linear has none.
-  virtual std::vector<std::pair<std::string, Tensor>> adapter_tensors() const { return {}; }
+  virtual std::vector<AdapterTensorRef> adapter_tensors() const { return {}; }
 
   // y[rows, out] = x[rows, in] W^T (+ adapter path).
   virtual void forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y);

@@ -48,7 +48,11 @@ void Model::replace_linear(std::unique_ptr<Linear> module) {
       std::move(module);
 }
 
-void Model::declare_buffers() {
+void Model::declare(std::int64_t max_batch, std::int64_t max_seq, std::size_t attention_bytes) {
+  if (declared_) throw std::logic_error("Model::declare twice");
+  declared_ = true;
+  max_batch_ = max_batch;
+  max_seq_ = max_seq;
   const std::int64_t N = max_batch_ * max_seq_;
   const std::int64_t C = config_.hidden, I = config_.intermediate, V = config_.vocab;
   const std::int64_t qd = static_cast<std::int64_t>(config_.heads) * config_.head_dim();
@@ -123,12 +127,8 @@ void Model::declare_buffers() {
   workspace_.add(&scratch_.dup, kModelLevel, "grad_up", Shape{N, I});
   workspace_.add(&scratch_.dh, kModelLevel, "grad_mlp_act", Shape{N, I});
   workspace_.add(&scratch_.proj, kModelLevel, "projection_out", Shape{N, C});
-  const std::size_t att_bytes =
-      backend_->attention_workspace_bytes(AttentionShape{max_batch_, max_seq_, config_.heads,
-                                                         config_.kv_heads, config_.head_dim()},
-                                          dtype_);
   workspace_.add(&scratch_.attention, kModelLevel, "attention",
-                 Shape{static_cast<std::int64_t>((att_bytes + dtype_size(dtype_) - 1) /
+                 Shape{static_cast<std::int64_t>((attention_bytes + dtype_size(dtype_) - 1) /
                                                  dtype_size(dtype_))});
   workspace_.add(&scratch_.modules, kModelLevel, "adapter_scratch", Shape{module_scratch});
   // Token ids share the float arena's allocation: I32 has the size of F32, and
@@ -147,9 +147,9 @@ void Model::materialize(Backend& backend, MemoryLedger& ledger, std::int64_t max
   if (max_seq <= 0) throw ConfigError("train.seq_len", "must be positive");
   backend_ = &backend;
   ledger_ = &ledger;
-  max_batch_ = max_batch;
-  max_seq_ = max_seq;
-  declare_buffers();
+  declare(max_batch, max_seq,
+          backend.attention_workspace_bytes(
+              AttentionShape{max_batch, max_seq, config_.heads, config_.kv_heads, config_.head_dim()}, dtype_));
   frozen_.materialize(backend, ledger);
   frozen_linear_.materialize(backend, ledger);
   if (frozen_linear_dtype_ == DType::BF16) {
@@ -174,6 +174,10 @@ void Model::materialize(Backend& backend, MemoryLedger& ledger, std::int64_t max
   }
   for (Tensor* t : {&tokens_, &targets_, &scratch_.predictions}) t->dtype = DType::I32;
   upload_values(backend, rope_table_, rope_table(config_, max_seq_));
+}
+
+std::vector<const TensorArena*> Model::arenas() const {
+  return {&frozen_, &frozen_linear_, &trainable_.params(), &trainable_.grads(), &activations_, &workspace_};
 }
 
 std::vector<std::pair<std::string, Tensor>> Model::named_base_weights() const {

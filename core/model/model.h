@@ -54,6 +54,14 @@ class Model {
   // Allocates all buffers for batches of up to max_batch rows of max_seq tokens.
   void materialize(Backend& backend, MemoryLedger& ledger, std::int64_t max_batch,
                    std::int64_t max_seq);
+  // Declares every buffer of such a run (the modules' too) without
+  // allocating anything; materialize() does this first. attention_bytes is
+  // the backend's attention workspace. The arenas' slots are then the run's
+  // size table (llm.c's one table per group): the planner counts them.
+  void declare(std::int64_t max_batch, std::int64_t max_seq, std::size_t attention_bytes);
+  // frozen weights (model dtype, then the frozen projections), trainable
+  // parameters and their gradients, activations, workspace.
+  std::vector<const TensorArena*> arenas() const;
   bool materialized() const { return backend_ != nullptr; }
   Backend& backend() const { return *backend_; }
   std::int64_t max_batch() const { return max_batch_; }
@@ -110,7 +118,6 @@ class Model {
     Tensor predictions;      // I32 [N]
   };
 
-  void declare_buffers();
   Tensor rows_of(const Tensor& t) const { return t.rows(0, rows()); }
   AttentionShape attention_shape() const;
   ForwardContext context(bool training, std::uint64_t step_seed) const;
@@ -123,6 +130,7 @@ class Model {
   MemoryLedger* ledger_ = nullptr;
   std::optional<MemoryLedger::Id> mixed_gemm_entry_;  // the backend's bf16 gemm scratch
   std::int64_t max_batch_ = 0, max_seq_ = 0;
+  bool declared_ = false;
   std::int64_t B_ = 0, T_ = 0;
 
   Tensor embed_, embed_grad_;

@@ -10,9 +10,15 @@ AdamW::AdamW(ParameterSet& params, AdamWConfig config)
       m_(MemCategory::OptimizerState, params.params().dtype()),
       v_(MemCategory::OptimizerState, params.params().dtype()) {}
 
-void AdamW::materialize(Backend& backend, MemoryLedger& ledger) {
+void AdamW::declare() {
+  if (!m_.entries().empty()) return;
+  params_.layout();
   m_.mirror(params_.params(), ".exp_avg");
   v_.mirror(params_.params(), ".exp_avg_sq");
+}
+
+void AdamW::materialize(Backend& backend, MemoryLedger& ledger) {
+  declare();
   m_.materialize(backend, ledger);
   v_.materialize(backend, ledger);
 }

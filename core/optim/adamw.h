@@ -18,6 +18,9 @@ struct AdamWConfig {
 class AdamW {
  public:
   AdamW(ParameterSet& params, AdamWConfig config);
+  // Lays out the two moments as mirrors of the parameters (nothing is
+  // allocated: the planner counts them from here); materialize() does it too.
+  void declare();
   void materialize(Backend& backend, MemoryLedger& ledger);
 
   // Global L2 norm of all gradients (before clipping).

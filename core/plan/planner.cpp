@@ -8,10 +8,17 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <optional>
 #include <sstream>
 
+#include "core/adapters/attach.h"
+#include "core/adapters/descriptor.h"
+#include "core/adapters/variant.h"
 #include "core/common/errors.h"
+#include "core/cpu/kernels.h"
 #include "core/model/checkpoint.h"
+#include "core/optim/adamw.h"
 #include "core/tensor/arena.h"
 
 namespace lwb {
@@ -89,21 +96,6 @@ OptimizerStates default_optimizer_states(const PlanPrecision& p) {
   return fp32_updated ? OptimizerStates::F32 : OptimizerStates::BF16;
 }
 
-std::string plan_method_name(const AdapterConfig& a) {
-  if (a.method == Method::Lora && a.use_rslora) return "rslora";
-  if (a.method == Method::Dora && a.dora.norm_grad) return "dora-norm-grad";
-  return method_name(a.method);
-}
-
-void set_plan_method(AdapterConfig& a, const std::string& name) {
-  a.dora.norm_grad = name == "dora-norm-grad";
-  a.method = parse_method(a.dora.norm_grad ? "dora" : name, &a.use_rslora);
-}
-
-std::vector<std::string> plan_method_names() {
-  return {"full", "lora", "rslora", "dora", "dora-norm-grad", "adalora", "relora"};
-}
-
 // ---- the plan ---------------------------------------------------------------
 
 namespace {
@@ -123,19 +115,146 @@ std::int64_t sum(const Tensors& t) {
   return s;
 }
 
-class Planner {
+std::int64_t numel(const std::vector<std::int64_t>& shape) {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape) n *= d;
+  return n;
+}
+
+// Sums terms into the plan's per-layer rows and totals.
+void total_up(MemoryPlan& plan, int layers) {
+  plan.rows.resize(static_cast<std::size_t>(layers) + 1);
+  plan.rows[0].layer = kModelLevel;
+  for (int l = 0; l < layers; ++l) plan.rows[l + 1].layer = l;
+  for (const PlanTerm& t : plan.terms) {
+    const auto c = static_cast<std::size_t>(t.category);
+    if (t.layer == kEveryLayer)
+      for (int l = 0; l < layers; ++l) plan.rows[l + 1].bytes[c] += t.bytes;
+    else
+      plan.rows[static_cast<std::size_t>(t.layer + 1)].bytes[c] += t.bytes;
+  }
+  for (const auto& row : plan.rows)
+    for (std::size_t c = 0; c < plan.totals.size(); ++c) plan.totals[c] += row.bytes[c];
+  for (std::size_t b : plan.totals) plan.total += b;
+}
+
+// ---- workbench: a counting pass over the engine's own declarations --------
+// The run is built as Trainer::prepare builds it (model, adapters, AdamW, the
+// variant's controller), every buffer declared and none allocated; the
+// arenas' slots are the size table, 256-byte slot padding included. Only
+// what the CPU backend keeps outside the arenas is a formula here.
+class WorkbenchPlan {
  public:
-  // One activation term of a layer (pytorch-eager).
+  explicit WorkbenchPlan(const PlanInput& in) : in_(in) {}
+
+  MemoryPlan run() {
+    const PlanPrecision& p = in_.precision;
+    const bool bf16_frozen = p.weights != p.activations;
+    const DType dtype = p.activations == NumberFormat::F32 ? DType::F32 : DType::BF16;
+    Model model(in_.model, model_mode_for(in_.adapter), dtype,
+                bf16_frozen ? std::optional(DType::BF16) : std::nullopt);
+    attach_adapters(model, in_.adapter);
+    const AttentionShape att{in_.batch, in_.seq, in_.model.heads, in_.model.kv_heads, in_.model.head_dim()};
+    model.declare(in_.batch, in_.seq, cpu::attention_workspace_elems(att, in_.threads) * dtype_size(dtype));
+    AdamW optimizer(model.trainable(), AdamWConfig{});
+    optimizer.declare();
+    std::vector<const TensorArena*> arenas = model.arenas();
+    arenas.push_back(&optimizer.exp_avg());
+    arenas.push_back(&optimizer.exp_avg_sq());
+    const auto controller = make_variant_controller(in_.adapter, ScheduleConfig{}, 1e-3, 1, 0);
+    if (controller)
+      for (const TensorArena* a : controller->declare(model)) arenas.push_back(a);
+
+    MemoryPlan plan;
+    plan.input = in_;
+    plan.trainable_params = model.trainable_count();
+    plan.total_params = in_.model.param_count() + (in_.adapter.is_adapter() ? plan.trainable_params : 0);
+    for (const TensorArena* a : arenas) count(*a);
+    terms(plan);
+    if (bf16_frozen) {
+      // The CPU gemm widens a bf16 weight into fp32 scratch sized once for the
+      // largest projection (CpuBackend::reserve_mixed_gemm), outside the arenas.
+      std::int64_t largest = 0;
+      for (Target t : kAllTargets) {
+        const LinearShape s = linear_shape(in_.model, t);
+        largest = std::max(largest, std::int64_t{s.in} * s.out);
+      }
+      plan.terms.push_back({kModelLevel, MemCategory::Workspace, "bf16 weight widened to fp32 for the CPU gemm",
+                            "max over linears in·out · 4 B", static_cast<std::size_t>(largest) * 4});
+    }
+    total_up(plan, in_.model.layers);
+    return plan;
+  }
+
+ private:
+  // Slots of one (category, module) in one layer, as "⌈[4, 64] · 4 B⌉" each.
+  struct Group {
+    std::vector<std::string> shapes;
+    std::size_t bytes = 0;
+  };
+  using Key = std::pair<MemCategory, std::string>;
+
+  void count(const TensorArena& a) {
+    for (const TensorArena::Slot& s : a.entries()) {
+      Group& g = groups_[{a.category(), s.module}][s.layer];
+      g.shapes.push_back("⌈" + s.shape.str() + " · " + bytes_str(dtype_size(a.dtype())) + "⌉");
+      g.bytes += s.span_bytes;
+    }
+  }
+
+  static std::string formula(const Group& g) {
+    std::string f;
+    for (std::size_t i = 0; i < g.shapes.size();) {
+      std::size_t j = i;
+      while (j < g.shapes.size() && g.shapes[j] == g.shapes[i]) ++j;
+      f += (f.empty() ? "" : " + ") + (j - i > 1 ? std::to_string(j - i) + " · " : std::string()) + g.shapes[i];
+      i = j;
+    }
+    return f;
+  }
+
+  // A module that every layer declares alike is one term per layer
+  // (kEveryLayer); anything else is a term of its layer (or of the model).
+  void terms(MemoryPlan& plan) const {
+    const int L = in_.model.layers;
+    for (const auto& [key, by_layer] : groups_) {
+      const auto& [category, module] = key;
+      std::map<int, Group> layers = by_layer;
+      if (const auto it = layers.find(kModelLevel); it != layers.end()) {
+        plan.terms.push_back({kModelLevel, category, module, formula(it->second), it->second.bytes});
+        layers.erase(it);
+      }
+      if (layers.empty()) continue;
+      const Group& first = layers.begin()->second;
+      bool every = static_cast<int>(layers.size()) == L;
+      for (const auto& [layer, g] : layers)
+        if (g.bytes != first.bytes || g.shapes != first.shapes) every = false;
+      if (every) {
+        plan.terms.push_back({kEveryLayer, category, module, formula(first), first.bytes});
+        continue;
+      }
+      for (const auto& [layer, g] : layers) plan.terms.push_back({layer, category, module, formula(g), g.bytes});
+    }
+  }
+
+  const PlanInput& in_;
+  std::map<Key, std::map<int, Group>> groups_;
+};
+
+// ---- pytorch-eager: what HF transformers + PEFT keep ----------------------
+class EagerPlan {
+ public:
+  // One activation term of a layer.
   struct Act {
     std::string what, formula;
     std::size_t bytes;
   };
 
-  explicit Planner(const PlanInput& in)
+  explicit EagerPlan(const PlanInput& in)
       : in_(in),
         ad_(in.adapter),
+        variant_(in.adapter.variant()),
         adapter_(in.adapter.is_adapter()),
-        workbench_(in.profile == PlanProfile::Workbench),
         w_(number_format_bytes(in.precision.weights)),
         a_(number_format_bytes(in.precision.activations)),
         p_(adapter_ ? number_format_bytes(in.precision.adapter) : w_) {
@@ -158,24 +277,9 @@ class Planner {
     MemoryPlan plan;
     plan.input = in_;
     parameters(plan);
-    if (workbench_)
-      workbench_buffers();
-    else
-      eager_buffers();
+    buffers();
     plan.terms = std::move(terms_);
-    plan.rows.resize(static_cast<std::size_t>(d_.L) + 1);
-    plan.rows[0].layer = kModelLevel;
-    for (int l = 0; l < d_.L; ++l) plan.rows[l + 1].layer = l;
-    for (const PlanTerm& t : plan.terms) {
-      const auto c = static_cast<std::size_t>(t.category);
-      if (t.layer == kEveryLayer)
-        for (int l = 0; l < d_.L; ++l) plan.rows[l + 1].bytes[c] += t.bytes;
-      else
-        plan.rows[static_cast<std::size_t>(t.layer + 1)].bytes[c] += t.bytes;
-    }
-    for (const auto& row : plan.rows)
-      for (std::size_t c = 0; c < plan.totals.size(); ++c) plan.totals[c] += row.bytes[c];
-    for (std::size_t b : plan.totals) plan.total += b;
+    total_up(plan, in_.model.layers);
     return plan;
   }
 
@@ -184,19 +288,8 @@ class Planner {
     if (bytes > 0) terms_.push_back({layer, c, std::move(what), std::move(formula), bytes});
   }
 
-  // Bytes of a group of tensors at `esize` bytes per element; the workbench's
-  // arena rounds every tensor up to a 256-byte slot (TensorArena::kAlignment).
-  std::size_t span(const Tensors& t, std::size_t esize) const {
-    std::size_t s = 0;
-    for (std::int64_t n : t) {
-      const std::size_t b = static_cast<std::size_t>(n) * esize;
-      s += workbench_ ? (b + TensorArena::kAlignment - 1) / TensorArena::kAlignment * TensorArena::kAlignment : b;
-    }
-    return s;
-  }
-  std::size_t span1(std::int64_t n, std::size_t esize) const { return span(Tensors{n}, esize); }
+  std::size_t span(const Tensors& t, std::size_t esize) const { return static_cast<std::size_t>(sum(t)) * esize; }
 
-  std::vector<Target> targets() const { return adapter_ ? ad_.targets : std::vector<Target>{}; }
   bool adapted(Target t) const { return adapter_ && ad_.targets_contain(t); }
   std::string target_list() const {
     std::string s;
@@ -207,24 +300,15 @@ class Planner {
   template <class F>
   std::int64_t over_targets(F f) const {
     std::int64_t s = 0;
-    for (Target t : targets()) {
+    if (!adapter_) return s;
+    for (Target t : ad_.targets) {
       const LinearShape sh = linear_shape(in_.model, t);
       s += f(std::int64_t{sh.in}, std::int64_t{sh.out});
     }
     return s;
   }
-  template <class F>
-  Tensors tensors_over_targets(F f) const {
-    Tensors out;
-    for (Target t : targets()) {
-      const LinearShape sh = linear_shape(in_.model, t);
-      for (std::int64_t n : f(std::int64_t{sh.in}, std::int64_t{sh.out})) out.push_back(n);
-    }
-    return out;
-  }
 
   // ---- parameters: weights, gradients, optimiser state --------------------
-  // The same tensors in both profiles; the workbench rounds each to its slot.
   Tensors base_layer_tensors() const {
     Tensors t = {d_.C, d_.C};  // input_layernorm, post_attention_layernorm
     for (Target x : kAllTargets) {
@@ -238,80 +322,78 @@ class Planner {
     if (!in_.model.tie_embeddings) t.push_back(d_.V * d_.C);  // lm_head
     return t;
   }
-  Tensors adapter_layer_tensors() const {
-    const Method m = ad_.method;
-    const std::int64_t r = d_.r;
-    return tensors_over_targets([&](std::int64_t in, std::int64_t out) {
-      Tensors t = {r * in, out * r};             // lora_A, lora_B
-      if (m == Method::Dora) t.push_back(out);   // lora_magnitude_vector
-      if (m == Method::AdaLora) t.push_back(r);  // lora_E
-      return t;
-    });
+  // The variant's table over the targets: per layer, and the model-level
+  // tensors (sized by the largest in and out).
+  Tensors adapter_tensors(bool trainable, bool model_level) const {
+    Tensors t;
+    std::int64_t max_in = 0, max_out = 0;
+    for (Target x : ad_.targets) {
+      const LinearShape s = linear_shape(in_.model, x);
+      max_in = std::max<std::int64_t>(max_in, s.in);
+      max_out = std::max<std::int64_t>(max_out, s.out);
+    }
+    for (const AdapterTensorSpec& spec : variant_.tensors) {
+      if (spec.trainable != trainable || spec.model_level != model_level) continue;
+      if (model_level) {
+        t.push_back(numel(tensor_shape(spec, max_in, max_out, d_.r)));
+        continue;
+      }
+      for (Target x : ad_.targets) {
+        const LinearShape s = linear_shape(in_.model, x);
+        t.push_back(numel(tensor_shape(spec, s.in, s.out, d_.r)));
+      }
+    }
+    return t;
   }
-  // Formula of a group of tensors at a given element size.
-  using GroupFormula = std::function<std::string(std::size_t)>;
+  // The table's tensors as a formula: "Σ targets (r·in + out·r) · 2 B".
+  std::string adapter_formula(std::size_t esize) const {
+    std::string f;
+    for (const AdapterTensorSpec& spec : variant_.tensors) {
+      if (!spec.trainable || spec.model_level) continue;
+      const std::vector<std::int64_t> shape = tensor_shape(spec, -1, -2, -3);  // symbols: in -1, out -2, r -3
+      std::string term;
+      for (std::int64_t d : shape)
+        term += (term.empty() ? "" : "·") + std::string(d == -1 ? "in" : d == -2 ? "out" : d == -3 ? "r" : std::to_string(d));
+      f += (f.empty() ? "" : " + ") + term;
+    }
+    return "Σ targets (" + f + ") · " + bytes_str(esize);
+  }
 
   void parameters(MemoryPlan& plan) {
-    const bool wb = workbench_;
-    const GroupFormula base_layer = [wb](std::size_t e) {
-      const std::string b = " · " + bytes_str(e);
-      return wb ? "2 · ⌈C" + b + "⌉ + Σ 7 linears ⌈in·out" + b + "⌉" : "(2·C + 2·C·qd + 2·C·kvd + 3·C·I)" + b;
-    };
+    const std::string layer_what = "base weights (2 norms, q k v o gate up down)";
     const bool tied = in_.model.tie_embeddings;
-    const GroupFormula base_model = [wb, tied](std::size_t e) {
-      const std::string b = " · " + bytes_str(e);
-      if (wb) return std::string(tied ? "⌈V·C" : "2 · ⌈V·C") + b + "⌉ + ⌈C" + b + "⌉";
-      return std::string(tied ? "(V·C + C)" : "(2·V·C + C)") + b;
+    const std::string model_what = tied ? "embed_tokens (tied lm_head), norm" : "embed_tokens, lm_head, norm";
+    const auto base_layer = [](std::size_t e) { return "(2·C + 2·C·qd + 2·C·kvd + 3·C·I) · " + bytes_str(e); };
+    const auto base_model = [tied](std::size_t e) {
+      return std::string(tied ? "(V·C + C)" : "(2·V·C + C)") + " · " + bytes_str(e);
     };
     const Tensors base_l = base_layer_tensors(), base_m = base_model_tensors();
-    const std::string base_what = "base weights (2 norms, q k v o gate up down)";
-    const std::string model_what = tied ? "embed_tokens (tied lm_head), norm" : "embed_tokens, lm_head, norm";
     if (!adapter_) {
       plan.trainable_params = plan.total_params = in_.model.param_count();
-      group(kEveryLayer, base_l, base_what, base_layer);
+      group(kEveryLayer, base_l, layer_what, base_layer);
       group(kModelLevel, base_m, model_what, base_model);
       return;
     }
-    const Tensors ad = adapter_layer_tensors();
+    const Tensors ad = adapter_tensors(true, false);
     plan.trainable_params = sum(ad) * d_.L;
     plan.total_params = in_.model.param_count() + plan.trainable_params;
-    if (workbench_ && w_ != a_) {
-      // bf16-frozen (model.frozen_dtype): the seven projections in bf16; norms,
-      // embeddings and lm_head in the model dtype (core/model/model.h).
-      const std::string b = " · " + bytes_str(w_), m = " · " + bytes_str(a_);
-      add(kEveryLayer, MemCategory::FrozenWeights, "base norms (input, post-attention)", "2 · ⌈C" + m + "⌉",
-          span(Tensors{d_.C, d_.C}, a_));
-      add(kEveryLayer, MemCategory::FrozenWeights, "base projections q k v o gate up down",
-          "Σ 7 linears ⌈in·out" + b + "⌉", span(Tensors(base_l.begin() + 2, base_l.end()), w_));
-      add(kModelLevel, MemCategory::FrozenWeights, model_what, base_model(a_), span(base_m, a_));
-    } else {
-      add(kEveryLayer, MemCategory::FrozenWeights, base_what, base_layer(w_), span(base_l, w_));
-      add(kModelLevel, MemCategory::FrozenWeights, model_what, base_model(w_), span(base_m, w_));
-    }
-    const Method m = ad_.method;
-    const GroupFormula adapter = [wb, m](std::size_t e) {
-      const std::string b = " · " + bytes_str(e);
-      if (wb)
-        return "Σ targets (⌈r·in" + b + "⌉ + ⌈out·r" + b + "⌉" +
-               (m == Method::Dora      ? " + ⌈out" + b + "⌉"
-                : m == Method::AdaLora ? " + ⌈r" + b + "⌉"
-                                       : "") +
-               ")";
-      return std::string("Σ targets (r·(in + out)") +
-             (m == Method::Dora      ? " + out"
-              : m == Method::AdaLora ? " + r"
-                                     : "") +
-             ")" + b;
-    };
+    add(kEveryLayer, MemCategory::FrozenWeights, layer_what, base_layer(w_), span(base_l, w_));
+    add(kModelLevel, MemCategory::FrozenWeights, model_what, base_model(w_), span(base_m, w_));
+    const Tensors shared = adapter_tensors(false, false), shared_model = adapter_tensors(false, true);
+    add(kEveryLayer, MemCategory::FrozenWeights, variant_.title + " frozen tensors", "Σ targets · " + bytes_str(p_),
+        span(shared, p_));
+    add(kModelLevel, MemCategory::FrozenWeights, variant_.title + " shared frozen tensors",
+        "largest in and out · " + bytes_str(p_), span(shared_model, p_));
     group(kEveryLayer, ad,
-          plan_method_name(ad_) + " parameters (r = " + std::to_string(d_.r) + ", targets " + target_list() + ")",
-          adapter);
+          method_display_name(ad_) + " parameters (r = " + std::to_string(d_.r) + ", targets " + target_list() + ")",
+          [this](std::size_t e) { return adapter_formula(e); });
   }
 
   // Trainable tensors: their values (plus fp32 masters), gradients (in the
-  // tensors' dtype, as PyTorch's .grad), AdamW's moments, and AdaLoRA's
-  // importance averages.
-  void group(int layer, const Tensors& t, const std::string& what, const GroupFormula& f) {
+  // tensors' dtype, as PyTorch's .grad), AdamW's moments, and what the
+  // variant's training keeps per parameter (AdaLoRA's importance averages).
+  void group(int layer, const Tensors& t, const std::string& what,
+             const std::function<std::string(std::size_t)>& f) {
     using C = MemCategory;
     add(layer, C::TrainableWeights, what, f(p_), span(t, p_));
     if (in_.precision.master_weights && p_ == 2)
@@ -334,142 +416,22 @@ class Planner {
         break;
       }
     }
-    if (ad_.method == Method::AdaLora) {
-      // Workbench: importance and uncertainty EMAs (AdaLoraController);
-      // PEFT's RankAllocator also keeps the last importance, so three.
-      const int mirrors = workbench_ ? 2 : 3;
-      add(layer, C::OptimizerState,
-          workbench_ ? "AdaLoRA importance, uncertainty averages" : "AdaLoRA ipt, exp_avg_ipt, exp_avg_unc",
-          std::to_string(mirrors) + " · " + f(p_), mirrors * span(t, p_));
-    }
+    const int mirrors = variant_.eager_state_mirrors;
+    if (mirrors > 0)
+      add(layer, C::OptimizerState, variant_.eager_state_what, std::to_string(mirrors) + " · " + f(p_),
+          static_cast<std::size_t>(mirrors) * span(t, p_));
   }
 
-  // ---- workbench: the buffers model.cpp and the adapters declare ---------
-  void workbench_buffers() {
-    const Dims& d = d_;
-    const std::size_t a = a_;
-    const std::string A = " · " + bytes_str(a);
-    using C = MemCategory;
-    // Per layer (Model::LayerActs).
-    add(kEveryLayer, C::Activations, "residual in, residual after attention, both norm outputs", "4 · ⌈N·C" + A + "⌉",
-        4 * span1(d.N * d.C, a));
-    add(kEveryLayer, C::Activations, "1/rms of both norms", "2 · ⌈N" + A + "⌉", 2 * span1(d.N, a));
-    add(kEveryLayer, C::Activations, "q (after rotary), attention output", "2 · ⌈N·qd" + A + "⌉",
-        2 * span1(d.N * d.qd, a));
-    add(kEveryLayer, C::Activations, "k (after rotary), v", "2 · ⌈N·kvd" + A + "⌉", 2 * span1(d.N * d.kvd, a));
-    add(kEveryLayer, C::Activations, "attention log-sum-exp", "⌈B·H·T" + A + "⌉", span1(d.B * d.H * d.T, a));
-    add(kEveryLayer, C::Activations, "gate, up, silu(gate)·up", "3 · ⌈N·I" + A + "⌉", 3 * span1(d.N * d.I, a));
-    adapter_activations_workbench();
-
-    // Model level: token ids share the float arena (one element each).
-    add(kModelLevel, C::Activations, "input_ids, labels", "2 · ⌈N" + A + "⌉", 2 * span1(d.N, a));
-    add(kModelLevel, C::Activations, "final residual, final norm output", "2 · ⌈N·C" + A + "⌉",
-        2 * span1(d.N * d.C, a));
-    add(kModelLevel, C::Activations, "final norm 1/rms, per-token losses", "2 · ⌈N" + A + "⌉", 2 * span1(d.N, a));
-    add(kModelLevel, C::Activations, "logits (overwritten by their gradient)", "⌈N·V" + A + "⌉", span1(d.N * d.V, a));
-
-    // Backward scratch, one layer's worth reused from the top layer down.
-    add(kModelLevel, C::Workspace, "rotary table", "⌈T·hd" + A + "⌉", span1(d.T * d.hd, a));
-    add(kModelLevel, C::Workspace, "grad residual, grad norm output, projection output", "3 · ⌈N·C" + A + "⌉",
-        3 * span1(d.N * d.C, a));
-    add(kModelLevel, C::Workspace, "grad q, grad attention output", "2 · ⌈N·qd" + A + "⌉", 2 * span1(d.N * d.qd, a));
-    add(kModelLevel, C::Workspace, "grad k, grad v", "2 · ⌈N·kvd" + A + "⌉", 2 * span1(d.N * d.kvd, a));
-    add(kModelLevel, C::Workspace, "grad gate, grad up, grad silu(gate)·up", "3 · ⌈N·I" + A + "⌉",
-        3 * span1(d.N * d.I, a));
-    // core/cpu/attention.cpp: per thread, probabilities and their gradient for
-    // a block of 64 query rows.
-    add(kModelLevel, C::Workspace, "attention scratch (" + std::to_string(in_.threads) + " threads)",
-        "⌈threads · 2 · 64 · T" + A + "⌉", span1(std::int64_t{in_.threads} * 2 * 64 * d.T, a));
-    add(kModelLevel, C::Workspace, "token predictions", "⌈N" + A + "⌉", span1(d.N, a));
-    adapter_scratch_workbench();
-    if (w_ != a_) {
-      // The CPU gemm widens a bf16 weight into fp32 scratch sized once for the
-      // largest projection (CpuBackend::reserve_mixed_gemm).
-      std::int64_t largest = 0;
-      for (Target t : kAllTargets) {
-        const LinearShape s = linear_shape(in_.model, t);
-        largest = std::max(largest, std::int64_t{s.in} * s.out);
-      }
-      add(kModelLevel, C::Workspace, "bf16 weight widened to fp32 for the CPU gemm", "max over linears in·out · 4 B",
-          static_cast<std::size_t>(largest) * 4);
-    }
-    if (ad_.method == Method::AdaLora)
-      add(kModelLevel, C::Workspace, "AdaLoRA orthogonal regulariser A·Aᵀ", "⌈r·r" + A + "⌉", span1(d.r * d.r, a));
-    if (ad_.method == Method::ReLora) {
-      // ReLoraController: W at the last reset, for the first and last layer's
-      // adapted modules (the update-rank monitor).
-      const Tensors w = tensors_over_targets([](std::int64_t in, std::int64_t out) { return Tensors{in * out}; });
-      for (int l : {0, static_cast<int>(d.L) - 1}) {
-        add(l, C::Workspace, "ReLoRA W at the last reset (first and last layer)",
-            "Σ targets ⌈out·in · " + bytes_str(w_) + "⌉", span(w, w_));
-        if (d.L == 1) break;
-      }
-    }
-  }
-
-  void adapter_activations_workbench() {
-    if (!adapter_) return;
-    const Dims& d = d_;
-    const std::size_t a = a_;
-    const std::string A = " · " + bytes_str(a);
-    using C = MemCategory;
-    const auto per_target = [&](auto f) {
-      return span(tensors_over_targets([&](std::int64_t in, std::int64_t out) { return Tensors{f(in, out)}; }), a);
-    };
-    add(kEveryLayer, C::Activations, "LoRA u = A·x", "Σ targets ⌈N·r" + A + "⌉",
-        per_target([&](std::int64_t, std::int64_t) { return d.N * d.r; }));
-    if (ad_.dropout > 0)
-      add(kEveryLayer, C::Activations, "dropped adapter input", "Σ targets ⌈N·in" + A + "⌉",
-          per_target([&](std::int64_t in, std::int64_t) { return d.N * in; }));
-    if (ad_.method != Method::Dora) return;
-    add(kEveryLayer, C::Activations, "DoRA z = W·x + s·B·A·x, row norms, magnitude / norm",
-        "Σ targets ⌈N·out" + A + "⌉ + 2 · ⌈out" + A + "⌉",
-        per_target([&](std::int64_t, std::int64_t out) { return d.N * out; }) +
-            2 * per_target([](std::int64_t, std::int64_t out) { return out; }));
-    if (ad_.dora.norm_grad)
-      add(kEveryLayer, C::Activations, "DoRA W + s·B·A kept for the norm's gradient", "Σ targets ⌈out·in" + A + "⌉",
-          per_target([](std::int64_t in, std::int64_t out) { return in * out; }));
-    add(kEveryLayer, C::Workspace, "DoRA norm at merge time", "Σ targets ⌈out" + A + "⌉",
-        per_target([](std::int64_t, std::int64_t out) { return out; }));
-  }
-
-  // Shared by all modules: the largest scratch_elems() of any of them.
-  void adapter_scratch_workbench() {
-    const Dims& d = d_;
-    const bool drop = adapter_ && ad_.dropout > 0;
-    const Method m = ad_.method;
-    std::int64_t elems = 1;
-    std::string f = "1 element";
-    if (adapter_) {
-      // LoraLinear: du [N, r] (+ the dropped input's gradient [N, in]);
-      // DoRA adds [W' (detached norm)] dz [N, out] and 3 vectors [out];
-      // AdaLoRA adds v = u·E [N, r].
-      for (Target t : ad_.targets) {
-        const LinearShape s = linear_shape(in_.model, t);
-        std::int64_t e = d.N * d.r + (drop ? d.N * s.in : 0);
-        if (m == Method::Dora) e += (ad_.dora.norm_grad ? 0 : std::int64_t{s.out} * s.in) + d.N * s.out + 3 * s.out;
-        if (m == Method::AdaLora) e += d.N * d.r;
-        elems = std::max(elems, e);
-      }
-      f = std::string("max over targets of (N·r") + (drop ? " + N·in" : "") +
-          (m == Method::Dora ? (ad_.dora.norm_grad ? " + N·out + 3·out" : " + out·in + N·out + 3·out") : "") +
-          (m == Method::AdaLora ? " + N·r" : "") + ")";
-    }
-    add(kModelLevel, MemCategory::Workspace, "adapter scratch", "⌈" + f + " · " + bytes_str(a_) + "⌉",
-        span1(elems, a_));
-  }
-
-  // ---- pytorch-eager: what autograd keeps for the backward ----------------
   // HF LlamaDecoderLayer with eager attention, PEFT adapters. A linear's
-  // input is saved when its weight trains, or by the adapter's A when the
-  // adapter reads it unchanged (no dropout, same dtype). Every layer is
-  // treated as a middle layer (everything upstream requires grad).
-  void eager_buffers() {
+  // input is saved when its weight trains, or by the adapter's first factor
+  // when the adapter reads it unchanged (no dropout, same dtype). Every layer
+  // is treated as a middle layer (everything upstream requires grad).
+  void buffers() {
     const Dims& d = d_;
-    const std::size_t a = a_, p = p_;
+    const std::size_t a = a_;
     const bool full = !adapter_;
     const std::string A = " · " + bytes_str(a);
-    const bool adapter_reads_input = adapter_ && ad_.dropout == 0 && p == a;
+    const bool adapter_reads_input = adapter_ && ad_.dropout == 0 && p_ == a;
     auto input_saved = [&](std::initializer_list<Target> group) {
       if (full) return true;
       for (Target t : group)
@@ -499,7 +461,7 @@ class Planner {
     layer.push_back({"SwiGLU: gate, silu(gate), up", "3 · N·I" + A, 3 * d.N * d.I * a});
     if (input_saved({Target::Down}))
       layer.push_back({"down_proj input", "N·I" + A, static_cast<std::size_t>(d.N * d.I) * a});
-    if (adapter_) eager_adapter_activations(layer);
+    if (adapter_) adapter_activations(layer);
 
     using C = MemCategory;
     std::size_t layer_total = 0;
@@ -530,8 +492,9 @@ class Planner {
         std::to_string(4 + a) + " B · B·H·T²", (4 + a) * d.B * d.H * d.T * d.T);
   }
 
-  // PEFT LoraLayer: result += B(A(dropout(x.to(adapter dtype)))) · s.
-  void eager_adapter_activations(std::vector<Act>& layer) const {
+  // PEFT's adapter layers: result += B(A(dropout(x.to(adapter dtype)))) · s,
+  // and what the variant's forward saves beyond that (its eager terms).
+  void adapter_activations(std::vector<Act>& layer) const {
     const Dims& d = d_;
     const std::size_t a = a_, p = p_;
     const std::string P = " · " + bytes_str(p);
@@ -544,23 +507,23 @@ class Planner {
                        p * sum_t([&](std::int64_t in, std::int64_t) { return d.N * in; })});
     layer.push_back(
         {"LoRA u = A·x", "Σ targets N·r" + P, p * sum_t([&](std::int64_t, std::int64_t) { return d.N * d.r; })});
-    if (ad_.method == Method::Dora) {
-      // (m/‖W'‖ − 1) · base_result and m/‖W'‖ · lora_result save both results.
-      layer.push_back({"DoRA base and LoRA results (saved by the magnitude products)",
-                       "Σ targets 2 · N·out · " + bytes_str(a),
-                       2 * a * sum_t([&](std::int64_t, std::int64_t out) { return d.N * out; })});
-      if (ad_.dora.norm_grad)
-        layer.push_back({"DoRA norm with gradient: identity through A, W + s·B·A", "Σ targets (in·in + out·in)" + P,
-                         p * sum_t([](std::int64_t in, std::int64_t out) { return in * in + out * in; })});
+    for (const EagerTerm& t : variant_.eager_terms) {
+      std::size_t bytes = 0;
+      std::string formula;
+      for (Target x : ad_.targets) {
+        const LinearShape s = linear_shape(in_.model, x);
+        const EagerModule m{s.in, s.out, d.r, d.N, a, p};
+        bytes += t.bytes(ad_, m);
+        formula = t.formula(m);
+      }
+      if (bytes > 0) layer.push_back({t.what, "Σ targets " + formula, bytes});
     }
-    if (ad_.method == Method::AdaLora)
-      layer.push_back({"AdaLoRA A·E and the orthogonal regulariser's A·Aᵀ, Bᵀ·B", "Σ targets (r·in + 2·r·r)" + P,
-                       p * sum_t([&](std::int64_t in, std::int64_t) { return d.r * in + 2 * d.r * d.r; })});
   }
 
   const PlanInput& in_;
   const AdapterConfig& ad_;
-  bool adapter_, workbench_;
+  const VariantDescriptor& variant_;
+  bool adapter_;
   std::size_t w_, a_, p_;  // bytes per element: base weights, activations, trainable tensors
   Dims d_{};
   std::vector<PlanTerm> terms_;
@@ -568,10 +531,7 @@ class Planner {
 
 void validate(const PlanInput& in) {
   in.model.validate();
-  AdapterConfig a = in.adapter;
-  // The plan is at AdaLoRA's initial rank; its target rank plays no part.
-  a.adalora.target_r = std::min(a.adalora.target_r, a.r);
-  a.validate(in.model);
+  in.adapter.validate(in.model);
   if (in.batch <= 0) throw ConfigError("plan.batch", "must be positive");
   if (in.seq <= 0) throw ConfigError("plan.seq", "must be positive");
   if (in.seq > in.model.max_seq)
@@ -600,7 +560,7 @@ void validate(const PlanInput& in) {
 
 MemoryPlan plan_memory(const PlanInput& input) {
   validate(input);
-  return Planner(input).run();
+  return input.profile == PlanProfile::Workbench ? WorkbenchPlan(input).run() : EagerPlan(input).run();
 }
 
 // The assumptions under which the pytorch-eager profile reproduces the LISA
@@ -615,10 +575,10 @@ MemoryPlan plan_memory(const PlanInput& input) {
 //    baseline is rank 128).
 // The planner then gives full 58.9 GB, LoRA 21.7 GB, optimiser-state saving
 // 25.7 GB and gradient saving 12.8 GB: all within 10% of the paper.
-PlanInput lisa_llama2_7b_input(const ModelConfig& llama2_7b, Method method) {
+PlanInput lisa_llama2_7b_input(const ModelConfig& llama2_7b, const std::string& method) {
   PlanInput in;
   in.model = llama2_7b;
-  in.adapter.method = method;
+  select_method(in.adapter, method);
   in.adapter.r = 128;
   in.adapter.dropout = 0.05;
   in.adapter.targets.assign(kAllTargets.begin(), kAllTargets.end());
@@ -629,6 +589,8 @@ PlanInput lisa_llama2_7b_input(const ModelConfig& llama2_7b, Method method) {
   in.optimizer = OptimizerStates::BF16;
   return in;
 }
+
+std::vector<std::string> lisa_methods() { return {"full", "lora"}; }
 
 // ---- text -------------------------------------------------------------------
 
@@ -705,7 +667,7 @@ std::string describe_knobs(const PlanInput& in) {
 
 std::string describe_plan_input(const PlanInput& in) {
   const std::string settings = adapter_settings(in.adapter);
-  return in.model.name + " · " + plan_method_name(in.adapter) + (settings.empty() ? "" : " " + settings) + " · " +
+  return in.model.name + " · " + method_display_name(in.adapter) + (settings.empty() ? "" : " " + settings) + " · " +
          describe_knobs(in);
 }
 
@@ -793,14 +755,14 @@ std::string format_plan_comparison(const std::vector<MemoryPlan>& plans) {
   }
   o << plans.front().input.model.name << " · ";
   for (std::size_t i = 0; i < plans.size(); ++i) {
-    o << (i ? ", " : "") << plan_method_name(plans[i].input.adapter);
+    o << (i ? ", " : "") << method_display_name(plans[i].input.adapter);
     if (settings.size() > 1 && plans[i].input.adapter.is_adapter())
       o << " " << adapter_settings(plans[i].input.adapter);
   }
   if (settings.size() == 1) o << " · adapters " << settings.front();
   o << " · " << describe_knobs(plans.front().input) << "\nGB = 10^9 bytes\n\n";
   std::vector<std::string> heads;
-  for (const MemoryPlan& p : plans) heads.push_back(plan_method_name(p.input.adapter));
+  for (const MemoryPlan& p : plans) heads.push_back(method_display_name(p.input.adapter));
   o << pad("", 20);
   for (const auto& h : heads) o << pad(h, 16, true);
   o << "\n";

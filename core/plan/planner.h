@@ -4,10 +4,11 @@
 // to its code and returned with it), in the ledger's six categories, per layer
 // and at model level. Two implementation profiles:
 //
-//  * workbench: this engine's own buffers (core/model/model.cpp, the adapters'
-//    declare(), AdamW, the variant controllers), 256-byte slot alignment
-//    included, the CPU attention scratch for a given thread count. Checked
-//    against the MemoryLedger on the built-in presets (tests/core/test_planner).
+//  * workbench: this engine's own buffers, counted from the engine's own
+//    declarations (the model's and the adapters' declare(), AdamW's mirrors,
+//    the variant controller's buffers) with nothing allocated, 256-byte slot
+//    alignment included, the CPU attention scratch for a given thread count.
+//    Matches the MemoryLedger of a built run exactly (tests/core/test_planner).
 //  * pytorch-eager: what HF transformers (LlamaForCausalLM, eager attention)
 //    with PEFT and torch.optim.AdamW keep alive at the start of the backward,
 //    for real model sizes. Checked against the LISA paper's LLaMA-2-7B figures
@@ -58,7 +59,7 @@ OptimizerStates default_optimizer_states(const PlanPrecision& p);
 
 struct PlanInput {
   ModelConfig model;
-  AdapterConfig adapter;  // method, r (AdaLoRA: init_r), targets, dropout, dora.norm_grad
+  AdapterConfig adapter;  // method and its settings, r (AdaLoRA: init_r), targets, dropout
   std::int64_t batch = 1;
   std::int64_t seq = 512;
   PlanPrecision precision;
@@ -92,9 +93,10 @@ struct MemoryPlan {
 // Throws ConfigError naming the setting ("plan.profile", "adapter.r", ...).
 MemoryPlan plan_memory(const PlanInput& input);
 
-// "full", "lora", "rslora", "dora", "dora-norm-grad", "adalora", "relora".
+// A plan's method: every variant name and alias ("rslora",
+// "dora-norm-grad"; core/adapters/descriptor.h).
 std::string plan_method_name(const AdapterConfig& a);
-// Sets method, use_rslora and dora.norm_grad of `a` from such a name.
+// Selects the method (and what its alias sets) on `a`.
 void set_plan_method(AdapterConfig& a, const std::string& name);
 std::vector<std::string> plan_method_names();
 
@@ -127,6 +129,8 @@ int default_plan_threads();
 // tuning ≈ 60 GB, LoRA ≈ 23 GB, LoRA saves ≈ 25 GB of optimiser state and
 // ≈ 14 GB of gradients (GB = 10^9 B). The pytorch-eager profile reproduces
 // these within 10% under the assumptions this input encodes; see planner.cpp.
-PlanInput lisa_llama2_7b_input(const ModelConfig& llama2_7b, Method method);
+PlanInput lisa_llama2_7b_input(const ModelConfig& llama2_7b, const std::string& method);
+// The two methods the paper compares: full fine-tuning and LoRA.
+std::vector<std::string> lisa_methods();
 
 }  // namespace lwb

@@ -662,10 +662,6 @@ void mark_started(StoreConnection& d, std::int64_t run_id, const RunInfo& info) 
       .run();
 }
 
-std::string variant_of(const AdapterConfig& c) {
-  return c.method == Method::Lora && c.use_rslora ? std::string("rslora") : std::string(method_name(c.method));
-}
-
 // Inserts the adapter and reads its blobs back before the caller commits: an
 // adapter that would not load again (e.g. a model config in its metadata that
 // its tensors do not fit) must not reach the library.
@@ -687,7 +683,7 @@ std::int64_t insert_adapter(StoreConnection& d, const std::string& name, std::op
             "INSERT INTO adapters (run_id, name, variant, rank, targets, base_model, base_fingerprint, "
             "peft_config_json, safetensors, created, task, eval_loss, eval_accuracy, diverged) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .with(run_id, name, variant_of(c), c.r, targets, state.base_model, state.base_fingerprint, config, blob,
+      .with(run_id, name, method_display_name(c), c.r, targets, state.base_model, state.base_fingerprint, config, blob,
             iso_now(), task, eval_loss, eval_accuracy, diverged.empty() ? std::optional<std::string>() : diverged)
       .run();
   const std::int64_t id = sqlite3_last_insert_rowid(d.db);
@@ -994,8 +990,9 @@ AdapterState Store::load_adapter(std::int64_t adapter_id) {
   if (!q.next()) missing(d, "adapter", adapter_id);
   const std::string source = d.file + ": adapter " + in_quotes(q.text(0));
   AdapterState s = io::read_peft_blobs(q.text(4), q.blob(5), source);
-  // PEFT has no word for ReLoRA (its adapters are plain LoRA); the variant column keeps it.
-  s.config.method = parse_method(q.text(1));
+  // The variant column keeps what PEFT has no word for (a ReLoRA adapter is a
+  // plain LoRA there; DoRA's norm_grad is no PEFT field).
+  select_method(s.config, q.text(1));
   s.base_model = q.text(2);
   s.base_fingerprint = q.text(3);
   return s;

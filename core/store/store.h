@@ -87,7 +87,7 @@ struct AdapterRow {
   std::int64_t id = 0;
   std::optional<std::int64_t> run_id;  // empty for imported adapters and deleted runs
   std::string name;
-  std::string variant;  // method_name() of the adapter's method
+  std::string variant;  // method_display_name() of the adapter's config
   int rank = 0;
   std::string targets;  // "q,v"
   std::string base_model;

@@ -115,7 +115,7 @@ ExperimentConfig Context::lora(const std::string& label) const {
 
 ExperimentConfig Context::full(const std::string& label) const {
   ExperimentConfig c = lora(label);
-  c.adapter.method = Method::Full;
+  c.adapter.method = "full";
   c.optimizer.lr = full_lr();
   return c;
 }

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/adapters/adalora_allocator.h"
 #include "core/adapters/adapter_state.h"
 #include "core/adapters/numerical_rank.h"
 #include "core/adapters/relora.h"
@@ -19,7 +19,6 @@ namespace lwb::study {
 
 namespace {
 
-using json = nlohmann::json;
 
 Report intro(const Context& ctx) {
   Report r;
@@ -93,7 +92,7 @@ StudyResult dora_vs_lora(Context& ctx) {
   const ModelConfig mc = model_preset(lora.model.preset);
   const std::int64_t budget = lora.adapter.trainable_params(mc);
   ExperimentConfig dora = ctx.lora("dora");
-  dora.adapter.method = Method::Dora;
+  dora.adapter.method = "dora";
   // DoRA's authors suggest a slightly lower rate than LoRA's (core/train/compare.cpp).
   dora.optimizer.lr = lora.optimizer.lr * 2.0 / 3.0;
   // The largest rank whose parameters, magnitudes included, fit LoRA's budget,
@@ -102,7 +101,7 @@ StudyResult dora_vs_lora(Context& ctx) {
   dora.adapter.alpha = lora.adapter.alpha * dora.adapter.r / lora.adapter.r;
   ExperimentConfig norm_grad = dora;
   norm_grad.name = "study-" + ctx.info.name + "-dora-norm-grad";
-  norm_grad.adapter.dora.norm_grad = true;
+  norm_grad.adapter.set_option("dora.norm_grad", 1);
   const std::string rd = std::to_string(dora.adapter.r);
   const StoredComparison c = run_arms(
       ctx, "LoRA r=8 vs DoRA r=" + rd + " (norm detached) vs DoRA r=" + rd + " (gradient through the norm), task reverse",
@@ -177,17 +176,13 @@ class RankProbe : public ComparisonObserver, public TrainerSink {
   }
   void on_step(const StepEvent& e) override {
     for (const VariantEvent& v : e.variant_events)
-      if (v.kind == "relora.reset") {
-        const json j = json::parse(v.payload_json);
-        record(j.at("step").get<std::int64_t>(), j.at("update_rank").get<std::map<std::string, int>>());
-      }
+      if (const auto reset = ReLoraEvent::decode(v); reset && reset->reset) record(reset->step, reset->update_rank);
     if (!relora_ && e.step % every_ == 0) record(e.step, lora_update_ranks(trainer_->adapter_state()));
   }
   void run_ended(const ComparisonRunTag&, Trainer& trainer, const RunResult& r, ComparisonSample& s) override {
     if (relora_)
       for (const VariantEvent& v : r.summary)
-        if (v.kind == "relora.update_rank")
-          record(r.steps_done, json::parse(v.payload_json).at("update_rank").get<std::map<std::string, int>>());
+        if (const auto end = ReLoraEvent::decode(v); end && !end->reset) record(r.steps_done, end->update_rank);
     for (const auto& [k, v] : ranks_) s.measures[k] = v;
     trainer_ = nullptr;
   }
@@ -216,12 +211,12 @@ class RankProbe : public ComparisonObserver, public TrainerSink {
 StudyResult relora_rank(Context& ctx) {
   const ExperimentConfig lora = ctx.lora("lora");
   ExperimentConfig relora = ctx.lora("relora");
-  relora.adapter.method = Method::ReLora;
-  relora.adapter.relora.reset_every = std::max<std::int64_t>(1, lora.train.steps / 3);
-  relora.adapter.relora.restart_warmup = std::max<std::int64_t>(1, relora.adapter.relora.reset_every / 10);
-  // Twice full fine-tuning's rate, as ReLoRA's authors train (core/train/compare.cpp).
+  relora.adapter.method = "relora";
+  const std::int64_t every = std::max<std::int64_t>(1, lora.train.steps / 3);
+  relora.adapter.set_option("relora.reset_every", static_cast<double>(every));
+  relora.adapter.set_option("relora.restart_warmup", static_cast<double>(std::max<std::int64_t>(1, every / 10)));
+  // Twice full fine-tuning's rate, as ReLoRA's authors train (its comparison arm, core/adapters/relora.cpp).
   relora.optimizer.lr = 2 * ctx.full_lr();
-  const std::int64_t every = relora.adapter.relora.reset_every;
   RankProbe probe(every);
   const StoredComparison c = run_arms(ctx,
                                       "LoRA r=8 vs ReLoRA r=8 with a reset every " + std::to_string(every) +
@@ -284,10 +279,9 @@ class BudgetProbe : public ComparisonObserver {
   void run_ended(const ComparisonRunTag&, Trainer& trainer, const RunResult& r, ComparisonSample& s) override {
     bool adaptive = false;
     for (const VariantEvent& v : r.summary)
-      if (v.kind == "adalora.final_ranks") {
+      if (const auto ranks = AdaLoraRanksEvent::decode(v); ranks && ranks->final_summary) {
         adaptive = true;
-        const json payload = json::parse(v.payload_json);
-        for (const auto& [module, rank] : payload.at("ranks").items()) s.measures["rank." + module] = rank.get<double>();
+        for (const auto& [module, rank] : ranks->ranks) s.measures["rank." + module] = rank;
       }
     if (adaptive || r.status == RunStatus::Failed) return;
     const ExperimentConfig& c = trainer.config();
@@ -323,13 +317,13 @@ StudyResult adalora_budget(Context& ctx) {
   ExperimentConfig ada = ctx.lora("adalora");
   // As the tiny-methods preset: rank 12 pruned to an average of 8, so the final
   // budget is LoRA r = 8's; c = alpha / r = 2 as LoRA's 16 / 8.
-  ada.adapter.method = Method::AdaLora;
+  ada.adapter.method = "adalora";
   ada.adapter.r = 12;
   ada.adapter.alpha = 24;
-  ada.adapter.adalora.target_r = lora.adapter.r;
-  ada.adapter.adalora.tinit = lora.train.steps / 10;
-  ada.adapter.adalora.tfinal = lora.train.steps / 5;
-  ada.adapter.adalora.delta_t = 5;
+  ada.adapter.set_option("adalora.target_r", lora.adapter.r);
+  ada.adapter.set_option("adalora.tinit", static_cast<double>(lora.train.steps / 10));
+  ada.adapter.set_option("adalora.tfinal", static_cast<double>(lora.train.steps / 5));
+  ada.adapter.set_option("adalora.delta_t", 5);
   BudgetProbe probe;
   const StoredComparison c = run_arms(ctx, "LoRA r=8 vs AdaLoRA 12 -> 8 (the same final budget), task reverse",
                                       {{"lora", lora, "the base's LoRA rate", ""},

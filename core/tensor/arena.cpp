@@ -68,15 +68,18 @@ void ParameterSet::add(Tensor* param, Tensor* grad, int layer, std::string modul
   pending_.push_back({param, grad, layer, std::move(module), shape, weight_decay});
 }
 
-void ParameterSet::materialize(Backend& backend, MemoryLedger& ledger) {
+void ParameterSet::layout() {
   std::stable_partition(pending_.begin(), pending_.end(), [](const Pending& p) { return p.decay; });
-  decay_prefix_numel_ = 0;
   for (const Pending& p : pending_) {
     params_.add(p.param, p.layer, p.module, p.shape);
     grads_.add(p.grad, p.layer, p.module, p.shape);
     if (p.decay) decay_prefix_numel_ = static_cast<std::int64_t>(params_.bytes() / dtype_size(params_.dtype()));
   }
   pending_.clear();
+}
+
+void ParameterSet::materialize(Backend& backend, MemoryLedger& ledger) {
+  layout();
   params_.materialize(backend, ledger);
   grads_.materialize(backend, ledger);
 }

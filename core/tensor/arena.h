@@ -70,6 +70,9 @@ class ParameterSet {
 
   void add(Tensor* param, Tensor* grad, int layer, std::string module, Shape shape,
            bool weight_decay);
+  // Lays the tensors added so far into the two arenas (decayed first);
+  // materialize() does it too. After it the arenas' slots are the size table.
+  void layout();
   void materialize(Backend& backend, MemoryLedger& ledger);
   void release();
 

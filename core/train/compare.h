@@ -25,8 +25,9 @@ struct ComparisonPreset {
   std::vector<ComparisonEntry> entries;
 };
 
-// "tiny-methods": LoRA, rsLoRA, DoRA, AdaLoRA, ReLoRA and full fine-tuning
-// on one task and base, adapters at matched trainable-parameter budgets.
+// "tiny-methods": every variant's comparison arm (core/adapters/descriptor.h)
+// on one task and base, adapters at matched trainable-parameter budgets,
+// full fine-tuning last.
 ComparisonPreset comparison_preset(const std::string& name);
 std::vector<std::string> comparison_preset_names();
 

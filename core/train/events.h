@@ -9,17 +9,15 @@
 #include <vector>
 
 #include "core/common/variant_event.h"
+#include "core/eval/evaluation.h"
 #include "core/tensor/ledger.h"
 #include "core/train/experiment_config.h"
 #include "core/train/run_environment.h"
 
 namespace lwb {
 
-struct EvalResult {
-  double loss = NAN;
-  double accuracy = NAN;  // exact match; NaN where the data has no completions
-  std::int64_t examples = 0;
-};
+// Held-out loss and exact match (NaN where the data has no completions).
+using EvalResult = EvalScore;
 
 struct StepEvent {
   std::int64_t step = 0;  // completed optimiser steps, 1-based

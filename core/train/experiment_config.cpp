@@ -14,6 +14,8 @@
 #include "core/common/errors.h"
 #include "core/common/integers.h"
 #include "core/common/json_integer.h"
+#include "core/adapters/descriptor.h"
+#include "core/common/setting_text.h"
 #include "core/data/instruction_data.h"
 #include "core/model/config.h"
 #include "core/source/downloads.h"
@@ -34,59 +36,26 @@ struct Field {
   std::function<void(EC&, const std::string&)> set;
 };
 
-template <class T>
-T parse_int(const std::string& key, const std::string& v, T lo, T hi) {
-  if (const std::optional<T> x = parse_integer<T>(v, lo, hi)) return *x;
-  throw ConfigError(key, "expected " + integer_range_text(lo, hi) + ", got \"" + v + "\"");
-}
-
-double parse_float(const std::string& key, const std::string& v) {
-  std::size_t used = 0;
-  double x = 0;
-  try {
-    x = std::stod(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != v.size() || !std::isfinite(x))
-    throw ConfigError(key, "expected a number, got \"" + v + "\"");
-  return x;
-}
-
-bool parse_bool(const std::string& key, const std::string& v) {
-  if (v == "true" || v == "1" || v == "yes") return true;
-  if (v == "false" || v == "0" || v == "no") return false;
-  throw ConfigError(key, "expected true or false, got \"" + v + "\"");
-}
-
-// The shortest text that reads back as the same double ("0.003", not
-// "0.0030000000000000001"): exact round trips, and what a user would type.
-std::string format_float(double v) {
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
-
 // Counts, steps, sizes and seeds: none is negative, and each must fit its type.
 template <class T, class Access>
 Field int_field(std::string key, Access access) {
   return {key, Kind::Int, [access](const EC& c) { return std::to_string(access(const_cast<EC&>(c))); },
           [key, access](EC& c, const std::string& v) {
-            access(c) = parse_int<T>(key, v, T{0}, std::numeric_limits<T>::max());
+            access(c) = parse_setting_integer<T>(key, v, T{0}, std::numeric_limits<T>::max());
           }};
 }
 
 template <class Access>
 Field float_field(std::string key, Access access) {
-  return {key, Kind::Float, [access](const EC& c) { return format_float(access(const_cast<EC&>(c))); },
-          [key, access](EC& c, const std::string& v) { access(c) = parse_float(key, v); }};
+  return {key, Kind::Float, [access](const EC& c) { return format_setting_number(access(const_cast<EC&>(c))); },
+          [key, access](EC& c, const std::string& v) { access(c) = parse_setting_number(key, v); }};
 }
 
 template <class Access>
 Field bool_field(std::string key, Access access) {
   return {key, Kind::Bool,
           [access](const EC& c) { return std::string(access(const_cast<EC&>(c)) ? "true" : "false"); },
-          [key, access](EC& c, const std::string& v) { access(c) = parse_bool(key, v); }};
+          [key, access](EC& c, const std::string& v) { access(c) = parse_setting_bool(key, v); }};
 }
 
 template <class Access>
@@ -95,23 +64,20 @@ Field string_field(std::string key, Access access) {
           [access](EC& c, const std::string& v) { access(c) = v; }};
 }
 
-std::vector<std::string> split_list(const std::string& v) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char ch : v) {
-    if (ch == ',') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else if (ch != ' ') {
-      cur += ch;
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
+// The adapter's settings are its variants' (core/adapters/descriptor.h).
+Field adapter_field(const AdapterField& f) {
+  const Kind kind = f.kind == FieldKind::Int     ? Kind::Int
+                    : f.kind == FieldKind::Float ? Kind::Float
+                    : f.kind == FieldKind::Bool  ? Kind::Bool
+                    : f.kind == FieldKind::Targets ? Kind::List
+                                                   : Kind::String;
+  return {f.key, kind, [get = f.get](const EC& c) { return get(c.adapter); },
+          [set = f.set](EC& c, const std::string& v) { set(c.adapter, v); }};
 }
 
 const std::vector<Field>& fields() {
-  static const std::vector<Field> table = {
+  static const std::vector<Field> table = [] {
+    std::vector<Field> t = {
       string_field("name", [](EC& c) -> std::string& { return c.name; }),
       string_field("model.preset", [](EC& c) -> std::string& { return c.model.preset; }),
       string_field("model.base", [](EC& c) -> std::string& { return c.model.base; }),
@@ -154,71 +120,6 @@ const std::vector<Field>& fields() {
       int_field<std::int64_t>("data.corpus_bytes",
                               [](EC& c) -> std::int64_t& { return c.data.corpus_bytes; }),
       int_field<std::uint64_t>("data.seed", [](EC& c) -> std::uint64_t& { return c.data.seed; }),
-      {"adapter.method", Kind::String,
-       [](const EC& c) {
-         return c.adapter.method == Method::Lora && c.adapter.use_rslora
-                    ? std::string("rslora")
-                    : std::string(method_name(c.adapter.method));
-       },
-       [](EC& c, const std::string& v) {
-         bool rs = false;
-         c.adapter.method = parse_method(v, &rs);
-         // "rslora" and "lora" name the scaling too; other methods keep the flag.
-         if (v == "rslora" || v == "lora") c.adapter.use_rslora = rs;
-       }},
-      int_field<int>("adapter.r", [](EC& c) -> int& { return c.adapter.r; }),
-      float_field("adapter.alpha", [](EC& c) -> double& { return c.adapter.alpha; }),
-      float_field("adapter.dropout", [](EC& c) -> double& { return c.adapter.dropout; }),
-      bool_field("adapter.use_rslora", [](EC& c) -> bool& { return c.adapter.use_rslora; }),
-      {"adapter.init", Kind::String,
-       [](const EC& c) {
-         return std::string(c.adapter.init == LoraInit::Kaiming ? "kaiming" : "gaussian");
-       },
-       [](EC& c, const std::string& v) {
-         if (v == "kaiming" || v == "true")
-           c.adapter.init = LoraInit::Kaiming;
-         else if (v == "gaussian")
-           c.adapter.init = LoraInit::Gaussian;
-         else
-           throw ConfigError("adapter.init", "expected kaiming or gaussian, got \"" + v + "\"");
-       }},
-      {"adapter.targets", Kind::List,
-       [](const EC& c) {
-         std::string s;
-         for (Target t : c.adapter.targets) s += (s.empty() ? "" : ",") + std::string(target_short_name(t));
-         return s;
-       },
-       [](EC& c, const std::string& v) {
-         std::vector<Target> ts;
-         const auto names = split_list(v);
-         if (names.size() == 1 && names[0] == "all")
-           ts.assign(kAllTargets.begin(), kAllTargets.end());
-         else if (names.size() == 1 && names[0] == "attention")
-           ts = {Target::Q, Target::K, Target::V, Target::O};
-         else if (names.size() == 1 && names[0] == "mlp")
-           ts = {Target::Gate, Target::Up, Target::Down};
-         else
-           for (const auto& n : names) ts.push_back(parse_target(n, "adapter.targets"));
-         c.adapter.targets = ts;
-       }},
-      bool_field("adapter.dora.norm_grad", [](EC& c) -> bool& { return c.adapter.dora.norm_grad; }),
-      int_field<int>("adapter.adalora.target_r", [](EC& c) -> int& { return c.adapter.adalora.target_r; }),
-      int_field<std::int64_t>("adapter.adalora.tinit",
-                              [](EC& c) -> std::int64_t& { return c.adapter.adalora.tinit; }),
-      int_field<std::int64_t>("adapter.adalora.tfinal",
-                              [](EC& c) -> std::int64_t& { return c.adapter.adalora.tfinal; }),
-      int_field<int>("adapter.adalora.delta_t", [](EC& c) -> int& { return c.adapter.adalora.delta_t; }),
-      float_field("adapter.adalora.beta1", [](EC& c) -> double& { return c.adapter.adalora.beta1; }),
-      float_field("adapter.adalora.beta2", [](EC& c) -> double& { return c.adapter.adalora.beta2; }),
-      float_field("adapter.adalora.orth_reg_weight",
-                  [](EC& c) -> double& { return c.adapter.adalora.orth_reg_weight; }),
-      int_field<std::int64_t>("adapter.relora.reset_every",
-                              [](EC& c) -> std::int64_t& { return c.adapter.relora.reset_every; }),
-      int_field<std::int64_t>("adapter.relora.restart_warmup",
-                              [](EC& c) -> std::int64_t& { return c.adapter.relora.restart_warmup; }),
-      float_field("adapter.relora.prune_ratio", [](EC& c) -> double& { return c.adapter.relora.prune_ratio; }),
-      bool_field("adapter.relora.prune_independently",
-                 [](EC& c) -> bool& { return c.adapter.relora.prune_independently; }),
       float_field("optimizer.lr", [](EC& c) -> double& { return c.optimizer.lr; }),
       float_field("optimizer.beta1", [](EC& c) -> double& { return c.optimizer.beta1; }),
       float_field("optimizer.beta2", [](EC& c) -> double& { return c.optimizer.beta2; }),
@@ -250,7 +151,13 @@ const std::vector<Field>& fields() {
       float_field("train.state_every_minutes", [](EC& c) -> double& { return c.train.state_every_minutes; }),
       float_field("train.divergence_factor", [](EC& c) -> double& { return c.train.divergence_factor; }),
       int_field<int>("train.collapse_steps", [](EC& c) -> int& { return c.train.collapse_steps; }),
-  };
+    };
+    const auto at = std::find_if(t.begin(), t.end(), [](const Field& f) { return f.key == "optimizer.lr"; });
+    std::vector<Field> adapter;
+    for (const AdapterField& f : adapter_fields()) adapter.push_back(adapter_field(f));
+    t.insert(at, adapter.begin(), adapter.end());
+    return t;
+  }();
   return table;
 }
 
@@ -267,12 +174,12 @@ const Field& find_field(const std::string& key) {
 json typed_value(const Field& f, const std::string& v) {
   switch (f.kind) {
     case Kind::Int:
-      return v.starts_with('-') ? json(parse_int<std::int64_t>(f.key, v, std::numeric_limits<std::int64_t>::min(), 0))
-                                : json(parse_int<std::uint64_t>(f.key, v, 0, std::numeric_limits<std::uint64_t>::max()));
-    case Kind::Float: return json(parse_float(f.key, v));
-    case Kind::Bool: return json(parse_bool(f.key, v));
+      return v.starts_with('-') ? json(parse_setting_integer<std::int64_t>(f.key, v, std::numeric_limits<std::int64_t>::min(), 0))
+                                : json(parse_setting_integer<std::uint64_t>(f.key, v, 0, std::numeric_limits<std::uint64_t>::max()));
+    case Kind::Float: return json(parse_setting_number(f.key, v));
+    case Kind::Bool: return json(parse_setting_bool(f.key, v));
     case Kind::String: return json(v);
-    case Kind::List: return json(split_list(v));
+    case Kind::List: return json(split_setting_list(v));
   }
   return json();
 }
@@ -288,7 +195,7 @@ std::string string_value(const Field& f, const json& v) {
                                     : std::to_string(v.get<std::int64_t>());
     case Kind::Float:
       if (!v.is_number()) throw expected("a number");
-      return format_float(v.get<double>());
+      return format_setting_number(v.get<double>());
     case Kind::Bool:
       if (!v.is_boolean()) throw expected("true or false");
       return v.get<bool>() ? "true" : "false";
@@ -467,6 +374,13 @@ ExperimentConfig ExperimentConfig::from_json(const std::string& text, const std:
                                     std::to_string(kVersion) + ")");
     flat.erase(it);
   }
+  // The method first: choosing it sets what its name implies ("rslora":
+  // use_rslora), and the settings the document holds then override that.
+  if (const auto it = flat.find("adapter.method"); it != flat.end()) {
+    const Field& f = find_field(it->first);
+    f.set(c, string_value(f, it->second));
+    flat.erase(it);
+  }
   for (const auto& [key, value] : flat) {
     const Field& f = find_field(key);
     f.set(c, string_value(f, value));
@@ -504,7 +418,7 @@ ExperimentConfig experiment_preset(const std::string& name) {
   ExperimentConfig c;
   c.name = name;
   auto lora_all = [&] {
-    c.adapter.method = Method::Lora;
+    c.adapter.method = "lora";
     c.adapter.r = 8;
     c.adapter.alpha = 16;
     c.adapter.targets.assign(kAllTargets.begin(), kAllTargets.end());
@@ -517,7 +431,7 @@ ExperimentConfig experiment_preset(const std::string& name) {
     return c;
   }
   if (name == "tiny-full") {
-    c.adapter.method = Method::Full;
+    c.adapter.method = "full";
     c.optimizer.lr = 1e-3;
     c.train.steps = 300;
     c.schedule.warmup_steps = 20;
@@ -529,7 +443,7 @@ ExperimentConfig experiment_preset(const std::string& name) {
       lora_all();
       c.optimizer.lr = 1e-3;
     } else {
-      c.adapter.method = Method::Full;
+      c.adapter.method = "full";
       c.optimizer.lr = 3e-4;
     }
     c.train.steps = 200;
@@ -543,7 +457,7 @@ ExperimentConfig experiment_preset(const std::string& name) {
     c.model.base = "random";
     c.data.kind = "pretrain";
     c.data.corpus_bytes = tiny ? 3'000'000 : 12'000'000;
-    c.adapter.method = Method::Full;
+    c.adapter.method = "full";
     c.optimizer.lr = tiny ? 3e-3 : 1e-3;
     c.optimizer.weight_decay = 0.1;
     c.schedule.warmup_steps = 50;

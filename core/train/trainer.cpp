@@ -9,10 +9,8 @@
 #include <sstream>
 #include <thread>
 
-#include "core/adapters/adalora_allocator.h"
 #include "core/adapters/attach.h"
-#include "core/adapters/lora.h"
-#include "core/adapters/relora.h"
+#include "core/adapters/descriptor.h"
 #include "core/common/errors.h"
 #include "core/common/integers.h"
 #include "core/common/kill_point.h"
@@ -145,18 +143,12 @@ void Trainer::prepare(const RunControl& control) {
   model_->materialize(*backend_, ledger_, config_.train.batch, config_.train.seq_len);
   load_base(control);
   model_->init_adapters(derive_seed(config_.train.seed, 2));
-  if (config_.adapter.method == Method::ReLora)
-    for (int l = 0; l < mc.layers; ++l)
-      for (Target t : config_.adapter.targets) {
-        const Linear& lin = model_->linear(l, t);
-        const std::vector<double> w = download_values(*backend_, lin.weight);
-        relora_start_[lin.hf_name()] = HostTensor{{lin.out(), lin.in()}, std::vector<float>(w.begin(), w.end())};
-      }
   optimizer_ = std::make_unique<AdamW>(model_->trainable(), config_.optimizer);
   optimizer_->materialize(*backend_, ledger_);
   variant_ = make_variant_controller(config_.adapter, config_.schedule, config_.optimizer.lr, config_.train.steps,
                                      config_.train.seed);
   if (variant_) variant_->attach(*model_, *optimizer_, ledger_);
+  evaluator_ = std::make_unique<Evaluator>(*model_, pad_id_);
   sampler_ = std::make_unique<data::BatchSampler>(dataset_.train, config_.train.batch,
                                                   config_.train.seq_len, pad_id_,
                                                   derive_seed(config_.train.seed, 1));
@@ -166,41 +158,8 @@ void Trainer::prepare(const RunControl& control) {
 EvalResult Trainer::evaluate(int max_examples) {
   kill_point("evaluation");
   const auto& held = dataset_.heldout;
-  const std::int64_t n = std::min<std::int64_t>(max_examples, static_cast<std::int64_t>(held.size()));
-  const int B = config_.train.batch, T = config_.train.seq_len;
-  data::Batch batch;
-  std::vector<std::int32_t> predicted;
-  double loss_sum = 0;
-  std::int64_t scored = 0, correct = 0;
-  for (std::int64_t i = 0; i < n; i += B) {
-    const int rows = static_cast<int>(std::min<std::int64_t>(B, n - i));
-    data::make_batch(std::span(held).subspan(static_cast<std::size_t>(i), rows), rows, T, pad_id_, batch);
-    data::trim_padding(batch, pad_id_);
-    if (batch.n_targets == 0) continue;
-    model_->set_batch(batch.inputs.data(), batch.targets.data(), rows, batch.T);
-    model_->forward(false, 0);
-    if (dataset_.has_completions) {
-      // Greedy decoding reproduces the completion exactly iff the argmax is
-      // right at every scored position given the correct prefix, so exact
-      // match needs only this one teacher-forced pass.
-      model_->argmax(predicted);
-      for (int r = 0; r < rows; ++r) {
-        bool ok = true;
-        for (int t = 0; t < batch.T && ok; ++t) {
-          const std::size_t k = static_cast<std::size_t>(r) * batch.T + t;
-          if (batch.targets[k] >= 0 && predicted[k] != batch.targets[k]) ok = false;
-        }
-        correct += ok;
-      }
-    }
-    loss_sum += model_->loss(batch.n_targets, false) * batch.n_targets;
-    scored += batch.n_targets;
-  }
-  EvalResult r;
-  r.examples = n;
-  r.loss = scored > 0 ? loss_sum / static_cast<double>(scored) : NAN;
-  if (dataset_.has_completions && n > 0) r.accuracy = static_cast<double>(correct) / static_cast<double>(n);
-  return r;
+  const std::size_t n = std::min(static_cast<std::size_t>(std::max(max_examples, 0)), held.size());
+  return evaluator_->score(std::span(held).first(n), dataset_.has_completions);
 }
 
 void Trainer::save_state_for_resume() {
@@ -244,8 +203,7 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
   const std::int64_t total = config_.train.steps;
   const int eval_every = config_.train.eval_every;
   const TrainConfig& tc = config_.train;
-  const bool keep_state = !state_file_.empty() && config_.adapter.method != Method::AdaLora &&
-                          config_.adapter.method != Method::ReLora;
+  const bool keep_state = !state_file_.empty() && config_.adapter.variant().caps.resumable;
   auto last_state = Clock::now();
   DivergenceGuard guard(tc.divergence_factor, tc.collapse_steps);
   double train_seconds = 0;
@@ -377,9 +335,10 @@ std::string pretrain_recipe(const std::string& preset) {
 namespace {
 
 void require_resumable(const AdapterConfig& a) {
-  if (a.method == Method::AdaLora || a.method == Method::ReLora)
-    throw ConfigError("adapter.method", std::string("resuming is not available for ") + method_name(a.method) +
-                                            " runs (their allocator or reset state is not saved); clone the run instead");
+  const VariantDescriptor& v = a.variant();
+  if (!v.caps.resumable)
+    throw ConfigError("adapter.method", "resuming is not available for " + v.title + " runs (" +
+                                            v.caps.not_resumable_why + "); clone the run instead");
 }
 
 // "param:<slot>" etc.: the slot index keeps names unique and stable.
@@ -388,38 +347,10 @@ std::string state_key(const char* kind, std::size_t slot) { return std::string(k
 }  // namespace
 
 AdapterState Trainer::adapter_state() const {
-  if (config_.adapter.method == Method::ReLora) {
-    const auto* relora = dynamic_cast<const ReLoraController*>(variant_.get());
-    std::map<std::string, HostTensor> deltas;
-    int rank = config_.adapter.r * (relora->resets() + 1);
-    for (int l = 0; l < model_->config().layers; ++l)
-      for (Target t : config_.adapter.targets) {
-        const auto& lin = dynamic_cast<const LoraLinear&>(model_->linear(l, t));
-        rank = std::min(rank, std::min(lin.in(), lin.out()));
-        const std::vector<double> w = download_values(*backend_, lin.weight), a = download_values(*backend_, lin.lora_A),
-                                  b = download_values(*backend_, lin.lora_B);
-        HostTensor d = relora_start_.at(lin.hf_name());
-        for (int o = 0; o < lin.out(); ++o)
-          for (int i = 0; i < lin.in(); ++i) {
-            double ba = 0;
-            for (int k = 0; k < lin.rank(); ++k) ba += b[static_cast<std::size_t>(o * lin.rank() + k)] *
-                                                      a[static_cast<std::size_t>(k * lin.in() + i)];
-            const std::size_t at = static_cast<std::size_t>(o) * lin.in() + i;
-            d.values[at] = static_cast<float>(w[at] + lin.scaling() * ba - d.values[at]);
-          }
-        deltas.emplace(lin.hf_name(), std::move(d));
-      }
-    AdapterState s = lora_from_delta(deltas, rank, model_->config(), source_.base_model_name,
-                                     base_fingerprint_).state;
-    s.config.method = Method::ReLora;
-    return s;
-  }
-  std::map<std::string, std::vector<bool>> pattern;
-  // Only a final mask slices the export: an earlier one may hide regrown triplets.
-  if (const auto* ada = dynamic_cast<const AdaLoraController*>(variant_.get()); ada && ada->mask_frozen())
-    pattern = ada->rank_pattern();
-  return extract_adapter(*model_, config_.adapter, source_.base_model_name, base_fingerprint_,
-                         pattern, config_.train.steps);
+  AdapterState s = extract_adapter(*model_, config_.adapter, source_.base_model_name,
+                                   base_fingerprint_);
+  if (variant_) variant_->finish_adapter_state(s);
+  return s;
 }
 
 void Trainer::save_state(const std::filesystem::path& file) {

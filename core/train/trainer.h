@@ -56,24 +56,23 @@ class Trainer {
   // cores with the other runs training on them (core/cpu/cpu_share.h) unless
   // train.threads says how many; a resumed run uses as many as before.
   RunResult run(TrainerSink& sink, const RunControl& control = {});
-  // Held-out loss and exact-match accuracy over up to max_examples examples.
+  // Held-out loss and exact-match accuracy over up to max_examples examples
+  // (core/eval/evaluation.h).
   EvalResult evaluate(int max_examples);
 
   // A stopped run continues from its saved state: trainable parameters, AdamW
   // moments and step, and the position in the data. Resuming and running to
   // the end gives the same losses as an uninterrupted run. Not available for
-  // AdaLoRA and ReLoRA, whose allocator/reset state is not saved (ConfigError).
+  // variants whose descriptor says they are not resumable (ConfigError).
   void save_state(const std::filesystem::path& file);
   // Where run() keeps the resumable state (empty, the default: nowhere):
   // saved every train.state_every_steps and train.state_every_minutes and
   // when stopped, so a crash or a kill resumes from the last save. Whoever
   // records the run's end removes it (Store::finish_run does for finished
-  // runs). Not for AdaLoRA and ReLoRA.
+  // runs). Not for variants that are not resumable.
   void set_state_file(std::filesystem::path file) { state_file_ = std::move(file); }
-  // The trained adapter as PEFT would save it (AdaLoRA with its rank pattern).
-  // A ReLoRA run's update lives partly in the merged base; it is returned as
-  // one LoRA of rank r * (resets + 1) relative to the original base, by exact
-  // SVD of W_now + sBA - W_start (the update has at most that rank).
+  // The trained adapter as PEFT would save it, finished by the variant's
+  // controller (VariantController::finish_adapter_state).
   AdapterState adapter_state() const;
   void resume(const std::filesystem::path& file);
 
@@ -87,7 +86,7 @@ class Trainer {
   const ResolvedSource& source() const { return source_; }
   const std::string& base_fingerprint() const { return base_fingerprint_; }
   std::int64_t steps_done() const { return steps_done_; }
-  // AdaLoRA's allocator or ReLoRA's reset logic; nullptr for other methods.
+  // The variant's step-level controller; nullptr for variants without one.
   VariantController* variant() { return variant_.get(); }
   AdamW& optimizer() { return *optimizer_; }
 
@@ -113,13 +112,13 @@ class Trainer {
   std::unique_ptr<Model> model_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<VariantController> variant_;
+  std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<data::BatchSampler> sampler_;
   data::Batch batch_;
   std::string base_fingerprint_;
   std::filesystem::path state_file_;
   int threads_ = 0;          // the CPU threads run() uses (0: not on the CPU)
   int resumed_threads_ = 0;  // those of the run resume() continues
-  std::map<std::string, HostTensor> relora_start_;  // targeted base weights at the start (ReLoRA)
   std::int64_t steps_done_ = 0;
   bool prepared_ = false;
 };

@@ -41,7 +41,7 @@ struct Row {
 Row measure(const std::string& preset, bool lora, std::int64_t B, std::int64_t T, int reps) {
   const ModelConfig mc = model_preset(preset);
   AdapterConfig ac;
-  ac.method = lora ? Method::Lora : Method::Full;
+  ac.method = lora ? "lora" : "full";
   ac.r = 8;
   ac.targets.assign(kAllTargets.begin(), kAllTargets.end());
   const bench::Measurement m = bench::measure_steps(mc, ac, B, T, 2, reps);

@@ -48,9 +48,9 @@ int main(int argc, char** argv) {
     return c.adapter;
   };
   AdapterConfig adalora = cfg("adalora");  // init_r 8 so the rank matches LoRA's
-  adalora.adalora.target_r = 4;
+  adalora.set_option("adalora.target_r", 4);
   AdapterConfig dora_full = cfg("dora");
-  dora_full.dora.norm_grad = true;
+  dora_full.set_option("dora.norm_grad", true);
   const int reps = preset == "tiny" ? 20 : 5;
   std::vector<Row> rows = {measure("lora", preset, cfg("lora"), B, T, reps),
                            measure("rslora", preset, cfg("rslora"), B, T, reps),

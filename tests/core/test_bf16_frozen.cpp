@@ -25,11 +25,11 @@ using namespace lwb::test;
 
 namespace {
 
-AdapterConfig adapter(Method method, double dropout) {
+AdapterConfig adapter(const std::string& method, double dropout) {
   AdapterConfig ac;
   ac.method = method;
   ac.r = 4;
-  ac.adalora.target_r = 2;
+  ac.set_option("adalora.target_r", 2);
   ac.alpha = 8;
   ac.dropout = dropout;
   ac.targets.assign(kAllTargets.begin(), kAllTargets.end());
@@ -103,18 +103,18 @@ class TestBf16Frozen : public QObject {
   // bf16 first: same logits, loss and adapter gradients to 1e-6 (on the CPU
   // both multiply the same fp32 values; only the route differs).
   void same_as_rounded_fp32_data() {
-    QTest::addColumn<int>("method");
+    QTest::addColumn<QString>("method");
     QTest::addColumn<double>("dropout");
-    QTest::newRow("lora") << static_cast<int>(Method::Lora) << 0.0;
-    QTest::newRow("lora-dropout") << static_cast<int>(Method::Lora) << 0.2;
-    QTest::newRow("dora") << static_cast<int>(Method::Dora) << 0.0;
-    QTest::newRow("dora-dropout") << static_cast<int>(Method::Dora) << 0.2;
-    QTest::newRow("adalora") << static_cast<int>(Method::AdaLora) << 0.0;
+    QTest::newRow("lora") << QString("lora") << 0.0;
+    QTest::newRow("lora-dropout") << QString("lora") << 0.2;
+    QTest::newRow("dora") << QString("dora") << 0.0;
+    QTest::newRow("dora-dropout") << QString("dora") << 0.2;
+    QTest::newRow("adalora") << QString("adalora") << 0.0;
   }
   void same_as_rounded_fp32() {
-    QFETCH(int, method);
+    QFETCH(QString, method);
     QFETCH(double, dropout);
-    const AdapterConfig ac = adapter(static_cast<Method>(method), dropout);
+    const AdapterConfig ac = adapter(method.toStdString(), dropout);
     const MicroBatch mb;
     MemoryLedger ledger;
     Model ref(micro_config(), Model::Mode::Frozen, DType::F32);
@@ -152,7 +152,7 @@ class TestBf16Frozen : public QObject {
   // and the CPU's widening scratch is on the ledger as workspace.
   void ledger_halves_projections() {
     const ModelConfig mc = model_preset("tiny");
-    const AdapterConfig ac = adapter(Method::Lora, 0.0);
+    const AdapterConfig ac = adapter("lora", 0.0);
     MemoryLedger l32, l16;
     Model m32(mc, Model::Mode::Frozen, DType::F32);
     Model m16(mc, Model::Mode::Frozen, DType::F32, DType::BF16);
@@ -213,7 +213,7 @@ class TestBf16Frozen : public QObject {
   // Merged export widens: merging the adapter of a bf16 model into an fp32
   // model gives the merge over the rounded fp32 base.
   void merged_export_widens() {
-    const AdapterConfig ac = adapter(Method::Dora, 0.0);
+    const AdapterConfig ac = adapter("dora", 0.0);
     const MicroBatch mb;
     MemoryLedger ledger;
     Model bf(micro_config(), Model::Mode::Frozen, DType::F32, DType::BF16);
@@ -241,8 +241,8 @@ class TestBf16Frozen : public QObject {
     // ReLoRA merges into the base every reset: refused by the config and by
     // the controller.
     ExperimentConfig c = tiny_run("relora", "bf16");
-    c.adapter.relora.reset_every = 10;
-    c.adapter.relora.restart_warmup = 2;
+    c.adapter.set_option("relora.reset_every", 10);
+    c.adapter.set_option("relora.restart_warmup", 2);
     bool named = false;
     for (const auto& [field, message] : c.problems()) named |= field == "model.frozen_dtype";
     QVERIFY(named);

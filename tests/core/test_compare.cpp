@@ -196,7 +196,7 @@ class TestCompare : public QObject {
     c.train.eval_examples = 40;
     c.schedule.warmup_steps = 3;
     ExperimentConfig d = c;
-    d.adapter.method = Method::Dora;
+    d.adapter.method = "dora";
     design.preset.entries = {{"lora", c, "test", ""}, {"dora", d, "test", ""}};
     design.options.seeds = 3;
     const StoredComparison result = run_stored_comparison(store, "compare", design, env, {});

@@ -34,6 +34,7 @@
 
 #include "core/adapters/adalora.h"
 #include "core/adapters/adalora_allocator.h"
+#include "core/adapters/adapter_state.h"
 #include "core/adapters/attach.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/format/safetensors.h"
@@ -158,17 +159,17 @@ struct Reference {
     a.dropout = adapter["lora_dropout"].toDouble();
     a.alpha = adapter["lora_alpha"].toDouble();
     if (kind == "adalora") {
-      a.method = Method::AdaLora;
+      a.method = "adalora";
       a.r = adapter["init_r"].toInt();
-      a.adalora.target_r = adapter["target_r"].toInt();
-      a.adalora.orth_reg_weight = adapter["orth_reg_weight"].toDouble();
-      a.adalora.tinit = adapter["tinit"].toInt();
-      a.adalora.tfinal = adapter["tfinal"].toInt();
-      a.adalora.delta_t = adapter["deltaT"].toInt();
-      a.adalora.beta1 = adapter["beta1"].toDouble();
-      a.adalora.beta2 = adapter["beta2"].toDouble();
+      a.set_option("adalora.target_r", adapter["target_r"].toInt());
+      a.set_option("adalora.orth_reg_weight", adapter["orth_reg_weight"].toDouble());
+      a.set_option("adalora.tinit", adapter["tinit"].toInt());
+      a.set_option("adalora.tfinal", adapter["tfinal"].toInt());
+      a.set_option("adalora.delta_t", adapter["deltaT"].toInt());
+      a.set_option("adalora.beta1", adapter["beta1"].toDouble());
+      a.set_option("adalora.beta2", adapter["beta2"].toDouble());
     } else {
-      a.method = kind == "dora" ? Method::Dora : Method::Lora;
+      a.method = kind == "dora" ? "dora" : "lora";
       a.r = adapter["r"].toInt();
       a.use_rslora = adapter["use_rslora"].toBool();
     }
@@ -220,8 +221,9 @@ class TestReference : public QObject {
     for (int l = 0; l < mc.layers; ++l)
       for (Target t : kAllTargets) {
         const Linear& lin = m.linear(l, t);
-        for (const auto& [suffix, tensor] : lin.adapter_tensors()) {
-          const std::string key = "base_model.model." + lin.hf_name() + "." + suffix;
+        for (const AdapterTensorRef& a : lin.adapter_tensors()) {
+          const Tensor& tensor = a.tensor;
+          const std::string key = a.model_level ? model_level_key(a.suffix) : peft_key(lin.hf_name(), a.suffix);
           const std::vector<std::int64_t> shape = ref.shape(key);
           std::int64_t numel = 1;
           for (std::int64_t d : shape) numel *= d;
@@ -268,7 +270,7 @@ class TestReference : public QObject {
     AdamW opt(m.trainable(), oc);
     opt.materialize(be, ledger);
     std::unique_ptr<AdaLoraController> ada;
-    if (ac.method == Method::AdaLora) {
+    if (ac.method == "adalora") {
       ada = std::make_unique<AdaLoraController>(ac, total_steps);
       ada->attach(m, opt, ledger);
     }
@@ -286,7 +288,7 @@ class TestReference : public QObject {
     if (ada) {
       const double reg = ada->regularize();
       total += reg;
-      const double expected = ac.adalora.orth_reg_weight * ref.orth_reg;
+      const double expected = ac.option("adalora.orth_reg_weight") * ref.orth_reg;
       qInfo("  %s: orthogonal regulariser %.15g vs PEFT %.15g, relative error %.3e", kind.c_str(),
             reg, expected, rel_error(reg, expected));
       r.loss = std::max(r.loss, rel_error(total, ref.loss_total));

@@ -211,7 +211,7 @@ bool same_snapshot(const LedgerSnapshot& a, const LedgerSnapshot& b) {
 ExperimentConfig sample_config(const std::string& name) {
   ExperimentConfig c;
   c.name = name;
-  c.adapter.method = Method::Dora;
+  c.adapter.method = "dora";
   c.adapter.r = 4;
   c.data.task = "reverse";
   c.train.steps = 120;
@@ -265,13 +265,13 @@ HostTensor sample_tensor(std::vector<std::int64_t> shape, unsigned seed) {
   return t;
 }
 
-AdapterState sample_adapter(Method method, unsigned seed) {
+AdapterState sample_adapter(const std::string& method, unsigned seed) {
   AdapterState s;
   s.config.method = method;
   s.config.r = 4;
   s.config.alpha = 8;
   s.config.dropout = 0.05;
-  s.config.use_rslora = method == Method::Lora;
+  s.config.use_rslora = method == "lora";
   s.config.init = LoraInit::Gaussian;
   s.config.targets = {Target::Q, Target::V, Target::Down};
   s.base_model = "lora-workbench/tiny";
@@ -284,13 +284,13 @@ AdapterState sample_adapter(Method method, unsigned seed) {
       const std::string module = "model.layers." + std::to_string(layer) + "." + target_hf_path(t);
       s.tensors[peft_key(module, "lora_A.weight")] = sample_tensor({4, sh.in}, seed++);
       s.tensors[peft_key(module, "lora_B.weight")] = sample_tensor({sh.out, 4}, seed++);
-      if (method == Method::Dora) s.tensors[peft_key(module, "lora_magnitude_vector")] = sample_tensor({sh.out}, seed++);
+      if (method == "dora") s.tensors[peft_key(module, "lora_magnitude_vector")] = sample_tensor({sh.out}, seed++);
     }
   return s;
 }
 
 void compare_adapters(const AdapterState& got, const AdapterState& want) {
-  QCOMPARE(int(got.config.method), int(want.config.method));
+  QCOMPARE(got.config.method, want.config.method);
   QCOMPARE(got.config.r, want.config.r);
   QCOMPARE(got.config.alpha, want.config.alpha);
   QCOMPARE(got.config.dropout, want.config.dropout);
@@ -331,7 +331,7 @@ int kill_child(const std::string& mode, const char* file) {
   Store store(file);
   StoreSink::Options options;
   options.adapter = [](std::int64_t id, const RunResult&) {
-    return std::optional<KeptAdapter>(KeptAdapter{"killed-run" + std::to_string(id), sample_adapter(Method::Lora, 9),
+    return std::optional<KeptAdapter>(KeptAdapter{"killed-run" + std::to_string(id), sample_adapter("lora", 9),
                                                   "reverse"});
   };
   StoreSink sink(store, options);
@@ -539,9 +539,9 @@ class TestStore : public QObject {
 
   void adapterRoundTrip() {
     Store store(db("adapters.sqlite3"));
-    for (Method m : {Method::Lora, Method::Dora, Method::ReLora}) {
+    for (const char* m : {"lora", "dora", "relora"}) {
       const AdapterState a = sample_adapter(m, 7);
-      const std::string name = std::string("adapter-") + method_name(m);
+      const std::string name = std::string("adapter-") + m;
       const std::int64_t id = store.save_adapter(name, std::nullopt, a, "uppercase", 0.25, NAN);
       compare_adapters(store.load_adapter(id), a);
       QCOMPARE(store.find_adapter(name), std::optional<std::int64_t>(id));
@@ -559,19 +559,19 @@ class TestStore : public QObject {
     QCOMPARE(lora.eval_loss, 0.25);
     QVERIFY(std::isnan(lora.eval_accuracy));
     QVERIFY(!lora.run_id);
-    QCOMPARE(lora.bytes, std::int64_t(io::peft_safetensors_bytes(sample_adapter(Method::Lora, 7)).size()));
+    QCOMPARE(lora.bytes, std::int64_t(io::peft_safetensors_bytes(sample_adapter("lora", 7)).size()));
     QVERIFY(!store.find_adapter("nope"));
 
     const QString dup = store_error_of(
-        [&] { store.save_adapter("adapter-lora", std::nullopt, sample_adapter(Method::Lora, 1), "", NAN, NAN); });
+        [&] { store.save_adapter("adapter-lora", std::nullopt, sample_adapter("lora", 1), "", NAN, NAN); });
     QVERIFY2(dup.contains("an adapter named \"adapter-lora\" already exists"), qPrintable(dup));
     QCOMPARE(store.list_adapters().size(), std::size_t(3));
   }
 
   void compositionRoundTripAndRestrict() {
     Store store(db("compose.sqlite3"));
-    const std::int64_t a = store.save_adapter("a", std::nullopt, sample_adapter(Method::Lora, 1), "t1", NAN, NAN);
-    const std::int64_t b = store.save_adapter("b", std::nullopt, sample_adapter(Method::Lora, 2), "t2", NAN, NAN);
+    const std::int64_t a = store.save_adapter("a", std::nullopt, sample_adapter("lora", 1), "t1", NAN, NAN);
+    const std::int64_t b = store.save_adapter("b", std::nullopt, sample_adapter("lora", 2), "t2", NAN, NAN);
     Composition c;
     c.name = "hub";
     c.mode = "lorahub";
@@ -651,7 +651,7 @@ class TestStore : public QObject {
     for (std::int64_t s = 1; s <= 30; ++s) steps.push_back(sample_step(s));
     store.append_steps(run, steps);
     const std::int64_t adapter =
-        store.save_adapter("kept", run, sample_adapter(Method::Lora, 3), "reverse", 0.5, 0.25);
+        store.save_adapter("kept", run, sample_adapter("lora", 3), "reverse", 0.5, 0.25);
     QCOMPARE(store.list_adapters().at(0).run_id, std::optional<std::int64_t>(run));
 
     QVERIFY(store_error_of([&] { store.delete_run(run); }).contains("is still running"));
@@ -667,7 +667,7 @@ class TestStore : public QObject {
     const std::vector<AdapterRow> adapters = store.list_adapters();
     QCOMPARE(adapters.size(), std::size_t(1));
     QVERIFY(!adapters[0].run_id);
-    compare_adapters(store.load_adapter(adapter), sample_adapter(Method::Lora, 3));
+    compare_adapters(store.load_adapter(adapter), sample_adapter("lora", 3));
     QVERIFY(store_error_of([&] { store.delete_run(run); }).contains("there is no run"));
   }
 
@@ -680,7 +680,7 @@ class TestStore : public QObject {
       ExperimentConfig config = sample_config(n);
       config.data.task = n;
       const std::int64_t run = store.create_run(store.create_experiment(n, config), n, sample_info(config));
-      const std::int64_t adapter = store.save_adapter(n, run, sample_adapter(Method::Lora, 5), n, NAN, NAN);
+      const std::int64_t adapter = store.save_adapter(n, run, sample_adapter("lora", 5), n, NAN, NAN);
       Composition c;
       c.name = n;
       c.mode = n;
@@ -798,7 +798,7 @@ class TestStore : public QObject {
       raw.exec("INSERT INTO metrics (run_id, step, loss, lr) VALUES (1, 1, 2.5, 0.001), (1, 2, 2.25, 0.001), "
                "(2, 1, 3.5, 0.002)");
       raw.exec("INSERT INTO variant_events (run_id, step, kind, payload_json) VALUES (1, 2, 'k', '{}')");
-      const AdapterState a = sample_adapter(Method::Lora, 11);
+      const AdapterState a = sample_adapter("lora", 11);
       raw.insert_blob(
           "INSERT INTO adapters (id, run_id, name, variant, rank, targets, base_model, base_fingerprint, "
           "peft_config_json, safetensors, created, task) VALUES (1, 1, 'old-adapter', 'rslora', 4, 'q,v,down', "
@@ -840,7 +840,7 @@ class TestStore : public QObject {
     QCOMPARE(store.run_metrics(1).size(), std::size_t(2));
     QCOMPARE(store.run_metrics(2).size(), std::size_t(1));
     QCOMPARE(store.run_variant_events(1).size(), std::size_t(1));
-    compare_adapters(store.load_adapter(1), sample_adapter(Method::Lora, 11));
+    compare_adapters(store.load_adapter(1), sample_adapter("lora", 11));
     const Composition c = store.load_composition(1);
     QCOMPARE(c.members.size(), std::size_t(1));
     QCOMPARE(c.trials.at(0).objective, 1.25);
@@ -1026,7 +1026,7 @@ class TestStore : public QObject {
     StoreSink::Options options;
     options.warning = warnings.sink();
     options.adapter = [](std::int64_t, const RunResult&) {
-      return std::optional<KeptAdapter>(KeptAdapter{"after-the-lock", sample_adapter(Method::Lora, 4), "reverse"});
+      return std::optional<KeptAdapter>(KeptAdapter{"after-the-lock", sample_adapter("lora", 4), "reverse"});
     };
     StoreSink sink(store, options);
     sink.on_start(sample_info(sample_config("locked")));
@@ -1075,7 +1075,7 @@ class TestStore : public QObject {
     options.warning = warnings.sink();
     options.finish_patience = std::chrono::seconds(2);
     options.adapter = [](std::int64_t, const RunResult&) {
-      return std::optional<KeptAdapter>(KeptAdapter{"after-the-full-disk", sample_adapter(Method::Lora, 6), "reverse"});
+      return std::optional<KeptAdapter>(KeptAdapter{"after-the-full-disk", sample_adapter("lora", 6), "reverse"});
     };
     std::int64_t run = 0;
     {
@@ -1100,7 +1100,7 @@ class TestStore : public QObject {
     QVERIFY(warnings.said("the disk is full"));
 
     options.adapter = [](std::int64_t, const RunResult&) {
-      return std::optional<KeptAdapter>(KeptAdapter{"never-stored", sample_adapter(Method::Lora, 7), "reverse"});
+      return std::optional<KeptAdapter>(KeptAdapter{"never-stored", sample_adapter("lora", 7), "reverse"});
     };
     StoreSink still_full(store, options);
     still_full.on_start(sample_info(sample_config("still full")));
@@ -1169,7 +1169,7 @@ class TestStore : public QObject {
     StoreSink::Options options;
     options.warning = warnings.sink();
     options.adapter = [](std::int64_t, const RunResult&) {
-      return std::optional<KeptAdapter>(KeptAdapter{"orphaned", sample_adapter(Method::Lora, 5), "reverse"});
+      return std::optional<KeptAdapter>(KeptAdapter{"orphaned", sample_adapter("lora", 5), "reverse"});
     };
     StoreSink sink(store, options);
     sink.on_start(sample_info(sample_config("deleted")));
@@ -1220,7 +1220,7 @@ class TestStore : public QObject {
     r.status = RunStatus::Diverged;
     r.error = "diverged at step 57: the loss is nan";
     r.steps_done = 56;
-    const KeptAdapter kept{"div-run", sample_adapter(Method::Lora, 2), "reverse"};
+    const KeptAdapter kept{"div-run", sample_adapter("lora", 2), "reverse"};
     const std::int64_t adapter = store.finish_run(run, r, &kept);
     QVERIFY(adapter > 0);
     const RunRow row = store.get_run(run).row;
@@ -1235,7 +1235,7 @@ class TestStore : public QObject {
   // metadata that its tensors do not fit) is refused whole: nothing stays.
   void anAdapterThatWouldNotLoadBackIsNotStored() {
     Store store(db("unloadable.sqlite3"));
-    AdapterState a = sample_adapter(Method::Lora, 8);
+    AdapterState a = sample_adapter("lora", 8);
     a.model.hidden = 1000000000;
     const QString msg = store_error_of([&] { store.save_adapter("claims-a-huge-model", std::nullopt, a, "", NAN, NAN); });
     QVERIFY2(msg.contains("would not load back, so nothing was stored"), qPrintable(msg));

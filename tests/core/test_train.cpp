@@ -355,8 +355,8 @@ class TestTrain : public QObject {
 
   void resume_is_refused_where_state_is_incomplete() {
     ExperimentConfig c = experiment_preset("tiny-lora");
-    c.adapter.method = Method::AdaLora;
-    c.adapter.adalora.target_r = 4;
+    c.adapter.method = "adalora";
+    c.adapter.set_option("adalora.target_r", 4);
     Trainer t(c, env);
     QVERIFY_THROWS_EXCEPTION(ConfigError, t.save_state("/tmp/never.safetensors"));
   }

@@ -31,7 +31,7 @@ struct Recorder : TrainerSink {
   void on_finish(const RunResult& r) override { result = r; }
 };
 
-ExperimentConfig variant_config(Method m) {
+ExperimentConfig variant_config(const std::string& m) {
   ExperimentConfig c = experiment_preset("tiny-lora");
   c.data.task = "reverse";
   c.train.steps = 200;
@@ -59,18 +59,18 @@ class TestVariantTraining : public QObject {
   }
   void every_variant_beats_the_base() {
     QFETCH(QString, method);
-    ExperimentConfig c = variant_config(Method::Lora);
+    ExperimentConfig c = variant_config("lora");
     c.set("adapter.method", method.toStdString());
     if (method == "adalora") {
       c.adapter.r = 12;
       c.adapter.alpha = 24;
-      c.adapter.adalora.target_r = 8;
-      c.adapter.adalora.tinit = 20;
-      c.adapter.adalora.tfinal = 40;
+      c.adapter.set_option("adalora.target_r", 8);
+      c.adapter.set_option("adalora.tinit", 20);
+      c.adapter.set_option("adalora.tfinal", 40);
     }
     if (method == "relora") {
-      c.adapter.relora.reset_every = 50;
-      c.adapter.relora.restart_warmup = 5;
+      c.adapter.set_option("relora.reset_every", 50);
+      c.adapter.set_option("relora.restart_warmup", 5);
     }
     Trainer t(c, env);
     t.prepare();
@@ -84,15 +84,15 @@ class TestVariantTraining : public QObject {
   }
 
   void adalora_ends_at_target_budget_with_masked_triplets_zero() {
-    ExperimentConfig c = variant_config(Method::AdaLora);
+    ExperimentConfig c = variant_config("adalora");
     c.train.steps = 120;
     c.adapter.r = 6;
     c.adapter.alpha = 12;
     c.adapter.targets = {Target::Q, Target::V, Target::Up};
-    c.adapter.adalora.target_r = 3;
-    c.adapter.adalora.tinit = 10;
-    c.adapter.adalora.tfinal = 30;
-    c.adapter.adalora.delta_t = 5;
+    c.adapter.set_option("adalora.target_r", 3);
+    c.adapter.set_option("adalora.tinit", 10);
+    c.adapter.set_option("adalora.tfinal", 30);
+    c.adapter.set_option("adalora.delta_t", 5);
     Trainer t(c, env);
     Recorder rec;
     std::int64_t rank_events = 0;
@@ -124,12 +124,12 @@ class TestVariantTraining : public QObject {
   }
 
   void relora_update_outgrows_r_and_resets_are_smooth() {
-    ExperimentConfig c = variant_config(Method::ReLora);
+    ExperimentConfig c = variant_config("relora");
     c.adapter.r = 4;
     c.train.steps = 160;
     c.schedule.warmup_steps = 10;
-    c.adapter.relora.reset_every = 40;
-    c.adapter.relora.restart_warmup = 5;
+    c.adapter.set_option("relora.reset_every", 40);
+    c.adapter.set_option("relora.restart_warmup", 5);
     Trainer t(c, env);
     std::map<std::int64_t, double> eval_at;
     Recorder rec;
@@ -168,7 +168,7 @@ class TestVariantTraining : public QObject {
     const AdapterState exported = t.adapter_state();
     QCOMPARE(exported.config.r, 16);
     AdapterConfig plain = exported.config;
-    plain.method = Method::Lora;
+    plain.method = "lora";
     Model original(t.model().config(), Model::Mode::Frozen);
     attach_adapters(original, plain);
     original.materialize(t.backend(), t.ledger(), 2, 16);

@@ -20,7 +20,7 @@ using namespace lwb::test;
 
 namespace {
 
-AdapterConfig all_targets(Method method, int r = 3) {
+AdapterConfig all_targets(const std::string& method, int r = 3) {
   AdapterConfig ac;
   ac.method = method;
   ac.r = r;
@@ -50,8 +50,8 @@ class TestVariants : public QObject {
     QFETCH(bool, norm_grad);
     QFETCH(double, dropout);
     MemoryLedger ledger;
-    AdapterConfig ac = all_targets(Method::Dora);
-    ac.dora.norm_grad = norm_grad;
+    AdapterConfig ac = all_targets("dora");
+    ac.set_option("dora.norm_grad", norm_grad);
     ac.dropout = dropout;
     Model m(micro_config(), Model::Mode::Frozen, DType::F64);
     attach_adapters(m, ac);
@@ -84,7 +84,7 @@ class TestVariants : public QObject {
     MemoryLedger ledger;
     const auto base_logits = base_micro_logits(be, ledger, mb, 5);
 
-    AdapterConfig ac = all_targets(Method::Dora, 4);
+    AdapterConfig ac = all_targets("dora", 4);
     Model dora(micro_config(), Model::Mode::Frozen, DType::F32);
     attach_adapters(dora, ac);
     dora.materialize(be, ledger, 2, 6);
@@ -141,8 +141,8 @@ class TestVariants : public QObject {
     std::int64_t weight_elems = 0;
     for (bool norm_grad : {false, true}) {
       MemoryLedger ledger;
-      AdapterConfig ac = all_targets(Method::Dora);
-      ac.dora.norm_grad = norm_grad;
+      AdapterConfig ac = all_targets("dora");
+      ac.set_option("dora.norm_grad", norm_grad);
       Model m(micro_config(), Model::Mode::Frozen, DType::F32);
       attach_adapters(m, ac);
       m.materialize(be, ledger, 2, 6);
@@ -164,9 +164,9 @@ class TestVariants : public QObject {
   // ---- AdaLoRA -----------------------------------------------------------------
   void adalora_gradcheck_with_orthogonal_regulariser() {
     MemoryLedger ledger;
-    AdapterConfig ac = all_targets(Method::AdaLora, 3);
-    ac.adalora.target_r = 2;
-    ac.adalora.orth_reg_weight = 0.7;
+    AdapterConfig ac = all_targets("adalora", 3);
+    ac.set_option("adalora.target_r", 2);
+    ac.set_option("adalora.orth_reg_weight", 0.7);
     Model m(micro_config(), Model::Mode::Frozen, DType::F64);
     attach_adapters(m, ac);
     m.materialize(be, ledger, 2, 6);
@@ -202,11 +202,11 @@ class TestVariants : public QObject {
 
   void adalora_importance_matches_hand_calculation() {
     MemoryLedger ledger;
-    AdapterConfig ac = all_targets(Method::AdaLora, 2);
+    AdapterConfig ac = all_targets("adalora", 2);
     ac.targets = {Target::Q};
-    ac.adalora.target_r = 1;
-    ac.adalora.beta1 = 0.85;
-    ac.adalora.beta2 = 0.85;
+    ac.set_option("adalora.target_r", 1);
+    ac.set_option("adalora.beta1", 0.85);
+    ac.set_option("adalora.beta2", 0.85);
     ModelConfig mc = micro_config();
     mc.layers = 1;
     Model m(mc, Model::Mode::Frozen, DType::F64);
@@ -255,9 +255,9 @@ class TestVariants : public QObject {
   // ---- ReLoRA ------------------------------------------------------------------
   void relora_lora_path_gradcheck_after_a_reset() {
     MemoryLedger ledger;
-    AdapterConfig ac = all_targets(Method::ReLora, 3);
-    ac.relora.reset_every = 1;
-    ac.relora.restart_warmup = 0;
+    AdapterConfig ac = all_targets("relora", 3);
+    ac.set_option("relora.reset_every", 1);
+    ac.set_option("relora.restart_warmup", 0);
     Model m(micro_config(), Model::Mode::Frozen, DType::F64);
     attach_adapters(m, ac);
     m.materialize(be, ledger, 2, 6);
@@ -302,18 +302,18 @@ class TestVariants : public QObject {
       }
       return QString();
     };
-    AdapterConfig a = all_targets(Method::AdaLora, 4);
-    a.adalora.target_r = 6;
+    AdapterConfig a = all_targets("adalora", 4);
+    a.set_option("adalora.target_r", 6);
     QCOMPARE(field_of(a, 100, 0), QString("adapter.adalora.target_r"));
-    a.adalora.target_r = 2;
-    a.adalora.tinit = 60;
-    a.adalora.tfinal = 40;
+    a.set_option("adalora.target_r", 2);
+    a.set_option("adalora.tinit", 60);
+    a.set_option("adalora.tfinal", 40);
     QCOMPARE(field_of(a, 100, 0), QString("adapter.adalora.tinit"));
-    AdapterConfig r = all_targets(Method::ReLora, 4);
-    r.relora.reset_every = 10;
-    r.relora.restart_warmup = 10;
+    AdapterConfig r = all_targets("relora", 4);
+    r.set_option("relora.reset_every", 10);
+    r.set_option("relora.restart_warmup", 10);
     QCOMPARE(field_of(r, 100, 0), QString("adapter.relora.reset_every"));
-    r.relora.restart_warmup = 2;
+    r.set_option("relora.restart_warmup", 2);
     QCOMPARE(field_of(r, 100, 20), QString("schedule.warmup_steps"));
     QCOMPARE(field_of(r, 100, 5), QString());
   }

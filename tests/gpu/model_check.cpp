@@ -110,7 +110,7 @@ struct Run {
 Run run_model(Backend& be, const std::string& method, bool bf16_frozen) {
   const ModelConfig mc = check_config();
   AdapterConfig ac;
-  ac.method = method == "dora" ? Method::Dora : Method::Lora;
+  ac.method = method == "dora" ? "dora" : "lora";
   ac.r = 4;
   ac.alpha = 8;
   ac.dropout = 0.1;

@@ -68,7 +68,7 @@ class TestUiCompare : public QObject {
     c.train.eval_examples = 32;
     c.schedule.warmup_steps = 2;
     ExperimentConfig full = c;
-    full.adapter.method = Method::Full;
+    full.adapter.method = "full";
     full.optimizer.lr = 1e-3;
     design.preset.entries = {{"lora", c, "test rate", ""}, {"full", full, "test rate", ""}};
     comparison_id = run_stored_comparison(store, "compare", design, env, {}).id;
