@@ -1,20 +1,18 @@
 #pragma once
-// The composition window's engine jobs on a background QThread, one at a time
-// (as TrainingWorker): a weight search, an evaluation, an export of the
-// merged adapter, the hub demo. Each job builds its CompositionSession on the
-// worker thread, so the model never touches the GUI thread; results come back
-// as queued signals and cancellation is an atomic the GUI thread sets
-// directly. Jobs that write to the store open their own connection.
+// The composition window's engine jobs on a background JobRunner, one at a
+// time: a weight search, an evaluation, an export of the merged adapter, the
+// hub demo. Each job builds its CompositionSession on the worker thread, so
+// the model never touches the GUI thread; results come back as queued
+// signals. Jobs that write to the store open their own connection.
 #include <QObject>
 #include <QString>
-#include <QThread>
-#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <vector>
 
 #include "core/compose/hub.h"
 #include "core/compose/session.h"
+#include "ui/job_runner.h"
 
 namespace lwb::ui {
 
@@ -33,15 +31,9 @@ class ComposeWorker : public QObject {
                      std::vector<double> weights, std::filesystem::path dir, std::string library_name,
                      compose::Score heldout);
   bool run_hub(compose::HubPreset preset);
-  // A library adapter out as a PEFT folder, or merged into its built-in base
-  // as a Hugging Face checkpoint (core/store/adapter_transfer.h).
-  bool export_adapter(std::int64_t adapter_id, std::filesystem::path dir, bool merged, bool overwrite);
-  // A PEFT folder into the library, checked against the base (a preset name
-  // or a checkpoint path).
-  bool import_adapter(std::filesystem::path dir, std::string name, std::string base, std::string task);
 
-  void cancel() { cancel_ = true; }
-  bool busy() const { return busy_; }
+  void cancel() { runner_.cancel(); }
+  bool busy() const { return runner_.busy(); }
 
  signals:
   void trial(lwb::compose::Trial trial);
@@ -50,8 +42,10 @@ class ComposeWorker : public QObject {
   void exported(QString dir, QString library_name);
   // composition_id 0: stopped while training, nothing was composed.
   void hub_finished(qint64 composition_id, QString report);
-  // An export or import of a library adapter is done; the line says what.
-  void transferred(QString line);
+  // The hub demo's progress over its training steps and search evaluations
+  // (`done` of `total`), what it is doing, and the estimated seconds left
+  // (NaN until there is a rate to go by).
+  void hub_progress(qint64 done, qint64 total, QString stage, double eta_s);
   void notice(QString line);
   void failed(QString message);
   // After every job, after its result or failure.
@@ -62,10 +56,7 @@ class ComposeWorker : public QObject {
   TrainerEnvironment environment();
 
   std::filesystem::path db_;
-  QThread thread_;
-  std::function<void()> job_;
-  std::atomic<bool> cancel_{false};
-  bool busy_ = false;  // GUI thread only
+  JobRunner runner_;
 };
 
 }  // namespace lwb::ui

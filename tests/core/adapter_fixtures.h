@@ -1,10 +1,14 @@
 #pragma once
 // Adapters with random factors on the tiny shape, for tests of merges and
-// library tools that compare against dense computations.
+// library tools that compare against dense computations, and those dense
+// computations done by plain loops.
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "core/adapters/adapter_state.h"
+#include "core/model/config.h"
 #include "core/model/weights_init.h"
 
 namespace lwb::test {
@@ -50,6 +54,43 @@ inline AdapterState random_adapter(std::uint64_t seed, int r = 4, std::vector<Ta
       }
     }
   return s;
+}
+
+inline double rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += b[i] * b[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+inline double squared_norm(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x * x;
+  return s;
+}
+
+// s·B·diag(E)·A of one module straight from the tensors, with plain loops.
+inline std::vector<double> direct_delta(const AdapterState& a, int layer, Target t) {
+  const LinearShape sh = linear_shape(a.model, t);
+  const std::string m = module_hf_name(layer, t);
+  const bool ada = a.tensors.contains(peft_key(m, "lora_E"));
+  const HostTensor& A = a.tensors.at(peft_key(m, ada ? "lora_A" : "lora_A.weight"));
+  const HostTensor& B = a.tensors.at(peft_key(m, ada ? "lora_B" : "lora_B.weight"));
+  const int r = a.config.r;
+  std::vector<double> d(static_cast<std::size_t>(sh.out) * sh.in, 0.0);
+  for (int o = 0; o < sh.out; ++o)
+    for (int i = 0; i < sh.in; ++i) {
+      double sum = 0;
+      for (int k = 0; k < r; ++k) {
+        const double e = ada ? a.tensors.at(peft_key(m, "lora_E")).values[static_cast<std::size_t>(k)] : 1.0;
+        sum += static_cast<double>(B.values[static_cast<std::size_t>(o * r + k)]) * e *
+               A.values[static_cast<std::size_t>(k * sh.in + i)];
+      }
+      d[static_cast<std::size_t>(o) * sh.in + i] = a.config.scaling() * sum;
+    }
+  return d;
 }
 
 }  // namespace lwb::test

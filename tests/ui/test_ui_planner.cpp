@@ -141,9 +141,9 @@ class TestUiPlanner : public QObject {
     set_plan_method(in.adapter, "lora");
     const MemoryPlan want = plan_memory(in);
     QCOMPARE(cell_bytes(v.table(), "lora", kTotalColumn), qulonglong{want.total});
-    // The per-layer view: the model level, each of the 3 layers, the total.
+    // The per-layer view: the model level and each of the 3 layers (the total is no bar).
     v.show_details_of("lora");
-    QCOMPARE(v.layer_bars().stacks(), 3 + 2);
+    QCOMPARE(v.layer_bars().stacks(), 3 + 1);
   }
 
   void a_malformed_config_json_shows_an_error_and_keeps_the_plan() {
@@ -201,10 +201,12 @@ class TestUiPlanner : public QObject {
     settle();
     const MemoryPlan lora = lisa(Method::Lora);
     v.show_details_of("lora");
-    QCOMPARE(v.layer_bars().stacks(), 32 + 2);  // model level, 32 layers, total
-    // Bar values are the plan's rows (axis in GB).
+    QCOMPARE(v.layer_bars().stacks(), 32 + 1);  // model level, 32 layers
+    // Bar values are the plan's rows, in the binary unit of the axis.
+    QCOMPARE(v.layer_bars().unit(), 1024.0 * 1024.0 * 1024.0);
+    QCOMPARE(v.layers_plot()->xAxis->label(), QString("GiB"));
     const auto* frozen = v.layer_bars().bars(MemCategory::FrozenWeights);
-    QCOMPARE(frozen->data()->at(1)->value, static_cast<double>(lora.rows[1].bytes[0]) / 1e9);
+    QCOMPARE(frozen->data()->at(1)->value, static_cast<double>(lora.rows[1].bytes[0]) / v.layer_bars().unit());
     QVERIFY(v.terms_text()->toPlainText().startsWith(QString::fromStdString(format_plan_table(lora)).left(40)));
     QVERIFY(v.terms_text()->toPlainText().contains("r = 128"));
     v.show_details_of("full");
@@ -237,7 +239,7 @@ class TestUiPlanner : public QObject {
     in.threads = default_plan_threads();
     const MemoryPlan small = plan_memory(in);
     const QString text = f->memory_label()->text();
-    QVERIFY2(text.contains(QString::fromStdString(format_plan_bytes(static_cast<double>(small.total)))),
+    QVERIFY2(text.contains(format_bytes(static_cast<double>(small.total))),
              qPrintable(text));
     QVERIFY2(!text.contains("Exceeds"), qPrintable(text));
 
@@ -255,7 +257,7 @@ class TestUiPlanner : public QObject {
     f->set_field("train.seq_len", "512");
     const QString warning = f->memory_label()->text();
     QVERIFY2(warning.contains("Exceeds the free memory"), qPrintable(warning));
-    QVERIFY2(warning.contains(QString::fromStdString(format_plan_bytes(static_cast<double>(huge.total)))),
+    QVERIFY2(warning.contains(format_bytes(static_cast<double>(huge.total))),
              qPrintable(warning));
   }
 };
