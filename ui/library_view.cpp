@@ -438,16 +438,18 @@ compose::JobControl control_for(LibraryView* view, QProgressBar* bar, QLabel* st
 
 }  // namespace
 
+void LibraryView::show_kept(const Derivation& d) {
+  show_status(tr("Kept \"%1\": %2.").arg(qs(d.output_name), qs(compose::describe_derivation(d))));
+  show_job(d);
+  emit library_changed();
+}
+
 bool LibraryView::resize(std::int64_t adapter_id, int rank, const QString& name) {
   return start(tr("Resizing to rank %1...").arg(rank), [this, adapter_id, rank, name](const std::atomic<bool>* cancel) {
     Store store(db_);
     const Derivation d = compose::resize_library_adapter(store, adapter_id, rank, name.trimmed().toStdString(),
                                                          control_for(this, progress_, stage_, cancel));
-    QMetaObject::invokeMethod(this, [this, d] {
-      show_status(tr("Kept \"%1\": %2.").arg(qs(d.output_name), qs(compose::describe_derivation(d))));
-      show_job(d);
-      emit library_changed();
-    }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(this, [this, d] { show_kept(d); }, Qt::QueuedConnection);
   });
 }
 
@@ -458,11 +460,7 @@ bool LibraryView::extract(std::int64_t run_id, int rank, const std::vector<Targe
                  const Derivation d = compose::extract_library_lora(store, run_id, rank, targets,
                                                                     name.trimmed().toStdString(), TrainerEnvironment{},
                                                                     control_for(this, progress_, stage_, cancel));
-                 QMetaObject::invokeMethod(this, [this, d] {
-                   show_status(tr("Kept \"%1\": %2.").arg(qs(d.output_name), qs(compose::describe_derivation(d))));
-                   show_job(d);
-                   emit library_changed();
-                 }, Qt::QueuedConnection);
+                 QMetaObject::invokeMethod(this, [this, d] { show_kept(d); }, Qt::QueuedConnection);
                });
 }
 

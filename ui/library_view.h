@@ -77,6 +77,8 @@ class LibraryView : public QWidget {
   void show_status(const QString& text, bool error = false);
   void show_lineage();
   void show_job(const lwb::Derivation& d);
+  // A tool's new adapter: its line, its report, the library told.
+  void show_kept(const lwb::Derivation& d);
   void apply_filter();
   void ask_export();
   void ask_import();

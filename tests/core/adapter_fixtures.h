@@ -1,15 +1,18 @@
 #pragma once
 // Adapters with random factors on the tiny shape, for tests of merges and
 // library tools that compare against dense computations, and those dense
-// computations done by plain loops.
+// computations done by plain loops; a full fine-tuning run with given weights.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "core/adapters/adapter_state.h"
+#include "core/model/checkpoint.h"
 #include "core/model/config.h"
 #include "core/model/weights_init.h"
+#include "core/store/store.h"
 
 namespace lwb::test {
 
@@ -91,6 +94,20 @@ inline std::vector<double> direct_delta(const AdapterState& a, int layer, Target
       d[static_cast<std::size_t>(o) * sh.in + i] = a.config.scaling() * sum;
     }
   return d;
+}
+
+// A finished full fine-tuning run in `store` whose kept weights are `weights`
+// (what the extract tool reads).
+inline std::int64_t full_run_with_weights(Store& store, const Model& weights) {
+  const ExperimentConfig full = experiment_preset("tiny-full");
+  const std::int64_t run = store.create_run(store.create_experiment("full", full), "cpu", RunInfo{full});
+  RunResult done;
+  done.status = RunStatus::Finished;
+  done.steps_done = 10;
+  store.finish_run(run, done);
+  std::filesystem::create_directories(store.model_file(run).parent_path());
+  save_base_checkpoint(weights, store.model_file(run));
+  return run;
 }
 
 }  // namespace lwb::test

@@ -244,17 +244,10 @@ class TestLibraryTools : public QObject {
     QVERIFY2(describe_derivation(verified).starts_with("verified"), describe_derivation(verified).c_str());
 
     // A full fine-tuning run whose weights are the base plus a rank-2 update.
-    ExperimentConfig full = experiment_preset("tiny-full");
-    const std::int64_t run = store.create_run(store.create_experiment("full", full), "cpu", RunInfo{full});
-    RunResult done;
-    done.status = RunStatus::Finished;
-    done.steps_done = 10;
-    store.finish_run(run, done);
     const AdapterState update = adapter_on_base(12, 2, {Target::V});
     auto tuned = frozen_model();
     merge_adapter_into_base(*base, update, *tuned);
-    fs::create_directories(store.model_file(run).parent_path());
-    save_base_checkpoint(*tuned, store.model_file(run));
+    const std::int64_t run = lwb::test::full_run_with_weights(store, *tuned);
     QVERIFY(store.get_run(run).row.has_model);
     const Derivation extracted = extract_library_lora(store, run, 2, {Target::V}, "extracted", env);
     const AdapterState got = store.load_adapter(*extracted.output_adapter_id);

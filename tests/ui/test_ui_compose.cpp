@@ -339,7 +339,7 @@ class TestUiCompose : public QObject {
     QTest::mouseClick(view.cancel_button(), Qt::LeftButton);
     QVERIFY(wait_for_job(view));
     QVERIFY(view.trace().size() < 100000);
-    QVERIFY2(view.status_label()->text().contains("search cancelled"), qPrintable(view.status_label()->text()));
+    QVERIFY2(view.status_label()->text().contains("cma-es cancelled"), qPrintable(view.status_label()->text()));
     const auto best = std::min_element(view.trace().begin(), view.trace().end(),
                                        [](const auto& a, const auto& b) { return a.objective < b.objective; });
     QCOMPARE(view.weights(), best->weights);

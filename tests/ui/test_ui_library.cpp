@@ -174,17 +174,10 @@ class TestUiLibrary : public QObject {
   // update on v: extracting rank 2 on v gives that update back.
   void extract_recovers_a_full_fine_tunings_update() {
     Store store(db());
-    const ExperimentConfig full = experiment_preset("tiny-full");
-    const std::int64_t run = store.create_run(store.create_experiment("full", full), "cpu", RunInfo{full});
-    RunResult done;
-    done.status = RunStatus::Finished;
-    done.steps_done = 10;
-    store.finish_run(run, done);
     const AdapterState update = adapter_on_base(3, 2, {Target::V});
     auto tuned = frozen_model();
     merge_adapter_into_base(*base, update, *tuned);
-    fs::create_directories(store.model_file(run).parent_path());
-    save_base_checkpoint(*tuned, store.model_file(run));
+    const std::int64_t run = lwb::test::full_run_with_weights(store, *tuned);
 
     LibraryView v(db());
     QVERIFY(v.extract(run, 2, {Target::V}, "extracted"));
