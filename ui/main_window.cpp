@@ -106,10 +106,10 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   loss_ = new LossPlot;
   variant_ = new VariantView;
   stats_ = new TrainingStatsView;
-  auto* below = new QTabWidget;
-  below->setObjectName("monitor_below");
-  below->addTab(variant_, tr("Method view"));
-  below->addTab(stats_, tr("Layers and weights"));
+  below_ = new QTabWidget;
+  below_->setObjectName("monitor_below");
+  below_->addTab(variant_, tr("Method view"));
+  below_->addTab(stats_, tr("Layers and weights"));
   log_ = new QPlainTextEdit;
   log_->setObjectName("run_log");
   log_->setReadOnly(true);
@@ -117,9 +117,9 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   log_->setMaximumHeight(56);
   auto* split = new QSplitter(Qt::Vertical);
   split->addWidget(loss_);
-  split->addWidget(below);
-  split->setStretchFactor(0, 3);
-  split->setStretchFactor(1, 2);
+  split->addWidget(below_);
+  split->setStretchFactor(0, 2);
+  split->setStretchFactor(1, 1);
   monitor_layout->addLayout(progress_row);
   monitor_layout->addWidget(status_);
   monitor_layout->addWidget(split, 1);
@@ -358,14 +358,16 @@ void MainWindow::start_item(qint64 key) {
   if (!item) return;
   // A base that is not cached is pretrained first, as its own run.
   if (item->resume_state.isEmpty() && needs_pretraining(item->config)) {
+    // Inserting moves the queue's items: nothing of `item` is read after it.
     const std::string preset = item->config.model.preset;
+    const QString label = item->label;
     ExperimentConfig pre = experiment_preset("pretrain-" + preset);
     pre.train.device = item->config.train.device;
     after_pretrain_ = key;
     const qint64 pre_key = queue_->insert_before(
-        key, pre, tr("pretrain the %1 base (for %2)").arg(QString::fromStdString(preset), item->label));
-    log(tr("the %1 base is not cached: pretraining it first, as run of its own; %2 starts when it is done")
-            .arg(QString::fromStdString(preset), item->label));
+        key, pre, tr("pretrain the %1 base (for %2)").arg(QString::fromStdString(preset), label));
+    log(tr("the %1 base is not cached: pretraining it first, as a run of its own; %2 starts when it is done")
+            .arg(QString::fromStdString(preset), label));
     start_item(pre_key);
     return;
   }
@@ -378,6 +380,10 @@ void MainWindow::start_item(qint64 key) {
   memory_->clear();
   variant_->clear();
   stats_->clear();
+  // The layer statistics until the method reports something of its own
+  // (plain LoRA and full fine-tuning never do).
+  below_->setCurrentWidget(stats_);
+  method_view_shown_ = false;
   history_.clear();
   run_id_ = 0;
   stopping_ = false;
@@ -491,6 +497,10 @@ void MainWindow::on_step(const lwb::StepEvent& e) {
   if (e.device_total_bytes > 0) memory_->add_device_point(step, e.device_used_bytes, e.device_total_bytes);
   if (!e.layer_grad_norms.empty()) stats_->add_layer_norms(step, e.layer_grad_norms);
   for (const VariantEvent& v : e.variant_events) {
+    if (!method_view_shown_ && !v.kind.starts_with("train.")) {
+      below_->setCurrentWidget(variant_);
+      method_view_shown_ = true;
+    }
     variant_->add_event(v, step);
     stats_->add_event(v);
     if (v.kind == "relora.reset") loss_->add_marker(step, tr("ReLoRA reset"));

@@ -112,6 +112,7 @@ class MainWindow : public QMainWindow {
   MemoryView* memory_;
   VariantView* variant_;
   TrainingStatsView* stats_;
+  QTabWidget* below_;  // the method view and the layer statistics, under the loss plot
   RunsView* runs_;
   RunQueue* queue_;
   QueueView* queue_view_;
@@ -135,7 +136,8 @@ class MainWindow : public QMainWindow {
   qint64 current_item_ = 0;    // the queue item running
   qint64 after_pretrain_ = 0;  // the queue item waiting for the base being pretrained
   bool queue_running_ = false;
-  bool stopping_ = false;  // Stop was asked: the status says so until the run ends
+  bool stopping_ = false;
+  bool method_view_shown_ = false;  // the method view was brought forward for this run  // Stop was asked: the status says so until the run ends
   QString run_label_;      // what the running item is, for the status lines
   RunResult last_result_;
   std::vector<StepEvent> history_;  // the current run's steps, for CSV export

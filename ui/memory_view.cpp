@@ -125,7 +125,7 @@ MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
   // fits what is used (the total is in the label), and this run's own
   // buffers (the ledger) have their own axis on the right.
   device_ = new QCustomPlot(this);
-  device_->setMinimumHeight(150);
+  device_->setMinimumHeight(170);
   device_->xAxis->setLabel(tr("step"));
   device_->xAxis->setTicker(step_ticker());
   device_->yAxis2->setVisible(true);
@@ -141,6 +141,7 @@ MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
   device_->setVisible(false);
 
   summary_ = new QLabel;
+  summary_->setWordWrap(true);  // the legend line must not set the window's width
   summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   auto* layout = new QVBoxLayout(this);
   layout->addWidget(summary_);
@@ -191,7 +192,9 @@ void MemoryView::add_device_point(double step, double used_bytes, double total_b
   const double gib = 1024.0 * kMiB;
   used_->addData(step, used_bytes / gib);
   own_->addData(step, ledger_total_ / kMiB);
-  device_->yAxis->setLabel(tr("device used, GiB\n(of %1; system RAM on the CPU)").arg(format_bytes(total_bytes)));
+  // The axis is short: the total goes in the legend.
+  device_->yAxis->setLabel(tr("device, GiB"));
+  used_->setName(tr("device used by all processes, of %1 (system RAM on the CPU)").arg(format_bytes(total_bytes)));
   device_->yAxis2->setLabel(tr("this run, MiB"));
   device_->setVisible(true);
   device_->xAxis->rescale();

@@ -442,7 +442,7 @@ void PlannerView::show_plans() {
     gpu_text_->position->setType(QCPItemPosition::ptAxisRectRatio);
     gpu_text_->setPositionAlignment(Qt::AlignRight | Qt::AlignTop);
     gpu_text_->position->setCoords(0.98, 0.02);
-    gpu_text_->setText(tr("%1 GiB GPU: off the scale, %2x the largest plan")
+    gpu_text_->setText(tr("%1 GiB GPU:\noff the scale,\n%2x the largest plan")
                            .arg(gpu_gib())
                            .arg(gpu / (top * unit), 0, 'f', 0));
   }

@@ -129,15 +129,18 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   window.queue()->add(ada);
   window.queue()->add(full);
   grab(tab(window.queue_view()), "queue");
-  window.run_queue();
+  // Each shown at its end: the queue pauses after the AdaLoRA run, then runs the rest.
+  QTabWidget* below = window.findChild<QTabWidget*>("monitor_below");
   const int before_queue = finished;
-  wait_for([&] { return finished >= before_queue + 1; }, 1800000);
-  window.tabs()->setCurrentIndex(1);
+  window.run_queue();
+  window.pause_queue();
+  wait_for([&] { return finished >= before_queue + 1 && !window.training(); }, 1800000);
+  if (below) below->setCurrentIndex(0);
   grab(1, "monitor-adalora");
-  if (auto* below = window.findChild<QTabWidget*>("monitor_below")) below->setCurrentIndex(1);
-  grab(1, "monitor-layers");
-  if (auto* below = window.findChild<QTabWidget*>("monitor_below")) below->setCurrentIndex(0);
+  window.run_queue();
   wait_for([&] { return finished >= before_queue + 2 && !window.training(); }, 1800000);
+  if (below) below->setCurrentIndex(1);
+  grab(1, "monitor-layers");
 
   window.runs_view()->refresh();
   std::vector<std::int64_t> all;

@@ -9,6 +9,7 @@
 #include <QApplication>
 #include <QLabel>
 #include <QMessageBox>
+#include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -120,6 +121,8 @@ class TestUiQueue : public QObject {
     QCOMPARE(w.queue()->items()[0].config.name, std::string("pretrain-tiny"));
     QCOMPARE(w.queue()->items()[0].state, QueueItem::State::Running);
     QCOMPARE(w.queue()->items()[1].state, QueueItem::State::Waiting);
+    const QString log = w.findChild<QPlainTextEdit*>("run_log")->toPlainText();
+    QVERIFY2(log.contains("pretraining it first, as a run of its own; queued starts when it is done"), qPrintable(log));
     QTRY_VERIFY_WITH_TIMEOUT(w.loss_plot()->train_points() >= 3, kRunTimeoutMs);
     QVERIFY2(w.speed_label()->text().contains("tokens/s") && w.speed_label()->text().contains("ETA"),
              qPrintable(w.speed_label()->text()));
