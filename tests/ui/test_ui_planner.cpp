@@ -21,6 +21,7 @@
 #include "ui/main_window.h"
 #include "ui/memory_view.h"
 #include "ui/planner_view.h"
+#include "ui/plot_style.h"
 
 using namespace lwb;
 using namespace lwb::ui;
@@ -202,9 +203,18 @@ class TestUiPlanner : public QObject {
     const MemoryPlan lora = lisa(Method::Lora);
     v.show_details_of("lora");
     QCOMPARE(v.layer_bars().stacks(), 32 + 1);  // model level, 32 layers
-    // Bar values are the plan's rows, in the binary unit of the axis.
-    QCOMPARE(v.layer_bars().unit(), 1024.0 * 1024.0 * 1024.0);
-    QCOMPARE(v.layers_plot()->xAxis->label(), QString("GiB"));
+    // Bar values are the plan's rows, in the binary unit of the largest row
+    // (a layer of LLaMA-2-7B holds hundreds of MiB), named on the axis.
+    std::size_t largest = 0;
+    for (const auto& row : lora.rows) {
+      std::size_t sum = 0;
+      for (std::size_t b : row.bytes) sum += b;
+      largest = std::max(largest, sum);
+    }
+    const auto [unit, unit_name] = binary_unit(static_cast<double>(largest));
+    QCOMPARE(v.layer_bars().unit(), unit);
+    QCOMPARE(v.layers_plot()->xAxis->label(), unit_name);
+    QCOMPARE(unit_name, QString("MiB"));
     const auto* frozen = v.layer_bars().bars(MemCategory::FrozenWeights);
     QCOMPARE(frozen->data()->at(1)->value, static_cast<double>(lora.rows[1].bytes[0]) / v.layer_bars().unit());
     QVERIFY(v.terms_text()->toPlainText().startsWith(QString::fromStdString(format_plan_table(lora)).left(40)));
