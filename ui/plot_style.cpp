@@ -41,6 +41,8 @@ class LogTicker : public QCPAxisTicker {
       return t;
     };
     ticks = make({1, 2, 5}, 1);
+    // Less than a decade: add 3s before every digit, which crowd a short axis.
+    if (ticks.size() < 3) ticks = make({1, 2, 3, 5}, 1);
     if (ticks.size() < 3) ticks = make({1, 2, 3, 4, 5, 6, 7, 8, 9}, 1);
     if (ticks.size() > 10) ticks = make({1}, 1);
     for (int step = 2; ticks.size() > 10; ++step) ticks = make({1}, step);

@@ -36,6 +36,7 @@ TrainingStatsView::TrainingStatsView(QWidget* parent) : QWidget(parent) {
   step_box_->setObjectName("histogram_step");
   group_box_ = new QComboBox;
   group_box_->setObjectName("histogram_group");
+  group_box_->setSizeAdjustPolicy(QComboBox::AdjustToContents);  // module names, not clipped
   connect(step_box_, &QComboBox::currentIndexChanged, this, &TrainingStatsView::redraw_histogram);
   connect(group_box_, &QComboBox::currentIndexChanged, this, &TrainingStatsView::redraw_histogram);
 
