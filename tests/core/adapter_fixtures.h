@@ -96,6 +96,21 @@ inline std::vector<double> direct_delta(const AdapterState& a, int layer, Target
   return d;
 }
 
+// Σ σᵢ² over the singular values past `rank`, and over all of them: the
+// squared error of the best rank-`rank` approximation and the energy
+// (Eckart–Young).
+struct TailEnergy {
+  double dropped = 0, total = 0;
+};
+inline TailEnergy tail_energy(const std::vector<double>& singular, int rank) {
+  TailEnergy e;
+  for (std::size_t i = 0; i < singular.size(); ++i) {
+    e.total += singular[i] * singular[i];
+    if (i >= static_cast<std::size_t>(rank)) e.dropped += singular[i] * singular[i];
+  }
+  return e;
+}
+
 // A finished full fine-tuning run in `store` whose kept weights are `weights`
 // (what the extract tool reads).
 inline std::int64_t full_run_with_weights(Store& store, const Model& weights) {

@@ -115,11 +115,7 @@ class TestUiLibrary : public QObject {
         const LinearShape sh = linear_shape(a.model, t);
         const std::vector<double> full = direct_delta(a, l, t);
         const std::vector<double> sv = singular_values(full, sh.out, sh.in);
-        double dropped = 0, total = 0;
-        for (std::size_t i = 0; i < sv.size(); ++i) {
-          total += sv[i] * sv[i];
-          if (i >= 2) dropped += sv[i] * sv[i];
-        }
+        const auto [dropped, total] = lwb::test::tail_energy(sv, 2);
         std::vector<double> err = compose::dense_delta(r2, module_hf_name(l, t));
         for (std::size_t i = 0; i < err.size(); ++i) err[i] -= full[i];
         QVERIFY2(std::abs(squared_norm(err) - dropped) < 1e-5 * total,
