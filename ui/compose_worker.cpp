@@ -60,17 +60,12 @@ class TrainingLines : public TrainerSink {
 
 }  // namespace
 
-ComposeWorker::ComposeWorker(std::filesystem::path db, QObject* parent) : QObject(parent), db_(std::move(db)) {
+ComposeWorker::ComposeWorker(std::filesystem::path db, QObject* parent)
+    : BackgroundWorker(parent), db_(std::move(db)) {
   qRegisterMetaType<lwb::compose::Trial>();
   qRegisterMetaType<lwb::compose::SearchResult>();
   qRegisterMetaType<lwb::compose::Evaluation>();
-  connect(&runner_, &JobRunner::failed, this, &ComposeWorker::failed);
-  connect(&runner_, &JobRunner::done, this, &ComposeWorker::done);
 }
-
-ComposeWorker::~ComposeWorker() = default;
-
-bool ComposeWorker::start(std::function<void()> job) { return runner_.start(std::move(job)); }
 
 TrainerEnvironment ComposeWorker::environment() {
   TrainerEnvironment env;
@@ -92,7 +87,7 @@ std::unique_ptr<CompositionSession> open_session(std::vector<Member> members, co
 bool ComposeWorker::search(std::vector<Member> members, SessionOptions session, compose::SearchOptions search) {
   return start([this, members = std::move(members), session, search]() mutable {
     auto s = open_session(std::move(members), session, environment());
-    const compose::SearchResult r = s->search(search, [this](const compose::Trial& t) { emit trial(t); }, runner_.cancel_flag());
+    const compose::SearchResult r = s->search(search, [this](const compose::Trial& t) { emit trial(t); }, &cancel_);
     emit searched(r);
   });
 }
@@ -141,7 +136,7 @@ bool ComposeWorker::run_hub(compose::HubPreset preset) {
       progress.advance(1, tr("searching the weights: evaluation %1").arg(t.iteration + 1));
       emit trial(t);
     };
-    const compose::HubReport r = compose::run_hub(store, preset, environment(), cb, runner_.cancel_flag());
+    const compose::HubReport r = compose::run_hub(store, preset, environment(), cb, &cancel_);
     const QString report = tr("hub demo: %1 adapter(s) trained, %2 reused, %3 s in all (training %4 s); the search "
                               "%5")
                                .arg(r.trained.size())

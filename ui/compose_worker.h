@@ -1,26 +1,25 @@
 #pragma once
-// The composition window's engine jobs on a background JobRunner, one at a
-// time: a weight search, an evaluation, an export of the merged adapter, the
-// hub demo. Each job builds its CompositionSession on the worker thread, so
-// the model never touches the GUI thread; results come back as queued
-// signals. Jobs that write to the store open their own connection.
-#include <QObject>
+// The composition window's engine jobs on a background QThread, one at a time
+// (BackgroundWorker): a weight search, an evaluation, an export of the
+// merged adapter, the hub demo. Each job builds its CompositionSession on the
+// worker thread, so the model never touches the GUI thread; results come back
+// as queued signals and cancellation is an atomic the GUI thread sets
+// directly. Jobs that write to the store open their own connection.
 #include <QString>
 #include <filesystem>
-#include <functional>
 #include <vector>
 
 #include "core/compose/hub.h"
 #include "core/compose/session.h"
-#include "ui/job_runner.h"
+#include "ui/background_worker.h"
 
 namespace lwb::ui {
 
-class ComposeWorker : public QObject {
+class ComposeWorker : public BackgroundWorker {
   Q_OBJECT
  public:
   explicit ComposeWorker(std::filesystem::path db, QObject* parent = nullptr);
-  ~ComposeWorker() override;  // cancels the job and waits for it
+  ~ComposeWorker() override { stop_and_wait(); }
 
   // Each starts one job; false (and nothing started) while another runs.
   bool search(std::vector<compose::Member> members, compose::SessionOptions session, compose::SearchOptions search);
@@ -31,9 +30,6 @@ class ComposeWorker : public QObject {
                      std::vector<double> weights, std::filesystem::path dir, std::string library_name,
                      compose::Score heldout);
   bool run_hub(compose::HubPreset preset);
-
-  void cancel() { runner_.cancel(); }
-  bool busy() const { return runner_.busy(); }
 
  signals:
   void trial(lwb::compose::Trial trial);
@@ -47,16 +43,11 @@ class ComposeWorker : public QObject {
   // (NaN until there is a rate to go by).
   void hub_progress(qint64 done, qint64 total, QString stage, double eta_s);
   void notice(QString line);
-  void failed(QString message);
-  // After every job, after its result or failure.
-  void done();
 
  private:
-  bool start(std::function<void()> job);
   TrainerEnvironment environment();
 
   std::filesystem::path db_;
-  JobRunner runner_;
 };
 
 }  // namespace lwb::ui

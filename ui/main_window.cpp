@@ -29,6 +29,7 @@
 #include "core/store/store.h"
 #include "core/train/trainer.h"
 #include "ui/adapter_library.h"
+#include "ui/comparison_view.h"
 #include "ui/compose_view.h"
 #include "ui/experiment_form.h"
 #include "ui/library_view.h"
@@ -144,6 +145,10 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   tabs_->addTab(queue_view_, tr("Queue"));
   library_ = new LibraryView(db_);
   tabs_->addTab(library_, tr("Library"));
+  compare_ = new ComparisonView(db_, ComparisonView::Kind::Compare);
+  tabs_->addTab(compare_, tr("Compare"));
+  studies_ = new ComparisonView(db_, ComparisonView::Kind::Study);
+  tabs_->addTab(studies_, tr("Studies"));
   compose_ = new ComposeView(db_);
   tabs_->addTab(compose_, tr("Compose"));
   planner_ = new PlannerView;
@@ -628,6 +633,14 @@ void MainWindow::closeEvent(QCloseEvent* event) {
       return;
     }  // the views' workers cancel and wait as they go
     library_->cancel();
+  }
+  if (compare_->busy() || studies_->busy()) {
+    if (QMessageBox::question(this, tr("Comparison running"),
+                              tr("A comparison or study is still running. Stop it (the runs so far stay stored) and "
+                                 "quit?")) != QMessageBox::Yes) {
+      event->ignore();
+      return;
+    }  // the views' workers stop and wait as they go
   }
   if (training()) {
     const auto answer = QMessageBox::question(

@@ -2,12 +2,13 @@
 // The workbench window: experiment setup, the live monitor (loss, the
 // variant's view, per-layer gradient norms and weight histograms), the memory
 // breakdown, the run history compared as in TensorBoard, the run queue, the
-// adapter library with its tools, LoRAHub compositions and the memory
-// planner. A menu bar with the usual shortcuts (Ctrl+O, Ctrl+S, Ctrl+Q, F5
-// start, Esc stop). Thin views over core; training runs in a TrainingWorker
-// thread, one run after another from the RunQueue. A base that is not cached
-// yet is pretrained first, as a run like any other (plotted, timed,
-// stoppable, resumable), and the Setup tab says so before Start.
+// adapter library with its tools, comparisons over seeds and the built-in
+// studies (ComparisonView), LoRAHub compositions and the memory planner. A
+// menu bar with the usual shortcuts (Ctrl+O, Ctrl+S, Ctrl+Q, F5 start, Esc
+// stop). Thin views over core; training runs in a TrainingWorker thread, one
+// run after another from the RunQueue. A base that is not cached yet is
+// pretrained first, as a run like any other (plotted, timed, stoppable,
+// resumable), and the Setup tab says so before Start.
 #include <QMainWindow>
 #include <filesystem>
 #include <memory>
@@ -37,6 +38,7 @@ class QueueView;
 class LibraryView;
 class ComposeView;
 class PlannerView;
+class ComparisonView;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -55,6 +57,8 @@ class MainWindow : public QMainWindow {
   QueueView* queue_view() const { return queue_view_; }
   LibraryView* library_view() const { return library_; }
   ComposeView* compose_view() const { return compose_; }
+  ComparisonView* compare_view() const { return compare_; }
+  ComparisonView* studies_view() const { return studies_; }
   PlannerView* planner_view() const { return planner_; }
   QTabWidget* tabs() const { return tabs_; }
   QPushButton* start_button() const { return start_; }
@@ -118,6 +122,8 @@ class MainWindow : public QMainWindow {
   QueueView* queue_view_;
   LibraryView* library_;
   ComposeView* compose_;
+  ComparisonView* compare_;
+  ComparisonView* studies_;
   PlannerView* planner_;
   QComboBox* presets_;
   QPushButton* start_;

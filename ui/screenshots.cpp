@@ -4,6 +4,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QListWidget>
 #include <QPushButton>
 #include <QTabWidget>
 #include <QThread>
@@ -13,6 +14,7 @@
 #include "core/store/store.h"
 #include "ui/adapter_library.h"
 #include "ui/compose_canvas.h"
+#include "ui/comparison_view.h"
 #include "ui/compose_view.h"
 #include "ui/experiment_form.h"
 #include "ui/library_view.h"
@@ -183,6 +185,14 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   window.planner_view()->lisa_button()->click();
   wait_for([] { return false; }, 300);
   grab(tab(window.planner_view()), "planner-llama2-7b");
+
+  // The comparison views, each on the newest stored comparison or study (a
+  // data folder that has some: LWB_DATA_DIR), else empty.
+  for (auto [view, name] : {std::pair{window.compare_view(), "compare"}, std::pair{window.studies_view(), "studies"}}) {
+    view->refresh();
+    if (view->history()->count() > 0) view->history()->setCurrentRow(0);
+    grab(tab(view), name);
+  }
   return failures == 0 ? 0 : 1;
 }
 

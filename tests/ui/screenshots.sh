@@ -6,7 +6,8 @@
 # two, and saves every tab at 1280x720 and 1920x1080 into OUTDIR (default
 # ./screenshots) as <view>-<w>x<h>.png: setup, monitor(-pretraining,
 # -adalora, -layers), memory(-ended), runs(-time), queue(-done), library,
-# compose, planner-tiny, planner-llama2-7b. Uses a throwaway data folder
+# compose, planner-tiny, planner-llama2-7b, and the Compare and Studies views
+# on the newest stored comparison and study. Uses a throwaway data folder
 # unless LWB_DATA_DIR is set, so the user's store is untouched.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,4 +16,5 @@ steps=${2:-150}
 [ -x build/app/lora-workbench ] || { echo "build first: ./run.sh or cmake --build build" >&2; exit 1; }
 export LWB_DATA_DIR=${LWB_DATA_DIR:-$(mktemp -d)}
 mkdir -p "$out"
+# The screen is taller than the largest grab: the window's frame and menu fit.
 xvfb-run -a -s "-screen 0 1920x1200x24" build/app/lora-workbench --screenshots "$(realpath "$out")" "$steps"

@@ -1,10 +1,10 @@
-#include "ui/job_runner.h"
+#include "ui/background_worker.h"
 
 #include <exception>
 
 namespace lwb::ui {
 
-JobRunner::JobRunner(QObject* parent) : QObject(parent) {
+BackgroundWorker::BackgroundWorker(QObject* parent) : QObject(parent) {
   connect(
       &thread_, &QThread::started, this,
       [this] {
@@ -25,12 +25,14 @@ JobRunner::JobRunner(QObject* parent) : QObject(parent) {
   });
 }
 
-JobRunner::~JobRunner() {
+BackgroundWorker::~BackgroundWorker() { stop_and_wait(); }
+
+void BackgroundWorker::stop_and_wait() {
   cancel_ = true;
   thread_.wait();
 }
 
-bool JobRunner::start(std::function<void()> job) {
+bool BackgroundWorker::start(std::function<void()> job) {
   if (busy_) return false;
   busy_ = true;
   cancel_ = false;
