@@ -86,37 +86,15 @@ AdapterLibrary::AdapterLibrary(std::filesystem::path db, QWidget* parent) : QWid
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   table_->setToolTip(tr("Drag adapters onto the canvas; drag a node back here to remove it."));
 
-  auto* export_button = new QPushButton(tr("Export..."));
-  export_button->setObjectName("library_export");
-  export_button->setToolTip(tr("The selected adapter as a PEFT folder (adapter_config.json + "
-                               "adapter_model.safetensors), or merged into its base as a Hugging Face "
-                               "checkpoint. A ReLoRA adapter holds its whole update (every reset merged) as "
-                               "one LoRA relative to the original base."));
-  auto* import_button = new QPushButton(tr("Import..."));
-  import_button->setObjectName("library_import");
-  import_button->setToolTip(tr("A PEFT adapter folder into the library, checked against its base model"));
-
   auto* top = new QHBoxLayout;
   top->addWidget(filter_, 1);
   top->addWidget(reload);
-  auto* bottom = new QHBoxLayout;
-  bottom->addWidget(export_button);
-  bottom->addWidget(import_button);
-  bottom->addStretch(1);
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addLayout(top);
   layout->addWidget(table_, 1);
-  layout->addLayout(bottom);
   connect(filter_, &QLineEdit::textChanged, this, &AdapterLibrary::apply_filter);
   connect(reload, &QPushButton::clicked, this, &AdapterLibrary::refresh);
-  connect(export_button, &QPushButton::clicked, this, [this] {
-    if (const qint64 id = current_adapter())
-      emit export_requested(id);
-    else
-      emit error(tr("Select the adapter to export in the library."));
-  });
-  connect(import_button, &QPushButton::clicked, this, &AdapterLibrary::import_requested);
   refresh();
 }
 

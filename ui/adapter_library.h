@@ -3,8 +3,8 @@
 // per adapter in the store (name, variant, rank, task, base model, held-out
 // scores), filtered by a text that any column may contain. Rows drag out as
 // kAdapterMime (the adapter ids); canvas nodes dropped back here are
-// reported by member_returned, and the canvas removes them. Export and
-// Import are asked for by signal: the owner runs them in the background.
+// reported by member_returned, and the canvas removes them. Export, import
+// and the adapter tools live in the Library tab (LibraryView).
 #include <QWidget>
 #include <cstdint>
 #include <filesystem>
@@ -39,8 +39,6 @@ class AdapterLibrary : public QWidget {
 
  signals:
   void member_returned(int member);
-  void export_requested(qint64 adapter_id);
-  void import_requested();
   void error(QString message);
 
  private:

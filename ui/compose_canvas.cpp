@@ -4,6 +4,7 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QDoubleSpinBox>
+#include <QGraphicsPathItem>
 #include <QGraphicsProxyWidget>
 #include <QGraphicsRectItem>
 #include <QGraphicsSimpleTextItem>
@@ -28,6 +29,20 @@ constexpr int kSliderSteps = 100;  // per unit of weight
 const QRectF kMinimumScene(-200, -200, 1200, 700);
 // show_all() zooms out no further: the weight editors stay usable.
 constexpr double kMinimumScale = 0.5;
+// The composition node, right of the members.
+constexpr double kSinkWidth = 190, kSinkHeight = 64, kSinkGap = 130;
+constexpr double kMaxEdgeWidth = 8;
+
+// Blue for a positive weight, red for a negative one, fading towards zero.
+QPen edge_pen(double w) {
+  const double strength = std::min(std::abs(w) / 1.5, 1.0);  // the search's box is ±1.5
+  const QColor base = w >= 0 ? QColor(31, 119, 180) : QColor(214, 39, 40);
+  QColor c = base;
+  c.setAlphaF(0.25 + 0.75 * strength);
+  QPen pen(c, 1 + (kMaxEdgeWidth - 1) * strength);
+  pen.setCapStyle(Qt::RoundCap);
+  return pen;
+}
 }  // namespace
 
 // A member: a movable card with its name, a subtitle and the weight editors.
@@ -117,6 +132,20 @@ class CanvasNode : public QGraphicsRectItem {
 ComposeCanvas::ComposeCanvas(QWidget* parent) : QGraphicsView(parent) {
   setScene(new QGraphicsScene(this));
   scene()->setSceneRect(kMinimumScene);
+  sink_ = new QGraphicsRectItem(0, 0, kSinkWidth, kSinkHeight);
+  sink_->setBrush(QColor(255, 250, 240));
+  sink_->setPen(QPen(QColor(255, 127, 14), 2));
+  sink_title_ = new QGraphicsSimpleTextItem(sink_);
+  QFont bold = sink_title_->font();
+  bold.setBold(true);
+  sink_title_->setFont(bold);
+  sink_title_->setPos(8, 6);
+  sink_detail_ = new QGraphicsSimpleTextItem(sink_);
+  sink_detail_->setBrush(QColor(90, 90, 90));
+  sink_detail_->setPos(8, 28);
+  sink_->setVisible(false);
+  scene()->addItem(sink_);
+  set_composition_label(tr("composition"), QString());
   setAcceptDrops(true);
   setRenderHint(QPainter::Antialiasing);
   setMinimumSize(420, 260);
@@ -128,16 +157,60 @@ ComposeCanvas::~ComposeCanvas() = default;
 void ComposeCanvas::add_node(const QString& title, const QString& subtitle, double weight, QPointF pos) {
   auto* node = new CanvasNode(title, subtitle, weight);
   node->setPos(pos);
-  node->on_weight = [this, node](double w) { emit weight_edited(index_of(node), w); };
+  node->on_weight = [this, node](double w) {
+    update_graph();
+    emit weight_edited(index_of(node), w);
+  };
   node->on_moved = [this, node] {
+    update_graph();
     fit_scene();
     emit node_moved(index_of(node));
   };
   connect(node->remove_button(), &QToolButton::clicked, this, [this, node] { emit remove_requested(index_of(node)); });
   scene()->addItem(node);
   nodes_.push_back(node);
+  auto* edge = new QGraphicsPathItem;
+  edge->setZValue(-1);  // behind the cards
+  auto* label = new QGraphicsSimpleTextItem(edge);
+  label->setBrush(QColor(60, 60, 60));
+  scene()->addItem(edge);
+  edges_.push_back(edge);
+  update_graph();
   fit_scene();
 }
+
+void ComposeCanvas::set_composition_label(const QString& title, const QString& detail) {
+  sink_title_->setText(title);
+  sink_detail_->setText(detail);
+}
+
+// Members -> the composition node, each edge as wide and as strongly coloured
+// as its weight, labelled with it.
+void ComposeCanvas::update_graph() {
+  sink_->setVisible(!nodes_.empty());
+  if (nodes_.empty()) return;
+  QRectF members;
+  for (const CanvasNode* n : nodes_) members = members.united(n->sceneBoundingRect());
+  sink_->setPos(members.right() + kSinkGap, members.center().y() - kSinkHeight / 2);
+  const QPointF in(sink_->pos() + QPointF(0, kSinkHeight / 2));
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const QRectF card = nodes_[i]->sceneBoundingRect();
+    const QPointF out(card.right(), card.center().y());
+    QPainterPath path(out);
+    const double dx = std::max(40.0, (in.x() - out.x()) / 2);
+    path.cubicTo(out + QPointF(dx, 0), in - QPointF(dx, 0), in);
+    edges_[i]->setPath(path);
+    const double w = nodes_[i]->weight();
+    edges_[i]->setPen(edge_pen(w));
+    auto* label = static_cast<QGraphicsSimpleTextItem*>(edges_[i]->childItems().front());
+    label->setText(QString::number(w, 'f', 3));
+    label->setPos(path.pointAtPercent(0.5) + QPointF(-16, -18));
+  }
+}
+
+double ComposeCanvas::edge_width(int i) const { return edges_.at(static_cast<std::size_t>(i))->pen().widthF(); }
+QColor ComposeCanvas::edge_color(int i) const { return edges_.at(static_cast<std::size_t>(i))->pen().color(); }
+QPointF ComposeCanvas::composition_position() const { return sink_->pos(); }
 
 void ComposeCanvas::fit_scene() {
   scene()->setSceneRect(scene()->itemsBoundingRect().adjusted(-100, -100, 100, 100).united(kMinimumScene));
@@ -155,9 +228,14 @@ void ComposeCanvas::show_all() {
 
 void ComposeCanvas::remove_node(int i) {
   CanvasNode* node = nodes_.at(static_cast<std::size_t>(i));
+  QGraphicsPathItem* edge = edges_.at(static_cast<std::size_t>(i));
   nodes_.erase(nodes_.begin() + i);
+  edges_.erase(edges_.begin() + i);
   scene()->removeItem(node);
+  scene()->removeItem(edge);
   delete node;
+  delete edge;
+  update_graph();
 }
 
 void ComposeCanvas::clear_nodes() {
@@ -165,7 +243,10 @@ void ComposeCanvas::clear_nodes() {
 }
 
 double ComposeCanvas::weight(int i) const { return nodes_.at(static_cast<std::size_t>(i))->weight(); }
-void ComposeCanvas::set_weight(int i, double w) { nodes_.at(static_cast<std::size_t>(i))->set_weight(w); }
+void ComposeCanvas::set_weight(int i, double w) {
+  nodes_.at(static_cast<std::size_t>(i))->set_weight(w);
+  update_graph();
+}
 QPointF ComposeCanvas::position(int i) const { return nodes_.at(static_cast<std::size_t>(i))->pos(); }
 QString ComposeCanvas::title(int i) const { return nodes_.at(static_cast<std::size_t>(i))->title(); }
 QDoubleSpinBox* ComposeCanvas::weight_box(int i) const { return nodes_.at(static_cast<std::size_t>(i))->spin(); }

@@ -1,6 +1,9 @@
 #pragma once
 // The composition canvas: one movable node per member, in member order, each
-// with its weight (slider and spin box) and a remove button. Adapters dropped
+// with its weight (slider and spin box) and a remove button, drawn as a graph:
+// every member has an edge into the composition node on its right, as wide
+// and as strongly coloured as its weight (blue positive, red negative) and
+// labelled with it, so the canvas shows how the cards combine. Adapters dropped
 // from the library are offered to the owner (adapters_dropped), which decides
 // whether they may join; a node dragged out of the view carries kMemberMime
 // so that the library can take it back. The canvas only shows members: the
@@ -11,6 +14,9 @@
 
 class QAbstractButton;
 class QDoubleSpinBox;
+class QGraphicsPathItem;
+class QGraphicsRectItem;
+class QGraphicsSimpleTextItem;
 class QMimeData;
 
 namespace lwb::ui {
@@ -40,6 +46,11 @@ class ComposeCanvas : public QGraphicsView {
   QMimeData* drag_data(int i) const;
   // Zooms out (not below half size) until the nodes fit, and centres them.
   void show_all();
+  // What the composition node says: the merge mode, and e.g. the objective.
+  void set_composition_label(const QString& title, const QString& detail);
+  double edge_width(int i) const;
+  QColor edge_color(int i) const;
+  QPointF composition_position() const;
 
  signals:
   void adapters_dropped(QList<qint64> adapter_ids, QPointF scene_pos);
@@ -56,8 +67,13 @@ class ComposeCanvas : public QGraphicsView {
  private:
   int index_of(const CanvasNode* node) const;
   void fit_scene();
+  void update_graph();
 
   std::vector<CanvasNode*> nodes_;
+  std::vector<QGraphicsPathItem*> edges_;  // one per node, in the same order
+  QGraphicsRectItem* sink_;                // the composition node
+  QGraphicsSimpleTextItem* sink_title_;
+  QGraphicsSimpleTextItem* sink_detail_;
 };
 
 }  // namespace lwb::ui

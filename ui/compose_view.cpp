@@ -13,6 +13,7 @@
 #include <QLabel>
 #include <QMessageBox>
 #include <QPlainTextEdit>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSplitter>
@@ -24,7 +25,6 @@
 
 #include "core/compose/library.h"
 #include "core/data/tasks.h"
-#include "core/store/adapter_transfer.h"
 #include "core/store/store.h"
 #include "ui/adapter_library.h"
 #include "ui/compose_canvas.h"
@@ -43,6 +43,13 @@ QString qstr(const std::string& s) { return QString::fromStdString(s); }
 QString number(double v) { return std::isfinite(v) ? QString::number(v, 'f', 4) : "-"; }
 QString percent(double v) { return qstr(percent_text(v)); }
 
+QString duration_text(double s) {
+  const long t = std::lround(s);
+  return t >= 3600 ? QString("%1 h %2 min").arg(t / 3600).arg((t / 60) % 60)
+         : t >= 60 ? QString("%1 min %2 s").arg(t / 60).arg(t % 60)
+                   : QString("%1 s").arg(t);
+}
+
 QString subtitle_of(const AdapterRow& row) {
   return QString("%1 r=%2 · %3").arg(qstr(row.variant)).arg(row.rank).arg(row.task.empty() ? "-" : qstr(row.task));
 }
@@ -55,13 +62,17 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   canvas_ = new ComposeCanvas;
   canvas_->setObjectName("compose_canvas");
   plot_ = new ObjectivePlot;
-  scores_ = new QTableWidget(0, 5);
+  // Each row scores one adapter on its own (the weights are on the canvas's
+  // edges): zero-shot, every member alone, then the composition.
+  scores_ = new QTableWidget(0, 4);
   scores_->setObjectName("compose_scores");
-  scores_->setHorizontalHeaderLabels(
-      {tr("Adapter"), tr("Weight"), tr("Few-shot loss"), tr("Held-out loss"), tr("Held-out exact match")});
+  scores_->setHorizontalHeaderLabels({tr("Scored alone"), tr("Few-shot loss"), tr("Held-out loss"), tr("Exact match")});
+  scores_->horizontalHeaderItem(0)->setToolTip(
+      tr("Zero-shot (the base), each member on its own, and the composition at its weights"));
   scores_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   scores_->verticalHeader()->setVisible(false);
   scores_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  scores_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
   status_ = new QLabel(tr("Drag adapters from the library onto the canvas."));
   status_->setObjectName("compose_status");
   status_->setWordWrap(true);
@@ -69,6 +80,12 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   summary_->setObjectName("compose_summary");
   summary_->setWordWrap(true);
   summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  hub_progress_ = new QProgressBar;
+  hub_progress_->setObjectName("compose_hub_progress");
+  hub_progress_->setVisible(false);
+  hub_stage_ = new QLabel;
+  hub_stage_->setObjectName("compose_hub_stage");
+  hub_stage_->setVisible(false);
   log_ = new QPlainTextEdit;
   log_->setObjectName("compose_log");
   log_->setReadOnly(true);
@@ -81,6 +98,8 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   middle_layout->addWidget(build_controls());
   middle_layout->addWidget(canvas_, 1);
   middle_layout->addWidget(build_buttons());
+  middle_layout->addWidget(hub_progress_);
+  middle_layout->addWidget(hub_stage_);
   middle_layout->addWidget(status_);
   auto* results = new QSplitter(Qt::Vertical);
   results->addWidget(plot_);
@@ -95,13 +114,13 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   split->addWidget(library_);
   split->addWidget(middle);
   split->addWidget(results);
-  split->setSizes({360, 720, 480});
+  split->setStretchFactor(0, 2);
+  split->setStretchFactor(1, 4);
+  split->setStretchFactor(2, 3);
   auto* layout = new QVBoxLayout(this);
   layout->addWidget(split);
 
   connect(library_, &AdapterLibrary::error, this, [this](const QString& m) { show_status(m, true); });
-  connect(library_, &AdapterLibrary::export_requested, this, &ComposeView::ask_export);
-  connect(library_, &AdapterLibrary::import_requested, this, &ComposeView::ask_import);
   // Queued: the drop that asks for the removal may come from the node's own drag.
   connect(library_, &AdapterLibrary::member_returned, this, &ComposeView::remove_member, Qt::QueuedConnection);
   connect(canvas_, &ComposeCanvas::adapters_dropped, this, [this](const QList<qint64>& ids, QPointF pos) {
@@ -135,11 +154,15 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
       show_status(tr("Hub demo stopped while training; the adapters trained so far are in the library."));
     hub_composition_ = id;
   });
-  connect(worker_, &ComposeWorker::transferred, this, [this](const QString& line) {
-    library_->refresh();
-    show_status(line + ".");
-    log(line);
-  });
+  connect(worker_, &ComposeWorker::hub_progress, this,
+          [this](qint64 done, qint64 total, const QString& stage, double eta_s) {
+            hub_progress_->setVisible(true);
+            hub_stage_->setVisible(true);
+            hub_progress_->setRange(0, static_cast<int>(total));
+            hub_progress_->setValue(static_cast<int>(done));
+            hub_stage_->setText(std::isfinite(eta_s) ? tr("%1 · about %2 left").arg(stage, duration_text(eta_s))
+                                                     : stage);
+          });
   connect(worker_, &ComposeWorker::notice, this, &ComposeView::log);
   connect(worker_, &ComposeWorker::failed, this, [this](const QString& m) {
     show_status(m, true);
@@ -147,6 +170,8 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   });
   connect(worker_, &ComposeWorker::done, this, [this] {
     set_busy(false);
+    hub_progress_->setVisible(false);
+    hub_stage_->setVisible(false);
     // The hub's result opens once the worker is free (open refuses while busy).
     if (hub_composition_ != 0) open_composition(std::exchange(hub_composition_, 0));
     emit job_finished();
@@ -216,19 +241,26 @@ QWidget* ComposeView::build_controls() {
 }
 
 QWidget* ComposeView::build_buttons() {
+  // Two rows: the job on this composition, then the composition as a file.
   auto* box = new QWidget;
-  auto* row = new QHBoxLayout(box);
-  row->setContentsMargins(0, 0, 0, 0);
+  auto* rows = new QVBoxLayout(box);
+  rows->setContentsMargins(0, 0, 0, 0);
+  auto* jobs = new QHBoxLayout;
+  auto* row = new QHBoxLayout;
+  rows->addLayout(jobs);
+  rows->addLayout(row);
+  QHBoxLayout* into = jobs;
   auto button = [&](const QString& text, const char* name) {
     auto* b = new QPushButton(text);
     b->setObjectName(name);
-    row->addWidget(b);
+    into->addWidget(b);
     return b;
   };
   search_ = button(tr("Search weights"), "compose_search");
   cancel_ = button(tr("Cancel"), "compose_cancel");
   evaluate_ = button(tr("Evaluate"), "compose_evaluate");
-  row->addSpacing(12);
+  jobs->addStretch(1);
+  into = row;
   new_ = button(tr("New"), "compose_new");
   open_ = button(tr("Open..."), "compose_open");
   save_ = button(tr("Save..."), "compose_save");
@@ -238,6 +270,7 @@ QWidget* ComposeView::build_buttons() {
   add_to_library_->setToolTip(tr("Also keep the merged adapter in the adapter library"));
   row->addWidget(add_to_library_);
   row->addStretch(1);
+  into = jobs;
   hub_ = button(tr("Run hub demo"), "compose_hub");
   hub_->setToolTip(tr("Trains one tiny adapter per built-in task (reusing those already in the library) and "
                       "composes them for the held-out task %1")
@@ -382,6 +415,7 @@ void ComposeView::remove_member(int i) {
 }
 
 void ComposeView::drop_results() {
+  canvas_->set_composition_label(tr("composition · %1").arg(mode_->currentText()), tr("not searched yet"));
   trace_.clear();
   trace_optimizer_.clear();
   plot_->clear();
@@ -440,12 +474,14 @@ void ComposeView::on_searched(const SearchResult& r) {
   }
   for (int i = 0; i < canvas_->size(); ++i) canvas_->set_weight(i, r.best_weights[static_cast<std::size_t>(i)]);
   mark_dirty();
-  show_status(tr("Best few-shot objective %1 after %2 evaluations (%3 at w = 0)%4. Evaluate to score it on held-out "
-                 "examples.")
+  show_status(tr("Best few-shot objective %1 after %2 evaluations (%3 at w = 0); %4 %5. Evaluate to score it on "
+                 "held-out examples.")
                   .arg(number(r.best_objective))
                   .arg(r.trace.size())
                   .arg(number(r.trace.front().objective))
-                  .arg(r.cancelled ? tr(", search cancelled") : QString()));
+                  .arg(optimizer_->currentText(), QString::fromStdString(r.stop_reason)));
+  canvas_->set_composition_label(tr("composition · %1").arg(mode_->currentText()),
+                                 tr("best few-shot objective %1").arg(number(r.best_objective)));
 }
 
 bool ComposeView::start_evaluation() {
@@ -464,17 +500,18 @@ void ComposeView::show_evaluation() {
   summary_->clear();
   if (!evaluation_) return;
   const Evaluation& e = *evaluation_;
-  const std::vector<double>& w = e.composition().weights;
   scores_->setRowCount(static_cast<int>(e.rows.size()));
   for (int r = 0; r < scores_->rowCount(); ++r) {
     const ScoreRow& row = e.rows[static_cast<std::size_t>(r)];
-    const QString weight = row.kind == ScoreRow::Kind::Member && static_cast<std::size_t>(r - 1) < w.size()
-                               ? QString::number(w[static_cast<std::size_t>(r - 1)], 'f', 3)
-                               : QString("-");
-    const QStringList cells = {qstr(row.label), weight, number(row.few_shot.loss), number(row.heldout.loss),
+    const QStringList cells = {qstr(row.label), number(row.few_shot.loss), number(row.heldout.loss),
                                percent(row.heldout.accuracy)};
     for (int c = 0; c < cells.size(); ++c) scores_->setItem(r, c, new QTableWidgetItem(cells[c]));
+    if (row.kind == ScoreRow::Kind::Member)
+      scores_->item(r, 0)->setToolTip(tr("this member on its own (weight 1), not at its weight in the composition"));
   }
+  canvas_->set_composition_label(tr("composition · %1").arg(mode_->currentText()),
+                                 tr("held-out %1, exact match %2")
+                                     .arg(number(e.composition().heldout.loss), percent(e.composition().heldout.accuracy)));
   QStringList lines;
   try {
     for (const std::string& line : evaluation_summary(e)) lines << qstr(line);
@@ -672,63 +709,6 @@ bool ComposeView::start_hub_demo() {
                  "them for %1...")
                   .arg(qstr(preset.target)));
   return true;
-}
-
-bool ComposeView::export_library_adapter(std::int64_t adapter_id, const QString& dir, bool merged, bool overwrite) {
-  try {
-    check_export_folder(dir.toStdString(), overwrite);
-  } catch (const std::exception& e) {
-    show_status(QString::fromUtf8(e.what()), true);
-    return false;
-  }
-  if (!worker_->export_adapter(adapter_id, dir.toStdString(), merged, overwrite)) return false;
-  set_busy(true);
-  show_status(merged ? tr("Merging into the base and writing %1...").arg(dir) : tr("Writing %1...").arg(dir));
-  return true;
-}
-
-bool ComposeView::import_library_adapter(const QString& dir, const QString& name, const QString& base,
-                                         const QString& task) {
-  if (!worker_->import_adapter(dir.toStdString(), name.trimmed().toStdString(), base.trimmed().toStdString(),
-                               task.toStdString()))
-    return false;
-  set_busy(true);
-  show_status(tr("Checking %1 against base %2...").arg(dir, base));
-  return true;
-}
-
-void ComposeView::ask_export(qint64 adapter_id) {
-  const QStringList forms = {tr("PEFT adapter folder"), tr("merged into its base (Hugging Face checkpoint)")};
-  bool ok = false;
-  const QString form = QInputDialog::getItem(this, tr("Export adapter"), tr("Export as:"), forms, 0, false, &ok);
-  if (!ok) return;
-  const QString dir = choose_export_dir_();
-  if (dir.isEmpty()) return;
-  const std::filesystem::path out = dir.toStdString();
-  const bool taken = std::filesystem::exists(out) && !std::filesystem::is_empty(out);
-  if (taken && QMessageBox::question(this, tr("Export adapter"), tr("%1 is not empty. Replace its files?").arg(dir)) !=
-                   QMessageBox::Yes)
-    return;
-  export_library_adapter(adapter_id, dir, form == forms[1], taken);
-}
-
-void ComposeView::ask_import() {
-  const QString dir = QFileDialog::getExistingDirectory(this, tr("PEFT adapter folder to import"));
-  if (dir.isEmpty()) return;
-  bool ok = false;
-  const QString name = QInputDialog::getText(this, tr("Import adapter"), tr("Name in the library:"), QLineEdit::Normal,
-                                             QFileInfo(dir).fileName(), &ok);
-  if (!ok) return;
-  const QString base = QInputDialog::getItem(this, tr("Import adapter"),
-                                             tr("Base model (a preset, or the path of a checkpoint):"),
-                                             {"tiny", "small"}, 0, true, &ok);
-  if (!ok) return;
-  QStringList tasks = {QString()};
-  for (const auto& t : data::builtin_tasks()) tasks << QString::fromStdString(t.name);
-  const QString task = QInputDialog::getItem(this, tr("Import adapter"), tr("Task it was trained on (optional):"),
-                                             tasks, 0, true, &ok);
-  if (!ok) return;
-  import_library_adapter(dir, name, base, task);
 }
 
 }  // namespace lwb::ui

@@ -1,7 +1,8 @@
 #pragma once
 // The Compose tab: LoRAHub compositions built by dragging adapters from the
-// library onto a canvas, their weights searched and evaluated in a
-// ComposeWorker, kept in the store and exported as PEFT folders. The view
+// library onto a canvas (drawn as a graph of members into the composition),
+// their weights searched and evaluated in a ComposeWorker, kept in the store
+// and exported as PEFT folders; the hub demo with its progress. The view
 // owns the composition being edited (members, weights, positions, the search
 // trace, the scores) and keeps the canvas, plot and table showing it; the
 // engine and the store do the work. Everything the buttons do is also a
@@ -20,6 +21,7 @@ class QCheckBox;
 class QComboBox;
 class QLabel;
 class QPlainTextEdit;
+class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class QTableWidget;
@@ -46,6 +48,7 @@ class ComposeView : public QWidget {
   QPushButton* search_button() const { return search_; }
   QPushButton* cancel_button() const { return cancel_; }
   QPushButton* hub_button() const { return hub_; }
+  QProgressBar* hub_progress() const { return hub_progress_; }
   QComboBox* task_box() const { return task_; }
   QComboBox* mode_box() const { return mode_; }
   QComboBox* optimizer_box() const { return optimizer_; }
@@ -69,11 +72,6 @@ class ComposeView : public QWidget {
   bool clear_composition();
   bool export_to(const QString& dir, bool add_to_library);
   bool start_hub_demo();
-  // A library adapter out as a PEFT folder (or merged into its built-in base
-  // as a Hugging Face checkpoint), and a PEFT folder into the library, in
-  // the background; false, with the reason shown, when nothing started.
-  bool export_library_adapter(std::int64_t adapter_id, const QString& dir, bool merged, bool overwrite);
-  bool import_library_adapter(const QString& dir, const QString& name, const QString& base, const QString& task);
   void set_hub_preset(compose::HubPreset preset) { hub_preset_ = std::move(preset); }
   // Where Export writes; a folder dialog by default.
   void set_export_dir_chooser(std::function<QString()> choose) { choose_export_dir_ = std::move(choose); }
@@ -118,8 +116,6 @@ class ComposeView : public QWidget {
   // Cancel is offered for the search and the hub demo, which poll the flag.
   void set_busy(bool busy, bool cancellable = false);
   void mark_dirty() { dirty_ = true; }
-  void ask_export(qint64 adapter_id);
-  void ask_import();
   QString canvas_settings_json() const;
 
   std::filesystem::path db_;
@@ -130,6 +126,8 @@ class ComposeView : public QWidget {
   QLabel* status_;
   QLabel* summary_;
   QPlainTextEdit* log_;
+  QProgressBar* hub_progress_;
+  QLabel* hub_stage_;
   QComboBox* task_;
   QComboBox* mode_;
   QComboBox* optimizer_;

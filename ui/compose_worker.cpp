@@ -1,11 +1,13 @@
 #include "ui/compose_worker.h"
 
+#include <chrono>
+#include <cmath>
 #include <memory>
 
 #include "core/common/errors.h"
 #include "core/compose/library.h"
 #include "core/io/peft.h"
-#include "core/store/adapter_transfer.h"
+#include "core/model/checkpoint.h"
 #include "core/store/store.h"
 
 namespace lwb::ui {
@@ -16,11 +18,31 @@ using compose::CompositionSession;
 using compose::Member;
 using compose::SessionOptions;
 
-// One line per member run every so often, so a long demo visibly moves.
+// The hub demo's progress: training steps of the members it trains, then the
+// search's evaluations, with one line per member run every so often.
+class HubProgress {
+ public:
+  HubProgress(ComposeWorker* w, qint64 train_steps, qint64 evaluations)
+      : w_(w), total_(train_steps + evaluations), start_(std::chrono::steady_clock::now()) {}
+  void advance(qint64 by, const QString& stage) {
+    done_ += by;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    emit w_->hub_progress(done_, total_, stage, done_ > 0 ? s / static_cast<double>(done_) * static_cast<double>(total_ - done_) : NAN);
+  }
+
+ private:
+  ComposeWorker* w_;
+  qint64 done_ = 0, total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 class TrainingLines : public TrainerSink {
  public:
-  TrainingLines(ComposeWorker* w, std::string adapter) : w_(w), adapter_(std::move(adapter)) {}
+  TrainingLines(ComposeWorker* w, HubProgress& progress, std::string adapter)
+      : w_(w), progress_(progress), adapter_(std::move(adapter)) {}
   void on_step(const StepEvent& e) override {
+    progress_.advance(e.step - last_, QObject::tr("training %1: step %2/%3").arg(QString::fromStdString(adapter_)).arg(e.step).arg(e.total_steps));
+    last_ = e.step;
     if (e.step % 50 != 0 && e.step != e.total_steps) return;
     emit w_->notice(QString("%1: step %2/%3, loss %4")
                         .arg(QString::fromStdString(adapter_))
@@ -31,7 +53,9 @@ class TrainingLines : public TrainerSink {
 
  private:
   ComposeWorker* w_;
+  HubProgress& progress_;
   std::string adapter_;
+  std::int64_t last_ = 0;
 };
 
 }  // namespace
@@ -92,45 +116,35 @@ bool ComposeWorker::export_merged(std::vector<Member> members, SessionOptions se
 bool ComposeWorker::run_hub(compose::HubPreset preset) {
   return start([this, preset] {
     Store store(db_);
+    // The members that are not in the library yet are the ones trained.
+    qint64 to_train = 0;
+    {
+      const std::string fp = checkpoint_metadata(ensure_base_model(preset.training.model.preset, environment()),
+                                                 "lwb.fingerprint");
+      for (const std::string& task : preset.member_tasks)
+        if (!store.find_adapter(compose::hub_adapter_name(task, fp))) ++to_train;
+    }
+    HubProgress progress(this, to_train * preset.training.train.steps, preset.search.budget);
     std::vector<std::unique_ptr<TrainingLines>> sinks;
     compose::HubCallbacks cb;
     cb.notice = [this](const std::string& s) { emit notice(QString::fromStdString(s)); };
     cb.training_sink = [&](const std::string& adapter) {
-      sinks.push_back(std::make_unique<TrainingLines>(this, adapter));
+      sinks.push_back(std::make_unique<TrainingLines>(this, progress, adapter));
       return sinks.back().get();
     };
-    cb.on_trial = [this](const compose::Trial& t) { emit trial(t); };
+    cb.on_trial = [this, &progress](const compose::Trial& t) {
+      progress.advance(1, tr("searching the weights: evaluation %1").arg(t.iteration + 1));
+      emit trial(t);
+    };
     const compose::HubReport r = compose::run_hub(store, preset, environment(), cb, &cancel_);
-    const QString report = tr("hub demo: %1 adapter(s) trained, %2 reused, %3 s in all (training %4 s)")
+    const QString report = tr("hub demo: %1 adapter(s) trained, %2 reused, %3 s in all (training %4 s); the search "
+                              "%5")
                                .arg(r.trained.size())
                                .arg(r.reused.size())
                                .arg(r.total_seconds, 0, 'f', 1)
-                               .arg(r.train_seconds, 0, 'f', 1);
+                               .arg(r.train_seconds, 0, 'f', 1)
+                               .arg(QString::fromStdString(r.outcome.search.stop_reason));
     emit hub_finished(r.cancelled ? 0 : r.outcome.composition.id, report);
-  });
-}
-
-bool ComposeWorker::export_adapter(std::int64_t adapter_id, std::filesystem::path dir, bool merged, bool overwrite) {
-  return start([this, adapter_id, dir, merged, overwrite] {
-    Store store(db_);
-    if (merged) {
-      MergedExport options;
-      options.overwrite = overwrite;
-      export_adapter_merged(store, adapter_id, dir, options, environment());
-    } else
-      export_adapter_peft(store, adapter_id, dir, overwrite);
-    emit transferred(merged ? tr("Wrote the base with the adapter merged in (Hugging Face checkpoint) to %1")
-                                  .arg(QString::fromStdString(dir.string()))
-                            : tr("Wrote the adapter as a PEFT folder to %1").arg(QString::fromStdString(dir.string())));
-  });
-}
-
-bool ComposeWorker::import_adapter(std::filesystem::path dir, std::string name, std::string base, std::string task) {
-  return start([this, dir, name, base, task] {
-    Store store(db_);
-    import_adapter_peft(store, dir, name, base, task, environment());
-    emit transferred(tr("Imported %1 into the library as \"%2\"")
-                         .arg(QString::fromStdString(dir.string()), QString::fromStdString(name)));
   });
 }
 

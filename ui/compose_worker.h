@@ -30,12 +30,6 @@ class ComposeWorker : public BackgroundWorker {
                      std::vector<double> weights, std::filesystem::path dir, std::string library_name,
                      compose::Score heldout);
   bool run_hub(compose::HubPreset preset);
-  // A library adapter out as a PEFT folder, or merged into its built-in base
-  // as a Hugging Face checkpoint (core/store/adapter_transfer.h).
-  bool export_adapter(std::int64_t adapter_id, std::filesystem::path dir, bool merged, bool overwrite);
-  // A PEFT folder into the library, checked against the base (a preset name
-  // or a checkpoint path).
-  bool import_adapter(std::filesystem::path dir, std::string name, std::string base, std::string task);
 
  signals:
   void trial(lwb::compose::Trial trial);
@@ -44,8 +38,10 @@ class ComposeWorker : public BackgroundWorker {
   void exported(QString dir, QString library_name);
   // composition_id 0: stopped while training, nothing was composed.
   void hub_finished(qint64 composition_id, QString report);
-  // An export or import of a library adapter is done; the line says what.
-  void transferred(QString line);
+  // The hub demo's progress over its training steps and search evaluations
+  // (`done` of `total`), what it is doing, and the estimated seconds left
+  // (NaN until there is a rate to go by).
+  void hub_progress(qint64 done, qint64 total, QString stage, double eta_s);
   void notice(QString line);
 
  private:

@@ -544,7 +544,7 @@ void ExperimentForm::update_memory_estimate() {
       device_label_ = qs(e.what());
     }
   }
-  const auto gb = [](std::size_t b) { return qs(format_plan_bytes(static_cast<double>(b))); };
+  const auto gb = [](std::size_t b) { return format_bytes(static_cast<double>(b)); };  // binary units, as every view
   QString html = tr("<b>Estimated memory: %1</b> (planner, this engine's buffers)<table>").arg(gb(plan.total));
   for (int c = 0; c < kMemCategoryCount; ++c)
     html += QString("<tr><td>%1</td><td align='right'>&nbsp;%2</td></tr>")

@@ -10,6 +10,8 @@
 #include <QVBoxLayout>
 #include <cmath>
 
+#include "ui/plot_style.h"
+
 namespace lwb::ui {
 
 namespace {
@@ -18,7 +20,7 @@ constexpr double kFollowWindow = 500;  // steps shown when following
 
 LossPlot::LossPlot(QWidget* parent) : QWidget(parent) {
   plot_ = new QCustomPlot(this);
-  plot_->setMinimumSize(480, 300);
+  plot_->setMinimumSize(400, 220);
   plot_->setNoAntialiasingOnDrag(true);
   plot_->setPlottingHint(QCP::phFastPolylines, true);
 
@@ -43,7 +45,6 @@ LossPlot::LossPlot(QWidget* parent) : QWidget(parent) {
   accuracy_->setName(tr("exact match"));
   accuracy_->setPen(QPen(QColor(44, 160, 44), 2, Qt::DashLine));
   accuracy_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, 6));
-  plot_->legend->setVisible(true);
   plot_->legend->setFont(QFont(font().family(), 8));
 
   // The learning rate in a small rect below, sharing the step axis range.
@@ -52,6 +53,12 @@ LossPlot::LossPlot(QWidget* parent) : QWidget(parent) {
   plot_->plotLayout()->setRowStretchFactor(1, 0.3);
   lr_rect_->axis(QCPAxis::atLeft)->setLabel(tr("lr"));
   lr_rect_->axis(QCPAxis::atBottom)->setLabel(tr("step"));
+  // Three labels fit the short axis without touching; "0.003", not "3.000e-03".
+  lr_rect_->axis(QCPAxis::atLeft)->ticker()->setTickCount(3);
+  lr_rect_->axis(QCPAxis::atLeft)->setNumberFormat("g");
+  lr_rect_->axis(QCPAxis::atLeft)->setNumberPrecision(2);
+  for (QCPAxisRect* r : {main, lr_rect_}) r->axis(QCPAxis::atBottom)->setTicker(step_ticker());
+  main->axis(QCPAxis::atBottom)->setTickLabels(false);  // the LR plot below carries them
   lr_ = plot_->addGraph(lr_rect_->axis(QCPAxis::atBottom), lr_rect_->axis(QCPAxis::atLeft));
   lr_->setPen(QPen(QColor(148, 103, 189)));
   connect(main->axis(QCPAxis::atBottom), QOverload<const QCPRange&>::of(&QCPAxis::rangeChanged),
@@ -59,7 +66,7 @@ LossPlot::LossPlot(QWidget* parent) : QWidget(parent) {
   auto* margins = new QCPMarginGroup(plot_);
   for (QCPAxisRect* r : {main, lr_rect_}) r->setMarginGroup(QCP::msLeft | QCP::msRight, margins);
   lr_->removeFromLegend();
-  main->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignHCenter);
+  put_legend_below(plot_);
 
   create_hover_items();
   connect(plot_, &QCustomPlot::mouseMove, this, &LossPlot::on_mouse_move);
@@ -143,6 +150,15 @@ void LossPlot::add_marker(double step, const QString& label) {
   line->point2->setCoords(step, 1);
   line->setPen(QPen(QColor(127, 127, 127), 1, Qt::DotLine));
   line->setObjectName(label);
+  auto* text = new QCPItemText(plot_);
+  text->position->setTypeX(QCPItemPosition::ptPlotCoords);
+  text->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+  text->position->setCoords(step, 0.0);
+  text->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
+  text->setText(label);
+  text->setColor(QColor(110, 110, 110));
+  text->setFont(QFont(font().family(), 8));
+  text->setClipToAxisRect(true);
   ++markers_;
   dirty_ = true;
 }
@@ -173,12 +189,7 @@ void LossPlot::set_smoothing(double beta) {
 }
 
 void LossPlot::set_log_scale(bool on) {
-  QCPAxis* y = plot_->axisRect()->axis(QCPAxis::atLeft);
-  y->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
-  if (on)
-    y->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-  else
-    y->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+  set_log_axis(plot_->axisRect()->axis(QCPAxis::atLeft), on);
   if (log_box_->isChecked() != on) log_box_->setChecked(on);
   dirty_ = true;
 }
@@ -209,12 +220,11 @@ void LossPlot::refresh() {
   }
   if (found) {
     QCPAxis* y = plot_->axisRect()->axis(QCPAxis::atLeft);
-    if (y->scaleType() == QCPAxis::stLogarithmic)
-      y->setRange(std::max(range.lower * 0.9, 1e-6), range.upper * 1.1);
-    else
-      y->setRange(range.lower - 0.05 * range.size(), range.upper + 0.05 * range.size() + 1e-9);
+    y->setRange(padded_range(range.lower, range.upper, y->scaleType() == QCPAxis::stLogarithmic));
   }
-  lr_->rescaleValueAxis(false, true);
+  bool lr_found = false;
+  const QCPRange lr = lr_->getValueRange(lr_found, QCP::sdBoth, x->range());
+  if (lr_found) lr_rect_->axis(QCPAxis::atLeft)->setRange(0, lr.upper > 0 ? lr.upper * 1.1 : 1.0);
   plot_->replot(QCustomPlot::rpQueuedReplot);
 }
 

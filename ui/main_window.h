@@ -1,9 +1,14 @@
 #pragma once
-// The workbench window: experiment setup, the live monitor (loss, variant
-// view), the memory breakdown, the run history, comparisons over seeds and
-// the built-in studies (ComparisonView), LoRAHub compositions (ComposeView)
-// and the memory planner (PlannerView). Thin views over core;
-// the training itself runs in a TrainingWorker thread.
+// The workbench window: experiment setup, the live monitor (loss, the
+// variant's view, per-layer gradient norms and weight histograms), the memory
+// breakdown, the run history compared as in TensorBoard, the run queue, the
+// adapter library with its tools, comparisons over seeds and the built-in
+// studies (ComparisonView), LoRAHub compositions and the memory planner. A
+// menu bar with the usual shortcuts (Ctrl+O, Ctrl+S, Ctrl+Q, F5 start, Esc
+// stop). Thin views over core; training runs in a TrainingWorker thread, one
+// run after another from the RunQueue. A base that is not cached yet is
+// pretrained first, as a run like any other (plotted, timed, stoppable,
+// resumable), and the Setup tab says so before Start.
 #include <QMainWindow>
 #include <filesystem>
 #include <memory>
@@ -12,6 +17,7 @@
 #include "core/train/events.h"
 #include "ui/training_worker.h"
 
+class QAction;
 class QTabWidget;
 class QPushButton;
 class QProgressBar;
@@ -25,7 +31,11 @@ class ExperimentForm;
 class LossPlot;
 class MemoryView;
 class VariantView;
+class TrainingStatsView;
 class RunsView;
+class RunQueue;
+class QueueView;
+class LibraryView;
 class ComposeView;
 class PlannerView;
 class ComparisonView;
@@ -41,7 +51,11 @@ class MainWindow : public QMainWindow {
   LossPlot* loss_plot() const { return loss_; }
   MemoryView* memory_view() const { return memory_; }
   VariantView* variant_view() const { return variant_; }
+  TrainingStatsView* stats_view() const { return stats_; }
   RunsView* runs_view() const { return runs_; }
+  RunQueue* queue() const { return queue_; }
+  QueueView* queue_view() const { return queue_view_; }
+  LibraryView* library_view() const { return library_; }
   ComposeView* compose_view() const { return compose_; }
   ComparisonView* compare_view() const { return compare_; }
   ComparisonView* studies_view() const { return studies_; }
@@ -52,9 +66,19 @@ class MainWindow : public QMainWindow {
   QPushButton* stop_button() const { return stop_; }
   QLabel* start_reason() const { return start_reason_; }
   QLabel* status_label() const { return status_; }
+  QLabel* speed_label() const { return speed_; }
+  QAction* start_action() const { return start_action_; }
+  QAction* stop_action() const { return stop_action_; }
   bool training() const { return worker_ && worker_->running(); }
   qint64 last_run_id() const { return run_id_; }
   const RunResult& last_result() const { return last_result_; }
+
+  // Whether starting `config` pretrains its base first (not cached yet).
+  static bool needs_pretraining(const ExperimentConfig& config);
+  // Runs the waiting experiments one after another / stops after the current one.
+  void run_queue();
+  void pause_queue();
+  bool queue_running() const { return queue_running_; }
 
   bool export_plots(const QString& base_path);  // base.png/.pdf for loss, memory, variant views
   bool export_csv(const QString& file);
@@ -67,8 +91,15 @@ class MainWindow : public QMainWindow {
 
  private:
   void build_toolbar();
-  void start_run(const std::filesystem::path& resume_state = {});
+  void build_menus();
+  // Queues the form's experiment (or a resumption) first and starts it.
+  void start_run(const ExperimentConfig& config, const QString& resume_state = {}, qint64 parent_run = 0);
+  // Starts a queue item, after the pretraining its base needs.
+  void start_item(qint64 key);
+  void start_next_if_any();
+  void stop_run();
   void update_start_enabled();
+  void load_parent_history(qint64 parent_run);
   void on_started(const lwb::RunInfo& info, qint64 run_id);
   void on_step(const lwb::StepEvent& e);
   void on_finished(const lwb::RunResult& r, qint64 run_id, const QString& adapter);
@@ -84,7 +115,12 @@ class MainWindow : public QMainWindow {
   LossPlot* loss_;
   MemoryView* memory_;
   VariantView* variant_;
+  TrainingStatsView* stats_;
+  QTabWidget* below_;  // the method view and the layer statistics, under the loss plot
   RunsView* runs_;
+  RunQueue* queue_;
+  QueueView* queue_view_;
+  LibraryView* library_;
   ComposeView* compose_;
   ComparisonView* compare_;
   ComparisonView* studies_;
@@ -93,6 +129,9 @@ class MainWindow : public QMainWindow {
   QPushButton* start_;
   QPushButton* pause_;
   QPushButton* stop_;
+  QAction* start_action_;
+  QAction* pause_action_;
+  QAction* stop_action_;
   QLabel* start_reason_;
   QProgressBar* progress_;
   QLabel* status_;
@@ -100,6 +139,12 @@ class MainWindow : public QMainWindow {
   QPlainTextEdit* log_;
   std::unique_ptr<TrainingWorker> worker_;
   qint64 run_id_ = 0;
+  qint64 current_item_ = 0;    // the queue item running
+  qint64 after_pretrain_ = 0;  // the queue item waiting for the base being pretrained
+  bool queue_running_ = false;
+  bool stopping_ = false;
+  bool method_view_shown_ = false;  // the method view was brought forward for this run  // Stop was asked: the status says so until the run ends
+  QString run_label_;      // what the running item is, for the status lines
   RunResult last_result_;
   std::vector<StepEvent> history_;  // the current run's steps, for CSV export
 };

@@ -16,6 +16,7 @@
 #include <QLocale>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScrollBar>
 #include <QScrollArea>
 #include <QSignalBlocker>
 #include <QSpinBox>
@@ -28,6 +29,7 @@
 #include "core/adapters/descriptor.h"
 #include "core/common/paths.h"
 #include "ui/memory_view.h"
+#include "ui/plot_style.h"
 #include "ui/target_picker.h"
 
 namespace lwb::ui {
@@ -37,19 +39,14 @@ namespace {
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 QString qs(const std::string& s) { return QString::fromStdString(s); }
-QString plan_bytes(double b) { return qs(format_plan_bytes(b)); }
 QString method_of(const MemoryPlan& p) { return qs(method_display_name(p.input.adapter)); }
 
-// Bytes per axis unit, and its name, for values up to `bytes` (GB = 10^9 B as
-// everywhere in the planner).
-std::pair<double, QString> axis_unit(double bytes) {
-  if (bytes >= 1e9) return {1e9, "GB"};
-  if (bytes >= 1e6) return {1e6, "MB"};
-  return {1e3, "kB"};
-}
+// A GPU line this far above the largest plan would squash the bars to the
+// floor: it is named above the chart instead.
+constexpr double kGpuOffScale = 3;
 
 QTableWidgetItem* bytes_item(std::size_t bytes) {
-  auto* item = new QTableWidgetItem(plan_bytes(static_cast<double>(bytes)));
+  auto* item = new QTableWidgetItem(format_bytes(static_cast<double>(bytes)));
   item->setData(Qt::UserRole, static_cast<qulonglong>(bytes));
   item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
   return item;
@@ -74,8 +71,8 @@ PlannerView::PlannerView(QWidget* parent) : QWidget(parent) {
   methods_plot_ = new QCustomPlot;
   methods_plot_->setMinimumHeight(240);
   methods_plot_->setMinimumWidth(300);
-  method_bars_ = std::make_unique<CategoryBars>(methods_plot_, Qt::Vertical);
-  methods_plot_->legend->setVisible(false);  // the per-layer plot and the table's header have it
+  // The per-layer plot and the table's header name the categories.
+  method_bars_ = std::make_unique<CategoryBars>(methods_plot_, Qt::Vertical, false);
   gpu_line_ = new QCPItemStraightLine(methods_plot_);
   gpu_line_->setPen(QPen(QColor(214, 39, 40), 1.5, Qt::DashLine));
   gpu_text_ = new QCPItemText(methods_plot_);
@@ -423,27 +420,40 @@ void PlannerView::replan() {
 void PlannerView::show_plans() {
   const double gpu = gpu_gib() * kGiB;
   summary_->setText(qs(format_plan_comparison(plans_)).section('\n', 0, 0) +
-                    tr(" · GB = 10^9 bytes, GPU sizes in GiB"));
+                    tr(" · sizes in binary units (1 GiB = 2^30 bytes)"));
 
   // Methods side by side, against the GPU line.
   std::size_t largest = 0;
   for (const MemoryPlan& p : plans_) largest = std::max(largest, p.total);
-  const auto [unit, unit_name] = axis_unit(static_cast<double>(largest));
+  const auto [unit, unit_name] = binary_unit(static_cast<double>(largest));
   QVector<QString> labels;
   std::vector<CategoryBytes> stacks;
   for (const MemoryPlan& p : plans_) {
-    QString label = method_of(p) + "\n" + plan_bytes(static_cast<double>(p.total));
+    QString label = method_of(p) + "\n" + format_bytes(static_cast<double>(p.total));
     if (static_cast<double>(p.total) > gpu) label += tr("\ndoes not fit");
     labels.push_back(label);
     stacks.push_back(p.totals);
   }
   const double top = method_bars_->set(labels, stacks, unit);
   methods_plot_->yAxis->setLabel(unit_name);
-  methods_plot_->yAxis->setRange(0, std::max(top, gpu / unit) * 1.12);
+  const bool gpu_on_scale = gpu / unit <= kGpuOffScale * top;
+  methods_plot_->yAxis->setRange(0, (gpu_on_scale ? std::max(top, gpu / unit) : top) * 1.15 + 1e-12);
+  gpu_line_->setVisible(gpu_on_scale);
   gpu_line_->point1->setCoords(0, gpu / unit);
   gpu_line_->point2->setCoords(1, gpu / unit);
-  gpu_text_->position->setCoords(static_cast<double>(plans_.size()) - 0.35, gpu / unit);
-  gpu_text_->setText(tr("%1 GiB GPU").arg(gpu_gib()));
+  if (gpu_on_scale) {
+    gpu_text_->position->setType(QCPItemPosition::ptPlotCoords);
+    gpu_text_->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
+    gpu_text_->position->setCoords(static_cast<double>(plans_.size()) - 0.35, gpu / unit);
+    gpu_text_->setText(tr("%1 GiB GPU").arg(gpu_gib()));
+  } else {
+    gpu_text_->position->setType(QCPItemPosition::ptAxisRectRatio);
+    gpu_text_->setPositionAlignment(Qt::AlignRight | Qt::AlignTop);
+    gpu_text_->position->setCoords(0.98, 0.02);
+    gpu_text_->setText(tr("%1 GiB GPU:\noff the scale,\n%2x the largest plan")
+                           .arg(gpu_gib())
+                           .arg(gpu / (top * unit), 0, 'f', 0));
+  }
   methods_plot_->replot(QCustomPlot::rpQueuedReplot);
 
   table_->setRowCount(static_cast<int>(plans_.size()));
@@ -469,6 +479,12 @@ void PlannerView::show_plans() {
   }
   table_->setVerticalHeaderLabels(rows);
   table_->horizontalHeaderItem(kFitsColumn)->setText(tr("fits %1 GiB").arg(gpu_gib()));
+  // Every compared method in view: the table is as tall as its rows.
+  table_->resizeRowsToContents();
+  int height = table_->horizontalHeader()->height() + 2 * table_->frameWidth() +
+               table_->horizontalScrollBar()->sizeHint().height();
+  for (int r = 0; r < table_->rowCount(); ++r) height += table_->rowHeight(r);
+  table_->setMinimumHeight(height);
 
   // Keep the detailed method when it is still compared.
   const QString shown = details_box_->currentText();
@@ -485,8 +501,14 @@ void PlannerView::show_details() {
   const auto it = std::find_if(plans_.begin(), plans_.end(),
                                [this](const MemoryPlan& p) { return method_of(p) == details_box_->currentText(); });
   if (it == plans_.end()) return;
-  const auto [unit, unit_name] = axis_unit(static_cast<double>(it->total));
-  const double largest = layer_bars_->set_layers(it->rows, it->totals, unit);
+  std::size_t biggest = 0;
+  for (const auto& row : it->rows) {
+    std::size_t sum = 0;
+    for (std::size_t b : row.bytes) sum += b;
+    biggest = std::max(biggest, sum);
+  }
+  const auto [unit, unit_name] = binary_unit(static_cast<double>(biggest));
+  const double largest = layer_bars_->set_layers(it->rows, unit);
   layers_plot_->xAxis->setLabel(unit_name);
   layers_plot_->xAxis->setRange(0, largest * 1.08 + 1e-9);
   layers_plot_->replot(QCustomPlot::rpQueuedReplot);

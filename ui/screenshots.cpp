@@ -1,76 +1,198 @@
 #include "ui/screenshots.h"
 
 #include <QApplication>
+#include <QComboBox>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QListWidget>
 #include <QPushButton>
 #include <QTabWidget>
-#include <QTimer>
+#include <QThread>
 #include <cstdio>
+#include <functional>
 
+#include "core/store/store.h"
+#include "ui/adapter_library.h"
+#include "ui/compose_canvas.h"
 #include "ui/comparison_view.h"
 #include "ui/compose_view.h"
 #include "ui/experiment_form.h"
+#include "ui/library_view.h"
 #include "ui/loss_plot.h"
+#include "ui/memory_view.h"
+#include "ui/queue_view.h"
+#include "ui/run_chart.h"
 #include "ui/main_window.h"
 #include "ui/planner_view.h"
+#include "ui/run_queue.h"
+#include "ui/runs_view.h"
 #include "ui/training_worker.h"
 
 namespace lwb::ui {
 
+namespace {
+
+// The sizes every view is looked at in: a laptop and a desktop screen.
+constexpr QSize kSizes[] = {{1280, 720}, {1920, 1080}};
+
+bool wait_for(const std::function<bool()>& done, int timeout_ms) {
+  QElapsedTimer clock;
+  clock.start();
+  while (!done() && clock.elapsed() < timeout_ms) {
+    QApplication::processEvents(QEventLoop::AllEvents, 50);
+    QThread::msleep(20);
+  }
+  return done();
+}
+
+}  // namespace
+
+// The demo experiment (pretraining its base first when it is not cached),
+// then a short AdaLoRA run and a short full fine-tuning from the queue, a
+// resize in the library and a two-member composition, so that every tab has
+// something to show; each tab saved at both sizes as <name>-<w>x<h>.png.
 int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   QApplication app(argc, argv);
   QApplication::setApplicationName("lora-workbench");
   QDir().mkpath(dir);
   MainWindow window;
-  window.resize(1400, 900);
   window.form()->set_config(experiment_preset("demo"));
+  window.resize(kSizes[0]);
   window.show();
-  auto grab = [&](int tab, const QString& name) {
-    window.tabs()->setCurrentIndex(tab);
-    QApplication::processEvents();
-    window.loss_plot()->refresh();
-    QApplication::processEvents();
-    const QString file = QDir(dir).filePath(name);
-    const bool ok = window.grab().save(file);
-    std::printf("%s %s\n", ok ? "saved" : "could not save", file.toLocal8Bit().constData());
-    return ok;
-  };
-  int failures = 0;
-  // Poll until enough steps are in, then take the live views.
-  QTimer poll;
-  QTimer::singleShot(300, [&] {
-    failures += !grab(0, "setup.png");
-    window.start_button()->click();
-    poll.start(100);
-  });
-  QObject::connect(&poll, &QTimer::timeout, [&] {
-    if (window.loss_plot()->train_points() < steps && window.training()) return;
-    poll.stop();
-    failures += !grab(1, "monitor.png");
-    failures += !grab(2, "memory.png");
-    window.stop_button()->click();
-  });
-  QObject::connect(&window, &MainWindow::run_finished, [&] {
-    failures += !grab(3, "runs.png");
-    failures += !grab(window.tabs()->indexOf(window.compose_view()), "compose.png");
-    window.planner_view()->lisa_button()->click();
-    failures += !grab(window.tabs()->indexOf(window.planner_view()), "planner.png");
-    // The comparison views at the two window sizes they must fit, each on
-    // the newest stored comparison or study (a data folder that has some:
-    // LWB_DATA_DIR), else empty.
-    for (auto [view, name] : {std::pair{window.compare_view(), "compare"}, std::pair{window.studies_view(), "studies"}}) {
-      view->refresh();
-      if (view->history()->count() > 0) view->history()->setCurrentRow(0);
-      for (const QSize size : {QSize(1280, 720), QSize(1920, 1080)}) {
-        window.resize(size);
-        failures += !grab(window.tabs()->indexOf(view),
-                          QString("%1-%2x%3.png").arg(name).arg(size.width()).arg(size.height()));
-      }
+  int failures = 0, finished = 0;
+  QObject::connect(&window, &MainWindow::run_finished, [&] { ++finished; });
+  auto tab = [&](QWidget* w) { return window.tabs()->indexOf(w); };
+  auto grab = [&](int index, const QString& name) {
+    window.tabs()->setCurrentIndex(index);
+    for (const QSize& size : kSizes) {
+      window.resize(size);
+      wait_for([] { return false; }, 150);  // layouts settle, queued replots run
+      window.loss_plot()->refresh();
+      QApplication::processEvents();
+      const QString file = QDir(dir).filePath(QString("%1-%2x%3.png").arg(name).arg(size.width()).arg(size.height()));
+      const bool ok = window.grab().save(file);
+      std::printf("%s %s\n", ok ? "saved" : "could not save", file.toLocal8Bit().constData());
+      failures += !ok;
     }
-    app.quit();
-  });
-  app.exec();
+    window.resize(kSizes[0]);
+  };
+  auto note = [](const char* what) { std::printf("%s\n", what); };
+
+  wait_for([] { return false; }, 300);
+  if (qEnvironmentVariableIsSet("LWB_DEBUG_SIZES")) {
+    std::function<void(QWidget*, int)> dump = [&](QWidget* w, int depth) {
+      if (depth > 4) return;
+      const QSize m = w->minimumSizeHint().expandedTo(w->minimumSize());
+      if (m.width() > 500 || m.height() > 300)
+        std::printf("%*s%s %s min %dx%d\n", depth * 2, "", w->metaObject()->className(), qPrintable(w->objectName()), m.width(), m.height());
+      for (QObject* c : w->children())
+        if (auto* cw = qobject_cast<QWidget*>(c); cw && !cw->isWindow() && !cw->isHidden()) dump(cw, depth + 1);
+    };
+    for (int i = 0; i < window.tabs()->count(); ++i) {
+      std::printf("TAB %s\n", qPrintable(window.tabs()->tabText(i)));
+      dump(window.tabs()->widget(i), 0);
+    }
+    return 0;
+  }
+  grab(0, "setup");
+  const bool pretrain_first = MainWindow::needs_pretraining(window.form()->config());
+  window.start_button()->click();
+  if (pretrain_first) {
+    note("pretraining the base first, as a run of its own");
+    wait_for([&] { return window.loss_plot()->train_points() >= 60; }, 600000);
+    grab(1, "monitor-pretraining");
+    wait_for([&] { return finished >= 1; }, 3600000);
+  }
+  const int base_runs = finished;
+  wait_for([&] { return window.loss_plot()->train_points() >= steps || (finished > base_runs && !window.training()); },
+           1800000);
+  grab(1, "monitor");
+  grab(tab(window.memory_view()), "memory");
+  window.stop_button()->click();
+  wait_for([&] { return finished > base_runs; }, 600000);
+  grab(tab(window.memory_view()), "memory-ended");
+
+  // A short AdaLoRA run and a short full fine-tuning, one after the other.
+  ExperimentConfig ada = experiment_preset("demo");
+  ada.name = "demo-adalora";
+  ada.adapter.method = "adalora";
+  ada.adapter.r = 12;
+  ada.adapter.set_option("adalora.target_r", 4);
+  ada.adapter.set_option("adalora.tinit", 10);
+  ada.adapter.set_option("adalora.tfinal", 20);
+  ada.adapter.set_option("adalora.delta_t", 5);
+  ada.train.steps = 80;
+  ada.train.eval_every = 20;
+  ExperimentConfig full = experiment_preset("tiny-full");
+  full.name = "demo-full";
+  full.data.task = "uppercase";
+  full.train.steps = 40;
+  full.train.eval_every = 20;
+  window.queue()->add(ada);
+  window.queue()->add(full);
+  grab(tab(window.queue_view()), "queue");
+  // Each shown at its end: the queue pauses after the AdaLoRA run, then runs the rest.
+  QTabWidget* below = window.findChild<QTabWidget*>("monitor_below");
+  const int before_queue = finished;
+  window.run_queue();
+  window.pause_queue();
+  wait_for([&] { return finished >= before_queue + 1 && !window.training(); }, 1800000);
+  if (below) below->setCurrentIndex(0);
+  grab(1, "monitor-adalora");
+  window.run_queue();
+  wait_for([&] { return finished >= before_queue + 2 && !window.training(); }, 1800000);
+  if (below) below->setCurrentIndex(1);
+  grab(1, "monitor-layers");
+
+  window.runs_view()->refresh();
+  std::vector<std::int64_t> all;
+  for (const RunRow& r : Store(Store::default_path()).list_runs()) all.push_back(r.id);
+  window.runs_view()->overlay(all);
+  grab(tab(window.runs_view()), "runs");
+  window.runs_view()->set_x_axis(XAxis::RelativeTime);
+  window.runs_view()->chart(1)->set_metric(RunMetric::ExactMatch);
+  grab(tab(window.runs_view()), "runs-time");
+  grab(tab(window.queue_view()), "queue-done");
+
+  // A resize in the library, then its energy plot.
+  LibraryView* library = window.library_view();
+  library->refresh();
+  const std::vector<AdapterRow> adapters = Store(Store::default_path()).list_adapters();
+  std::int64_t lora = 0, adalora = 0;
+  for (const AdapterRow& a : adapters) (a.variant == "adalora" ? adalora : lora) = a.id;
+  if (lora) {
+    library->select_adapters({lora});
+    if (library->resize(lora, 4, "demo-r4")) wait_for([&] { return !library->busy(); }, 600000);
+    library->select_adapters({lora});
+  }
+  grab(tab(library), "library");
+
+  // Two adapters composed by concatenation, weights on the edges.
+  ComposeView* compose = window.compose_view();
+  compose->library()->refresh();
+  compose->mode_box()->setCurrentText("cat");
+  if (lora) compose->add_adapter(lora, QPointF(0, 0));
+  if (adalora) compose->add_adapter(adalora, QPointF(0, 140));
+  if (compose->members() == 2) {
+    compose->canvas()->set_weight(0, 0.8);
+    compose->canvas()->set_weight(1, -0.35);
+  }
+  window.tabs()->setCurrentIndex(tab(compose));
+  compose->canvas()->show_all();
+  grab(tab(compose), "compose");
+
+  grab(tab(window.planner_view()), "planner-tiny");
+  window.planner_view()->lisa_button()->click();
+  wait_for([] { return false; }, 300);
+  grab(tab(window.planner_view()), "planner-llama2-7b");
+
+  // The comparison views, each on the newest stored comparison or study (a
+  // data folder that has some: LWB_DATA_DIR), else empty.
+  for (auto [view, name] : {std::pair{window.compare_view(), "compare"}, std::pair{window.studies_view(), "studies"}}) {
+    view->refresh();
+    if (view->history()->count() > 0) view->history()->setCurrentRow(0);
+    grab(tab(view), name);
+  }
   return failures == 0 ? 0 : 1;
 }
 

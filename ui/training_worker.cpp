@@ -8,6 +8,7 @@
 #include "core/store/store.h"
 #include "core/store/store_sink.h"
 #include "core/common/paths.h"
+#include "core/model/checkpoint.h"
 #include "core/train/trainer.h"
 
 namespace lwb::ui {
@@ -38,8 +39,12 @@ class PretrainSink : public TrainerSink {
 }  // namespace
 
 TrainingWorker::TrainingWorker(ExperimentConfig config, std::filesystem::path db,
-                               std::filesystem::path resume_state, QObject* parent)
-    : QObject(parent), config_(std::move(config)), db_(std::move(db)), resume_state_(std::move(resume_state)) {
+                               std::filesystem::path resume_state, qint64 parent_run_id, QObject* parent)
+    : QObject(parent),
+      config_(std::move(config)),
+      db_(std::move(db)),
+      resume_state_(std::move(resume_state)),
+      parent_run_id_(parent_run_id) {
   qRegisterMetaType<lwb::RunInfo>();
   qRegisterMetaType<lwb::StepEvent>();
   qRegisterMetaType<lwb::RunResult>();
@@ -54,6 +59,24 @@ TrainingWorker::~TrainingWorker() {
 
 void TrainingWorker::start() { thread_.start(); }
 
+void TrainingWorker::keep_weights(Trainer& trainer, Store& store, std::int64_t run_id, const RunResult& result) {
+  if (result.status == RunStatus::Failed) return;
+  try {
+    if (is_base_pretraining(config_)) {
+      if (result.status != RunStatus::Finished) return;  // its saved state resumes it
+      const std::filesystem::path base = save_pretrained_base(trainer, result, {});
+      emit notice(tr("The %1 base is ready at %2; runs on it start at once from now on.")
+                      .arg(QString::fromStdString(config_.model.preset), QString::fromStdString(base.string())));
+    } else if (!config_.adapter.is_adapter()) {
+      const std::filesystem::path file = store.model_file(run_id);
+      std::filesystem::create_directories(file.parent_path());
+      save_base_checkpoint(trainer.model(), file, {{"lwb.run", std::to_string(run_id)}});
+    }
+  } catch (const std::exception& e) {
+    emit notice(tr("The trained weights of run %1 could not be kept: %2").arg(run_id).arg(QString::fromUtf8(e.what())));
+  }
+}
+
 void TrainingWorker::run() {
   // A slightly lower priority for this thread and the OpenMP threads it
   // spawns keeps the window responsive while training uses every core.
@@ -65,7 +88,9 @@ void TrainingWorker::run() {
     Store store(db_);
     // The run is recorded before anything can fail, so a bad dataset or an
     // out-of-memory at start-up still leaves a failed run with its message.
-    run_id = store.queue_run(store.create_experiment(config_.name, config_), config_.train.device);
+    run_id = store.queue_run(store.create_experiment(config_.name, config_), config_.train.device,
+                             parent_run_id_ ? std::optional<std::int64_t>(parent_run_id_) : std::nullopt);
+    emit queued(run_id);
     try {
       PretrainSink pretrain(this);
       TrainerEnvironment env;
@@ -89,6 +114,7 @@ void TrainingWorker::run() {
       sinks.add(&store_sink);
       sinks.add(&relay);
       const RunResult result = trainer.run(sinks, RunControl{&stop_, &pause_});
+      keep_weights(trainer, store, run_id, result);
       if (!store_sink.finish_error().empty())
         emit notice(tr("The store could not record the end of run %1: %2")
                         .arg(run_id)

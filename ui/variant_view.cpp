@@ -8,6 +8,8 @@
 #include "core/adapters/adalora_allocator.h"
 #include "core/adapters/dora_monitor.h"
 #include "core/adapters/relora.h"
+#include "ui/heat_map.h"
+#include "ui/plot_style.h"
 
 namespace lwb::ui {
 
@@ -18,29 +20,26 @@ std::pair<int, QString> split_module(const std::string& name) {
   const QStringList parts = n.split('.');
   return {parts.size() > 2 ? parts[2].toInt() : 0, parts.isEmpty() ? n : parts.last()};
 }
+
+QString idle_text() { return QObject::tr("AdaLoRA, DoRA and ReLoRA runs show their own view here."); }
 }  // namespace
 
 VariantView::VariantView(QWidget* parent) : QWidget(parent) {
-  note_ = new QLabel(tr("AdaLoRA, DoRA and ReLoRA runs show their own view here."));
+  note_ = new QLabel(idle_text());
   note_->setWordWrap(true);
   ranks_ = new QCustomPlot(this);
-  ranks_->setMinimumHeight(220);
-  ranks_->xAxis->setLabel(tr("step"));
+  ranks_->setMinimumHeight(150);
   ranks_->yAxis->setLabel(tr("module"));
-  rank_map_ = new QCPColorMap(ranks_->xAxis, ranks_->yAxis);
-  auto* scale = new QCPColorScale(ranks_);
-  ranks_->plotLayout()->addElement(0, 1, scale);
-  scale->axis()->setLabel(tr("kept rank"));
-  rank_map_->setColorScale(scale);
-  rank_map_->setGradient(QCPColorGradient::gpThermal);
-  rank_map_->setInterpolate(false);
+  rank_map_ = std::make_unique<HeatMap>(ranks_, tr("kept rank"));
   ranks_->setVisible(false);
 
   magnitude_ = new QCustomPlot(this);
-  magnitude_->setMinimumHeight(200);
+  magnitude_->setMinimumHeight(150);
   magnitude_->xAxis->setLabel(tr("layer"));
   magnitude_->yAxis->setLabel(tr("||m - m0|| / ||m0||"));
-  magnitude_->legend->setVisible(true);
+  magnitude_->xAxis->setTicker(step_ticker());
+  magnitude_->legend->setFont(QFont(font().family(), 8));
+  put_legend_below(magnitude_, 7);
   magnitude_->setVisible(false);
 
   auto* layout = new QVBoxLayout(this);
@@ -49,27 +48,38 @@ VariantView::VariantView(QWidget* parent) : QWidget(parent) {
   layout->addWidget(magnitude_, 1);
 }
 
+VariantView::~VariantView() = default;
+
 void VariantView::clear() {
   modules_.clear();
   rank_history_.clear();
   relora_notes_.clear();
-  rank_map_->data()->clear();
+  rank_map_->clear();
   magnitude_->clearPlottables();
   ranks_->setVisible(false);
   magnitude_->setVisible(false);
-  note_->setText(tr("AdaLoRA, DoRA and ReLoRA runs show their own view here."));
+  note_->setText(idle_text());
 }
 
-void VariantView::add_event(const VariantEvent& e) {
+void VariantView::set_step_range(const QCPRange& range) { rank_map_->set_step_range(range); }
+
+void VariantView::add_event(const VariantEvent& e, double step) {
   if (const auto ranks = AdaLoraRanksEvent::decode(e)) {
+    // Event steps are 0-based step indices; the window counts completed steps.
+    if (ranks->step) step = static_cast<double>(*ranks->step + 1);
     if (modules_.empty())
       for (const auto& [name, rank] : ranks->ranks) modules_.push_back(name);
-    const double step = ranks->step ? static_cast<double>(*ranks->step + 1)
-                                    : (rank_history_.empty() ? 0 : rank_history_.back().first + 1);
-    rank_history_.emplace_back(step, ranks->ranks);
-    note_->setText(tr("AdaLoRA: %1 mask updates, %2 ranks kept of the budget at the last one")
-                       .arg(rank_history_.size())
-                       .arg(ranks->kept_total()));
+    // The end-of-run summary repeats the last mask at the last step.
+    if (!rank_history_.empty() && step <= rank_history_.back().first) step = rank_history_.back().first;
+    if (!rank_history_.empty() && step == rank_history_.back().first)
+      rank_history_.back().second = ranks->ranks;
+    else
+      rank_history_.emplace_back(step, ranks->ranks);
+    note_->setText(tr("AdaLoRA: %1 ranks kept over %2 modules at step %3 (%4 mask updates)")
+                       .arg(ranks->kept_total())
+                       .arg(modules_.size())
+                       .arg(step)
+                       .arg(rank_history_.size()));
     redraw_ranks();
   } else if (const auto magnitude = DoraMagnitudeEvent::decode(e)) {
     note_->setText(tr("DoRA: relative change of the magnitude vectors at step %1").arg(magnitude->step + 1));
@@ -90,28 +100,23 @@ void VariantView::add_event(const VariantEvent& e) {
 }
 
 void VariantView::redraw_ranks() {
-  const int nx = static_cast<int>(rank_history_.size()), ny = static_cast<int>(modules_.size());
-  if (nx == 0 || ny == 0) return;
-  rank_map_->data()->setSize(nx, ny);
-  rank_map_->data()->setRange(QCPRange(rank_history_.front().first, rank_history_.back().first + (nx == 1 ? 1 : 0)),
-                              QCPRange(0, ny - 1));
-  for (int x = 0; x < nx; ++x)
-    for (int y = 0; y < ny; ++y) {
-      const auto& ranks = rank_history_[static_cast<std::size_t>(x)].second;
-      const auto it = ranks.find(modules_[static_cast<std::size_t>(y)]);
-      rank_map_->data()->setCell(x, y, it == ranks.end() ? 0 : it->second);
+  std::vector<double> steps;
+  std::vector<std::vector<double>> values;
+  for (const auto& [step, ranks] : rank_history_) {
+    steps.push_back(step);
+    std::vector<double>& column = values.emplace_back();
+    for (const std::string& m : modules_) {
+      const auto it = ranks.find(m);
+      column.push_back(it == ranks.end() ? NAN : it->second);
     }
-  auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
-  for (int y = 0; y < ny; ++y) {
-    const auto [layer, module] = split_module(modules_[static_cast<std::size_t>(y)]);
-    ticker->addTick(y, QString("%1.%2").arg(layer).arg(module));
   }
-  ranks_->yAxis->setTicker(ticker);
-  ranks_->yAxis->setTickLabelFont(QFont(font().family(), 7));
-  rank_map_->rescaleDataRange(true);
-  ranks_->rescaleAxes();
+  QStringList labels;
+  for (const std::string& m : modules_) {
+    const auto [layer, module] = split_module(m);
+    labels << QString("%1 %2").arg(layer).arg(module);
+  }
   ranks_->setVisible(true);
-  ranks_->replot(QCustomPlot::rpQueuedReplot);
+  rank_map_->set(steps, values, labels);
 }
 
 void VariantView::redraw_magnitude(const std::map<std::string, double>& change) {
@@ -122,20 +127,17 @@ void VariantView::redraw_magnitude(const std::map<std::string, double>& change) 
     by_target[module].push_back({layer, value});
   }
   magnitude_->clearPlottables();
-  static const QColor colors[] = {QColor(31, 119, 180), QColor(255, 127, 14), QColor(44, 160, 44),
-                                  QColor(214, 39, 40),  QColor(148, 103, 189), QColor(140, 86, 75),
-                                  QColor(227, 119, 194)};
   int i = 0;
   for (const auto& [module, points] : by_target) {
     QCPGraph* g = magnitude_->addGraph();
     g->setName(module);
-    g->setPen(QPen(colors[i++ % 7], 2));
+    g->setPen(QPen(run_color(++i), 2));
     g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
     for (const auto& [layer, value] : points) g->addData(layer, value);
   }
   magnitude_->rescaleAxes();
-  magnitude_->yAxis->setRangeLower(0);
-  magnitude_->xAxis->setTicker(QSharedPointer<QCPAxisTickerFixed>(new QCPAxisTickerFixed));
+  magnitude_->yAxis->setRange(0, std::max(magnitude_->yAxis->range().upper * 1.1, 1e-9));
+  magnitude_->xAxis->setRange(padded_range(magnitude_->xAxis->range().lower, magnitude_->xAxis->range().upper, false));
   magnitude_->setVisible(true);
   magnitude_->replot(QCustomPlot::rpQueuedReplot);
 }

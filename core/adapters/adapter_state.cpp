@@ -300,6 +300,30 @@ void merge_adapter_into_base(const Model& base, const AdapterState& adapter, Mod
   copy_base_weights(work, merged);
 }
 
+std::map<std::string, HostTensor> module_deltas(const Model& now, const std::filesystem::path& start_checkpoint,
+                                                const std::vector<Target>& targets) {
+  const io::SafetensorsFile start = io::SafetensorsFile::open(start_checkpoint);
+  std::map<std::string, HostTensor> out;
+  for (int l = 0; l < now.config().layers; ++l)
+    for (Target t : targets) {
+      const Linear& lin = now.linear(l, t);
+      const std::string name = lin.hf_name() + ".weight";
+      const io::StTensorInfo* info = start.find(name);
+      if (!info) throw FormatError(start_checkpoint.string(), "tensor \"" + name + "\" is missing");
+      const Shape64 shape = tensor_shape(lin.weight);
+      if (info->shape != shape)
+        throw FormatError(start_checkpoint.string(), "tensor \"" + name + "\" has shape " +
+                                                         io::shape_str(info->shape) + " but the model expects " +
+                                                         io::shape_str(shape));
+      const std::vector<float> w0 = start.read_f32(name);
+      const std::vector<double> w = download_values(now.backend(), lin.weight);
+      HostTensor d{shape, std::vector<float>(w.size())};
+      for (std::size_t i = 0; i < w.size(); ++i) d.values[i] = static_cast<float>(w[i] - w0[i]);
+      out.emplace(lin.hf_name(), std::move(d));
+    }
+  return out;
+}
+
 LoraFromDelta lora_from_delta(const std::map<std::string, HostTensor>& deltas, int rank, const ModelConfig& model,
                               const std::string& base_model, const std::string& base_fingerprint) {
   std::set<Target> targets;

@@ -5,6 +5,7 @@
 // state loads into a model built from its config; slicing to the kept AdaLoRA
 // ranks happens only in the PEFT files (core/io/peft.h).
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -87,6 +88,13 @@ std::string non_finite_tensors(const AdapterState& state);
 // either way, bf16 frozen weights widened to fp32) and is left untouched: the
 // merge runs in an fp32 scratch model.
 void merge_adapter_into_base(const Model& base, const AdapterState& adapter, Model& merged);
+
+// W_now - W_start [out, in] for every module of `targets`, with W_start read
+// by HF name from `start_checkpoint` (a base checkpoint or HF model.safetensors)
+// and W_now from `now` (a full fine-tuning's model, for extracting a LoRA).
+// Keyed by module hf name.
+std::map<std::string, HostTensor> module_deltas(const Model& now, const std::filesystem::path& start_checkpoint,
+                                                const std::vector<Target>& targets);
 
 struct LoraFromDelta {
   AdapterState state;

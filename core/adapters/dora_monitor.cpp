@@ -51,9 +51,10 @@ std::optional<DoraMagnitudeEvent> DoraMagnitudeEvent::decode(const VariantEvent&
 VariantEvent DoraMonitor::event(std::int64_t step) const { return DoraMagnitudeEvent{step, relative_change()}.encode(); }
 
 void DoraMonitor::after_step(std::int64_t step, double, std::vector<VariantEvent>& events) {
+  last_step_ = step;
   if ((step + 1) % kEvery == 0 || step + 1 == total_steps_) events.push_back(event(step));
 }
 
-std::vector<VariantEvent> DoraMonitor::summary() { return {event(total_steps_ - 1)}; }
+std::vector<VariantEvent> DoraMonitor::summary() { return {event(last_step_)}; }
 
 }  // namespace lwb

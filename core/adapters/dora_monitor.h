@@ -37,6 +37,7 @@ class DoraMonitor : public VariantController {
   VariantEvent event(std::int64_t step) const;
 
   std::int64_t total_steps_;
+  std::int64_t last_step_ = -1;  // the last step taken (0-based): a stopped run reports there
   Backend* backend_ = nullptr;
   std::vector<DoraLinear*> modules_;
   std::vector<std::vector<double>> start_;

@@ -103,7 +103,23 @@ double cobyla_objective(unsigned n, const double* x, double*, void* data) {
   }
 }
 
-void run_cobyla(Evaluator& eval, const std::vector<double>& start, const SearchOptions& o) {
+// Why COBYLA stopped, from its result code; empty when the budget or a
+// cancellation (which the evaluator knows best) ended it.
+std::string cobyla_stop_reason(nlopt_result r, const SearchOptions& o) {
+  char buf[160];
+  switch (r) {
+    case NLOPT_XTOL_REACHED:
+      std::snprintf(buf, sizeof buf, "converged: its steps fell below %g weight units (xtol)", o.xtol);
+      return buf;
+    case NLOPT_FTOL_REACHED:
+      std::snprintf(buf, sizeof buf, "converged: the objective changed by less than %g of itself (ftol)", o.ftol_rel);
+      return buf;
+    case NLOPT_ROUNDOFF_LIMITED: return "converged to the round-off limit";
+    default: return {};
+  }
+}
+
+std::string run_cobyla(Evaluator& eval, const std::vector<double>& start, const SearchOptions& o) {
   const unsigned n = static_cast<unsigned>(start.size());
   nlopt_opt opt = nlopt_create(NLOPT_LN_COBYLA, n);
   if (!opt) throw Error("NLopt could not create a COBYLA optimiser for " + std::to_string(n) + " weights");
@@ -111,10 +127,11 @@ void run_cobyla(Evaluator& eval, const std::vector<double>& start, const SearchO
   nlopt_set_min_objective(opt, cobyla_objective, &data);
   nlopt_set_initial_step1(opt, o.initial_step);
   nlopt_set_maxeval(opt, o.budget);
-  // Without a tolerance NLopt's COBYLA may shrink its trust region to zero
-  // and then loop without evaluating (seen in 4 dimensions); stopping once
-  // steps fall below 1e-10 weight units changes nothing else.
-  nlopt_set_xtol_abs1(opt, 1e-10);
+  // Without a tolerance NLopt's COBYLA shrinks its trust region towards zero
+  // and spends the whole budget around a point it has already found (or
+  // loops without evaluating, seen in 4 dimensions).
+  nlopt_set_xtol_abs1(opt, o.xtol);
+  nlopt_set_ftol_rel(opt, o.ftol_rel);
   std::vector<double> x = start;
   double fx = 0;
   const nlopt_result r = nlopt_optimize(opt, x.data(), &fx);
@@ -124,6 +141,7 @@ void run_cobyla(Evaluator& eval, const std::vector<double>& start, const SearchO
   // leave a valid best point; anything else is a failure of the setup.
   if (r == NLOPT_FAILURE || r == NLOPT_INVALID_ARGS || r == NLOPT_OUT_OF_MEMORY)
     throw Error("NLopt COBYLA failed with code " + std::to_string(static_cast<int>(r)));
+  return cobyla_stop_reason(r, o);
 }
 
 class Normal {
@@ -255,12 +273,22 @@ SearchResult minimize(const Objective& f, std::vector<double> start, const Searc
     throw ConfigError("compose.bounds", "the lower bound must be below the upper bound");
   if (!(options.initial_step > 0)) throw ConfigError("compose.initial_step", "must be positive");
   for (double& w : start) w = std::clamp(w, options.lower, options.upper);
+  if (!(options.xtol > 0) || !(options.ftol_rel >= 0))
+    throw ConfigError("compose.tolerance", "xtol must be positive and ftol_rel not negative");
   Evaluator eval(f, options, on_trial, cancel);
+  std::string converged;
   if (options.optimizer == Optimizer::Cobyla)
-    run_cobyla(eval, start, options);
+    converged = run_cobyla(eval, start, options);
   else
     run_cmaes(eval, start, options);
-  return eval.finish(start);
+  SearchResult r = eval.finish(start);
+  r.stop_reason = r.cancelled                                            ? "cancelled"
+                  : static_cast<int>(r.trace.size()) >= options.budget  ? "spent its budget of " +
+                                                                             std::to_string(options.budget) +
+                                                                             " evaluations"
+                  : !converged.empty()                                  ? converged
+                                                                        : "stopped";
+  return r;
 }
 
 }  // namespace lwb::compose

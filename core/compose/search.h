@@ -22,8 +22,9 @@
 //
 // Both evaluate the start point first, so the best result is never worse than
 // the start. The search stops at the budget, when cancelled (checked before
-// every evaluation), or when COBYLA has converged (steps below 1e-10), and is
-// deterministic for a seed.
+// every evaluation), or when COBYLA has converged by NLopt's tolerances (its
+// trust region below `xtol` weight units, or an objective that no longer
+// moves by `ftol_rel`), says which, and is deterministic for a seed.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -44,6 +45,10 @@ struct SearchOptions {
   double lower = -1.5, upper = 1.5;
   double initial_step = 0.5;  // COBYLA's first step, CMA-ES's σ0
   std::uint64_t seed = 0;     // CMA-ES's samples (COBYLA draws nothing)
+  // COBYLA's stopping tolerances (NLopt xtol_abs, ftol_rel): weights closer
+  // than 1e-4 compose adapters that score the same to four digits.
+  double xtol = 1e-4;
+  double ftol_rel = 1e-7;
 };
 
 struct Trial {
@@ -57,6 +62,9 @@ struct SearchResult {
   double best_objective = 0;
   std::vector<Trial> trace;  // every evaluation, in order
   bool cancelled = false;
+  // Why it stopped, for people: "converged: ...", "spent its budget of N
+  // evaluations", "cancelled".
+  std::string stop_reason;
 };
 
 using Objective = std::function<double(std::span<const double> weights)>;

@@ -228,6 +228,35 @@ CREATE TABLE comparison_files (
   PRIMARY KEY (comparison_id, name)
 );
 )sql"},
+    // The window as researchers use it: a resumed run names the run it
+    // continues; the trainer's per-layer gradient norms (a JSON array at the
+    // steps it samples them); the library tools' jobs with their inputs, so
+    // every merged, resized, extracted or verified adapter keeps its lineage.
+    {5, R"sql(
+ALTER TABLE runs ADD COLUMN parent_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL;
+CREATE INDEX runs_by_parent ON runs(parent_run_id);
+ALTER TABLE metrics ADD COLUMN layer_grad_norms TEXT;
+CREATE TABLE derivations (
+  id INTEGER PRIMARY KEY,
+  tool TEXT NOT NULL CHECK (tool IN ('merge', 'resize', 'extract', 'verify')),
+  created TEXT NOT NULL,
+  params_json TEXT NOT NULL,
+  report_json TEXT NOT NULL,
+  output_adapter_id INTEGER REFERENCES adapters(id) ON DELETE SET NULL,
+  output_path TEXT
+);
+CREATE INDEX derivations_by_output ON derivations(output_adapter_id);
+CREATE TABLE derivation_inputs (
+  derivation_id INTEGER NOT NULL REFERENCES derivations(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  adapter_id INTEGER REFERENCES adapters(id) ON DELETE SET NULL,
+  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  ratio REAL,
+  PRIMARY KEY (derivation_id, position)
+);
+CREATE INDEX derivation_inputs_by_adapter ON derivation_inputs(adapter_id);
+CREATE INDEX derivation_inputs_by_run ON derivation_inputs(run_id);
+)sql"},
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
@@ -242,7 +271,7 @@ SELECT r.id, r.experiment_id, e.name,
   r.status, r.device, r.started, r.ended, r.steps_done,
   json_extract(e.config_json, '$.train.steps'),
   r.final_train_loss, r.final_eval_loss, r.final_accuracy, r.tokens_per_s, r.peak_bytes, r.error,
-  e.config_json, r.run_info_json, r.summary_json, r.environment_json
+  e.config_json, r.run_info_json, r.summary_json, r.environment_json, r.parent_run_id
 FROM runs r JOIN experiments e ON e.id = r.experiment_id
 )sql";
 
@@ -542,13 +571,14 @@ std::string weights_json(const std::vector<double>& w) {
   return j.dump();
 }
 
-std::vector<double> weights_from_json(const std::string& text, const std::string& source) {
+// `what` names the numbers in the message ("trial weights").
+std::vector<double> weights_from_json(const std::string& text, const std::string& source, const char* what) {
   try {
     std::vector<double> w;
     for (const json& v : json::parse(text)) w.push_back(v.is_null() ? NAN : v.get<double>());
     return w;
   } catch (const json::exception& e) {
-    throw FormatError(source, std::string("trial weights are not valid: ") + e.what());
+    throw FormatError(source, std::string(what) + " are not valid: " + e.what());
   }
 }
 
@@ -560,7 +590,7 @@ struct StepStatements {
   explicit StepStatements(StoreConnection& d)
       : metric(d,
                "INSERT OR REPLACE INTO metrics (run_id, step, loss, eval_loss, accuracy, lr, grad_norm, "
-               "tokens_per_s, elapsed_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               "tokens_per_s, elapsed_s, layer_grad_norms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                SQLITE_PREPARE_PERSISTENT),
         snapshot(d, "INSERT OR REPLACE INTO memory_snapshots (run_id, step, snapshot_json) VALUES (?, ?, ?)",
                  SQLITE_PREPARE_PERSISTENT),
@@ -634,10 +664,14 @@ int mark_interrupted_runs(StoreConnection& d) {
   return marked;
 }
 
-std::int64_t insert_run(StoreConnection& d, std::int64_t experiment_id, const std::string& device) {
+std::int64_t insert_run(StoreConnection& d, std::int64_t experiment_id, const std::string& device,
+                        std::optional<std::int64_t> parent_run_id = std::nullopt) {
   if (!exists(d, "SELECT 1 FROM experiments WHERE id = ?", experiment_id)) missing(d, "experiment", experiment_id);
-  Statement(d, "INSERT INTO runs (experiment_id, status, device, pid, owner, heartbeat) VALUES (?, 'queued', ?, ?, ?, ?)")
-      .with(experiment_id, device, this_process().pid, owner_text(this_process()), unix_now())
+  if (parent_run_id && !exists(d, "SELECT 1 FROM runs WHERE id = ?", *parent_run_id)) missing(d, "run", *parent_run_id);
+  Statement(d,
+            "INSERT INTO runs (experiment_id, status, device, pid, owner, heartbeat, parent_run_id) "
+            "VALUES (?, 'queued', ?, ?, ?, ?, ?)")
+      .with(experiment_id, device, this_process().pid, owner_text(this_process()), unix_now(), parent_run_id)
       .run();
   return sqlite3_last_insert_rowid(d.db);
 }
@@ -722,6 +756,7 @@ RunRow read_run_row(const Statement& q) {
   r.tokens_per_s = q.real(14);
   r.peak_bytes = q.integer(15);
   r.error = q.text(16);
+  r.parent_run_id = q.optional_integer(21);
   return r;
 }
 
@@ -784,11 +819,12 @@ std::int64_t Store::create_experiment(const std::string& name, const ExperimentC
   return id;
 }
 
-std::int64_t Store::queue_run(std::int64_t experiment_id, const std::string& device) {
+std::int64_t Store::queue_run(std::int64_t experiment_id, const std::string& device,
+                              std::optional<std::int64_t> parent_run_id) {
   StoreConnection& d = *conn_;
   d.doing = "queueing a run of experiment " + std::to_string(experiment_id);
   Transaction t(d);
-  const std::int64_t id = insert_run(d, experiment_id, device);
+  const std::int64_t id = insert_run(d, experiment_id, device, parent_run_id);
   t.commit();
   return id;
 }
@@ -821,7 +857,8 @@ void Store::append_steps(std::int64_t run_id, std::span<const StepEvent> events)
   for (const StepEvent& e : events) {
     s.metric
         .with(run_id, e.step, e.loss, e.eval ? e.eval->loss : NAN, e.eval ? e.eval->accuracy : NAN, e.lr,
-              e.grad_norm, e.tokens_per_s, e.elapsed_s)
+              e.grad_norm, e.tokens_per_s, e.elapsed_s,
+              e.layer_grad_norms.empty() ? std::optional<std::string>() : weights_json(e.layer_grad_norms))
         .run();
     if (e.memory) s.snapshot.with(run_id, e.step, ledger_snapshot_json(*e.memory)).run();
     for (const VariantEvent& v : e.variant_events) s.event.with(run_id, e.step, v.kind, v.payload_json).run();
@@ -866,6 +903,14 @@ std::int64_t Store::finish_run(std::int64_t run_id, const RunResult& r, const Ke
                 run_result_json(r), run_id)
           .run();
   if (changed == 0) missing(d, "run", run_id);
+  // The evaluation a stopped run ends with was taken after its last step
+  // event: it belongs on that step's row (a scheduled one already there stays).
+  if (r.steps_done > 0 && (std::isfinite(r.final_eval.loss) || std::isfinite(r.final_eval.accuracy)))
+    Statement(d,
+              "UPDATE metrics SET eval_loss = ?, accuracy = ? WHERE run_id = ? AND step = ? "
+              "AND eval_loss IS NULL AND accuracy IS NULL")
+        .with(r.final_eval.loss, r.final_eval.accuracy, run_id, r.steps_done)
+        .run();
   std::int64_t adapter_id = 0;
   if (adapter)
     adapter_id = insert_adapter(d, adapter->name, run_id, adapter->state, adapter->task, r.final_eval.loss,
@@ -883,6 +928,12 @@ std::filesystem::path Store::state_file(std::int64_t run_id) const {
   return file_.string() + "-states/run-" + std::to_string(run_id) + ".safetensors";
 }
 
+std::filesystem::path Store::models_dir() const { return file_.string() + "-models"; }
+
+std::filesystem::path Store::model_file(std::int64_t run_id) const {
+  return models_dir() / ("run-" + std::to_string(run_id) + ".safetensors");
+}
+
 std::vector<RunRow> Store::list_runs() {
   StoreConnection& d = *conn_;
   d.doing = "listing the runs";
@@ -891,6 +942,8 @@ std::vector<RunRow> Store::list_runs() {
   while (q.next()) {
     rows.push_back(read_run_row(q));
     rows.back().resumable = ended_with_state(rows.back(), state_file(rows.back().id));
+    std::error_code ec;
+    rows.back().has_model = std::filesystem::exists(model_file(rows.back().id), ec);
   }
   return rows;
 }
@@ -909,19 +962,45 @@ RunDetail Store::get_run(std::int64_t run_id) {
   r.environment_json = q.text(20);
   r.row.resumable = ended_with_state(r.row, state_file(run_id));
   if (r.row.resumable) r.state_file = state_file(run_id);
+  std::error_code ec;
+  r.row.has_model = std::filesystem::exists(model_file(run_id), ec);
   return r;
+}
+
+std::vector<std::int64_t> Store::run_ancestry(std::int64_t run_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "reading the runs that run " + std::to_string(run_id) + " resumed";
+  Statement q(d, "SELECT parent_run_id FROM runs WHERE id = ?");
+  std::vector<std::int64_t> chain;
+  for (std::optional<std::int64_t> id = run_id; id;) {
+    // A cycle cannot be written (a parent exists before its child), but a
+    // damaged file must not hang the window.
+    if (std::find(chain.begin(), chain.end(), *id) != chain.end()) break;
+    q.with(*id);
+    if (!q.next()) {
+      if (chain.empty()) missing(d, "run", run_id);
+      break;
+    }
+    chain.push_back(*id);
+    id = q.optional_integer(0);
+    q.run();  // resets it for the next id
+  }
+  return chain;
 }
 
 std::vector<MetricRow> Store::run_metrics(std::int64_t run_id) {
   StoreConnection& d = *conn_;
   d.doing = "reading the metrics of run " + std::to_string(run_id);
   Statement q(d,
-              "SELECT step, loss, eval_loss, accuracy, lr, grad_norm, tokens_per_s, elapsed_s "
+              "SELECT step, loss, eval_loss, accuracy, lr, grad_norm, tokens_per_s, elapsed_s, layer_grad_norms "
               "FROM metrics WHERE run_id = ? ORDER BY step");
   q.with(run_id);
   std::vector<MetricRow> rows;
-  while (q.next())
-    rows.push_back({q.integer(0), q.real(1), q.real(2), q.real(3), q.real(4), q.real(5), q.real(6), q.real(7)});
+  const std::string source = d.file + ": metrics of run " + std::to_string(run_id);
+  while (q.next()) {
+    rows.push_back({q.integer(0), q.real(1), q.real(2), q.real(3), q.real(4), q.real(5), q.real(6), q.real(7), {}});
+    if (!q.is_null(8)) rows.back().layer_grad_norms = weights_from_json(q.text(8), source, "layer gradient norms");
+  }
   return rows;
 }
 
@@ -965,8 +1044,9 @@ void Store::delete_run(std::int64_t run_id) {
   }
   Statement(d, "DELETE FROM runs WHERE id = ?").with(run_id).run();
   t.commit();
-  std::error_code ec;  // a state that cannot be removed only costs disk space
+  std::error_code ec;  // a file that cannot be removed only costs disk space
   std::filesystem::remove(state_file(run_id), ec);
+  std::filesystem::remove(model_file(run_id), ec);
 }
 
 std::int64_t Store::save_adapter(const std::string& name, std::optional<std::int64_t> run_id,
@@ -1143,7 +1223,7 @@ Composition Store::load_composition(std::int64_t composition_id) {
               "ORDER BY iteration");
   q.with(composition_id);
   const std::string source = d.file + ": composition " + in_quotes(c.name);
-  while (q.next()) c.trials.push_back({q.integer(0), weights_from_json(q.text(1), source), q.real(2)});
+  while (q.next()) c.trials.push_back({q.integer(0), weights_from_json(q.text(1), source, "trial weights"), q.real(2)});
   return c;
 }
 
@@ -1175,6 +1255,42 @@ void Store::delete_composition(std::int64_t composition_id) {
 
 namespace {
 
+// Reads the derivations `where` selects (with its one bound id, or none), inputs included.
+std::vector<Derivation> read_derivations(StoreConnection& d, const std::string& where,
+                                         std::optional<std::int64_t> id) {
+  Statement q(d,
+              "SELECT v.id, v.tool, v.created, v.params_json, v.report_json, v.output_adapter_id, a.name, "
+              "v.output_path FROM derivations v LEFT JOIN adapters a ON a.id = v.output_adapter_id " +
+                  where + " ORDER BY v.id DESC");
+  if (id) q.with(*id);
+  std::vector<Derivation> out;
+  while (q.next()) {
+    Derivation v;
+    v.id = q.integer(0);
+    v.tool = q.text(1);
+    v.created = q.text(2);
+    v.params_json = q.text(3);
+    v.report_json = q.text(4);
+    v.output_adapter_id = q.optional_integer(5);
+    v.output_name = q.text(6);
+    v.output_path = q.text(7);
+    out.push_back(std::move(v));
+  }
+  Statement in(d,
+               "SELECT i.adapter_id, i.run_id, i.ratio, a.name FROM derivation_inputs i "
+               "LEFT JOIN adapters a ON a.id = i.adapter_id WHERE i.derivation_id = ? ORDER BY i.position");
+  for (Derivation& v : out) {
+    in.with(v.id);
+    while (in.next()) {
+      DerivationInput x{in.optional_integer(0), in.optional_integer(1), in.real(2), in.text(3)};
+      if (x.label.empty()) x.label = x.run_id ? "run " + std::to_string(*x.run_id) : "(deleted)";
+      v.inputs.push_back(std::move(x));
+    }
+    in.run();
+  }
+  return out;
+}
+
 constexpr const char* kComparisonSelect = R"sql(
 SELECT c.id, c.name, c.kind, c.status, c.created, c.ended, c.design_json, c.report_markdown, c.error,
   (SELECT count(*) FROM comparison_runs r WHERE r.comparison_id = c.id)
@@ -1187,6 +1303,74 @@ ComparisonRecord read_comparison(const Statement& q) {
 }
 
 }  // namespace
+
+Derivation Store::record_derivation(Derivation v, const KeptAdapter* adapter) {
+  StoreConnection& d = *conn_;
+  d.doing = "recording the " + v.tool + " job" + (adapter ? " and keeping adapter " + in_quotes(adapter->name) : "");
+  Transaction t(d);
+  for (std::size_t i = 0; i < v.inputs.size(); ++i) {
+    const DerivationInput& x = v.inputs[i];
+    if (x.adapter_id && !exists(d, "SELECT 1 FROM adapters WHERE id = ?", *x.adapter_id))
+      missing(d, "adapter", *x.adapter_id);
+    if (x.run_id && !exists(d, "SELECT 1 FROM runs WHERE id = ?", *x.run_id)) missing(d, "run", *x.run_id);
+  }
+  if (adapter) {
+    // An adapter extracted from a run belongs to that run, as a trained one does.
+    std::optional<std::int64_t> run;
+    for (const DerivationInput& x : v.inputs)
+      if (x.run_id && !x.adapter_id) run = x.run_id;
+    v.output_adapter_id = insert_adapter(d, adapter->name, run, adapter->state, adapter->task, NAN, NAN, "");
+    v.output_name = adapter->name;
+  }
+  v.created = iso_now();
+  Statement(d,
+            "INSERT INTO derivations (tool, created, params_json, report_json, output_adapter_id, output_path) "
+            "VALUES (?, ?, ?, ?, ?, ?)")
+      .with(v.tool, v.created, v.params_json, v.report_json, v.output_adapter_id,
+            v.output_path.empty() ? std::optional<std::string>() : v.output_path)
+      .run();
+  v.id = sqlite3_last_insert_rowid(d.db);
+  Statement input(d,
+                  "INSERT INTO derivation_inputs (derivation_id, position, adapter_id, run_id, ratio) "
+                  "VALUES (?, ?, ?, ?, ?)");
+  for (std::size_t i = 0; i < v.inputs.size(); ++i) {
+    const DerivationInput& x = v.inputs[i];
+    input.with(v.id, static_cast<std::int64_t>(i), x.adapter_id, x.run_id, x.ratio).run();
+  }
+  t.commit();
+  return v;
+}
+
+std::vector<Derivation> Store::list_derivations() {
+  StoreConnection& d = *conn_;
+  d.doing = "listing the library jobs";
+  return read_derivations(d, "", std::nullopt);
+}
+
+AdapterLineage Store::adapter_lineage(std::int64_t adapter_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "reading the lineage of adapter " + std::to_string(adapter_id);
+  AdapterLineage l;
+  std::optional<std::int64_t> run;
+  {
+    Statement q(d, "SELECT run_id FROM adapters WHERE id = ?");
+    q.with(adapter_id);
+    if (!q.next()) missing(d, "adapter", adapter_id);
+    run = q.optional_integer(0);
+  }
+  if (run) l.runs = run_ancestry(*run);
+  d.doing = "reading the lineage of adapter " + std::to_string(adapter_id);
+  std::vector<Derivation> made = read_derivations(d, "WHERE v.output_adapter_id = ?", adapter_id);
+  if (!made.empty()) l.made_by = std::move(made.front());
+  l.used_by = read_derivations(
+      d, "WHERE v.id IN (SELECT derivation_id FROM derivation_inputs WHERE adapter_id = ?)", adapter_id);
+  Statement q(d,
+              "SELECT DISTINCT c.id, c.name FROM composition_members m JOIN compositions c ON c.id = m.composition_id "
+              "WHERE m.adapter_id = ? ORDER BY c.id");
+  q.with(adapter_id);
+  while (q.next()) l.compositions.emplace_back(q.integer(0), q.text(1));
+  return l;
+}
 
 std::int64_t Store::create_comparison(const std::string& name, const std::string& kind,
                                       const std::string& design_json) {

@@ -46,6 +46,11 @@ struct RunRow {
   std::string error;  // for failed runs; for diverged ones, the step and reason
   // Ended (stopped, killed, failed, diverged) with a saved state to resume from.
   bool resumable = false;
+  // The run this one resumed (it continues that run's curve); empty for a
+  // fresh run or when the parent was deleted.
+  std::optional<std::int64_t> parent_run_id;
+  // A full fine-tuning run whose trained weights are kept (Store::model_file).
+  bool has_model = false;
 };
 
 struct RunDetail {
@@ -71,6 +76,9 @@ struct MetricRow {
   double grad_norm = NAN;
   double tokens_per_s = NAN;
   double elapsed_s = NAN;
+  // Per layer (index = layer), at the steps the trainer samples them; empty
+  // elsewhere.
+  std::vector<double> layer_grad_norms;
 };
 
 struct MemorySnapshotRow {
@@ -143,6 +151,38 @@ struct Composition {
   std::vector<CompositionTrial> trials;    // the search trace
 };
 
+// What a library tool (core/compose/library_jobs.h) did: its inputs (adapters
+// with a ratio, or a run), its parameters and report as the tool's JSON, and
+// its output: an adapter in the library, a file, or nothing (a verification).
+struct DerivationInput {
+  std::optional<std::int64_t> adapter_id;  // empty once that adapter is deleted
+  std::optional<std::int64_t> run_id;      // empty once that run is deleted
+  double ratio = NAN;                      // merge weight; NaN when none
+  std::string label;                       // read back: the adapter's name or "run N"
+};
+
+struct Derivation {
+  std::int64_t id = 0;  // 0 until recorded
+  std::string tool;     // "merge", "resize", "extract", "verify"
+  std::string created;  // set by the store
+  std::string params_json = "{}";
+  std::string report_json = "{}";
+  std::optional<std::int64_t> output_adapter_id;
+  std::string output_name;  // read back: the output adapter's name
+  std::string output_path;  // a file the tool wrote (a merged base), or ""
+  std::vector<DerivationInput> inputs;
+};
+
+// Where an adapter comes from and where it went.
+struct AdapterLineage {
+  // The run that trained it, then the runs that run resumed, newest first.
+  std::vector<std::int64_t> runs;
+  std::optional<Derivation> made_by;  // the tool that made it
+  std::vector<Derivation> used_by;    // tools that took it as an input
+  // Compositions it is a member of: id and name.
+  std::vector<std::pair<std::int64_t, std::string>> compositions;
+};
+
 // A report's file (the markdown's plots), stored with its comparison.
 struct ComparisonFile {
   std::string name;  // "quality.png"
@@ -172,7 +212,7 @@ struct CompositionRow {
 class Store {
  public:
   // Schema version this program writes; older files are migrated on open.
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
   // A queued or running run is live while its owner renews its lease (a
   // heartbeat time, with the owner's host, boot and pid namespace) at least
   // this often. A PID alone cannot tell: another PID namespace (a container,
@@ -196,12 +236,19 @@ class Store {
   int interrupted_runs() const { return interrupted_runs_; }
   // Where run `run_id` keeps its resumable state: a file beside the store.
   std::filesystem::path state_file(std::int64_t run_id) const;
+  // Where a full fine-tuning run's trained weights are kept (a base
+  // checkpoint beside the store; its owner writes it when the run ends), and
+  // where library tools write merged bases.
+  std::filesystem::path model_file(std::int64_t run_id) const;
+  std::filesystem::path models_dir() const;
 
   std::int64_t create_experiment(const std::string& name, const ExperimentConfig& config);
 
   // A run waiting to start (e.g. for its base to be pretrained), owned by
   // this process: its lease must be renewed from now on (StoreSink does).
-  std::int64_t queue_run(std::int64_t experiment_id, const std::string& device);
+  // parent_run_id: the run it resumes, whose curve it continues.
+  std::int64_t queue_run(std::int64_t experiment_id, const std::string& device,
+                         std::optional<std::int64_t> parent_run_id = std::nullopt);
   // Marks a queued run running and records what the trainer reported.
   void start_run(std::int64_t run_id, const RunInfo& info);
   // queue_run + start_run in one transaction.
@@ -214,7 +261,9 @@ class Store {
   // Records the run's end and, in the same transaction, keeps `adapter` (if
   // given) in the library, marked when the run diverged: a run is never
   // recorded as ended without the adapter it made. A finished run's
-  // resumable state is removed then. Returns the adapter's id, or 0.
+  // resumable state is removed then. The final evaluation (taken when a run
+  // is stopped, or at the end when no scheduled one fell on the last step)
+  // joins the metrics at the last step. Returns the adapter's id, or 0.
   std::int64_t finish_run(std::int64_t run_id, const RunResult& result, const KeptAdapter* adapter = nullptr);
 
   std::vector<RunRow> list_runs();  // newest first
@@ -222,9 +271,13 @@ class Store {
   std::vector<MetricRow> run_metrics(std::int64_t run_id);
   std::vector<MemorySnapshotRow> run_memory_snapshots(std::int64_t run_id);
   std::vector<VariantEventRow> run_variant_events(std::int64_t run_id);
-  // Its metrics, snapshots, events and resumable state go with it; its
-  // adapters stay in the library without a run. Refused while the run is
-  // live (queued or running with a fresh lease).
+  // The run, the run it resumed, and so on back to a fresh run: ids, newest
+  // first (a chain broken by a deleted run ends there).
+  std::vector<std::int64_t> run_ancestry(std::int64_t run_id);
+  // Its metrics, snapshots, events, resumable state and kept weights go with
+  // it; its adapters stay in the library without a run, and runs that resumed
+  // it lose their parent. Refused while the run is live (queued or running
+  // with a fresh lease).
   void delete_run(std::int64_t run_id);
 
   // Keeps the adapter as PEFT files (adapter_config.json text + safetensors
@@ -238,6 +291,13 @@ class Store {
   std::vector<AdapterRow> list_adapters();  // newest first
   // Refused while a composition uses the adapter.
   void delete_adapter(std::int64_t adapter_id);
+
+  // Records a library tool's job; with `adapter` the new adapter is kept in
+  // the same transaction and becomes the output (adapter->name must be free).
+  // Every input must exist. Returns the derivation with its ids set.
+  Derivation record_derivation(Derivation d, const KeptAdapter* adapter = nullptr);
+  std::vector<Derivation> list_derivations();  // newest first
+  AdapterLineage adapter_lineage(std::int64_t adapter_id);
 
   // Inserts when c.id is 0, else replaces the stored composition with its
   // members and trials. Returns the id.

@@ -32,6 +32,12 @@ struct StepEvent {
   // The device's memory (system RAM for the CPU backend), sampled every few
   // steps; 0 when not sampled at this step.
   double device_used_bytes = 0, device_total_bytes = 0;
+  // L2 norm of each layer's trainable gradients (index = layer; the
+  // model-level tensors of full fine-tuning are not in it), sampled with the
+  // device memory; empty when not sampled at this step.
+  std::vector<double> layer_grad_norms;
+  // Also carries "train.weight_histogram" at evaluation steps
+  // (core/train/step_stats.h).
   std::vector<VariantEvent> variant_events;
 };
 

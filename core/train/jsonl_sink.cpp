@@ -54,6 +54,7 @@ std::string JsonlMetricsSink::step_json(const StepEvent& e) {
     j["eval_accuracy"] = number_or_null(e.eval->accuracy);
   }
   if (e.memory) j["memory"] = snapshot_to_json(*e.memory);
+  if (!e.layer_grad_norms.empty()) j["layer_grad_norms"] = e.layer_grad_norms;
   for (const auto& v : e.variant_events) j["events"].push_back({{"kind", v.kind}, {"data", json::parse(v.payload_json)}});
   return j.dump();
 }

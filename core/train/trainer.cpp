@@ -1,5 +1,6 @@
 #include "core/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cmath>
@@ -27,6 +28,7 @@
 #include "core/source/base_cache.h"
 #include "core/train/data_setup.h"
 #include "core/train/divergence.h"
+#include "core/train/step_stats.h"
 
 namespace lwb {
 
@@ -206,6 +208,7 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
   const bool keep_state = !state_file_.empty() && config_.adapter.variant().caps.resumable;
   auto last_state = Clock::now();
   DivergenceGuard guard(tc.divergence_factor, tc.collapse_steps);
+  StepStats stats(model_->config().layers);
   double train_seconds = 0;
   std::int64_t tokens = 0;
   std::uint64_t ledger_version = 0;
@@ -264,9 +267,13 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
         ev.eval = evaluate(config_.train.eval_examples);
         result.final_eval = *ev.eval;
       }
+      // The weights' spread where the held-out scores are, and at the first step to compare with.
+      if (ev.eval || steps_done_ == 1)
+        ev.variant_events.push_back(stats.weight_histogram(*backend_, model_->trainable().params(), steps_done_));
       if (steps_done_ % 10 == 1 || steps_done_ == total) {
         ev.device_total_bytes = static_cast<double>(backend_->device_total_bytes());
         ev.device_used_bytes = ev.device_total_bytes - static_cast<double>(backend_->device_free_bytes());
+        stats.layer_grad_norms(*backend_, model_->trainable().grads(), ev.layer_grad_norms);
       }
       if (ledger_.version() != ledger_version) {
         ledger_version = ledger_.version();
@@ -307,12 +314,13 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
   return result;
 }
 
-std::string pretrain_recipe(const std::string& preset) {
-  // The pretraining config plus the corpus generator's version: a cached base
-  // made by another recipe is rebuilt rather than silently reused.
-  // Only the settings pretraining depends on: adding an unrelated config key
-  // must not invalidate every cached base.
-  const ExperimentConfig c = experiment_preset("pretrain-" + preset);
+namespace {
+
+// The pretraining config plus the corpus generator's version: a cached base
+// made by another recipe is rebuilt rather than silently reused. Only the
+// settings pretraining depends on: adding an unrelated config key must not
+// invalidate every cached base.
+std::string recipe_of(const ExperimentConfig& c) {
   std::string text = "corpus v" + std::to_string(data::kPretrainCorpusVersion);
   // Keys that play no part: model.frozen_dtype (pretraining is full
   // fine-tuning), when state is saved, the divergence guards, the CPU threads.
@@ -326,10 +334,45 @@ std::string pretrain_recipe(const std::string& preset) {
   for (const std::string& key : ExperimentConfig::keys())
     if (key.rfind("adapter.", 0) != 0 && !ignored.contains(key)) text += "|" + key + "=" + c.get(key);
   std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ull;
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
   return buf;
+}
+
+bool has_pretraining(const std::string& preset) {
+  const std::vector<std::string> names = experiment_preset_names();
+  return std::find(names.begin(), names.end(), "pretrain-" + preset) != names.end();
+}
+
+}  // namespace
+
+std::string pretrain_recipe(const std::string& preset) { return recipe_of(experiment_preset("pretrain-" + preset)); }
+
+bool base_model_ready(const std::string& preset, const std::filesystem::path& data_dir) {
+  return cached_base_state(cached_base_path(data_dir.empty() ? user_data_dir() : data_dir, preset),
+                           pretrain_recipe(preset)) == CachedBaseState::Ready;
+}
+
+bool is_base_pretraining(const ExperimentConfig& config) {
+  return config.data.kind == "pretrain" && has_pretraining(config.model.preset) &&
+         recipe_of(config) == pretrain_recipe(config.model.preset);
+}
+
+std::filesystem::path save_pretrained_base(Trainer& trainer, const RunResult& r, const std::filesystem::path& data_dir) {
+  const ExperimentConfig& c = trainer.config();
+  if (!is_base_pretraining(c))
+    throw ConfigError("data.kind", "run \"" + c.name + "\" is not the pretraining of the " + c.model.preset +
+                                       " base; only that run's model can become the cached base");
+  if (r.status != RunStatus::Finished)
+    throw Error("pretraining the " + c.model.preset + " base " + run_status_name(r.status) +
+                (r.error.empty() ? "" : ": " + r.error) + "; nothing was saved");
+  const std::filesystem::path path = cached_base_path(data_dir.empty() ? user_data_dir() : data_dir, c.model.preset);
+  std::ostringstream loss;
+  loss << r.final_eval.loss;
+  store_cached_base(trainer.model(), path, c.model.preset, pretrain_recipe(c.model.preset),
+                    {{"lwb.pretrain_heldout_loss", loss.str()}, {"lwb.pretrain_steps", std::to_string(r.steps_done)}});
+  return path;
 }
 
 namespace {
@@ -438,21 +481,12 @@ std::filesystem::path ensure_base_model(const std::string& preset, const Trainer
 std::filesystem::path pretrain_base_model(const std::string& preset, const TrainerEnvironment& env,
                                           const RunControl& control) {
   const std::filesystem::path dir = env.data_folder();
-  const ExperimentConfig pc = experiment_preset("pretrain-" + preset);
   TrainerEnvironment inner = env;
   inner.data_dir = dir;
-  Trainer trainer(pc, inner);
+  Trainer trainer(experiment_preset("pretrain-" + preset), inner);
   TrainerSink none;
   const RunResult r = trainer.run(env.pretrain_sink ? *env.pretrain_sink : none, control);
-  if (r.status != RunStatus::Finished)
-    throw Error("pretraining the " + preset + " base " + run_status_name(r.status) +
-                (r.error.empty() ? "" : ": " + r.error) + "; nothing was saved");
-  const std::filesystem::path path = cached_base_path(dir, preset);
-  std::ostringstream loss;
-  loss << r.final_eval.loss;
-  store_cached_base(trainer.model(), path, preset, pretrain_recipe(preset),
-                    {{"lwb.pretrain_heldout_loss", loss.str()}, {"lwb.pretrain_steps", std::to_string(r.steps_done)}});
-  return path;
+  return save_pretrained_base(trainer, r, dir);
 }
 
 }  // namespace lwb

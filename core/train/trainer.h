@@ -130,6 +130,17 @@ std::filesystem::path pretrain_base_model(const std::string& preset, const Train
                                           const RunControl& control = {});
 // Identifies how a preset's base is pretrained (config + corpus version).
 std::string pretrain_recipe(const std::string& preset);
+// Whether the preset's cached base exists and was made by today's recipe, so
+// that nothing is pretrained first. data_dir empty: user_data_dir().
+bool base_model_ready(const std::string& preset, const std::filesystem::path& data_dir);
+// Whether `config` pretrains its preset's base by today's recipe (the
+// "pretrain-<preset>" preset under any name, resumed or not): its finished
+// run can become the cached base.
+bool is_base_pretraining(const ExperimentConfig& config);
+// Keeps a finished pretraining run's model as its preset's cached base
+// (atomically, with the recipe); returns the path. ConfigError for another
+// kind of run, Error for a run that did not finish (nothing is saved).
+std::filesystem::path save_pretrained_base(Trainer& trainer, const RunResult& r, const std::filesystem::path& data_dir);
 // The cached base, pretrained first when missing or made by another recipe (tiny: ~2 minutes on 2 cores).
 std::filesystem::path ensure_base_model(const std::string& preset, const TrainerEnvironment& env,
                                         const RunControl& control = {});

@@ -247,6 +247,7 @@ StepEvent sample_step(std::int64_t s) {
   if (s % 25 == 0) e.eval = EvalResult{2.0 / static_cast<double>(s), s == 50 ? NAN : 0.02 * static_cast<double>(s), 200};
   if (s == 1 || s == 30) e.memory = sample_snapshot(static_cast<std::size_t>(s));
   if (s == 10) e.variant_events.push_back({"relora.reset", R"({"step":10,"merged":7})"});
+  if (s % 10 == 1) e.layer_grad_norms = {0.5 / static_cast<double>(s), 0.25, s == 11 ? NAN : 2.0};
   return e;
 }
 
@@ -470,13 +471,21 @@ class TestStore : public QObject {
     const std::vector<MetricRow> metrics = store.run_metrics(run);
     QCOMPARE(metrics.size(), std::size_t(60));
     for (const MetricRow& m : metrics) {
-      const StepEvent e = sample_step(m.step);
+      StepEvent e = sample_step(m.step);
+      // The evaluation the stopped run ended with joins its last step.
+      if (m.step == 60) e.eval = EvalResult{0.75, 0.5, 200};
       QVERIFY(same(m.loss, e.loss) && same(m.lr, e.lr) && same(m.grad_norm, e.grad_norm));
       QVERIFY(same(m.tokens_per_s, e.tokens_per_s) && same(m.elapsed_s, e.elapsed_s));
       QVERIFY(same(m.eval_loss, e.eval ? e.eval->loss : NAN));
       QVERIFY(same(m.accuracy, e.eval ? e.eval->accuracy : NAN));
     }
     QVERIFY(std::isnan(metrics[2].grad_norm));
+    for (const MetricRow& m : metrics) {
+      const StepEvent e = sample_step(m.step);
+      QCOMPARE(m.layer_grad_norms.size(), e.layer_grad_norms.size());
+      for (std::size_t l = 0; l < e.layer_grad_norms.size(); ++l)
+        QVERIFY(same(m.layer_grad_norms[l], e.layer_grad_norms[l]));
+    }
 
     const std::vector<MemorySnapshotRow> snaps = store.run_memory_snapshots(run);
     QCOMPARE(snaps.size(), std::size_t(3));
@@ -706,7 +715,44 @@ class TestStore : public QObject {
       QCOMPARE(comps[i].target_task, n);
     }
     RawDb raw(file);
-    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), std::int64_t(12));
+    // Schema 3's nine tables, the library jobs' two and the comparisons' three.
+    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), std::int64_t(14));
+  }
+
+  // A resumed run names its parent, so its curve continues the parent's; the
+  // evaluation a stopped run ends with joins its last step's metrics.
+  void resumedRunsContinueTheirParents() {
+    Store store(db("resume.sqlite3"));
+    const ExperimentConfig config = sample_config("resumed");
+    const std::int64_t e = store.create_experiment(config.name, config);
+    const std::int64_t first = store.create_run(e, "cpu", sample_info(config));
+    std::vector<StepEvent> steps;
+    for (int s = 1; s <= 7; ++s) steps.push_back(sample_step(s));
+    store.append_steps(first, steps);
+    RunResult stopped;
+    stopped.status = RunStatus::Stopped;
+    stopped.steps_done = 7;
+    stopped.final_eval = EvalResult{0.75, 0.5, 20};
+    store.finish_run(first, stopped);
+    const std::vector<MetricRow> m = store.run_metrics(first);
+    QCOMPARE(m.back().step, std::int64_t(7));
+    QCOMPARE(m.back().eval_loss, 0.75);
+    QCOMPARE(m.back().accuracy, 0.5);
+    QVERIFY(std::isnan(m.front().eval_loss));
+
+    const std::int64_t second = store.queue_run(e, "cpu", first);
+    store.start_run(second, sample_info(config));
+    store.finish_run(second, stopped);
+    const std::int64_t third = store.queue_run(e, "cpu", second);
+    store.start_run(third, sample_info(config));
+    QCOMPARE(store.get_run(third).row.parent_run_id, std::optional<std::int64_t>(second));
+    QCOMPARE(store.run_ancestry(third), (std::vector<std::int64_t>{third, second, first}));
+    QVERIFY(store_error_of([&] { store.queue_run(e, "cpu", 999); }).contains("there is no run with id 999"));
+    // Deleting the middle run breaks the chain there; nothing else goes.
+    store.delete_run(second);
+    QCOMPARE(store.get_run(third).row.parent_run_id, std::optional<std::int64_t>());
+    QCOMPARE(store.run_ancestry(third), std::vector<std::int64_t>{third});
+    QCOMPARE(store.run_metrics(first).size(), std::size_t(7));
   }
 
   // A comparison's rows hold its measurements: deleting a run from the

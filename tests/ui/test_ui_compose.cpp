@@ -32,6 +32,7 @@
 #include "ui/adapter_library.h"
 #include "ui/compose_canvas.h"
 #include "ui/compose_view.h"
+#include "ui/library_view.h"
 #include "ui/main_window.h"
 #include "ui/objective_plot.h"
 
@@ -65,6 +66,11 @@ bool drop_adapter(ComposeView& view, const QString& adapter, QPoint pos) {
 
 bool wait_for_job(ComposeView& view) {
   QSignalSpy done(&view, &ComposeView::job_finished);
+  return done.count() > 0 || done.wait(kJobTimeoutMs);
+}
+
+bool wait_for_library_job(LibraryView& view) {
+  QSignalSpy done(&view, &LibraryView::job_finished);
   return done.count() > 0 || done.wait(kJobTimeoutMs);
 }
 
@@ -275,49 +281,50 @@ class TestUiCompose : public QObject {
   }
 
   void libraryAdaptersGoOutAndComeBack() {
-    ComposeView view(db());
+    // Export and import live in the Library tab.
+    LibraryView view(db());
     const std::int64_t id = *Store(db()).find_adapter(add.toStdString());
     const AdapterState original = Store(db()).load_adapter(id);
 
     // Out as a PEFT folder: the same tensors come back from the core reader.
     const QString peft = dir.filePath("library-peft");
-    QVERIFY(view.export_library_adapter(id, peft, false, false));
-    QVERIFY(wait_for_job(view));
+    QVERIFY(view.export_adapter(id, peft, false, false));
+    QVERIFY(wait_for_library_job(view));
     QVERIFY2(view.status_label()->text().contains("PEFT folder"), qPrintable(view.status_label()->text()));
     const AdapterState read = io::read_peft_folder(peft.toStdString());
     QCOMPARE(read.tensors.size(), original.tensors.size());
     for (const auto& [key, t] : original.tensors) QVERIFY2(read.tensors.at(key).values == t.values, key.c_str());
 
     // A folder that is not empty is refused unless overwriting was chosen.
-    QVERIFY(!view.export_library_adapter(id, peft, false, false));
+    QVERIFY(!view.export_adapter(id, peft, false, false));
     QVERIFY2(view.status_label()->text().contains("not empty"), qPrintable(view.status_label()->text()));
-    QVERIFY(view.export_library_adapter(id, peft, false, true));
-    QVERIFY(wait_for_job(view));
+    QVERIFY(view.export_adapter(id, peft, false, true));
+    QVERIFY(wait_for_library_job(view));
 
     // Merged into its base as a Hugging Face checkpoint.
     const QString merged = dir.filePath("library-merged");
-    QVERIFY(view.export_library_adapter(id, merged, true, false));
-    QVERIFY(wait_for_job(view));
+    QVERIFY(view.export_adapter(id, merged, true, false));
+    QVERIFY(wait_for_library_job(view));
     QVERIFY2(QFileInfo::exists(merged + "/config.json") && QFileInfo::exists(merged + "/model.safetensors"),
              qPrintable(view.status_label()->text()));
 
     // Back in under a new name, checked against the tiny base; a taken name
     // and a base it was not trained on are refused with the reason.
-    const int before = view.library()->rows();
-    QVERIFY(view.import_library_adapter(peft, "add-again", "tiny", "add"));
-    QVERIFY(wait_for_job(view));
-    QCOMPARE(view.library()->rows(), before + 1);
-    QVERIFY(view.library()->row_of("add-again") >= 0);
+    const int before = view.table()->rowCount();
+    QVERIFY(view.import_adapter(peft, "add-again", "tiny", "add"));
+    QVERIFY(wait_for_library_job(view));
+    QCOMPARE(view.table()->rowCount(), before + 1);
+    QVERIFY(view.row_of("add-again") >= 0);
     const AdapterState again = Store(db()).load_adapter(*Store(db()).find_adapter("add-again"));
     for (const auto& [key, t] : original.tensors) QVERIFY2(again.tensors.at(key).values == t.values, key.c_str());
-    QVERIFY(view.import_library_adapter(peft, "add-again", "tiny", ""));
-    QVERIFY(wait_for_job(view));
+    QVERIFY(view.import_adapter(peft, "add-again", "tiny", ""));
+    QVERIFY(wait_for_library_job(view));
     QVERIFY2(view.status_label()->text().contains("already has an adapter named"),
              qPrintable(view.status_label()->text()));
-    QVERIFY(view.import_library_adapter(peft, "add-on-merged", merged, ""));
-    QVERIFY(wait_for_job(view));
+    QVERIFY(view.import_adapter(peft, "add-on-merged", merged, ""));
+    QVERIFY(wait_for_library_job(view));
     QVERIFY2(view.status_label()->text().contains("another base"), qPrintable(view.status_label()->text()));
-    QCOMPARE(view.library()->rows(), before + 1);
+    QCOMPARE(view.table()->rowCount(), before + 1);
   }
 
   void cancelStopsTheSearchWithItsBestSoFar() {
@@ -332,7 +339,7 @@ class TestUiCompose : public QObject {
     QTest::mouseClick(view.cancel_button(), Qt::LeftButton);
     QVERIFY(wait_for_job(view));
     QVERIFY(view.trace().size() < 100000);
-    QVERIFY2(view.status_label()->text().contains("search cancelled"), qPrintable(view.status_label()->text()));
+    QVERIFY2(view.status_label()->text().contains("cma-es cancelled"), qPrintable(view.status_label()->text()));
     const auto best = std::min_element(view.trace().begin(), view.trace().end(),
                                        [](const auto& a, const auto& b) { return a.objective < b.objective; });
     QCOMPARE(view.weights(), best->weights);

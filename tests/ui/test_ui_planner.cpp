@@ -21,6 +21,7 @@
 #include "ui/main_window.h"
 #include "ui/memory_view.h"
 #include "ui/planner_view.h"
+#include "ui/plot_style.h"
 
 using namespace lwb;
 using namespace lwb::ui;
@@ -141,9 +142,9 @@ class TestUiPlanner : public QObject {
     select_method(in.adapter, "lora");
     const MemoryPlan want = plan_memory(in);
     QCOMPARE(cell_bytes(v.table(), "lora", kTotalColumn), qulonglong{want.total});
-    // The per-layer view: the model level, each of the 3 layers, the total.
+    // The per-layer view: the model level and each of the 3 layers (the total is no bar).
     v.show_details_of("lora");
-    QCOMPARE(v.layer_bars().stacks(), 3 + 2);
+    QCOMPARE(v.layer_bars().stacks(), 3 + 1);
   }
 
   void a_malformed_config_json_shows_an_error_and_keeps_the_plan() {
@@ -201,10 +202,21 @@ class TestUiPlanner : public QObject {
     settle();
     const MemoryPlan lora = lisa("lora");
     v.show_details_of("lora");
-    QCOMPARE(v.layer_bars().stacks(), 32 + 2);  // model level, 32 layers, total
-    // Bar values are the plan's rows (axis in GB).
+    QCOMPARE(v.layer_bars().stacks(), 32 + 1);  // model level, 32 layers
+    // Bar values are the plan's rows, in the binary unit of the largest row
+    // (a layer of LLaMA-2-7B holds hundreds of MiB), named on the axis.
+    std::size_t largest = 0;
+    for (const auto& row : lora.rows) {
+      std::size_t sum = 0;
+      for (std::size_t b : row.bytes) sum += b;
+      largest = std::max(largest, sum);
+    }
+    const auto [unit, unit_name] = binary_unit(static_cast<double>(largest));
+    QCOMPARE(v.layer_bars().unit(), unit);
+    QCOMPARE(v.layers_plot()->xAxis->label(), unit_name);
+    QCOMPARE(unit_name, QString("MiB"));
     const auto* frozen = v.layer_bars().bars(MemCategory::FrozenWeights);
-    QCOMPARE(frozen->data()->at(1)->value, static_cast<double>(lora.rows[1].bytes[0]) / 1e9);
+    QCOMPARE(frozen->data()->at(1)->value, static_cast<double>(lora.rows[1].bytes[0]) / v.layer_bars().unit());
     QVERIFY(v.terms_text()->toPlainText().startsWith(QString::fromStdString(format_plan_table(lora)).left(40)));
     QVERIFY(v.terms_text()->toPlainText().contains("r = 128"));
     v.show_details_of("full");
@@ -237,7 +249,7 @@ class TestUiPlanner : public QObject {
     in.threads = default_plan_threads();
     const MemoryPlan small = plan_memory(in);
     const QString text = f->memory_label()->text();
-    QVERIFY2(text.contains(QString::fromStdString(format_plan_bytes(static_cast<double>(small.total)))),
+    QVERIFY2(text.contains(format_bytes(static_cast<double>(small.total))),
              qPrintable(text));
     QVERIFY2(!text.contains("Exceeds"), qPrintable(text));
 
@@ -255,7 +267,7 @@ class TestUiPlanner : public QObject {
     f->set_field("train.seq_len", "512");
     const QString warning = f->memory_label()->text();
     QVERIFY2(warning.contains("Exceeds the free memory"), qPrintable(warning));
-    QVERIFY2(warning.contains(QString::fromStdString(format_plan_bytes(static_cast<double>(huge.total)))),
+    QVERIFY2(warning.contains(format_bytes(static_cast<double>(huge.total))),
              qPrintable(warning));
   }
 };

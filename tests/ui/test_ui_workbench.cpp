@@ -24,6 +24,7 @@
 #include "ui/experiment_form.h"
 #include "ui/loss_plot.h"
 #include "ui/main_window.h"
+#include "ui/run_chart.h"
 #include "ui/runs_view.h"
 #include "ui/training_worker.h"
 
@@ -244,10 +245,11 @@ class TestUiWorkbench : public QObject {
     for (int r = 0; r < t->rowCount(); ++r)
       if (t->item(r, 4)->text().startsWith("finished") || t->item(r, 4)->text().startsWith("stopped"))
         t->selectionModel()->select(t->model()->index(r, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
-    w.runs_view()->overlay(w.runs_view()->selected_runs());
-    QCOMPARE(w.runs_view()->plot()->graphCount(), 2);
-    QVERIFY(w.runs_view()->plot()->graph(0)->dataCount() > 0);
-    QVERIFY(w.runs_view()->plot()->graph(1)->dataCount() > 0);
+    const std::vector<std::int64_t> ids = w.runs_view()->selected_runs();
+    QCOMPARE(ids.size(), std::size_t(2));
+    w.runs_view()->overlay(ids);
+    QCOMPARE(w.runs_view()->chart(0)->shown_runs(), 2);
+    for (std::int64_t id : ids) QVERIFY(w.runs_view()->chart(0)->curve(id)->dataCount() > 0);
   }
 
   // The Setup tab previews the chosen data as the run will read it: tokens,
