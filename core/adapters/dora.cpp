@@ -51,11 +51,19 @@ std::vector<std::pair<std::string, Tensor>> DoraLinear::adapter_tensors() const 
   return t;
 }
 
+void DoraLinear::fix_norm_for_inference(Backend& backend, const Tensor& w_prime) {
+  compute_norm(backend, w_prime);
+  backend.divide(g_, magnitude, norm_);
+  norm_fixed_ = true;
+}
+
 void DoraLinear::forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y) {
   Backend& be = ctx.backend;
   const std::int64_t n = ctx.rows;
-  compute_norm(be, w_prime_buffer(ctx));
-  be.divide(g_, magnitude, norm_);
+  if (!norm_fixed_) {
+    compute_norm(be, w_prime_buffer(ctx));
+    be.divide(g_, magnitude, norm_);
+  }
   const Tensor z = z_.rows(0, n);
   const Tensor xa = adapter_input(ctx, x, true);
   if (!dropout_active(ctx)) {

@@ -305,4 +305,38 @@ format::GgufMetadata gguf_tokenizer_metadata(const GgufFile& file) {
   return out;
 }
 
+data::GgufVocab gguf_vocab(const GgufFile& file) {
+  data::GgufVocab v;
+  v.source = file.source();
+  v.model = file.get_string("tokenizer.ggml.model");
+  if (file.find("tokenizer.ggml.pre")) v.pre = file.get_string("tokenizer.ggml.pre");
+  v.tokens = file.get_strings("tokenizer.ggml.tokens");
+  if (file.find("tokenizer.ggml.token_type")) v.token_types = file.get_i32s("tokenizer.ggml.token_type");
+  if (file.find("tokenizer.ggml.scores")) v.scores = file.get_f32s("tokenizer.ggml.scores");
+  if (file.find("tokenizer.ggml.merges")) v.merges = file.get_strings("tokenizer.ggml.merges");
+  const std::pair<const char*, std::int32_t*> ids[] = {
+      {"tokenizer.ggml.bos_token_id", &v.bos},     {"tokenizer.ggml.eos_token_id", &v.eos},
+      {"tokenizer.ggml.padding_token_id", &v.pad}, {"tokenizer.ggml.unknown_token_id", &v.unk},
+      {"tokenizer.ggml.eot_token_id", &v.eot},     {"tokenizer.ggml.eom_token_id", &v.eom}};
+  for (const auto& [key, id] : ids)
+    if (file.find(key)) *id = static_cast<std::int32_t>(file.get_u32(key));
+  const std::pair<const char*, std::optional<bool>*> flags[] = {{"tokenizer.ggml.add_bos_token", &v.add_bos},
+                                                                {"tokenizer.ggml.add_eos_token", &v.add_eos},
+                                                                {"tokenizer.ggml.add_space_prefix", &v.add_space_prefix}};
+  for (const auto& [key, flag] : flags)
+    if (file.find(key)) *flag = file.get_bool(key);
+  return v;
+}
+
+std::optional<data::ChatTemplate> gguf_chat_template(const GgufFile& file) {
+  if (!file.find("tokenizer.chat_template")) return std::nullopt;
+  const data::GgufVocab v = gguf_vocab(file);
+  auto piece = [&](std::int32_t id) {
+    return id >= 0 && static_cast<std::size_t>(id) < v.tokens.size() ? v.tokens[static_cast<std::size_t>(id)]
+                                                                     : std::string();
+  };
+  return data::ChatTemplate(file.get_string("tokenizer.chat_template"), file.source() + " (tokenizer.chat_template)",
+                            data::ChatTokens{piece(v.bos), piece(v.eos), piece(v.unk), piece(v.pad)});
+}
+
 }  // namespace lwb::io

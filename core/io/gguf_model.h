@@ -10,9 +10,12 @@
 // (LlamaModel.permute): within each head, HF row s·d/2 + i becomes row 2i + s.
 // Import undoes it, so the model here is in HF layout; export redoes it.
 #include <filesystem>
+#include <optional>
 #include <span>
 
 #include "core/adapters/adapter_state.h"
+#include "core/data/chat_template.h"
+#include "core/data/gguf_tokenizer.h"
 #include "core/format/gguf.h"
 #include "core/model/config.h"
 #include "core/model/model.h"
@@ -68,5 +71,13 @@ void export_merged_gguf(const Model& base, const AdapterState& adapter, const st
 // The tokenizer.* entries of a file, in file order, to carry a model's
 // tokenizer and chat template into an export.
 format::GgufMetadata gguf_tokenizer_metadata(const format::GgufFile& file);
+
+// The file's tokenizer.ggml.* keys as make_gguf_tokenizer takes them
+// (absent optional keys stay unset); FormatError naming the file and key
+// when tokenizer.ggml.model or tokens is missing or a key has another type.
+data::GgufVocab gguf_vocab(const format::GgufFile& file);
+// tokenizer.chat_template with the bos and eos tokens' text, as transformers
+// renders it for this file; nullopt when the file has no template.
+std::optional<data::ChatTemplate> gguf_chat_template(const format::GgufFile& file);
 
 }  // namespace lwb::io
