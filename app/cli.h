@@ -47,6 +47,8 @@ std::string timestamp();  // "20261128-221500"
 // otherwise), or fallback when absent.
 int int_arg(const Args& args, const std::string& flag, int fallback, int lo = 0,
             int hi = std::numeric_limits<int>::max());
+// --flag as a number (UsageError otherwise), or fallback when absent.
+double number_arg(const Args& args, const std::string& flag, double fallback);
 // --data-dir, notices on stderr, and a sink for a base model pretrained on demand.
 TrainerEnvironment environment(const Args& args, TrainerSink* pretrain_progress = nullptr);
 
@@ -60,6 +62,7 @@ int cmd_compose(const Args& args);
 int cmd_plan(const Args& args);
 int cmd_export(const Args& args);
 int cmd_import(const Args& args);
+int cmd_generate(const Args& args);
 
 // Registers the CUDA backend with core when this build has one.
 void register_gpu_backend();

@@ -59,6 +59,12 @@ void print_usage() {
       "                                            checked key by key against the base\n"
       "            base DIR                        check a Hugging Face LLaMA checkpoint (single or sharded,\n"
       "                                            F32/F16/BF16) and say how to train on it\n"
+      "  generate  --model tiny|small|FILE.gguf|HF_FOLDER|CHECKPOINT (--prompt TEXT | --chat TEXT | --messages FILE.json)\n"
+      "            [--system TEXT] [--adapter NAME|DIR ...] [--merged] [--max-new N] [--greedy | --temperature T\n"
+      "            --top-p P --top-k K --min-p P --seed S] [--repetition-penalty R] [--stop TEXT ...] [--context N]\n"
+      "            [--device cpu|cuda:N|auto]   the model's answer streamed to stdout (--chat and --messages use its\n"
+      "            chat template); with several --adapter (library adapters, compositions or PEFT folders) one\n"
+      "            answer per adapter, labelled; greedy unless a sampling option is given\n"
       "  presets   list the built-in experiment and model presets\n"
       "  config    --preset NAME | --config FILE [--set key=value ...]   print the resolved config\n"
       "\n"
@@ -127,6 +133,7 @@ int main(int argc, char** argv) {
     if (command == "plan") return cmd_plan(args);
     if (command == "export") return cmd_export(args);
     if (command == "import") return cmd_import(args);
+    if (command == "generate") return cmd_generate(args);
     std::fprintf(stderr, "lora-workbench: unknown command \"%s\"\n\n", terminal_text(command).c_str());
     print_usage();
     return 2;

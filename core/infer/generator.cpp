@@ -58,19 +58,19 @@ void Generator::reset() {
 }
 
 void Generator::check(std::span<const std::vector<std::int32_t>> prompts, const GenerateOptions& o) const {
-  if (prompts.empty()) throw DataError("generate: no prompt given");
+  if (prompts.empty()) throw DataError("no prompt given");
   if (static_cast<std::int64_t>(prompts.size()) > decoder_.sequences())
-    throw DataError("generate: " + std::to_string(prompts.size()) + " prompts, but the generator holds " +
+    throw DataError(std::to_string(prompts.size()) + " prompts, but the generator holds " +
                     std::to_string(decoder_.sequences()) + " sequences at once");
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     const std::string which = prompts.size() > 1 ? "prompt " + std::to_string(i + 1) : "the prompt";
-    if (prompts[i].empty()) throw DataError("generate: " + which + " is empty (it has no tokens)");
+    if (prompts[i].empty()) throw DataError(which + " is empty (it has no tokens)");
     if (static_cast<std::int64_t>(prompts[i].size()) > decoder_.context())
-      throw DataError("generate: " + which + " has " + std::to_string(prompts[i].size()) +
+      throw DataError(which + " has " + std::to_string(prompts[i].size()) +
                       " tokens, more than the context of " + std::to_string(decoder_.context()) + " tokens");
     for (std::int32_t t : prompts[i])
       if (t < 0 || t >= decoder_.config().vocab)
-        throw DataError("generate: " + which + " holds token id " + std::to_string(t) +
+        throw DataError(which + " holds token id " + std::to_string(t) +
                         ", outside the model's vocabulary of " + std::to_string(decoder_.config().vocab));
   }
   if (o.max_new_tokens <= 0)
