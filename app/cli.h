@@ -63,6 +63,7 @@ int cmd_plan(const Args& args);
 int cmd_export(const Args& args);
 int cmd_import(const Args& args);
 int cmd_generate(const Args& args);
+int cmd_predict(const Args& args);
 
 // Registers the CUDA backend with core when this build has one.
 void register_gpu_backend();

@@ -65,6 +65,11 @@ void print_usage() {
       "            [--device cpu|cuda:N|auto]   the model's answer streamed to stdout (--chat and --messages use its\n"
       "            chat template); with several --adapter (library adapters, compositions or PEFT folders) one\n"
       "            answer per adapter, labelled; greedy unless a sampling option is given\n"
+      "  predict   (--run ID | --adapter NAME|DIR | --model M) --data FILE.jsonl --out FILE.csv [--n N] [--model M]\n"
+      "            [--prompt-field F] [--completion-field F] [--batch B] [--extra-tokens N] [--device D]\n"
+      "                                            greedy answers to the file's prompts with per-example loss,\n"
+      "                                            exact match and ROUGE-L (and their means), kept in the store\n"
+      "                                            against the run\n"
       "  presets   list the built-in experiment and model presets\n"
       "  config    --preset NAME | --config FILE [--set key=value ...]   print the resolved config\n"
       "\n"
@@ -134,6 +139,7 @@ int main(int argc, char** argv) {
     if (command == "export") return cmd_export(args);
     if (command == "import") return cmd_import(args);
     if (command == "generate") return cmd_generate(args);
+    if (command == "predict") return cmd_predict(args);
     std::fprintf(stderr, "lora-workbench: unknown command \"%s\"\n\n", terminal_text(command).c_str());
     print_usage();
     return 2;

@@ -235,8 +235,8 @@ Dataset load_text_corpus(const std::filesystem::path& file, const Tokenizer& tok
   return text_dataset(read_file(file), tok, T, heldout_fraction, "text:" + file.string());
 }
 
-Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, const JsonlFields& fields, int max_tokens,
-                   double heldout_fraction, std::uint64_t seed) {
+std::vector<Example> read_jsonl_examples(const std::filesystem::path& file, const Tokenizer& tok,
+                                         const JsonlFields& fields, int max_tokens, std::vector<std::string>& notes) {
   LineReader lines(file);
   std::vector<Example> rows;
   std::vector<std::size_t> too_long, too_big;
@@ -270,7 +270,6 @@ Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, cons
     }
     rows.push_back(std::move(e));
   }
-  std::vector<std::string> notes;
   if (!too_big.empty())
     notes.push_back(file.string() + ": " + std::to_string(too_big.size()) + " row(s) over " + mib(kMaxJsonlLineBytes) +
                     " skipped unread (" + line_list(too_big) + ")");
@@ -282,10 +281,15 @@ Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, cons
     throw DataError(file.string() + ": no usable rows (" + std::to_string(nonblank) + " rows, " +
                     std::to_string(too_long.size() + too_big.size()) + " longer than " + std::to_string(max_tokens) +
                     " tokens)");
+  return rows;
+}
+
+Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, const JsonlFields& fields, int max_tokens,
+                   double heldout_fraction, std::uint64_t seed) {
   Dataset d;
+  std::vector<Example> rows = read_jsonl_examples(file, tok, fields, max_tokens, d.notes);
   d.name = "jsonl:" + file.string();
   d.has_completions = true;
-  d.notes = std::move(notes);
   if (rows.size() == 1) {
     d.train = rows;
     d.heldout = rows;  // a single row can only be checked against itself

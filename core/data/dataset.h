@@ -98,6 +98,10 @@ struct JsonlFields {
 // seeded choice of rows.
 Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, const JsonlFields& fields,
                    int max_tokens, double heldout_fraction = 0.1, std::uint64_t seed = 0);
+// The rows of such a file in its order, unsplit (the same errors; what was
+// skipped is appended to `notes`).
+std::vector<Example> read_jsonl_examples(const std::filesystem::path& file, const Tokenizer& tok,
+                                         const JsonlFields& fields, int max_tokens, std::vector<std::string>& notes);
 
 // [bos] + prompt + completion + [eos], prompt_len = 1 + |prompt|.
 Example make_example(const Tokenizer& tok, std::string_view prompt, std::string_view completion);

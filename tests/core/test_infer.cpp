@@ -3,7 +3,9 @@
 // prefill chunks and decode steps, several sequences of different lengths in
 // one call), every adapter kind unmerged and merged against the training
 // model carrying it, switching adapters over one base; the generator's
-// batches, turns, sampling, stops, streaming, cancel and errors; greedy
+// batches, turns, sampling, stops, streaming, cancel and errors; batch
+// predictions (loss against a float64 recompute, answers against single
+// generation, ROUGE-L); greedy
 // answers against transformers' generate (tests/reference/
 // make_generate_golden.py) with and without PEFT adapters, and SmolLM2-135M
 // when its file is present.
@@ -35,6 +37,7 @@
 #include "core/infer/adapter_set.h"
 #include "core/infer/decoder.h"
 #include "core/infer/generator.h"
+#include "core/infer/predict.h"
 #include "core/infer/sampler.h"
 #include "core/infer/text_stream.h"
 #include "core/io/gguf_model.h"
@@ -735,6 +738,100 @@ class TestInfer : public QObject {
   }
 
   // ---- against transformers ------------------------------------------------------------
+
+  // ---- predictions ------------------------------------------------------------------
+
+  void rougeL() {
+    // LCS "the cat on the mat": 5 of 6 words each way.
+    QVERIFY(std::abs(rouge_l("the cat sat on the mat", "the cat is on the mat") - 5.0 / 6) < 1e-12);
+    // LCS 2 ("a c"): P = 2/2, R = 2/4.
+    QVERIFY(std::abs(rouge_l("a c", "a b c d") - 2 * 1.0 * 0.5 / 1.5) < 1e-12);
+    QCOMPARE(rouge_l("  same\twords\n", "same words"), 1.0);
+    QCOMPARE(rouge_l("x y", "a b"), 0.0);
+    QCOMPARE(rouge_l("", "a"), 0.0);
+    QCOMPARE(rouge_l(" ", ""), 1.0);
+  }
+
+  // Each example's loss is the mean cross-entropy of its completion and eos
+  // under the adapted model (recomputed here in float64 from the training
+  // model's logits, so equal to float32 rounding); each answer is the one generated for that prompt
+  // alone, however the batches fall.
+  void predictScoresEachExample() {
+    const ModelConfig c = engine_config(260);
+    const AdapterConfig ac = adapter_config("lora");
+    MemoryLedger ledger;
+    auto ref = adapted_model(be, ledger, c, ac, DType::F64, 1, 150, 31);
+    const AdapterState state = extract_adapter(*ref, ac, "lora-workbench/engine", "");
+    load_adapter(*ref, state, "rounded");
+    // Generation runs float32 models: the base is the reference's, rounded.
+    auto base = std::make_unique<Model>(c, Model::Mode::Frozen, DType::F32);
+    base->materialize(be, ledger, 1, 1);
+    copy_base_weights(*ref, *base);
+    std::vector<data::Example> examples;
+    const char* pairs[][2] = {{"abc", "def"}, {"hello there", "x"}, {"q", "a longer answer here"}, {"1+1=", "2"},
+                              {"name:", "lora"}};
+    for (const auto& p : pairs) examples.push_back(data::make_example(bytes, p[0], p[1]));
+    PredictOptions o;
+    o.batch = 2;
+    o.extra_tokens = 3;
+    std::vector<std::int64_t> progress;
+    o.progress = [&](std::int64_t done, std::int64_t total) {
+      QCOMPARE(total, std::int64_t{5});
+      progress.push_back(done);
+    };
+    const std::vector<Prediction> rows = predict(*base, "", &state, "lora", bytes, examples, o);
+    QCOMPARE(rows.size(), examples.size());
+    QCOMPARE(progress, (std::vector<std::int64_t>{2, 4, 5}));
+
+    Decoder d(*base, DecoderLimits{1, 150, 0}, ledger);
+    const AdapterSet set(d, state, "lora");
+    Generator gen(d, bytes);
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+      const data::Example& e = examples[i];
+      const auto T = static_cast<std::int64_t>(e.tokens.size());
+      const std::vector<double> logits = full_logits(*ref, be, {e.tokens}, T);
+      double sum = 0;
+      for (std::int64_t t = e.prompt_len - 1; t + 1 < T; ++t) {
+        const double* row = logits.data() + t * c.vocab;
+        const double top = *std::max_element(row, row + c.vocab);
+        double z = 0;
+        for (int v = 0; v < c.vocab; ++v) z += std::exp(row[v] - top);
+        sum += top + std::log(z) - row[e.tokens[static_cast<std::size_t>(t + 1)]];
+      }
+      const double want = sum / static_cast<double>(T - e.prompt_len);
+      QVERIFY2(std::abs(rows[i].loss - want) < 1e-5 * want, (std::to_string(rows[i].loss) + " vs " + std::to_string(want)).c_str());
+      QCOMPARE(rows[i].prompt, std::string(pairs[i][0]));
+      QCOMPARE(rows[i].reference, std::string(pairs[i][1]));
+
+      GenerateOptions g;
+      g.max_new_tokens = static_cast<int>(T - e.prompt_len) + o.extra_tokens;
+      g.adapter = &set;
+      gen.reset();
+      const std::vector<std::vector<std::int32_t>> prompt = {{e.tokens.begin(), e.tokens.begin() + e.prompt_len}};
+      QCOMPARE(rows[i].prediction, gen.generate(prompt, g)[0].text);
+      QCOMPARE(rows[i].rouge_l, rouge_l(rows[i].prediction, rows[i].reference));
+      QCOMPARE(rows[i].exact, rows[i].prediction == rows[i].reference);
+    }
+    const PredictionSummary sum = summarize(rows);
+    QCOMPARE(sum.examples, std::int64_t{5});
+    double mean_loss = 0;
+    for (const Prediction& r : rows) mean_loss += r.loss / 5;
+    QVERIFY(std::abs(sum.loss - mean_loss) < 1e-12);
+
+    // The base alone scores differently; bad inputs are named.
+    const std::vector<Prediction> plain = predict(*base, "", nullptr, "base", bytes, examples, o);
+    QVERIFY(std::abs(plain[0].loss - rows[0].loss) > 1e-6);
+    std::vector<data::Example> bad = {examples[0], data::Example{{1, 2, 3}, 3}};
+    EXPECT_THROW_WITH(DataError, predict(*base, "", &state, "lora", bytes, bad, o), "example 2 has no prompt or no completion");
+    AdapterState other = state;
+    other.base_fingerprint = "0123456789abcdef";
+    EXPECT_THROW_WITH(FormatError, predict(*base, "fedcba9876543210", &other, "mine", bytes, examples, o),
+                      "trained on another base model");
+    // Cancelled before it starts: nothing predicted.
+    std::atomic<bool> stop{true};
+    o.cancel = &stop;
+    QVERIFY(predict(*base, "", &state, "lora", bytes, examples, o).empty());
+  }
 
   void greedyMatchesTransformers_data() {
     QTest::addColumn<QString>("variant");

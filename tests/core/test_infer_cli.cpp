@@ -1,20 +1,26 @@
-// `lora-workbench generate` as a user meets it: answers streamed to stdout
-// for a built-in model, a Hugging Face folder and its PEFT adapters (from a
-// folder or the library), one labelled answer per adapter; and every bad
-// input refused with a message that names it: no model, an unknown adapter,
-// an adapter for another base, an empty prompt, max-new <= 0, a prompt
-// longer than the context, bad sampling values, a broken messages file.
+// `lora-workbench generate` and `predict` as a user meets them: answers
+// streamed to stdout for a built-in model, a Hugging Face folder and its PEFT
+// adapters (from a folder or the library), one labelled answer per adapter;
+// predictions of a run's adapter, a folder's and the base over a JSONL file,
+// written as CSV and kept in the store against the run; and every bad input
+// refused with a message that names it: no model, an unknown adapter, an
+// adapter for another base, an empty prompt, max-new <= 0, a prompt longer
+// than the context, bad sampling values, a broken messages or data file.
 #include <QDir>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "core/adapters/adapter_state.h"
 #include "core/adapters/attach.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/io/peft.h"
+#include "core/store/store.h"
 
 namespace {
 
@@ -23,12 +29,12 @@ struct Result {
   QString out, err;
 };
 
-Result run(const QStringList& args, const QString& data_dir) {
+Result run(const QStringList& args, const QString& data_dir, const QString& command = "generate") {
   QProcess p;
   QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
   env.insert("LWB_DATA_DIR", data_dir);
   p.setProcessEnvironment(env);
-  p.start(LWB_APP_BINARY, QStringList{"generate"} + args);
+  p.start(LWB_APP_BINARY, QStringList{command} + args);
   if (!p.waitForFinished(300000)) return {-1, {}, "timeout"};
   return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
 }
@@ -42,12 +48,27 @@ class TestInferCli : public QObject {
   Q_OBJECT
   QTemporaryDir dir;
 
-  void expect_refused(const QStringList& args, const QString& needle, int code) {
-    const Result r = run(args, dir.path());
-    qInfo("generate %s -> %d: %s", qPrintable(args.join(' ')), r.code, qPrintable(r.err.trimmed()));
+  void expect_refused(const QStringList& args, const QString& needle, int code, const QString& command = "generate") {
+    const Result r = run(args, dir.path(), command);
+    qInfo("%s %s -> %d: %s", qPrintable(command), qPrintable(args.join(' ')), r.code, qPrintable(r.err.trimmed()));
     QCOMPARE(r.code, code);
     QVERIFY2(r.err.contains(needle), qPrintable(r.err));
     QVERIFY2(r.out.isEmpty(), qPrintable(r.out));
+  }
+
+  QString write_file(const QString& name, const QByteArray& text) {
+    QFile f(dir.filePath(name));
+    if (!f.open(QIODevice::WriteOnly)) qFatal("cannot write %s", qPrintable(f.fileName()));
+    f.write(text);
+    return f.fileName();
+  }
+
+  // The predictions `predict` says it stored ("stored as predictions N in FILE").
+  lwb::PredictionSet stored(const Result& r) {
+    const QRegularExpressionMatch m = QRegularExpression("stored as predictions (\\d+) in (.+)\n").match(r.out);
+    if (!m.hasMatch()) qFatal("no stored predictions in: %s", qPrintable(r.out));
+    lwb::Store store(m.captured(2).toStdString());
+    return store.load_predictions(m.captured(1).toLongLong());
   }
 
  private slots:
@@ -142,6 +163,88 @@ class TestInferCli : public QObject {
     f.write(R"([{"role": "user"}])");
     f.close();
     expect_refused(tiny + QStringList{"--messages", bad}, "message 1: expected {\"role\": string, \"content\": string}", 1);
+  }
+
+  // A folder's adapter, the base, and a run's adapter over a JSONL file: a
+  // CSV row per example, the means on stdout, the same rows in the store.
+  void predictions() {
+    const QString data = write_file("heldout.jsonl",
+                                    "{\"prompt\": \"The quick brown fox\", \"completion\": \" jumps\"}\n"
+                                    "{\"prompt\": \"hello\", \"completion\": \"world, \\\"quoted\\\"\"}\n"
+                                    "\n"
+                                    "{\"prompt\": \"abc\", \"completion\": \"def\"}\n");
+    const QString csv = dir.filePath("lora.csv");
+    const Result r = run({"--adapter", kGolden + "/lora", "--model", kTiny, "--data", data, "--out", csv, "--batch", "2"},
+                         dir.path(), "predict");
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY2(r.out.startsWith(kGolden + "/lora on 3 example(s): loss "), qPrintable(r.out));
+    const lwb::PredictionSet set = stored(r);
+    QCOMPARE(set.rows.size(), std::size_t{3});
+    QCOMPARE(set.summary.examples, std::int64_t{3});
+    QVERIFY(!set.run_id && !set.adapter_id);
+    QCOMPARE(set.rows[1].reference, std::string("world, \"quoted\""));
+    QVERIFY(std::isfinite(set.summary.loss) && set.summary.loss > 0);
+    QFile f(csv);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QStringList lines = QString::fromUtf8(f.readAll()).split('\n', Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 4);
+    QCOMPARE(lines[0], QString("index,prompt,reference,prediction,loss,exact_match,rouge_l"));
+    QVERIFY2(lines[2].startsWith("2,\"hello\",\"world, \"\"quoted\"\"\",\""), qPrintable(lines[2]));
+    // The base alone scores differently; --n keeps the first rows.
+    const Result b = run({"--model", kTiny, "--data", data, "--out", dir.filePath("base.csv"), "--n", "2"}, dir.path(),
+                         "predict");
+    QVERIFY2(b.code == 0, qPrintable(b.err));
+    const lwb::PredictionSet base = stored(b);
+    QCOMPARE(base.adapter, std::string("base"));
+    QCOMPARE(base.rows.size(), std::size_t{2});
+    QVERIFY(base.rows[0].loss != set.rows[0].loss);
+
+    // A run's adapter: the base it names, the store row against the run.
+    QProcess train;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("LWB_DATA_DIR", dir.path());
+    train.setProcessEnvironment(env);
+    train.start(LWB_APP_BINARY, {"train", "--preset", "tiny-lora", "--set", "train.steps=2", "--set",
+                                 "schedule.warmup_steps=0", "--set", "train.eval_examples=4", "--set", "train.eval_every=0"});
+    QVERIFY(train.waitForFinished(600000));
+    QVERIFY2(train.exitCode() == 0, train.readAllStandardError().constData());
+    const Result byrun = run({"--run", "1", "--data", data, "--out", dir.filePath("run.csv")}, dir.path(), "predict");
+    QVERIFY2(byrun.code == 0, qPrintable(byrun.err));
+    QVERIFY2(byrun.out.startsWith("run 1 on 3 example(s)"), qPrintable(byrun.out));
+    const lwb::PredictionSet of_run = stored(byrun);
+    QCOMPARE(of_run.run_id, std::optional<std::int64_t>(1));
+    QVERIFY(of_run.adapter_id.has_value());
+    lwb::Store store(dir.filePath("workbench.sqlite3").toStdString());
+    QCOMPARE(store.list_predictions(1).size(), std::size_t{1});
+
+    // Bad inputs, each named.
+    const QStringList out = {"--out", dir.filePath("x.csv")};
+    expect_refused(out + QStringList{"--data", data}, "predict needs --run ID, --adapter NAME|DIR, or --model M", 2, "predict");
+    expect_refused({"--model", kTiny, "--out", dir.filePath("x.csv")}, "predict needs --data FILE.jsonl", 2, "predict");
+    expect_refused({"--model", kTiny, "--data", data}, "predict needs --out FILE.csv", 2, "predict");
+    expect_refused(out + QStringList{"--run", "1", "--adapter", "x", "--data", data}, "not both", 2, "predict");
+    expect_refused(out + QStringList{"--run", "99", "--data", data}, "there is no run with id 99", 1, "predict");
+    expect_refused(out + QStringList{"--adapter", "nosuch", "--data", data}, "--adapter \"nosuch\" is neither", 2, "predict");
+    expect_refused(out + QStringList{"--model", kTiny, "--data", data, "--n", "0"}, "--n expects an integer from 1", 2,
+                   "predict");
+    expect_refused(out + QStringList{"--model", kTiny, "--data", data, "--batch", "0"}, "--batch", 2, "predict");
+    expect_refused(out + QStringList{"--model", kTiny, "--data", dir.filePath("missing.jsonl")}, "missing.jsonl", 1, "predict");
+    const QString empty = write_file("empty.jsonl", "\n");
+    expect_refused(out + QStringList{"--model", kTiny, "--data", empty}, "no usable rows", 1, "predict");
+    const QString broken = write_file("broken.jsonl", "{\"prompt\": \"a\"}\n");
+    expect_refused(out + QStringList{"--model", kTiny, "--data", broken}, "broken.jsonl:1: missing string field \"completion\"",
+                   1, "predict");
+    const QString other = dir.filePath("other-base");
+    lwb::CpuBackend be;
+    lwb::MemoryLedger ledger;
+    lwb::AdapterConfig ac;
+    lwb::Model m(lwb::model_preset("tiny"), lwb::model_mode_for(ac));
+    lwb::attach_adapters(m, ac);
+    m.materialize(be, ledger, 1, 1);
+    m.init_adapters(1);
+    lwb::io::write_peft_folder(other.toStdString(), lwb::extract_adapter(m, ac, "lora-workbench/tiny", "0123456789abcdef"));
+    expect_refused(out + QStringList{"--adapter", other, "--data", data}, "trained on another base model", 1, "predict");
+    QVERIFY(!QFileInfo::exists(dir.filePath("x.csv")));
   }
 
   // A PEFT adapter of a model with another shape, and one that records another base's fingerprint.
