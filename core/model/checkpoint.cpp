@@ -84,7 +84,8 @@ ModelConfig model_config_from_json(const std::string& text, const std::string& s
     c.tie_embeddings = j["tie_word_embeddings"].get<bool>();
   if (j.contains("name") && j["name"].is_string()) c.name = j["name"].get<std::string>();
   if (j.contains("tokenizer") && j["tokenizer"].is_string()) c.tokenizer = j["tokenizer"].get<std::string>();
-  if (j.contains("rope_scaling")) {
+  // transformers writes "rope_scaling": null for models without scaling.
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const json& r = j["rope_scaling"];
     if (!r.is_object() || !r.value("rope_type", json()).is_string() || !r.value("factor", json()).is_number() ||
         !r.value("low_freq_factor", json()).is_number() || !r.value("high_freq_factor", json()).is_number() ||
