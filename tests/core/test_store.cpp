@@ -755,7 +755,7 @@ class TestStore : public QObject {
       QCOMPARE(comps[i].target_task, n);
     }
     RawDb raw(file);
-    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), std::int64_t(9));
+    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), std::int64_t(11));
   }
 
   void migratesFromVersion1() {
