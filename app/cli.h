@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/train/compare_run.h"
 #include "core/train/trainer.h"
 
 namespace lwb::cli {
@@ -52,10 +53,17 @@ double number_arg(const Args& args, const std::string& flag, double fallback);
 // --data-dir, notices on stderr, and a sink for a base model pretrained on demand.
 TrainerEnvironment environment(const Args& args, TrainerSink* pretrain_progress = nullptr);
 
+// --seeds, --first-seed, --pick-lr, --lr-grid, --pick-seeds, --validation
+// (ConfigError or UsageError naming the flag).
+ComparisonOptions comparison_options(const Args& args);
+// --set key=value applied to every arm.
+void apply_sets(const Args& args, std::vector<ComparisonEntry>& arms);
+
 int cmd_train(const Args& args);
 int cmd_pretrain(const Args& args);
 int cmd_presets(const Args& args);
 int cmd_compare(const Args& args);
+int cmd_study(const Args& args);
 int cmd_runs(const Args& args);
 int cmd_config(const Args& args);
 int cmd_compose(const Args& args);

@@ -58,6 +58,11 @@ int cmd_runs(const Args& args) {
     if (!d.row.error.empty()) std::printf("%s: %s\n", d.row.status == "diverged" ? "why" : "error",
                                           terminal_text(d.row.error, true).c_str());
     std::printf("config:\n%s\n", terminal_text(d.config_json, true).c_str());
+    if (!d.environment_json.empty())
+      std::printf("what the numbers depend on:\n%s",
+                  terminal_text(environment_text(environment_from_json(d.environment_json, "run " + std::to_string(d.row.id))),
+                                true)
+                      .c_str());
     const auto metrics = store.run_metrics(d.row.id);
     std::printf("%zu metric rows", metrics.size());
     if (!metrics.empty())

@@ -16,7 +16,6 @@
 #include "core/model/checkpoint.h"
 #include "core/store/store.h"
 #include "core/store/store_sink.h"
-#include "core/train/compare.h"
 #include "core/train/jsonl_sink.h"
 #include "core/common/paths.h"
 #include "core/train/trainer.h"
@@ -214,32 +213,6 @@ int cmd_train(const Args& args) {
   }
   if (!errors.empty()) return 1;
   return result.status == RunStatus::Stopped ? 130 : 0;
-}
-
-int cmd_compare(const Args& args) {
-  args.check({"data-dir", "out"}, {"quiet"});
-  if (args.positional().size() != 1) throw UsageError("give one comparison preset, e.g. compare tiny-methods");
-  const ComparisonPreset preset = comparison_preset(args.positional()[0]);
-  const bool quiet = args.has("quiet");
-  TerminalProgress pretrain_progress("pretrain", quiet);
-  const TrainerEnvironment env = environment(args, &pretrain_progress);
-  for (const auto& e : preset.entries) e.config.validate();
-  if (!quiet) std::printf("%s: %s\n", preset.name.c_str(), preset.description.c_str());
-  install_stop_handler();
-  std::vector<std::unique_ptr<TerminalProgress>> bars;
-  const auto rows = run_comparison(preset, env, RunControl{&g_stop, nullptr}, [&](const ComparisonEntry& e) {
-    bars.push_back(std::make_unique<TerminalProgress>(e.label, quiet));
-    return bars.back().get();
-  });
-  const std::string table = format_comparison_table(rows);
-  std::printf("\n%s", table.c_str());
-  for (const auto& r : rows)
-    for (const auto& v : r.result.summary) std::printf("%s %s: %s\n", r.label.c_str(), v.kind.c_str(), v.payload_json.c_str());
-  if (args.has("out")) {
-    std::filesystem::create_directories(args.get("out"));
-    io::write_file_atomically(std::filesystem::path(args.get("out")) / "comparison.txt", table + "\n");
-  }
-  return g_stop ? 130 : 0;
 }
 
 int cmd_pretrain(const Args& args) {

@@ -34,8 +34,16 @@ void print_usage() {
       "            model.safetensors into DIR\n"
       "  runs      [list | show ID | delete ID --yes] [--db FILE]   the run history in the store\n"
       "  pretrain  [--preset tiny|small] [--force]   build the cached base model of a preset\n"
-      "  compare   PRESET [--out DIR]   train several methods on one task and print a table\n"
+      "  compare   PRESET [--seeds N] [--pick-lr [--lr-grid 0.333,1,3] [--pick-seeds K] [--validation N]]\n"
+      "            [--set key=value ...] [--out DIR] [--db FILE]   train several methods on one task, each over N\n"
+      "            training seeds (default 3, up to 10), and print means with 95% confidence intervals and\n"
+      "            paired differences; --pick-lr first picks each method's learning rate from its rate times\n"
+      "            the grid on a validation split (never the test split); recorded in the store\n"
       "            (preset: tiny-methods = LoRA, rsLoRA, DoRA, AdaLoRA, ReLoRA, full fine-tuning)\n"
+      "  compare   list | show ID   stored comparisons and studies\n"
+      "  study     NAME [--seeds N] [--pick-lr] [--base tiny|smollm2-135m] [--out DIR] [--db FILE]   a built-in\n"
+      "            study (lora-vs-full, dora-vs-lora, relora-rank, adalora-budget, lorahub): a fixed design\n"
+      "            whose report (markdown and PNG plots) is stored with its runs; study --list names them\n"
       "  compose   --adapters NAME,NAME,... --task TASK [--shots 5] [--budget 40] [--optimizer cobyla|cmaes]\n"
       "            [--mode lorahub|linear|cat|svd] [--svd-rank K] [--heldout 100] [--seed N] [--name NAME]\n"
       "            search LoRAHub weights for library adapters on a few examples of a built-in task; prints\n"
@@ -132,6 +140,7 @@ int main(int argc, char** argv) {
     if (command == "pretrain") return cmd_pretrain(args);
     if (command == "presets") return cmd_presets(args);
     if (command == "compare") return cmd_compare(args);
+    if (command == "study") return cmd_study(args);
     if (command == "runs") return cmd_runs(args);
     if (command == "config") return cmd_config(args);
     if (command == "compose") return cmd_compose(args);

@@ -6,6 +6,9 @@
 #include <string>
 #include <string_view>
 
+#include <memory>
+
+#include "core/train/compare_run.h"
 #include "core/train/events.h"
 
 namespace lwb::cli {
@@ -23,6 +26,21 @@ class TerminalProgress : public TrainerSink {
   bool tty_;
   double last_eval_loss_ = -1, last_eval_acc_ = -1;
   std::chrono::steady_clock::time_point last_draw_{};
+};
+
+// A progress bar per run of a comparison, named after its place in it
+// ("dora seed 2 (lr 0.002) [5/18]").
+class ComparisonProgress : public ComparisonObserver {
+ public:
+  explicit ComparisonProgress(bool quiet) : quiet_(quiet) {}
+  TrainerSink* run_sink(const ComparisonRunTag& tag, Trainer&) override {
+    bar_ = std::make_unique<TerminalProgress>(tag.text(), quiet_);
+    return bar_.get();
+  }
+
+ private:
+  bool quiet_;
+  std::unique_ptr<TerminalProgress> bar_;
 };
 
 std::string format_bytes(double bytes);

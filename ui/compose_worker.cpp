@@ -36,42 +36,11 @@ class TrainingLines : public TrainerSink {
 
 }  // namespace
 
-ComposeWorker::ComposeWorker(std::filesystem::path db, QObject* parent) : QObject(parent), db_(std::move(db)) {
+ComposeWorker::ComposeWorker(std::filesystem::path db, QObject* parent)
+    : BackgroundWorker(parent), db_(std::move(db)) {
   qRegisterMetaType<lwb::compose::Trial>();
   qRegisterMetaType<lwb::compose::SearchResult>();
   qRegisterMetaType<lwb::compose::Evaluation>();
-  connect(
-      &thread_, &QThread::started, this,
-      [this] {
-        try {
-          job_();
-        } catch (const std::exception& e) {
-          emit failed(QString::fromUtf8(e.what()));
-        }
-        thread_.quit();
-      },
-      Qt::DirectConnection);
-  // Queued to this (GUI) thread, after the job's own signals.
-  connect(&thread_, &QThread::finished, this, [this] {
-    thread_.wait();
-    job_ = {};
-    busy_ = false;
-    emit done();
-  });
-}
-
-ComposeWorker::~ComposeWorker() {
-  cancel_ = true;
-  thread_.wait();
-}
-
-bool ComposeWorker::start(std::function<void()> job) {
-  if (busy_) return false;
-  busy_ = true;
-  cancel_ = false;
-  job_ = std::move(job);
-  thread_.start();
-  return true;
 }
 
 TrainerEnvironment ComposeWorker::environment() {

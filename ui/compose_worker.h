@@ -1,28 +1,25 @@
 #pragma once
 // The composition window's engine jobs on a background QThread, one at a time
-// (as TrainingWorker): a weight search, an evaluation, an export of the
+// (BackgroundWorker): a weight search, an evaluation, an export of the
 // merged adapter, the hub demo. Each job builds its CompositionSession on the
 // worker thread, so the model never touches the GUI thread; results come back
 // as queued signals and cancellation is an atomic the GUI thread sets
 // directly. Jobs that write to the store open their own connection.
-#include <QObject>
 #include <QString>
-#include <QThread>
-#include <atomic>
 #include <filesystem>
-#include <functional>
 #include <vector>
 
 #include "core/compose/hub.h"
 #include "core/compose/session.h"
+#include "ui/background_worker.h"
 
 namespace lwb::ui {
 
-class ComposeWorker : public QObject {
+class ComposeWorker : public BackgroundWorker {
   Q_OBJECT
  public:
   explicit ComposeWorker(std::filesystem::path db, QObject* parent = nullptr);
-  ~ComposeWorker() override;  // cancels the job and waits for it
+  ~ComposeWorker() override { stop_and_wait(); }
 
   // Each starts one job; false (and nothing started) while another runs.
   bool search(std::vector<compose::Member> members, compose::SessionOptions session, compose::SearchOptions search);
@@ -40,9 +37,6 @@ class ComposeWorker : public QObject {
   // or a checkpoint path).
   bool import_adapter(std::filesystem::path dir, std::string name, std::string base, std::string task);
 
-  void cancel() { cancel_ = true; }
-  bool busy() const { return busy_; }
-
  signals:
   void trial(lwb::compose::Trial trial);
   void searched(lwb::compose::SearchResult result);
@@ -53,19 +47,11 @@ class ComposeWorker : public QObject {
   // An export or import of a library adapter is done; the line says what.
   void transferred(QString line);
   void notice(QString line);
-  void failed(QString message);
-  // After every job, after its result or failure.
-  void done();
 
  private:
-  bool start(std::function<void()> job);
   TrainerEnvironment environment();
 
   std::filesystem::path db_;
-  QThread thread_;
-  std::function<void()> job_;
-  std::atomic<bool> cancel_{false};
-  bool busy_ = false;  // GUI thread only
 };
 
 }  // namespace lwb::ui

@@ -81,6 +81,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   add_line(forms_[kData], "data.completion_field", tr("Completion field"));
   add_int(forms_[kData], "data.n_train", tr("Train examples"), 1, 1000000);
   add_int(forms_[kData], "data.n_heldout", tr("Held-out examples"), 1, 100000);
+  add_int(forms_[kData], "data.n_validation", tr("Validation examples (0: none)"), 0, 100000);
   preview_ = new QPlainTextEdit;
   preview_->setReadOnly(true);
   preview_->setMaximumHeight(110);
@@ -123,6 +124,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   add_int(forms_[kTrain], "train.seed", tr("Seed"), 0, 2000000000);
   add_int(forms_[kTrain], "train.eval_every", tr("Evaluate every (steps)"), 0, 100000000);
   add_int(forms_[kTrain], "train.eval_examples", tr("Held-out examples per eval"), 0, 1000000);
+  add_combo(forms_[kTrain], "train.eval_split", tr("Evaluate on"), {"test", "validation"});
   add_int(forms_[kTrain], "train.state_every_steps", tr("Save resumable state every (steps, 0: never)"), 0,
           100000000);
   add_line(forms_[kTrain], "train.state_every_minutes", tr("... and every (minutes, 0: never)"));

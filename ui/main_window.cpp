@@ -23,6 +23,7 @@
 #include "core/store/store.h"
 #include "core/common/paths.h"
 #include "ui/adapter_library.h"
+#include "ui/comparison_view.h"
 #include "ui/compose_view.h"
 #include "ui/experiment_form.h"
 #include "ui/loss_plot.h"
@@ -93,6 +94,10 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   tabs_->addTab(memory_, tr("Memory"));
   runs_ = new RunsView(db_);
   tabs_->addTab(runs_, tr("Runs"));
+  compare_ = new ComparisonView(db_, ComparisonView::Kind::Compare);
+  tabs_->addTab(compare_, tr("Compare"));
+  studies_ = new ComparisonView(db_, ComparisonView::Kind::Study);
+  tabs_->addTab(studies_, tr("Studies"));
   compose_ = new ComposeView(db_);
   tabs_->addTab(compose_, tr("Compose"));
   // A finished run may have added an adapter to the library.
@@ -387,6 +392,14 @@ void MainWindow::closeEvent(QCloseEvent* event) {
       event->ignore();
       return;
     }  // the compose view's worker cancels and waits as it goes
+  }
+  if (compare_->busy() || studies_->busy()) {
+    if (QMessageBox::question(this, tr("Comparison running"),
+                              tr("A comparison or study is still running. Stop it (the runs so far stay stored) and "
+                                 "quit?")) != QMessageBox::Yes) {
+      event->ignore();
+      return;
+    }  // the views' workers stop and wait as they go
   }
   if (training()) {
     const auto answer = QMessageBox::question(

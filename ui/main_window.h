@@ -1,7 +1,8 @@
 #pragma once
 // The workbench window: experiment setup, the live monitor (loss, variant
-// view), the memory breakdown, the run history, LoRAHub compositions
-// (ComposeView) and the memory planner (PlannerView). Thin views over core;
+// view), the memory breakdown, the run history, comparisons over seeds and
+// the built-in studies (ComparisonView), LoRAHub compositions (ComposeView)
+// and the memory planner (PlannerView). Thin views over core;
 // the training itself runs in a TrainingWorker thread.
 #include <QMainWindow>
 #include <filesystem>
@@ -27,6 +28,7 @@ class VariantView;
 class RunsView;
 class ComposeView;
 class PlannerView;
+class ComparisonView;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -41,6 +43,8 @@ class MainWindow : public QMainWindow {
   VariantView* variant_view() const { return variant_; }
   RunsView* runs_view() const { return runs_; }
   ComposeView* compose_view() const { return compose_; }
+  ComparisonView* compare_view() const { return compare_; }
+  ComparisonView* studies_view() const { return studies_; }
   PlannerView* planner_view() const { return planner_; }
   QTabWidget* tabs() const { return tabs_; }
   QPushButton* start_button() const { return start_; }
@@ -82,6 +86,8 @@ class MainWindow : public QMainWindow {
   VariantView* variant_;
   RunsView* runs_;
   ComposeView* compose_;
+  ComparisonView* compare_;
+  ComparisonView* studies_;
   PlannerView* planner_;
   QComboBox* presets_;
   QPushButton* start_;

@@ -156,7 +156,13 @@ void RunsView::show_config() {
   with_selected_run(tr("select one run"), [this](std::int64_t id, const RunDetail& d) {
     QDialog dialog(this);
     dialog.setWindowTitle(tr("Run %1 (read-only)").arg(id));
-    auto* text = new QPlainTextEdit(QString::fromStdString(d.config_json));
+    // The config, then what the numbers depend on besides it and the seed.
+    std::string details = d.config_json;
+    if (!d.environment_json.empty())
+      details += "\n\nWhat this run's numbers depend on (the same config and seed repeat only with all of these):\n" +
+                 environment_text(environment_from_json(d.environment_json, "run " + std::to_string(id)));
+    auto* text = new QPlainTextEdit(QString::fromStdString(details));
+    text->setObjectName("run_details");
     text->setReadOnly(true);
     text->setFont(QFont("monospace", 9));
     auto* box = new QDialogButtonBox(QDialogButtonBox::Close);

@@ -2,11 +2,13 @@
 
 #include <QApplication>
 #include <QDir>
+#include <QListWidget>
 #include <QPushButton>
 #include <QTabWidget>
 #include <QTimer>
 #include <cstdio>
 
+#include "ui/comparison_view.h"
 #include "ui/compose_view.h"
 #include "ui/experiment_form.h"
 #include "ui/loss_plot.h"
@@ -54,6 +56,18 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
     failures += !grab(window.tabs()->indexOf(window.compose_view()), "compose.png");
     window.planner_view()->lisa_button()->click();
     failures += !grab(window.tabs()->indexOf(window.planner_view()), "planner.png");
+    // The comparison views at the two window sizes they must fit, each on
+    // the newest stored comparison or study (a data folder that has some:
+    // LWB_DATA_DIR), else empty.
+    for (auto [view, name] : {std::pair{window.compare_view(), "compare"}, std::pair{window.studies_view(), "studies"}}) {
+      view->refresh();
+      if (view->history()->count() > 0) view->history()->setCurrentRow(0);
+      for (const QSize size : {QSize(1280, 720), QSize(1920, 1080)}) {
+        window.resize(size);
+        failures += !grab(window.tabs()->indexOf(view),
+                          QString("%1-%2x%3.png").arg(name).arg(size.width()).arg(size.height()));
+      }
+    }
     app.quit();
   });
   app.exec();

@@ -39,13 +39,11 @@ std::string hub_adapter_name(const std::string& task, const std::string& base_fi
   return "hub-" + task + "-" + base_fingerprint.substr(0, 8);
 }
 
-HubReport run_hub(Store& store, const HubPreset& preset, const TrainerEnvironment& env, const HubCallbacks& cb,
-                  const std::atomic<bool>* cancel) {
-  const auto t0 = std::chrono::steady_clock::now();
+std::vector<std::string> ensure_hub_members(Store& store, const HubPreset& preset, const TrainerEnvironment& env,
+                                            const HubCallbacks& cb, HubReport& report, const std::atomic<bool>* cancel) {
   auto notice = [&](const std::string& s) {
     if (cb.notice) cb.notice(s);
   };
-  HubReport report;
   const std::string& base_preset = preset.training.model.preset;
   const std::filesystem::path base = ensure_base_model(base_preset, env, RunControl{cancel, nullptr});
   const std::string fingerprint = checkpoint_metadata(base, "lwb.fingerprint");
@@ -88,8 +86,7 @@ HubReport run_hub(Store& store, const HubPreset& preset, const TrainerEnvironmen
     report.train_seconds += seconds_since(ts);
     if (r.status == RunStatus::Stopped) {
       report.cancelled = true;
-      report.total_seconds = seconds_since(t0);
-      return report;
+      return names;
     }
     if (r.status != RunStatus::Finished)
       throw Error("hub: training the adapter for task " + task + " failed: " + r.error);
@@ -99,16 +96,28 @@ HubReport run_hub(Store& store, const HubPreset& preset, const TrainerEnvironmen
       throw Error("hub: the adapter for task " + task + " could not be stored: " + recorder.finish_error());
     report.trained.push_back(name);
   }
+  return names;
+}
 
+HubReport run_hub(Store& store, const HubPreset& preset, const TrainerEnvironment& env, const HubCallbacks& cb,
+                  const std::atomic<bool>* cancel) {
+  const auto t0 = std::chrono::steady_clock::now();
+  HubReport report;
+  const std::vector<std::string> names = ensure_hub_members(store, preset, env, cb, report, cancel);
+  if (report.cancelled) {
+    report.total_seconds = seconds_since(t0);
+    return report;
+  }
   ComposeRequest request;
   request.name = preset.name + "-" + preset.target;
   request.replace = true;
   request.adapters = names;
   request.session = preset.session;
   request.search = preset.search;
-  notice("composing " + std::to_string(names.size()) + " adapters for held-out task " + preset.target + " from " +
-         std::to_string(preset.session.shots) + " examples (" + merge_mode_name(preset.session.mode) + ", " +
-         optimizer_name(preset.search.optimizer) + ", " + std::to_string(preset.search.budget) + " evaluations)");
+  if (cb.notice)
+    cb.notice("composing " + std::to_string(names.size()) + " adapters for held-out task " + preset.target + " from " +
+              std::to_string(preset.session.shots) + " examples (" + merge_mode_name(preset.session.mode) + ", " +
+              optimizer_name(preset.search.optimizer) + ", " + std::to_string(preset.search.budget) + " evaluations)");
   report.outcome = compose_and_store(store, request, env, cb.on_trial, cancel);
   report.total_seconds = seconds_since(t0);
   return report;

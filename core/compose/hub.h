@@ -49,7 +49,15 @@ struct HubReport {
 };
 
 // Trains the missing member adapters (reusing ones in the library with the
-// same name, hence the same base), composes for the target and stores the
+// same name, hence the same base) and returns their names in member order;
+// fills report.trained, .reused, .train_seconds and, when cancelled,
+// .cancelled (the names are then incomplete). A member run that fails throws
+// Error naming the task.
+std::vector<std::string> ensure_hub_members(Store& store, const HubPreset& preset, const TrainerEnvironment& env,
+                                            const HubCallbacks& callbacks, HubReport& report,
+                                            const std::atomic<bool>* cancel = nullptr);
+
+// ensure_hub_members, then composes for the target and stores the
 // composition as "<preset>-<target>", replacing an earlier one of that name.
 // A member run that fails throws Error naming the task.
 HubReport run_hub(Store& store, const HubPreset& preset, const TrainerEnvironment& env,

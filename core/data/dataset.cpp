@@ -12,7 +12,7 @@ namespace lwb::data {
 
 std::int32_t Dataset::max_tokens() const {
   std::size_t m = 0;
-  for (const auto* split : {&train, &heldout})
+  for (const auto* split : {&train, &validation, &heldout})
     for (const Example& e : *split) m = std::max(m, e.tokens.size());
   return static_cast<std::int32_t>(m);
 }
@@ -304,6 +304,19 @@ Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, cons
   for (std::size_t i = 0; i < order.size(); ++i)
     (i < held ? d.heldout : d.train).push_back(std::move(rows[order[i]]));
   return d;
+}
+
+void carve_validation(Dataset& d, int n, std::uint64_t seed) {
+  if (n <= 0) return;
+  if (d.train.size() <= static_cast<std::size_t>(n))
+    throw DataError(d.name + ": " + std::to_string(d.train.size()) + " training examples cannot give " +
+                    std::to_string(n) + " to a validation split and keep any to train on (data.n_validation)");
+  // A seeded partial Fisher-Yates: the last n positions become validation.
+  SplitMix rng(derive_seed(seed, 0x7A11D));
+  for (std::size_t i = d.train.size(); i > d.train.size() - static_cast<std::size_t>(n); --i)
+    std::swap(d.train[i - 1], d.train[rng.below(i)]);
+  d.validation.assign(std::make_move_iterator(d.train.end() - n), std::make_move_iterator(d.train.end()));
+  d.train.resize(d.train.size() - static_cast<std::size_t>(n));
 }
 
 void trim_padding(Batch& b, std::int32_t pad) {

@@ -20,9 +20,14 @@ struct Example {
   std::int32_t prompt_len = 0;
 };
 
+// Three disjoint splits: train (what the model learns from), validation
+// (what choices such as a learning rate are made on; empty unless asked
+// for) and heldout, the test split that reports the result and must never
+// inform a choice.
 struct Dataset {
   std::string name;  // "task:reverse", "jsonl:/path/file.jsonl", "text:/path"
   std::vector<Example> train, heldout;
+  std::vector<Example> validation;
   bool has_completions = false;  // exact-match accuracy is meaningful
   // What was left out while reading, one line each with the file and line
   // numbers ("data.jsonl: 3 rows longer than 65 tokens skipped (lines 4, 9, 12)").
@@ -102,6 +107,12 @@ Dataset load_jsonl(const std::filesystem::path& file, const Tokenizer& tok, cons
 // skipped is appended to `notes`).
 std::vector<Example> read_jsonl_examples(const std::filesystem::path& file, const Tokenizer& tok,
                                          const JsonlFields& fields, int max_tokens, std::vector<std::string>& notes);
+
+// Moves `n` training examples (a seeded choice) into the validation split,
+// for datasets read from files; the held-out split is untouched, so the three
+// stay disjoint. DataError naming the dataset when fewer than n + 1 training
+// examples exist (training needs at least one).
+void carve_validation(Dataset& d, int n, std::uint64_t seed);
 
 // [bos] + prompt + completion + [eos], prompt_len = 1 + |prompt|.
 Example make_example(const Tokenizer& tok, std::string_view prompt, std::string_view completion);

@@ -206,10 +206,12 @@ std::string task_prompt(const std::string& task, std::string_view input) {
 std::string task_answer(const std::string& task, std::string_view input) { return find_task(task).answer(input); }
 
 Dataset make_task_dataset(const std::string& task, const Tokenizer& tok, int n_train, int n_heldout,
-                          std::uint64_t seed) {
+                          std::uint64_t seed, int n_validation) {
   const Task& t = find_task(task);
   if (n_train < 1) throw ConfigError("data.n_train", "expected at least 1, got " + std::to_string(n_train));
   if (n_heldout < 0) throw ConfigError("data.n_heldout", "expected 0 or more, got " + std::to_string(n_heldout));
+  if (n_validation < 0)
+    throw ConfigError("data.n_validation", "expected 0 or more, got " + std::to_string(n_validation));
   std::set<std::string> seen;
   auto draw = [&](SplitMix& rng, int n, std::vector<Example>& out) {
     out.reserve(static_cast<std::size_t>(n));
@@ -222,7 +224,8 @@ Dataset make_task_dataset(const std::string& task, const Tokenizer& tok, int n_t
       if (!seen.insert(in).second) {
         if (++repeats == 10000)
           throw DataError("task " + task + " cannot produce " + std::to_string(n_train) + " + " +
-                          std::to_string(n_heldout) + " distinct prompts (data.n_train + data.n_heldout); ask for fewer");
+                          std::to_string(n_validation) + " + " + std::to_string(n_heldout) +
+                          " distinct prompts (data.n_train + data.n_validation + data.n_heldout); ask for fewer");
         continue;
       }
       repeats = 0;
@@ -232,10 +235,14 @@ Dataset make_task_dataset(const std::string& task, const Tokenizer& tok, int n_t
   Dataset d;
   d.name = "task:" + task;
   d.has_completions = true;
-  // The held-out split is drawn first, from its own stream, and train redraws
-  // any collision: the held-out set for a seed is then the same whatever
-  // n_train is, so runs of different training sizes are scored alike.
-  SplitMix held_rng(derive_seed(seed, 0x4E1D)), train_rng(derive_seed(seed, 0x7A1));
+  // Each split has its own stream and later ones redraw any collision with
+  // earlier ones: the held-out set for a seed is then the same whatever
+  // n_train is, so runs of different training sizes are scored alike, and the
+  // validation split (first, and empty unless asked for) leaves the others as
+  // they were without one.
+  SplitMix held_rng(derive_seed(seed, 0x4E1D)), train_rng(derive_seed(seed, 0x7A1)),
+      validation_rng(derive_seed(seed, 0x7A11D));
+  draw(validation_rng, n_validation, d.validation);
   draw(held_rng, n_heldout, d.heldout);
   draw(train_rng, n_train, d.train);
   return d;

@@ -19,12 +19,15 @@ struct TaskInfo {
 
 const std::vector<TaskInfo>& builtin_tasks();
 
-// Disjoint train / held-out splits (no held-out prompt occurs in train, no
-// prompt occurs twice), deterministic for a seed; the held-out split does not
-// depend on n_train. ConfigError("data.task", ...) for an unknown task,
-// DataError if the task has too few distinct prompts for the request.
+// Disjoint train / validation / held-out splits (no prompt occurs in two
+// splits or twice in one), deterministic for a seed. The validation split is
+// drawn first, from its own stream, then the held-out split, then train: the
+// validation split does not depend on n_heldout or n_train, the held-out one
+// not on n_train, and with n_validation = 0 the other two are exactly those of
+// a dataset made without one. ConfigError("data.task", ...) for an unknown
+// task, DataError if the task has too few distinct prompts for the request.
 Dataset make_task_dataset(const std::string& task, const Tokenizer& tok, int n_train, int n_heldout,
-                          std::uint64_t seed);
+                          std::uint64_t seed, int n_validation = 0);
 
 // Both throw ConfigError("data.task", ...) for an unknown task; task_answer
 // throws DataError for an input the task cannot read ("12 plus 7" for add).

@@ -183,11 +183,56 @@ ALTER TABLE runs_v3 RENAME TO runs;
 CREATE INDEX runs_by_status ON runs(status);
 ALTER TABLE adapters ADD COLUMN diverged TEXT;
 )sql"},
+    // Comparisons a researcher can trust: each arm of a comparison or study
+    // runs over several seeds (and first over a learning-rate grid), and
+    // every one of those runs is a row here with the measurements the report
+    // is computed from, kept when the run itself is deleted. The report
+    // (markdown and its PNG plots) is stored with them. Every run records
+    // what its numbers depend on besides config and seed (device, BLAS
+    // kernels, threads, build).
+    {4, R"sql(
+ALTER TABLE runs ADD COLUMN environment_json TEXT;
+CREATE TABLE comparisons (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('compare', 'study')),
+  status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'stopped', 'failed')),
+  created TEXT NOT NULL,
+  ended TEXT,
+  design_json TEXT NOT NULL,
+  report_markdown TEXT,
+  error TEXT
+);
+CREATE TABLE comparison_runs (
+  id INTEGER PRIMARY KEY,
+  comparison_id INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  arm TEXT NOT NULL,
+  phase TEXT NOT NULL CHECK (phase IN ('lr-pick', 'seed')),
+  seed INTEGER NOT NULL,
+  lr REAL NOT NULL,
+  status TEXT NOT NULL,
+  eval_loss REAL,
+  accuracy REAL,
+  tokens_per_s REAL,
+  peak_bytes INTEGER,
+  trainable_params INTEGER,
+  measures_json TEXT NOT NULL
+);
+CREATE INDEX comparison_runs_by_comparison ON comparison_runs(comparison_id, id);
+CREATE INDEX comparison_runs_by_run ON comparison_runs(run_id);
+CREATE TABLE comparison_files (
+  comparison_id INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  bytes BLOB NOT NULL,
+  PRIMARY KEY (comparison_id, name)
+);
+)sql"},
     // Predictions over a data file (lora-workbench predict, Evaluate &
     // Predict in the window): their means, and every example with its
     // answer and scores. They belong to the run they score (deleted with
     // it) and name their adapter, whose id is cleared if it is deleted.
-    {4, R"sql(
+    {5, R"sql(
 CREATE TABLE predictions (
   id INTEGER PRIMARY KEY,
   run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,
@@ -228,7 +273,7 @@ SELECT r.id, r.experiment_id, e.name,
   r.status, r.device, r.started, r.ended, r.steps_done,
   json_extract(e.config_json, '$.train.steps'),
   r.final_train_loss, r.final_eval_loss, r.final_accuracy, r.tokens_per_s, r.peak_bytes, r.error,
-  e.config_json, r.run_info_json, r.summary_json
+  e.config_json, r.run_info_json, r.summary_json, r.environment_json
 FROM runs r JOIN experiments e ON e.id = r.experiment_id
 )sql";
 
@@ -483,7 +528,8 @@ std::string run_info_json(const RunInfo& i) {
                   {"heldout_examples", i.heldout_examples},
                   {"trainable_params", i.trainable_params},
                   {"model_params", i.model_params},
-                  {"base_fingerprint", i.base_fingerprint}};
+                  {"base_fingerprint", i.base_fingerprint},
+                  {"eval_split", i.eval_split}};
   return j.dump();
 }
 
@@ -630,9 +676,10 @@ std::int64_t insert_run(StoreConnection& d, std::int64_t experiment_id, const st
 void mark_started(StoreConnection& d, std::int64_t run_id, const RunInfo& info) {
   const int changed =
       Statement(d,
-                "UPDATE runs SET status = 'running', started = ?, run_info_json = ?, pid = ?, owner = ?, heartbeat = ? "
-                "WHERE id = ? AND status = 'queued'")
-          .with(iso_now(), run_info_json(info), this_process().pid, owner_text(this_process()), unix_now(), run_id)
+                "UPDATE runs SET status = 'running', started = ?, run_info_json = ?, environment_json = ?, pid = ?, "
+                "owner = ?, heartbeat = ? WHERE id = ? AND status = 'queued'")
+          .with(iso_now(), run_info_json(info), environment_to_json(info.environment), this_process().pid,
+                owner_text(this_process()), unix_now(), run_id)
           .run();
   if (changed == 0) {
     Statement q(d, "SELECT status FROM runs WHERE id = ?");
@@ -894,6 +941,7 @@ RunDetail Store::get_run(std::int64_t run_id) {
   r.config_json = q.text(17);
   r.run_info_json = q.text(18);
   r.summary_json = q.text(19);
+  r.environment_json = q.text(20);
   r.row.resumable = ended_with_state(r.row, state_file(run_id));
   if (r.row.resumable) r.state_file = state_file(run_id);
   return r;
@@ -1156,6 +1204,139 @@ void Store::delete_composition(std::int64_t composition_id) {
   Transaction t(d);
   if (Statement(d, "DELETE FROM compositions WHERE id = ?").with(composition_id).run() == 0)
     missing(d, "composition", composition_id);
+  t.commit();
+}
+
+namespace {
+
+constexpr const char* kComparisonSelect = R"sql(
+SELECT c.id, c.name, c.kind, c.status, c.created, c.ended, c.design_json, c.report_markdown, c.error,
+  (SELECT count(*) FROM comparison_runs r WHERE r.comparison_id = c.id)
+FROM comparisons c
+)sql";
+
+ComparisonRecord read_comparison(const Statement& q) {
+  return {q.integer(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.text(6), q.text(7), q.text(8),
+          q.integer(9)};
+}
+
+}  // namespace
+
+std::int64_t Store::create_comparison(const std::string& name, const std::string& kind,
+                                      const std::string& design_json) {
+  StoreConnection& d = *conn_;
+  d.doing = "saving " + kind + " " + in_quotes(name);
+  if (kind != "compare" && kind != "study")
+    throw StoreError(d.file + ": a comparison's kind is compare or study, not " + in_quotes(kind));
+  Transaction t(d);
+  Statement(d, "INSERT INTO comparisons (name, kind, status, created, design_json) VALUES (?, ?, 'running', ?, ?)")
+      .with(name, kind, iso_now(), design_json)
+      .run();
+  const std::int64_t id = sqlite3_last_insert_rowid(d.db);
+  t.commit();
+  return id;
+}
+
+std::int64_t Store::add_comparison_run(std::int64_t comparison_id, const ComparisonSample& r) {
+  StoreConnection& d = *conn_;
+  d.doing = "recording a run of comparison " + std::to_string(comparison_id);
+  if (r.phase != "lr-pick" && r.phase != "seed")
+    throw StoreError(d.file + ": a comparison run's phase is lr-pick or seed, not " + in_quotes(r.phase));
+  Transaction t(d);
+  if (!exists(d, "SELECT 1 FROM comparisons WHERE id = ?", comparison_id)) missing(d, "comparison", comparison_id);
+  // A run deleted meanwhile is recorded without its id, its measurements kept.
+  std::optional<std::int64_t> run_id = r.run_id;
+  if (run_id && !exists(d, "SELECT 1 FROM runs WHERE id = ?", *run_id)) run_id.reset();
+  Statement(d,
+            "INSERT INTO comparison_runs (comparison_id, run_id, arm, phase, seed, lr, status, eval_loss, accuracy, "
+            "tokens_per_s, peak_bytes, trainable_params, measures_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .with(comparison_id, run_id, r.arm, r.phase, static_cast<std::int64_t>(r.seed), r.lr, r.status, r.eval_loss,
+            r.accuracy, r.tokens_per_s, r.peak_bytes, r.trainable_params, sample_measures_json(r))
+      .run();
+  const std::int64_t id = sqlite3_last_insert_rowid(d.db);
+  t.commit();
+  return id;
+}
+
+void Store::finish_comparison(std::int64_t comparison_id, const std::string& status, const std::string& report_markdown,
+                              std::span<const ComparisonFile> files, const std::string& error) {
+  StoreConnection& d = *conn_;
+  d.doing = "finishing comparison " + std::to_string(comparison_id);
+  if (status != "finished" && status != "stopped" && status != "failed")
+    throw StoreError(d.file + ": a comparison ends finished, stopped or failed, not " + in_quotes(status));
+  Transaction t(d);
+  if (Statement(d, "UPDATE comparisons SET status = ?, ended = ?, report_markdown = ?, error = ? WHERE id = ?")
+          .with(status, iso_now(), report_markdown, error.empty() ? std::optional<std::string>() : error, comparison_id)
+          .run() == 0)
+    missing(d, "comparison", comparison_id);
+  Statement file(d, "INSERT OR REPLACE INTO comparison_files (comparison_id, name, bytes) VALUES (?, ?, ?)");
+  for (const ComparisonFile& f : files) file.with(comparison_id, f.name, f.bytes).run();
+  t.commit();
+}
+
+std::vector<ComparisonRecord> Store::list_comparisons() {
+  StoreConnection& d = *conn_;
+  d.doing = "listing the comparisons";
+  Statement q(d, std::string(kComparisonSelect) + " ORDER BY c.id DESC");
+  std::vector<ComparisonRecord> rows;
+  while (q.next()) rows.push_back(read_comparison(q));
+  return rows;
+}
+
+ComparisonRecord Store::get_comparison(std::int64_t comparison_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "reading comparison " + std::to_string(comparison_id);
+  Statement q(d, std::string(kComparisonSelect) + " WHERE c.id = ?");
+  q.with(comparison_id);
+  if (!q.next()) missing(d, "comparison", comparison_id);
+  return read_comparison(q);
+}
+
+std::vector<ComparisonSample> Store::comparison_runs(std::int64_t comparison_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "reading the runs of comparison " + std::to_string(comparison_id);
+  Statement q(d,
+              "SELECT id, run_id, arm, phase, seed, lr, status, eval_loss, accuracy, tokens_per_s, peak_bytes, "
+              "trainable_params, measures_json FROM comparison_runs WHERE comparison_id = ? ORDER BY id");
+  q.with(comparison_id);
+  std::vector<ComparisonSample> rows;
+  while (q.next()) {
+    ComparisonSample r;
+    r.id = q.integer(0);
+    r.run_id = q.optional_integer(1);
+    r.arm = q.text(2);
+    r.phase = q.text(3);
+    r.seed = static_cast<std::uint64_t>(q.integer(4));
+    r.lr = q.real(5);
+    r.status = q.text(6);
+    r.eval_loss = q.real(7);
+    r.accuracy = q.real(8);
+    r.tokens_per_s = q.real(9);
+    r.peak_bytes = q.integer(10);
+    r.trainable_params = q.integer(11);
+    read_sample_measures(q.text(12), d.file + ": comparison " + std::to_string(comparison_id) + " row " +
+                                         std::to_string(r.id), r);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::vector<ComparisonFile> Store::comparison_files(std::int64_t comparison_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "reading the files of comparison " + std::to_string(comparison_id);
+  Statement q(d, "SELECT name, bytes FROM comparison_files WHERE comparison_id = ? ORDER BY name");
+  q.with(comparison_id);
+  std::vector<ComparisonFile> files;
+  while (q.next()) files.push_back({q.text(0), q.blob(1)});
+  return files;
+}
+
+void Store::delete_comparison(std::int64_t comparison_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "deleting comparison " + std::to_string(comparison_id);
+  Transaction t(d);
+  if (Statement(d, "DELETE FROM comparisons WHERE id = ?").with(comparison_id).run() == 0)
+    missing(d, "comparison", comparison_id);
   t.commit();
 }
 

@@ -18,6 +18,7 @@
 
 #include "core/adapters/adapter_state.h"
 #include "core/infer/predict.h"
+#include "core/train/compare_run.h"
 #include "core/train/events.h"
 #include "core/train/experiment_config.h"
 
@@ -53,6 +54,10 @@ struct RunDetail {
   std::string config_json;    // the experiment's ExperimentConfig::to_json()
   std::string run_info_json;  // what the trainer reported at the start; empty while queued
   std::string summary_json;   // run_result_json() of the finished run; empty before
+  // environment_to_json() of what the run's numbers depend on (device, BLAS
+  // kernels, threads, build); empty while queued and for runs recorded
+  // before schema 4.
+  std::string environment_json;
   // Its saved resumable state (Store::state_file) when there is one: a run
   // stopped, killed or ended by an error resumes from it.
   std::filesystem::path state_file;
@@ -139,6 +144,24 @@ struct Composition {
   std::vector<CompositionTrial> trials;    // the search trace
 };
 
+// A report's file (the markdown's plots), stored with its comparison.
+struct ComparisonFile {
+  std::string name;  // "quality.png"
+  std::vector<std::uint8_t> bytes;
+};
+
+struct ComparisonRecord {
+  std::int64_t id = 0;
+  std::string name;
+  std::string kind;    // "compare" or "study"
+  std::string status;  // "running", "finished", "stopped", "failed"
+  std::string created, ended;
+  std::string design_json;  // what was to be run (arms, seeds, grid), as the caller wrote it
+  std::string report_markdown;
+  std::string error;
+  std::int64_t runs = 0;  // comparison_runs rows
+};
+
 struct CompositionRow {
   std::int64_t id = 0;
   std::string name, mode, optimizer, base_fingerprint, target_task, created;
@@ -162,7 +185,7 @@ struct PredictionSet {
 class Store {
  public:
   // Schema version this program writes; older files are migrated on open.
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
   // A queued or running run is live while its owner renews its lease (a
   // heartbeat time, with the owner's host, boot and pid namespace) at least
   // this often. A PID alone cannot tell: another PID namespace (a container,
@@ -242,6 +265,23 @@ class Store {
   // Without their rows, newest first; of one run, or all.
   std::vector<PredictionSet> list_predictions(std::optional<std::int64_t> run_id = std::nullopt);
   PredictionSet load_predictions(std::int64_t prediction_id);
+
+  // Comparisons and studies. A comparison is created running; each of its
+  // runs is added as it ends (a killed comparison keeps the rows it made);
+  // finishing stores the report and its files.
+  std::int64_t create_comparison(const std::string& name, const std::string& kind, const std::string& design_json);
+  // A run of the comparison as it ended (ComparisonSample::id is ignored;
+  // the new row's id is returned). A run_id no longer in the history is
+  // recorded as none, the measurements kept.
+  std::int64_t add_comparison_run(std::int64_t comparison_id, const ComparisonSample& row);
+  void finish_comparison(std::int64_t comparison_id, const std::string& status, const std::string& report_markdown,
+                         std::span<const ComparisonFile> files, const std::string& error = "");
+  std::vector<ComparisonRecord> list_comparisons();  // newest first
+  ComparisonRecord get_comparison(std::int64_t comparison_id);
+  std::vector<ComparisonSample> comparison_runs(std::int64_t comparison_id);  // in the order added
+  std::vector<ComparisonFile> comparison_files(std::int64_t comparison_id);   // by name
+  // With its rows and files; its runs stay in the history.
+  void delete_comparison(std::int64_t comparison_id);
 
  private:
   std::filesystem::path file_;

@@ -1,38 +1,10 @@
 #include "core/train/compare.h"
 
 #include <cmath>
-#include <cstdio>
 
 #include "core/common/errors.h"
 
 namespace lwb {
-
-namespace {
-
-// Records what a run reports about itself.
-struct InfoSink : TrainerSink {
-  TrainerSink* next;
-  RunInfo info;
-  explicit InfoSink(TrainerSink* n) : next(n) {}
-  void on_start(const RunInfo& i) override {
-    info = i;
-    if (next) next->on_start(i);
-  }
-  void on_step(const StepEvent& e) override {
-    if (next) next->on_step(e);
-  }
-  void on_finish(const RunResult& r) override {
-    if (next) next->on_finish(r);
-  }
-};
-
-std::string mib(std::size_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return buf;
-}
-
-}  // namespace
 
 ComparisonPreset comparison_preset(const std::string& name) {
   if (name != "tiny-methods")
@@ -46,35 +18,55 @@ ComparisonPreset comparison_preset(const std::string& name) {
   base.data.task = "reverse";
   base.train.steps = 300;
   base.train.eval_every = 100;
-  auto entry = [&](const std::string& label, auto edit) {
+  auto entry = [&](const std::string& label, const std::string& lr_note, auto edit) {
     ExperimentConfig c = base;
     c.name = name + "-" + label;
     edit(c);
-    p.entries.push_back({label, c});
+    p.entries.push_back({label, c, lr_note, ""});
   };
-  entry("lora", [](ExperimentConfig&) {});
-  entry("rslora", [](ExperimentConfig& c) {
-    // Same rank and alpha as LoRA: rsLoRA's s = alpha / sqrt(r) is then sqrt(8)
-    // times larger, which is the point of comparing them.
-    c.adapter.use_rslora = true;
-  });
-  entry("dora", [](ExperimentConfig& c) { c.adapter.method = Method::Dora; });
-  entry("adalora", [](ExperimentConfig& c) {
-    // Starts at rank 12 and ends at 8: the budget at the end matches LoRA r = 8.
-    c.adapter.method = Method::AdaLora;
-    c.adapter.r = 12;
-    c.adapter.alpha = 24;  // c = alpha / ranknum = 2, the same scale as LoRA's 16 / 8
-    c.adapter.adalora.target_r = 8;
-    c.adapter.adalora.tinit = 30;
-    c.adapter.adalora.tfinal = 60;
-    c.adapter.adalora.delta_t = 5;
-  });
-  entry("relora", [](ExperimentConfig& c) {
-    c.adapter.method = Method::ReLora;
-    c.adapter.relora.reset_every = 100;
-    c.adapter.relora.restart_warmup = 10;
-  });
-  entry("full", [](ExperimentConfig& c) {
+  entry("lora", "the tiny-lora preset's rate, tuned on the tiny base", [](ExperimentConfig&) {});
+  entry("rslora",
+        "LoRA's rate / sqrt(r) = 1.06e-3: at equal rank and alpha rsLoRA scales the adapter by alpha/sqrt(r), "
+        "sqrt(8) times LoRA's alpha/r (Kalajdzievski 2023, arXiv 2312.03732; PEFT LoraConfig.use_rslora), and "
+        "under Adam the adapter's output moves by about lr times that scale per step; neither source gives a rate",
+        [](ExperimentConfig& c) {
+          // Same rank and alpha as LoRA: rsLoRA's s = alpha / sqrt(r) is then
+          // sqrt(8) times larger, which is the point of comparing them; the rate
+          // is divided by as much so that a step moves the output as LoRA's does.
+          c.adapter.use_rslora = true;
+          c.optimizer.lr /= std::sqrt(static_cast<double>(c.adapter.r));
+        });
+  entry("dora",
+        "2/3 of LoRA's rate, 2e-3: DoRA's authors suggest \"starting with a slightly lower learning rate than that of "
+        "LoRA\" (github.com/NVlabs/DoRA, README, DoRA hyperparameter settings)",
+        [](ExperimentConfig& c) {
+          c.adapter.method = Method::Dora;
+          c.optimizer.lr *= 2.0 / 3.0;
+        });
+  entry("adalora",
+        "LoRA's rate: AdaLoRA's own scripts train DeBERTaV3-base on MNLI at 5e-4 (github.com/QingruZhang/AdaLoRA, "
+        "NLU/scripts/run_debertav3_mnli.sh), the rate LoRA used for MNLI (Hu et al. 2021, RoBERTa-base)",
+        [](ExperimentConfig& c) {
+          // Starts at rank 12 and ends at 8: the budget at the end matches LoRA r = 8.
+          c.adapter.method = Method::AdaLora;
+          c.adapter.r = 12;
+          c.adapter.alpha = 24;  // c = alpha / ranknum = 2, the same scale as LoRA's 16 / 8
+          c.adapter.adalora.target_r = 8;
+          c.adapter.adalora.tinit = 30;
+          c.adapter.adalora.tfinal = 60;
+          c.adapter.adalora.delta_t = 5;
+        });
+  entry("relora",
+        "twice full fine-tuning's rate, 2e-3: ReLoRA's README trains the full-rank warm start at 5e-4 and then, "
+        "\"Note that we use a larger LR during the ReLoRA stage\", at 1e-3 (github.com/Guitaricet/relora; "
+        "Lialin et al. 2023, arXiv 2307.05695)",
+        [](ExperimentConfig& c) {
+          c.adapter.method = Method::ReLora;
+          c.optimizer.lr = 2e-3;
+          c.adapter.relora.reset_every = 100;
+          c.adapter.relora.restart_warmup = 10;
+        });
+  entry("full", "the tiny-full preset's rate", [](ExperimentConfig& c) {
     c.adapter.method = Method::Full;
     c.optimizer.lr = 1e-3;
   });
@@ -82,47 +74,5 @@ ComparisonPreset comparison_preset(const std::string& name) {
 }
 
 std::vector<std::string> comparison_preset_names() { return {"tiny-methods"}; }
-
-std::vector<ComparisonRow> run_comparison(const ComparisonPreset& preset, const TrainerEnvironment& env,
-                                          const RunControl& control,
-                                          const std::function<TrainerSink*(const ComparisonEntry&)>& progress) {
-  std::vector<ComparisonRow> rows;
-  for (const ComparisonEntry& e : preset.entries) {
-    if (control.stop && control.stop->load()) break;
-    Trainer trainer(e.config, env);
-    InfoSink sink(progress ? progress(e) : nullptr);
-    ComparisonRow row;
-    row.label = e.label;
-    row.method = e.config.get("adapter.method");
-    row.result = trainer.run(sink, control);
-    row.trainable_params = sink.info.trainable_params;
-    row.model_params = sink.info.model_params;
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
-
-std::string format_comparison_table(const std::vector<ComparisonRow>& rows) {
-  std::string out;
-  char line[512];
-  std::snprintf(line, sizeof(line), "%-8s %-8s %9s %9s %11s %8s %10s %8s %8s %8s %8s %8s %9s\n", "run", "status",
-                "eval loss", "exact %", "trainable", "% model", "tokens/s", "frozen", "train", "activ", "grads",
-                "optim", "peak MiB");
-  out += line;
-  for (const ComparisonRow& r : rows) {
-    const CategoryBytes& p = r.result.memory.peak;
-    std::snprintf(line, sizeof(line), "%-8s %-8s %9.4f %9.1f %11lld %8.3f %10.0f %8s %8s %8s %8s %8s %9s\n",
-                  r.label.c_str(), run_status_name(r.result.status), r.result.final_eval.loss,
-                  std::isfinite(r.result.final_eval.accuracy) ? 100 * r.result.final_eval.accuracy : NAN,
-                  static_cast<long long>(r.trainable_params),
-                  100.0 * r.trainable_params / std::max<std::int64_t>(1, r.model_params), r.result.tokens_per_s,
-                  mib(p[0]).c_str(), mib(p[1]).c_str(), mib(p[2]).c_str(), mib(p[3]).c_str(), mib(p[4]).c_str(),
-                  mib(r.result.memory.peak_total).c_str());
-    out += line;
-  }
-  out += "memory columns: peak MiB per category (frozen weights, trainable weights, activations, gradients, "
-         "optimizer state); peak MiB: all categories incl. workspace\n";
-  return out;
-}
 
 }  // namespace lwb

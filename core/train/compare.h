@@ -1,19 +1,23 @@
 #pragma once
 // Side-by-side runs of several methods on the same base and task: the
-// built-in comparison presets and the table `lora-workbench compare` prints.
-#include <functional>
+// built-in comparison presets. How they are run (seeds, learning-rate pick)
+// and reported is core/train/compare_run.h.
 #include <string>
 #include <vector>
 
-#include "core/train/events.h"
 #include "core/train/experiment_config.h"
-#include "core/train/trainer.h"
 
 namespace lwb {
 
 struct ComparisonEntry {
   std::string label;
   ExperimentConfig config;
+  // Where the arm's learning rate comes from (a paper, PEFT's docs, or how
+  // it was derived), for the report.
+  std::string lr_note;
+  // What the arm is when it is not a training run of its config's method
+  // (a LoRAHub composition, the base alone); empty: the config's method.
+  std::string what;
 };
 
 struct ComparisonPreset {
@@ -25,19 +29,5 @@ struct ComparisonPreset {
 // on one task and base, adapters at matched trainable-parameter budgets.
 ComparisonPreset comparison_preset(const std::string& name);
 std::vector<std::string> comparison_preset_names();
-
-struct ComparisonRow {
-  std::string label, method;
-  RunResult result;
-  std::int64_t trainable_params = 0;
-  std::int64_t model_params = 0;
-};
-
-// Runs every entry in order; `progress` gets each run's sink events.
-std::vector<ComparisonRow> run_comparison(const ComparisonPreset& preset, const TrainerEnvironment& env,
-                                          const RunControl& control,
-                                          const std::function<TrainerSink*(const ComparisonEntry&)>& progress);
-
-std::string format_comparison_table(const std::vector<ComparisonRow>& rows);
 
 }  // namespace lwb

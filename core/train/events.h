@@ -11,6 +11,7 @@
 #include "core/common/variant_event.h"
 #include "core/tensor/ledger.h"
 #include "core/train/experiment_config.h"
+#include "core/train/run_environment.h"
 
 namespace lwb {
 
@@ -45,6 +46,12 @@ struct RunInfo {
   std::int64_t model_params = 0;
   std::string base_fingerprint;
   LedgerSnapshot memory;
+  // What the numbers depend on besides config and seed (device, BLAS
+  // kernels, threads, build).
+  RunEnvironment environment;
+  // The split evaluations score: "test" (the held-out split) or
+  // "validation" (train.eval_split).
+  std::string eval_split = "test";
 };
 
 // Diverged: the loss or gradient norm went non-finite, the loss climbed far

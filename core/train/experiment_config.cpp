@@ -126,6 +126,7 @@ const std::vector<Field>& fields() {
                    [](EC& c) -> std::string& { return c.data.completion_field; }),
       int_field<int>("data.n_train", [](EC& c) -> int& { return c.data.n_train; }),
       int_field<int>("data.n_heldout", [](EC& c) -> int& { return c.data.n_heldout; }),
+      int_field<int>("data.n_validation", [](EC& c) -> int& { return c.data.n_validation; }),
       float_field("data.heldout_fraction", [](EC& c) -> double& { return c.data.heldout_fraction; }),
       int_field<std::int64_t>("data.corpus_bytes",
                               [](EC& c) -> std::int64_t& { return c.data.corpus_bytes; }),
@@ -213,6 +214,12 @@ const std::vector<Field>& fields() {
       int_field<std::uint64_t>("train.seed", [](EC& c) -> std::uint64_t& { return c.train.seed; }),
       int_field<int>("train.eval_every", [](EC& c) -> int& { return c.train.eval_every; }),
       int_field<int>("train.eval_examples", [](EC& c) -> int& { return c.train.eval_examples; }),
+      {"train.eval_split", Kind::String, [](const EC& c) { return c.train.eval_split; },
+       [](EC& c, const std::string& v) {
+         if (v != "test" && v != "validation")
+           throw ConfigError("train.eval_split", "expected test or validation, got \"" + v + "\"");
+         c.train.eval_split = v;
+       }},
       string_field("train.device", [](EC& c) -> std::string& { return c.train.device; }),
       int_field<int>("train.threads", [](EC& c) -> int& { return c.train.threads; }),
       int_field<std::int64_t>("train.state_every_steps",
@@ -374,6 +381,12 @@ std::vector<std::pair<std::string, std::string>> ExperimentConfig::problems() co
   });
   check([&] { require(train.eval_every >= 0, "train.eval_every", "must not be negative"); });
   check([&] { require(train.eval_examples > 0, "train.eval_examples", "must be positive"); });
+  check([&] {
+    require(train.eval_split == "test" || train.eval_split == "validation", "train.eval_split",
+            "expected test or validation, got \"" + train.eval_split + "\"");
+    require(train.eval_split != "validation" || data.n_validation > 0, "train.eval_split",
+            "evaluating on the validation split needs data.n_validation > 0");
+  });
   check([&] {
     require(train.state_every_minutes >= 0, "train.state_every_minutes", "must not be negative (0: off)");
   });

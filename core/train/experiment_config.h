@@ -34,6 +34,10 @@ struct DataConfig {
   std::string completion_field = "completion";
   int n_train = 2000;          // generated task examples
   int n_heldout = 200;
+  // A validation split apart from train and held-out (test), for choices
+  // such as a comparison's learning rate: generated for tasks, carved out of
+  // the training rows for files. 0: none.
+  int n_validation = 0;
   double heldout_fraction = 0.1;  // for files
   std::int64_t corpus_bytes = 2'000'000;  // pretrain corpus size
   // Generation and split seed, apart from train.seed so that runs with
@@ -48,6 +52,10 @@ struct TrainConfig {
   std::uint64_t seed = 1;
   int eval_every = 50;        // 0: only at the end
   int eval_examples = 200;    // held-out examples per evaluation
+  // What evaluations score: "test" (the held-out split) or "validation"
+  // (data.n_validation examples). A validation run never loads the test
+  // split at all, so nothing it reports can have looked at it.
+  std::string eval_split = "test";
   std::string device = "cpu"; // cpu | auto | cuda:N
   // CPU threads: 0 takes this run's share of the machine's threads (divided
   // among the runs training on it when this one starts, see

@@ -72,7 +72,7 @@ void Trainer::load_data() {
   const DataConfig& d = config_.data;
   const int T = config_.train.seq_len;
   if (d.kind == "task")
-    dataset_ = data::make_task_dataset(d.task, *tokenizer_, d.n_train, d.n_heldout, d.seed);
+    dataset_ = data::make_task_dataset(d.task, *tokenizer_, d.n_train, d.n_heldout, d.seed, d.n_validation);
   else if (d.kind == "jsonl")
     dataset_ = data::load_jsonl(d.path, *tokenizer_, data::JsonlFields{d.prompt_field, d.completion_field},
                                 T + 1, d.heldout_fraction, d.seed);
@@ -81,10 +81,19 @@ void Trainer::load_data() {
   else
     dataset_ = data::text_dataset(data::pretrain_corpus(d.corpus_bytes, d.seed), *tokenizer_, T,
                                   0.02, "pretrain corpus");
+  if (d.kind != "task") data::carve_validation(dataset_, d.n_validation, d.seed);
   if (env_.notice)
     for (const std::string& note : dataset_.notes) env_.notice(note);
+  if (config_.train.eval_split == "validation") {
+    // The test split is dropped here, so nothing this run evaluates, reports
+    // or chooses can depend on it.
+    dataset_.heldout = std::move(dataset_.validation);
+    dataset_.validation.clear();
+  }
   if (dataset_.train.empty()) throw DataError(dataset_.name + ": no training examples");
-  if (dataset_.heldout.empty()) throw DataError(dataset_.name + ": no held-out examples");
+  if (dataset_.heldout.empty())
+    throw DataError(dataset_.name + (config_.train.eval_split == "validation" ? ": no validation examples"
+                                                                              : ": no held-out examples"));
 }
 
 void Trainer::load_base_into(Model& model, const RunControl& control) {
@@ -247,6 +256,8 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
   info.model_params = model_->config().param_count();
   info.base_fingerprint = base_fingerprint_;
   info.memory = ledger_.snapshot();
+  info.environment = current_environment(backend_->name(), threads_);
+  info.eval_split = config_.train.eval_split;
   sink.on_start(info);
 
   RunResult result;
@@ -368,8 +379,9 @@ std::string pretrain_recipe(const std::string& preset) {
   std::string text = "corpus v" + std::to_string(data::kPretrainCorpusVersion);
   // Keys that play no part: model.frozen_dtype (pretraining is full
   // fine-tuning), when state is saved, the divergence guards, the CPU threads.
+  // data.n_validation and train.eval_split: pretraining keeps their defaults.
   static const std::set<std::string> ignored = {
-      "name", "model.frozen_dtype", "train.state_every_steps", "train.state_every_minutes", "train.divergence_factor",
+      "name", "model.frozen_dtype", "data.n_validation", "train.eval_split", "train.state_every_steps", "train.state_every_minutes", "train.divergence_factor",
       "train.collapse_steps", "train.threads"};
   for (const std::string& key : ExperimentConfig::keys())
     if (key.rfind("adapter.", 0) != 0 && !ignored.contains(key)) text += "|" + key + "=" + c.get(key);

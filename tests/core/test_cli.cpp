@@ -224,6 +224,47 @@ class TestCli : public QObject {
     QVERIFY2(r.out.contains("step 3/3"), qPrintable(r.out));
   }
 
+  // `compare` runs every arm over the seeds and prints intervals and paired
+  // differences; the comparison is stored and `compare show` reads it back.
+  // `study` writes its report (markdown and PNG plots, drawn offscreen) beside
+  // the store, which keeps them too.
+  void compare_and_study_report_intervals() {
+    const QString db = dir.filePath("compare.sqlite3");
+    const QStringList quick = {"--set", "train.steps=6", "--set", "schedule.warmup_steps=1", "--set",
+                               "train.eval_examples=8", "--set", "train.eval_every=0", "--db", db};
+    // The preset's AdaLoRA and ReLoRA schedules fitted to 6 steps.
+    const QStringList schedules = {"--set", "adapter.adalora.tinit=1", "--set", "adapter.adalora.tfinal=1", "--set",
+                                   "adapter.relora.reset_every=3", "--set", "adapter.relora.restart_warmup=1"};
+    Result r = run(QStringList{"compare", "tiny-methods", "--seeds", "2"} + quick + schedules, dir.path());
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    for (const char* needle : {"rslora − lora: ", "full − lora: ", "at 95%", "What the numbers depend on: ",
+                               "changes single-seed outcomes", "recorded as comparison 1"})
+      QVERIFY2(r.out.contains(needle), needle);
+    r = run({"compare", "show", "1", "--db", db}, dir.path());
+    QVERIFY2(r.code == 0 && r.out.contains("dora − lora: "), qPrintable(r.out + r.err));
+    // The stored report says what --set changed from the preset's description.
+    QVERIFY2(r.out.contains("changed for this run: train.steps=6, schedule.warmup_steps=1"), qPrintable(r.out));
+    r = run({"compare", "list", "--db", db}, dir.path());
+    QVERIFY2(r.out.contains("tiny-methods") && r.out.contains("12 runs"), qPrintable(r.out));
+    QCOMPARE(run({"compare", "tiny-methods", "--seeds", "11", "--db", db}, dir.path()).code, 2);
+    r = run({"compare", "tiny-methods", "--pick-lr", "--lr-grid", "1", "--db", db}, dir.path());
+    QVERIFY2(r.code == 2 && r.err.contains("compare.lr_grid"), qPrintable(r.err));
+
+    const QString out = dir.filePath("study");
+    r = run(QStringList{"study", "relora-rank", "--seeds", "2", "--out", out} + quick, dir.path(), false);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY2(r.out.contains("mean update rank at the end: ReLoRA"), qPrintable(r.out));
+    for (const char* f : {"tiny/report.md", "tiny/rank.png", "tiny/quality.png"})
+      QVERIFY2(QFileInfo(out + "/" + f).size() > 0, f);
+    QFile md(out + "/tiny/report.md");
+    QVERIFY(md.open(QIODevice::ReadOnly));
+    QVERIFY(md.readAll().contains("![Numerical rank of the accumulated update"));
+    r = run({"study", "nosuch", "--db", db}, dir.path());
+    QVERIFY2(r.code == 2 && r.err.contains("known: lora-vs-full"), qPrintable(r.err));
+    r = run({"study", "lorahub", "--base", "smollm2-135m", "--db", db}, dir.path());
+    QVERIFY2(r.code == 2 && r.err.contains("smollm2-135m"), qPrintable(r.err));
+  }
+
   void adapters_and_bases_move_through_peft_and_hf_folders() {
     // The adapter stored by the short run above goes out as a PEFT folder,
     // comes back under a new name, and the base goes out as an HF checkpoint

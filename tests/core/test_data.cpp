@@ -311,6 +311,53 @@ class TestData : public QObject {
     EXPECT_THROW_WITH(DataError, make_task_dataset("copy", tok, 200000, 10, 1), "distinct prompts");
   }
 
+  // A validation split for choices (a comparison's learning rate) that is
+  // neither training data nor the test split, and that changes nothing when
+  // not asked for.
+  void three_splits_are_disjoint() {
+    for (const TaskInfo& info : builtin_tasks()) {
+      const std::string& task = info.name;
+      const Dataset d = make_task_dataset(task, tok, 2000, 200, 77, 150);
+      QCOMPARE(d.validation.size(), std::size_t{150});
+      QCOMPARE(d.train.size(), std::size_t{2000});
+      QCOMPARE(d.heldout.size(), std::size_t{200});
+      std::map<std::string, std::string> split_of;
+      for (const auto& [name, split] : {std::pair{"train", &d.train}, {"validation", &d.validation}, {"test", &d.heldout}})
+        for (const Example& e : *split) {
+          const auto [it, fresh] = split_of.emplace(prompt_text(tok, e), name);
+          QVERIFY2(fresh, (task + ": " + prompt_text(tok, e) + " in " + it->second + " and " + name).c_str());
+        }
+      // Without a validation split both others are as before; the validation
+      // split does not depend on the test split's size.
+      const Dataset none = make_task_dataset(task, tok, 2000, 200, 77);
+      const Dataset none_again = make_task_dataset(task, tok, 2000, 200, 77, 0);
+      QVERIFY(none.validation.empty());
+      for (std::size_t i = 0; i < none.train.size(); ++i) QVERIFY(none.train[i].tokens == none_again.train[i].tokens);
+      const Dataset other_test = make_task_dataset(task, tok, 2000, 50, 77, 150);
+      for (std::size_t i = 0; i < d.validation.size(); ++i)
+        QVERIFY2(other_test.validation[i].tokens == d.validation[i].tokens, task.c_str());
+    }
+    EXPECT_THROW_WITH(ConfigError, make_task_dataset("reverse", tok, 10, 10, 1, -1), "data.n_validation");
+
+    // Files: the validation rows come out of the training rows.
+    Dataset f;
+    f.name = "jsonl:rows";
+    for (int i = 0; i < 20; ++i) f.train.push_back(example({tok.bos(), i, tok.eos()}, 1));
+    f.heldout.push_back(example({tok.bos(), 100, tok.eos()}, 1));
+    Dataset g = f;
+    carve_validation(f, 5, 3);
+    carve_validation(g, 5, 3);
+    QCOMPARE(f.train.size(), std::size_t{15});
+    QCOMPARE(f.validation.size(), std::size_t{5});
+    QCOMPARE(f.heldout.size(), std::size_t{1});
+    std::set<int> seen;
+    for (const auto* split : {&f.train, &f.validation})
+      for (const Example& e : *split) QVERIFY(seen.insert(e.tokens[1]).second);
+    QCOMPARE(seen.size(), std::size_t{20});
+    for (std::size_t i = 0; i < f.validation.size(); ++i) QVERIFY(f.validation[i].tokens == g.validation[i].tokens);
+    EXPECT_THROW_WITH(DataError, carve_validation(f, 15, 3), "data.n_validation");
+  }
+
   void jsonl_loads_configured_fields() {
     QTemporaryDir dir;
     const QString path = dir.filePath("qa.jsonl");

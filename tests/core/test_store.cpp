@@ -229,6 +229,7 @@ RunInfo sample_info(const ExperimentConfig& config) {
   i.model_params = 1000000;
   i.base_fingerprint = "0123456789abcdef";
   i.memory = sample_snapshot(1);
+  i.environment = current_environment("cpu", 2);
   return i;
 }
 
@@ -755,7 +756,78 @@ class TestStore : public QObject {
       QCOMPARE(comps[i].target_task, n);
     }
     RawDb raw(file);
-    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), std::int64_t(11));
+    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), std::int64_t(14));
+  }
+
+  // A comparison's rows hold its measurements: deleting a run from the
+  // history keeps them (without the run's id); deleting the comparison
+  // keeps the runs.
+  void comparisonRowsOutliveTheirRuns() {
+    const fs::path file = db("comparisons.sqlite3");
+    Store store(file);
+    const ExperimentConfig config = sample_config("compared");
+    const std::int64_t run = store.create_run(store.create_experiment("compared", config), "cpu", sample_info(config));
+    RunResult result;
+    result.status = RunStatus::Finished;
+    store.finish_run(run, result);
+    QVERIFY(environment_from_json(store.get_run(run).environment_json, "run").blas_core ==
+            current_environment("cpu", 2).blas_core);
+
+    const std::int64_t id = store.create_comparison("tiny-methods", "compare", R"({"name": "x"})");
+    ComparisonSample s;
+    s.run_id = run;
+    s.arm = "lora";
+    s.phase = "lr-pick";
+    s.seed = 18446744073709551615ull;  // every seed fits
+    s.lr = 3e-3;
+    s.status = "finished";
+    s.accuracy = 0.5;
+    s.eval_loss = 0.25;
+    s.measures["peak.activations"] = 1024;
+    s.measures["rank.step100.mean"] = NAN;
+    s.environment = current_environment("cpu", 2);
+    const std::int64_t row = store.add_comparison_run(id, s);
+    s.phase = "seed";
+    s.run_id = 999;  // not in the history: recorded without a run
+    store.add_comparison_run(id, s);
+    s.phase = "final";
+    QVERIFY(store_error_of([&] { store.add_comparison_run(id, s); }).contains("lr-pick or seed"));
+    s.phase = "seed";
+    QVERIFY(store_error_of([&] { store.add_comparison_run(id + 1, s); }).contains("no comparison"));
+
+    const ComparisonFile png{"quality.png", {0x89, 'P', 'N', 'G', 0, 1}};
+    store.finish_comparison(id, "finished", "# report\n", std::span(&png, 1));
+    QVERIFY(store_error_of([&] { store.finish_comparison(id, "done", "", {}); }).contains("finished, stopped or failed"));
+
+    store.delete_run(run);
+    const std::vector<ComparisonSample> rows = store.comparison_runs(id);
+    QCOMPARE(rows.size(), std::size_t(2));
+    QCOMPARE(rows[0].id, row);
+    QVERIFY(!rows[0].run_id.has_value());
+    QVERIFY(!rows[1].run_id.has_value());
+    QCOMPARE(rows[0].phase, std::string("lr-pick"));
+    QCOMPARE(rows[0].seed, s.seed);
+    QCOMPARE(rows[0].accuracy, 0.5);
+    QCOMPARE(rows[0].measures.at("peak.activations"), 1024.0);
+    QVERIFY(std::isnan(rows[0].measures.at("rank.step100.mean")));
+    QCOMPARE(rows[0].environment.blas_core, s.environment.blas_core);
+    const ComparisonRecord c = store.get_comparison(id);
+    QCOMPARE(c.status, std::string("finished"));
+    QCOMPARE(c.report_markdown, std::string("# report\n"));
+    QCOMPARE(c.runs, std::int64_t(2));
+    QCOMPARE(store.list_comparisons().size(), std::size_t(1));
+    QCOMPARE(store.comparison_files(id).at(0).bytes, png.bytes);
+
+    const std::int64_t kept = store.create_run(store.create_experiment("kept", config), "cpu", sample_info(config));
+    s.phase = "seed";
+    s.run_id = kept;
+    store.add_comparison_run(id, s);
+    store.delete_comparison(id);
+    QVERIFY(store.list_comparisons().empty());
+    QCOMPARE(store.get_run(kept).row.id, kept);
+    RawDb raw(file);
+    QCOMPARE(raw.integer("SELECT count(*) FROM comparison_runs"), std::int64_t(0));
+    QCOMPARE(raw.integer("SELECT count(*) FROM comparison_files"), std::int64_t(0));
   }
 
   void migratesFromVersion1() {
@@ -797,6 +869,11 @@ class TestStore : public QObject {
       QCOMPARE(raw.integer("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'pid'"), std::int64_t(1));
       QCOMPARE(raw.integer("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'heartbeat'"),
                std::int64_t(1));
+      QCOMPARE(raw.integer("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'environment_json'"),
+               std::int64_t(1));
+      QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_schema WHERE name IN ('comparisons', 'comparison_runs', "
+                           "'comparison_files')"),
+               std::int64_t(3));
       QCOMPARE(raw.text("PRAGMA integrity_check"), std::string("ok"));
       QCOMPARE(raw.text("PRAGMA foreign_key_check"), std::string());  // the rebuilt runs table kept every reference
       QVERIFY(raw.text("SELECT sql FROM sqlite_schema WHERE name = 'metrics'").find("REFERENCES runs(id)") !=
@@ -807,6 +884,7 @@ class TestStore : public QObject {
     QCOMPARE(runs[1].status, std::string("finished"));
     QCOMPARE(runs[1].final_eval_loss, 0.75);
     QCOMPARE(runs[1].peak_bytes, std::int64_t(4096));
+    QCOMPARE(store.get_run(1).environment_json, std::string());  // recorded before runs had one
     QCOMPARE(runs[0].status, std::string("failed"));
     QCOMPARE(runs[0].error, std::string(kInterrupted));
     QCOMPARE(store.run_metrics(1).size(), std::size_t(2));
