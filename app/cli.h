@@ -54,6 +54,8 @@ std::string timestamp();  // "20261128-221500"
 // otherwise), or fallback when absent.
 int int_arg(const Args& args, const std::string& flag, int fallback, int lo = 0,
             int hi = std::numeric_limits<int>::max());
+// --flag as a number (UsageError otherwise), or fallback when absent.
+double number_arg(const Args& args, const std::string& flag, double fallback);
 // --data-dir, notices on stderr, and a sink for a base model pretrained on demand.
 TrainerEnvironment environment(const Args& args, TrainerSink* pretrain_progress = nullptr);
 
@@ -78,6 +80,8 @@ int cmd_fetch(const Args& args);
 int cmd_tokenize(const Args& args);
 int cmd_template(const Args& args);
 int cmd_data(const Args& args);
+int cmd_generate(const Args& args);
+int cmd_predict(const Args& args);
 
 // Registers the CUDA backend with core when this build has one.
 void register_gpu_backend();

@@ -91,6 +91,18 @@ int int_arg(const Args& a, const std::string& flag, int fallback, int lo, int hi
                    terminal_text(a.get(flag)) + "\"");
 }
 
+double number_arg(const Args& a, const std::string& flag, double fallback) {
+  if (!a.has(flag)) return fallback;
+  const std::string v = a.get(flag);
+  try {
+    std::size_t end = 0;
+    const double x = std::stod(v, &end);
+    if (end == v.size()) return x;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--" + flag + " expects a number, got \"" + terminal_text(v) + "\"");
+}
+
 TrainerEnvironment environment(const Args& a, TrainerSink* pretrain_progress) {
   TrainerEnvironment env;
   if (a.has("data-dir")) env.data_dir = a.get("data-dir");

@@ -85,18 +85,6 @@ T positive_int(const Args& a, const std::string& flag, T fallback) {
                    terminal_text(a.get(flag)) + "\"");
 }
 
-double number(const Args& a, const std::string& flag, double fallback) {
-  if (!a.has(flag)) return fallback;
-  const std::string v = a.get(flag);
-  try {
-    std::size_t end = 0;
-    const double x = std::stod(v, &end);
-    if (end == v.size()) return x;
-  } catch (const std::exception&) {
-  }
-  throw UsageError("--" + flag + " expects a number, got \"" + v + "\"");
-}
-
 double gib_bytes(double gib) { return gib * 1024 * 1024 * 1024; }
 
 // "24 GiB GPU (25.77 GB): fits, 84.3% of it".
@@ -144,7 +132,7 @@ int cmd_plan(const Args& args) {
   in.model = load_plan_model(args.get("model"), resources_dir());
   in.profile = args.has("profile") ? parse_plan_profile(args.get("profile")) : default_plan_profile(args.get("model"));
   in.adapter.r = positive_int<int>(args, "rank", 8);
-  in.adapter.dropout = number(args, "dropout", 0.0);
+  in.adapter.dropout = number_arg(args, "dropout", 0.0);
   if (args.has("targets")) {
     const std::string t = args.get("targets");
     in.adapter.targets.clear();
@@ -163,7 +151,7 @@ int cmd_plan(const Args& args) {
 
   std::vector<double> gpus = {24, 48, 80, 141};
   if (args.has("gpu")) {
-    const double g = number(args, "gpu", 0);
+    const double g = number_arg(args, "gpu", 0);
     if (!(g > 0)) throw UsageError("--gpu expects a size in GiB, got \"" + args.get("gpu") + "\"");
     gpus = {g};
   }

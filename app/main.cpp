@@ -81,6 +81,18 @@ void print_usage() {
       "  data      preview FILE --model PRESET|PATH [-n 3] [--format F] [--seq-len N] [--loss-on assistant|all]\n"
       "            [--overlong drop|truncate]      the first examples as tokens (id, scored or not) and token\n"
       "                                            counts, as training would read them\n"
+      "  generate  --model PRESET|PATH (--prompt TEXT | --chat TEXT | --messages FILE.json)\n"
+      "            [--system TEXT] [--adapter NAME|DIR ...] [--merged] [--max-new N] [--greedy | --temperature T\n"
+      "            --top-p P --top-k K --min-p P --seed S] [--repetition-penalty R] [--stop TEXT ...] [--context N]\n"
+      "            [--device cpu|cuda:N|auto]   the model's answer streamed to stdout (--chat and --messages use its\n"
+      "            chat template); with several --adapter (library adapters, compositions or PEFT folders) one\n"
+      "            answer per adapter, labelled; greedy unless a sampling option is given\n"
+      "  predict   (--run ID | --adapter NAME|DIR | --model M) --data FILE.jsonl --out FILE.csv [--n N] [--model M]\n"
+      "            [--format F] [--prompt-field F] [--completion-field F] [--batch B] [--extra-tokens N] [--device D]\n"
+      "                                            greedy answers to the file's prompts (in any format training\n"
+      "                                            reads: what precedes the scored tokens) with per-example loss,\n"
+      "                                            exact match and ROUGE-L (and their means), kept in the store\n"
+      "                                            against the run\n"
       "  presets   list the built-in experiment and model presets\n"
       "  config    --preset NAME | --config FILE [--set key=value ...]   print the resolved config\n"
       "\n"
@@ -155,6 +167,8 @@ int main(int argc, char** argv) {
     if (command == "tokenize") return cmd_tokenize(args);
     if (command == "template") return cmd_template(args);
     if (command == "data") return cmd_data(args);
+    if (command == "generate") return cmd_generate(args);
+    if (command == "predict") return cmd_predict(args);
     std::fprintf(stderr, "lora-workbench: unknown command \"%s\"\n\n", terminal_text(command).c_str());
     print_usage();
     return 2;

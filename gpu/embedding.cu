@@ -1,4 +1,5 @@
-// Token embedding (core/cpu/norm.cpp). The backward is parallel over columns
+// Token embedding (core/cpu/norm.cpp), and its inverse for writing K/V rows
+// into a cache (scatter_rows). The backward is parallel over columns
 // with the rows visited in order inside each thread, exactly like the CPU
 // loop: rows sharing a token add into the same table row without atomics, and
 // every element receives its additions in the same order as on the CPU.
@@ -23,7 +24,23 @@ __global__ void embedding_backward_kernel(float* dtable, const std::int32_t* tok
     for (i64 i = 0; i < n; ++i) dtable[static_cast<i64>(tokens[i]) * C + c] += dout[i * C + c];
 }
 
+__global__ void scatter_rows_kernel(float* dst, const std::int32_t* rows, const float* src, i64 n,
+                                    i64 C) {
+  const i64 total = n * C;
+  for (i64 idx = global_index(); idx < total; idx += global_stride()) {
+    const i64 i = idx / C, c = idx - i * C;
+    dst[static_cast<i64>(rows[i]) * C + c] = src[idx];
+  }
+}
+
 }  // namespace
+
+void scatter_rows(cudaStream_t s, float* dst, const std::int32_t* rows, const float* src, i64 n,
+                  i64 C) {
+  if (n <= 0 || C <= 0) return;
+  LWB_LAUNCH(scatter_rows_kernel, grid_for(n * C), kThreads, 0, s)(dst, rows, src, n, C);
+  LWB_LAUNCH_CHECK(s, "scatter_rows_kernel");
+}
 
 void embedding_forward(cudaStream_t s, float* out, const std::int32_t* tokens, const float* table,
                        i64 n, i64 C) {

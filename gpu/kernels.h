@@ -57,6 +57,9 @@ void embedding_forward(cudaStream_t s, float* out, const std::int32_t* tokens, c
                        i64 n, i64 C);
 void embedding_backward(cudaStream_t s, float* dtable, const std::int32_t* tokens,
                         const float* dout, i64 n, i64 C);
+// dst[rows[i], :] = src[i, :].
+void scatter_rows(cudaStream_t s, float* dst, const std::int32_t* rows, const float* src, i64 n,
+                  i64 C);
 
 // ---- rmsnorm.cu --------------------------------------------------------------------
 void rmsnorm_forward(cudaStream_t s, float* out, float* rstd, const float* x, const float* w, i64 n,
@@ -82,6 +85,14 @@ void attention_backward(cudaStream_t s, float* dq, float* dk, float* dv, const f
                         const float* q, const float* k, const float* v, const float* out,
                         const float* lse, i64 B, i64 T, int heads, int kv_heads, int head_dim,
                         float* D);
+
+// ---- attention_cached.cu --------------------------------------------------------------
+// Query rows over a K/V cache [sequences * capacity, kv_heads * head_dim];
+// row i attends keys 0..positions[i] of sequence sequences[i].
+void attention_cached(cudaStream_t s, float* out, const float* q, const float* k_cache,
+                      const float* v_cache, const std::int32_t* sequences,
+                      const std::int32_t* positions, i64 n, int heads, int kv_heads, int head_dim,
+                      i64 capacity);
 
 // ---- swiglu.cu --------------------------------------------------------------------------
 void swiglu_forward(cudaStream_t s, float* h, const float* gate, const float* up, i64 n);

@@ -177,6 +177,36 @@ void CudaBackend::attention_backward(const Tensor& dq, const Tensor& dk, const T
                           s.B, s.T, s.heads, s.kv_heads, s.head_dim, f(workspace));
 }
 
+void CudaBackend::scatter_rows(const Tensor& dst, const Tensor& rows, const Tensor& src,
+                               std::int64_t n, std::int64_t C) {
+  bind();
+  gpu::ArgCheck(*this, "scatter_rows").f32(dst, "dst", C).i32(rows, "rows", n).f32(src, "src", n * C);
+  gpu::scatter_rows(stream_, f(dst), ids(rows), f(src), n, C);
+}
+
+std::size_t CudaBackend::attention_cached_workspace_bytes(const CachedAttentionShape&, DType) const {
+  return 0;  // the online softmax keeps everything in registers and shared memory
+}
+
+void CudaBackend::attention_cached(const Tensor& out, const Tensor& q, const Tensor& k_cache,
+                                   const Tensor& v_cache, const Tensor& sequences,
+                                   const Tensor& positions, const CachedAttentionShape& s,
+                                   const Tensor& /*workspace: not needed*/) {
+  bind();
+  const gpu::ArgCheck c(*this, "attention_cached");
+  check_attention_shape(c, AttentionShape{1, s.capacity, s.heads, s.kv_heads, s.head_dim});
+  c.expect(s.n >= 0 && s.n <= 0x7fffffff, "query rows must be in 0..2^31-1");
+  c.expect(s.sequences > 0 && s.capacity > 0 && s.capacity <= 0x7fffffff,
+           "the cache needs sequences > 0 and a capacity in 1..2^31-1");
+  const std::int64_t qd = static_cast<std::int64_t>(s.heads) * s.head_dim;
+  const std::int64_t kvd = static_cast<std::int64_t>(s.kv_heads) * s.head_dim;
+  c.f32(out, "out", s.n * qd).f32(q, "q", s.n * qd);
+  c.f32(k_cache, "k_cache", s.sequences * s.capacity * kvd).f32(v_cache, "v_cache", s.sequences * s.capacity * kvd);
+  c.i32(sequences, "sequences", s.n).i32(positions, "positions", s.n);
+  gpu::attention_cached(stream_, f(out), f(q), f(k_cache), f(v_cache), ids(sequences), ids(positions), s.n,
+                        s.heads, s.kv_heads, s.head_dim, s.capacity);
+}
+
 void CudaBackend::swiglu_forward(const Tensor& h, const Tensor& gate, const Tensor& up,
                                  std::int64_t numel) {
   bind();

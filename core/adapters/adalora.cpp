@@ -284,6 +284,7 @@ const VariantDescriptor& adalora_variant() {
                  {"lora_B", [](std::int64_t, std::int64_t out, std::int64_t r) { return std::vector{out, r}; }},
                  {"lora_E", [](std::int64_t, std::int64_t, std::int64_t r) { return std::vector<std::int64_t>{r, 1}; }}};
     v.attach = attach_each<AdaLoraLinear>;
+    v.module = module_of<AdaLoraLinear>;
     v.controller = [](const ControllerContext& c) {
       return std::make_unique<AdaLoraController>(c.adapter, c.total_steps);
     };

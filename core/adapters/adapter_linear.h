@@ -26,6 +26,11 @@ class AdapterLinear : public Linear {
   std::vector<AdapterTensorRef> adapter_tensors() const override;
   // W <- W + sign * ΔW. ConfigError when W is bf16 (require_mergeable_base).
   virtual void merge_into_base(Backend& backend, double sign = 1.0) = 0;
+  // For a module whose weights no longer change (inference): computes once
+  // what every forward would otherwise recompute from the parameters (DoRA's
+  // row norm), with `scratch` of at least inference_scratch_elems() elements.
+  virtual std::int64_t inference_scratch_elems() const { return 0; }
+  virtual void fix_for_inference(Backend& /*backend*/, const Tensor& /*scratch*/) {}
 
   int rank() const { return r_; }
   const VariantDescriptor& variant() const { return variant_; }

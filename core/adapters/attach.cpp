@@ -1,5 +1,7 @@
 #include "core/adapters/attach.h"
 
+#include <stdexcept>
+
 #include "core/adapters/adapter_linear.h"
 #include "core/adapters/descriptor.h"
 
@@ -7,6 +9,13 @@ namespace lwb {
 
 Model::Mode model_mode_for(const AdapterConfig& config) {
   return config.is_adapter() ? Model::Mode::Frozen : Model::Mode::Full;
+}
+
+std::unique_ptr<AdapterLinear> make_adapter_linear(int layer, Target t, const ModelConfig& model,
+                                                   const AdapterConfig& config) {
+  const VariantDescriptor& v = config.variant();
+  if (!v.module) throw std::logic_error("make_adapter_linear: " + v.title + " has no adapter module per linear");
+  return v.module(layer, t, model, config);
 }
 
 void attach_adapters(Model& model, const AdapterConfig& config) {

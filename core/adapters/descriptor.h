@@ -23,6 +23,7 @@
 
 namespace lwb {
 
+class AdapterLinear;
 class Model;
 class VariantController;
 class PeftConfigReader;
@@ -209,6 +210,9 @@ struct VariantDescriptor {
 
   // Replaces the targeted linears of a model (before materialisation).
   std::function<void(Model&, const AdapterConfig&)> attach;
+  // The module of one targeted linear on its own (the inference engine's
+  // adapter sets over a shared base); empty for a variant without one.
+  std::function<std::unique_ptr<AdapterLinear>(int layer, Target, const ModelConfig&, const AdapterConfig&)> module;
   // What happens around each optimiser step; empty or returning nullptr: nothing.
   std::function<std::unique_ptr<VariantController>(const ControllerContext&)> controller;
 
@@ -250,9 +254,11 @@ std::string event_marker(const std::string& event_kind);
 
 // ---- helpers for descriptors ----------------------------------------------------
 
-// attach for variants with one module per targeted linear.
+// attach and module for variants with one module per targeted linear.
 template <class Module>
 void attach_each(Model& model, const AdapterConfig& config);
+template <class Module>
+std::unique_ptr<AdapterLinear> module_of(int layer, Target t, const ModelConfig& model, const AdapterConfig& config);
 // The shape of a table entry for a module of this size.
 std::vector<std::int64_t> tensor_shape(const AdapterTensorSpec& spec, std::int64_t in, std::int64_t out, std::int64_t r);
 
@@ -263,10 +269,14 @@ std::vector<std::int64_t> tensor_shape(const AdapterTensorSpec& spec, std::int64
 namespace lwb {
 
 template <class Module>
+std::unique_ptr<AdapterLinear> module_of(int layer, Target t, const ModelConfig& model, const AdapterConfig& config) {
+  return std::make_unique<Module>(layer, t, linear_shape(model, t), config);
+}
+
+template <class Module>
 void attach_each(Model& model, const AdapterConfig& config) {
   for (int l = 0; l < model.config().layers; ++l)
-    for (Target t : config.targets)
-      model.replace_linear(std::make_unique<Module>(l, t, linear_shape(model.config(), t), config));
+    for (Target t : config.targets) model.replace_linear(module_of<Module>(l, t, model.config(), config));
 }
 
 }  // namespace lwb

@@ -59,11 +59,21 @@ void DoraLinear::initialize(Backend& backend, std::uint64_t seed) {
   backend.copy(magnitude, norm_);
 }
 
+std::int64_t DoraLinear::inference_scratch_elems() const { return std::int64_t{out()} * in(); }
+
+void DoraLinear::fix_for_inference(Backend& backend, const Tensor& scratch) {
+  compute_norm(backend, scratch.view(0, Shape{out(), in()}));
+  backend.divide(g_, magnitude, norm_);
+  norm_fixed_ = true;
+}
+
 void DoraLinear::forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y) {
   Backend& be = ctx.backend;
   const std::int64_t n = ctx.rows;
-  compute_norm(be, w_prime_buffer(ctx));
-  be.divide(g_, magnitude, norm_);
+  if (!norm_fixed_) {
+    compute_norm(be, w_prime_buffer(ctx));
+    be.divide(g_, magnitude, norm_);
+  }
   const Tensor z = z_.rows(0, n);
   const Tensor xa = adapter_input(ctx, x, true);
   if (!dropout_active(ctx)) {
@@ -158,6 +168,7 @@ const VariantDescriptor& dora_variant() {
                            return std::vector<std::int64_t>{out};
                          }});
     v.attach = attach_each<DoraLinear>;
+    v.module = module_of<DoraLinear>;
     v.controller = [](const ControllerContext& c) { return std::make_unique<DoraMonitor>(c.total_steps); };
     v.peft.type = "LORA";
     v.peft.claims = [](const PeftConfigReader& c) { return c.boolean("use_dora", false); };

@@ -26,6 +26,13 @@ class DoraLinear : public LoraLinear {
 
   Tensor magnitude, magnitude_grad;  // [out]
 
+  // Inference: g = m / ||W + sBA|| depends on the parameters only, so it is
+  // computed here once (W + sBA [out, in] in the scratch) and every later
+  // forward skips the out x in recomputation (the training forward
+  // recomputes it every step).
+  std::int64_t inference_scratch_elems() const override;
+  void fix_for_inference(Backend& backend, const Tensor& scratch) override;
+
   // Keeps the current row norm in the forward as well. Only for checking the
   // detached backward by finite differences: with the norm frozen the
   // forward is exactly the function whose gradient that backward computes.
@@ -41,6 +48,7 @@ class DoraLinear : public LoraLinear {
 
   bool norm_grad_;
   bool norm_frozen_ = false;
+  bool norm_fixed_ = false;
   Tensor z_;            // [N, out] the unscaled output (W x + s B A x), for dm
   Tensor norm_, g_;     // [out]
   Tensor w_prime_;      // [out, in] kept for the backward in norm_grad mode

@@ -134,6 +134,7 @@ const VariantDescriptor& lora_variant() {
     v.scaling = lora_scaling;
     v.tensors = lora_tensor_table();
     v.attach = attach_each<LoraLinear>;
+    v.module = module_of<LoraLinear>;
     v.peft.type = "LORA";
     v.peft.fallback = true;
     v.peft.claims = [](const PeftConfigReader& c) { return !c.boolean("use_dora", false); };

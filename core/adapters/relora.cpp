@@ -225,6 +225,7 @@ const VariantDescriptor& relora_variant() {
     v.scaling = lora_scaling;
     v.tensors = lora_tensor_table();
     v.attach = attach_each<LoraLinear>;
+    v.module = module_of<LoraLinear>;
     v.controller = [](const ControllerContext& c) {
       return std::make_unique<ReLoraController>(c.adapter, c.schedule, c.max_lr, c.total_steps, c.seed);
     };

@@ -5,6 +5,12 @@
 // in one thread, without races. Query rows are processed in blocks of kRowBlock
 // and each block only multiplies against the keys it can see, which skips most
 // of the masked upper triangle.
+//
+// Cached attention (inference) reads keys from a K/V cache instead: the query
+// rows are cut into blocks of consecutive positions of one sequence (a prompt's
+// rows in a prefill, a single row per sequence in a decode step), and each
+// block runs the same causal block computation with its first position as the
+// offset of the block's first row.
 #include <omp.h>
 
 #include <algorithm>
@@ -146,6 +152,54 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
   }
 }
 
+std::size_t attention_cached_workspace_elems(const CachedAttentionShape& s, int threads) {
+  // Per thread: the probabilities of one block of query rows over a whole sequence.
+  return static_cast<std::size_t>(threads) * kRowBlock *
+         static_cast<std::size_t>(s.capacity);
+}
+
+template <class T>
+void attention_cached(T* out, const T* q, const T* k_cache, const T* v_cache,
+                      const std::int32_t* sequences, const std::int32_t* positions,
+                      const CachedAttentionShape& s, T* workspace) {
+  const std::int64_t q_ld = static_cast<std::int64_t>(s.heads) * s.head_dim;
+  const std::int64_t kv_ld = static_cast<std::int64_t>(s.kv_heads) * s.head_dim;
+  const int hd = s.head_dim, group = s.heads / s.kv_heads;
+  const T scale = T(1.0 / std::sqrt(static_cast<double>(hd)));
+  // A block starts every kRowBlock rows and wherever the run of one
+  // sequence's consecutive positions breaks.
+  auto starts_block = [&](std::int64_t i) {
+    return i % kRowBlock == 0 || sequences[i] != sequences[i - 1] || positions[i] != positions[i - 1] + 1;
+  };
+  const std::int64_t tasks = s.n * s.kv_heads;
+#pragma omp parallel for schedule(dynamic)
+  for (std::int64_t task = 0; task < tasks; ++task) {
+    const std::int64_t i0 = task / s.kv_heads;
+    const int kvh = static_cast<int>(task % s.kv_heads);
+    if (!starts_block(i0)) continue;
+    std::int64_t rows = 1;
+    while (i0 + rows < s.n && !starts_block(i0 + rows)) ++rows;
+    const std::int64_t p0 = positions[i0], keys = p0 + rows;
+    const std::int64_t first_row = static_cast<std::int64_t>(sequences[i0]) * s.capacity;
+    const T* kb = k_cache + first_row * kv_ld + kvh * hd;
+    const T* vb = v_cache + first_row * kv_ld + kvh * hd;
+    T* P = workspace + static_cast<std::size_t>(omp_get_thread_num()) * kRowBlock * s.capacity;
+    T lse[kRowBlock];
+    for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
+      const std::int64_t off = i0 * q_ld + h * hd;
+      gemm<T>(false, true, rows, keys, hd, scale, q + off, q_ld, kb, kv_ld, T(0), P, keys);
+      causal_probabilities<T>(P, p0, rows, keys, nullptr, lse);
+      gemm<T>(false, false, rows, hd, keys, T(1), P, keys, vb, kv_ld, T(0), out + off, q_ld);
+    }
+  }
+}
+
+template void attention_cached<float>(float*, const float*, const float*, const float*,
+                                      const std::int32_t*, const std::int32_t*,
+                                      const CachedAttentionShape&, float*);
+template void attention_cached<double>(double*, const double*, const double*, const double*,
+                                       const std::int32_t*, const std::int32_t*,
+                                       const CachedAttentionShape&, double*);
 template void attention_forward<float>(float*, float*, const float*, const float*, const float*,
                                        const AttentionShape&, float*);
 template void attention_forward<double>(double*, double*, const double*, const double*,

@@ -278,6 +278,31 @@ std::size_t CpuBackend::attention_workspace_bytes(const AttentionShape& s, DType
   return cpu::attention_workspace_elems(s, omp_get_max_threads()) * dtype_size(dtype);
 }
 
+void CpuBackend::scatter_rows(const Tensor& dst, const Tensor& rows, const Tensor& src,
+                              std::int64_t n, std::int64_t C) {
+  dispatch(dst.dtype, "scatter_rows", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::scatter_rows<T>(dst.data<T>(), rows.data<std::int32_t>(), src.data<T>(), n, C);
+  });
+}
+
+void CpuBackend::attention_cached(const Tensor& out, const Tensor& q, const Tensor& k_cache,
+                                  const Tensor& v_cache, const Tensor& sequences,
+                                  const Tensor& positions, const CachedAttentionShape& s,
+                                  const Tensor& workspace) {
+  dispatch(out.dtype, "attention_cached", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::attention_cached<T>(out.data<T>(), q.data<T>(), k_cache.data<T>(), v_cache.data<T>(),
+                             sequences.data<std::int32_t>(), positions.data<std::int32_t>(), s,
+                             workspace.data<T>());
+  });
+}
+
+std::size_t CpuBackend::attention_cached_workspace_bytes(const CachedAttentionShape& s,
+                                                         DType dtype) const {
+  return cpu::attention_cached_workspace_elems(s, omp_get_max_threads()) * dtype_size(dtype);
+}
+
 void CpuBackend::swiglu_forward(const Tensor& h, const Tensor& gate, const Tensor& up,
                                 std::int64_t numel) {
   dispatch(h.dtype, "swiglu_forward", [&](auto tag) {

@@ -55,6 +55,13 @@ class CpuBackend final : public Backend {
                           const Tensor& out, const Tensor& lse, const AttentionShape& s,
                           const Tensor& workspace) override;
   std::size_t attention_workspace_bytes(const AttentionShape& s, DType dtype) const override;
+  void scatter_rows(const Tensor& dst, const Tensor& rows, const Tensor& src, std::int64_t n,
+                    std::int64_t C) override;
+  void attention_cached(const Tensor& out, const Tensor& q, const Tensor& k_cache,
+                        const Tensor& v_cache, const Tensor& sequences, const Tensor& positions,
+                        const CachedAttentionShape& s, const Tensor& workspace) override;
+  std::size_t attention_cached_workspace_bytes(const CachedAttentionShape& s,
+                                               DType dtype) const override;
   void swiglu_forward(const Tensor& h, const Tensor& gate, const Tensor& up,
                       std::int64_t numel) override;
   void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dh,

@@ -30,6 +30,8 @@ void embedding_forward(T* out, const std::int32_t* tokens, const T* table, std::
 template <class T>
 void embedding_backward(T* dtable, const std::int32_t* tokens, const T* dout, std::int64_t n,
                         std::int64_t C);
+template <class T>
+void scatter_rows(T* dst, const std::int32_t* rows, const T* src, std::int64_t n, std::int64_t C);
 
 template <class T>
 void rmsnorm_forward(T* out, T* rstd, const T* x, const T* w, std::int64_t n, std::int64_t C,
@@ -49,6 +51,11 @@ template <class T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
                         const T* out, const T* lse, const AttentionShape& s, T* workspace);
 std::size_t attention_workspace_elems(const AttentionShape& s, int threads);
+template <class T>
+void attention_cached(T* out, const T* q, const T* k_cache, const T* v_cache,
+                      const std::int32_t* sequences, const std::int32_t* positions,
+                      const CachedAttentionShape& s, T* workspace);
+std::size_t attention_cached_workspace_elems(const CachedAttentionShape& s, int threads);
 
 template <class T>
 void swiglu_forward(T* h, const T* gate, const T* up, std::int64_t n);

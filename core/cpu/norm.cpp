@@ -1,4 +1,4 @@
-// Token embedding and RMSNorm.
+// Token embedding (and its inverse, scattering rows into a K/V cache) and RMSNorm.
 #include <algorithm>
 #include <cmath>
 
@@ -32,6 +32,16 @@ void embedding_backward(T* dtable, const std::int32_t* tokens, const T* dout, st
       const T* src = dout + i * C;
       for (std::int64_t c = c0; c < c1; ++c) dst[c] += src[c];
     }
+  }
+}
+
+template <class T>
+void scatter_rows(T* dst, const std::int32_t* rows, const T* src, std::int64_t n, std::int64_t C) {
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T* s = src + i * C;
+    T* d = dst + static_cast<std::int64_t>(rows[i]) * C;
+    for (std::int64_t c = 0; c < C; ++c) d[c] = s[c];
   }
 }
 
@@ -88,6 +98,7 @@ void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* w, const
                                      std::int64_t);                                            \
   template void embedding_backward<T>(T*, const std::int32_t*, const T*, std::int64_t,         \
                                       std::int64_t);                                           \
+  template void scatter_rows<T>(T*, const std::int32_t*, const T*, std::int64_t, std::int64_t); \
   template void rmsnorm_forward<T>(T*, T*, const T*, const T*, std::int64_t, std::int64_t,     \
                                    double);                                                    \
   template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*,            \

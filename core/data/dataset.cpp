@@ -23,6 +23,12 @@ std::size_t Example::scored_count() const {
   return n;
 }
 
+std::size_t Example::prompt_length() const {
+  for (std::size_t t = 1; t < scored.size(); ++t)
+    if (scored[t]) return t;
+  return 0;
+}
+
 Example make_example(const Tokenizer& tok, std::string_view prompt, std::string_view completion) {
   Example e;
   e.tokens = tok.encode(prompt, {.add_special = true});

@@ -22,6 +22,10 @@ struct Example {
   std::vector<std::uint8_t> scored;
   bool is_scored(std::size_t t) const { return t >= 1 && (scored.empty() || scored[t] != 0); }
   std::size_t scored_count() const;
+  // The tokens before the first scored one: the prompt a model answers (the
+  // completion, or the first assistant turn, follows). 0 when every token is
+  // scored (plain text) or none is.
+  std::size_t prompt_length() const;
 };
 
 // Three disjoint splits: train (what the model learns from), validation

@@ -257,6 +257,37 @@ CREATE TABLE derivation_inputs (
 CREATE INDEX derivation_inputs_by_adapter ON derivation_inputs(adapter_id);
 CREATE INDEX derivation_inputs_by_run ON derivation_inputs(run_id);
 )sql"},
+    // Predictions over a data file (lora-workbench predict, Evaluate &
+    // Predict in the window): their means, and every example with its
+    // answer and scores. They belong to the run they score (deleted with
+    // it) and name their adapter, whose id is cleared if it is deleted.
+    {6, R"sql(
+CREATE TABLE predictions (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+  adapter_id INTEGER REFERENCES adapters(id) ON DELETE SET NULL,
+  adapter TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created TEXT NOT NULL,
+  examples INTEGER NOT NULL,
+  loss REAL,
+  exact_match REAL,
+  rouge_l REAL
+);
+CREATE INDEX predictions_by_run ON predictions(run_id);
+CREATE INDEX predictions_by_adapter ON predictions(adapter_id);
+CREATE TABLE prediction_rows (
+  prediction_id INTEGER NOT NULL REFERENCES predictions(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  prompt TEXT NOT NULL,
+  reference TEXT NOT NULL,
+  prediction TEXT NOT NULL,
+  loss REAL,
+  exact INTEGER NOT NULL,
+  rouge_l REAL,
+  PRIMARY KEY (prediction_id, position)
+) WITHOUT ROWID;
+)sql"},
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
@@ -1488,6 +1519,76 @@ void Store::delete_comparison(std::int64_t comparison_id) {
   if (Statement(d, "DELETE FROM comparisons WHERE id = ?").with(comparison_id).run() == 0)
     missing(d, "comparison", comparison_id);
   t.commit();
+}
+
+std::int64_t Store::save_predictions(const PredictionSet& p) {
+  StoreConnection& d = *conn_;
+  d.doing = "saving predictions over " + in_quotes(p.data);
+  Transaction t(d);
+  if (p.run_id && !exists(d, "SELECT 1 FROM runs WHERE id = ?", *p.run_id)) missing(d, "run", *p.run_id);
+  if (p.adapter_id && !exists(d, "SELECT 1 FROM adapters WHERE id = ?", *p.adapter_id))
+    missing(d, "adapter", *p.adapter_id);
+  const infer::PredictionSummary s = infer::summarize(p.rows);
+  Statement(d,
+            "INSERT INTO predictions (run_id, adapter_id, adapter, data, created, examples, loss, exact_match, "
+            "rouge_l) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .with(p.run_id, p.adapter_id, p.adapter, p.data, iso_now(), s.examples, s.loss, s.exact_match, s.rouge_l)
+      .run();
+  const std::int64_t id = sqlite3_last_insert_rowid(d.db);
+  Statement row(d,
+                "INSERT INTO prediction_rows (prediction_id, position, prompt, reference, prediction, loss, exact, "
+                "rouge_l) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  for (std::size_t i = 0; i < p.rows.size(); ++i) {
+    const infer::Prediction& r = p.rows[i];
+    row.with(id, static_cast<std::int64_t>(i), r.prompt, r.reference, r.prediction, r.loss, r.exact ? 1 : 0, r.rouge_l)
+        .run();
+  }
+  t.commit();
+  return id;
+}
+
+namespace {
+
+constexpr const char* kPredictionSelect =
+    "SELECT id, run_id, adapter_id, adapter, data, created, examples, loss, exact_match, rouge_l FROM predictions";
+
+PredictionSet read_prediction_set(const Statement& q) {
+  PredictionSet p;
+  p.id = q.integer(0);
+  p.run_id = q.optional_integer(1);
+  p.adapter_id = q.optional_integer(2);
+  p.adapter = q.text(3);
+  p.data = q.text(4);
+  p.created = q.text(5);
+  p.summary = {q.integer(6), q.real(7), q.real(8), q.real(9)};
+  return p;
+}
+
+}  // namespace
+
+std::vector<PredictionSet> Store::list_predictions(std::optional<std::int64_t> run_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "listing predictions";
+  Statement q(d, std::string(kPredictionSelect) + (run_id ? " WHERE run_id = ?" : "") + " ORDER BY id DESC");
+  if (run_id) q.with(*run_id);
+  std::vector<PredictionSet> out;
+  while (q.next()) out.push_back(read_prediction_set(q));
+  return out;
+}
+
+PredictionSet Store::load_predictions(std::int64_t prediction_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "loading predictions " + std::to_string(prediction_id);
+  Statement q(d, std::string(kPredictionSelect) + " WHERE id = ?");
+  q.with(prediction_id);
+  if (!q.next()) missing(d, "prediction set", prediction_id);
+  PredictionSet p = read_prediction_set(q);
+  Statement rows(d,
+                 "SELECT prompt, reference, prediction, loss, exact, rouge_l FROM prediction_rows "
+                 "WHERE prediction_id = ? ORDER BY position");
+  rows.with(prediction_id);
+  while (rows.next()) p.rows.push_back({rows.text(0), rows.text(1), rows.text(2), rows.real(3), rows.integer(4) != 0, rows.real(5)});
+  return p;
 }
 
 }  // namespace lwb

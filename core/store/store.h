@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/adapters/adapter_state.h"
+#include "core/infer/predict.h"
 #include "core/train/compare_run.h"
 #include "core/train/events.h"
 #include "core/train/experiment_config.h"
@@ -209,10 +210,22 @@ struct CompositionRow {
   double best_objective = NAN;  // lowest objective over the trials
 };
 
+// Predictions of an adapter (or the base) over a data file, with the run
+// they score when there is one.
+struct PredictionSet {
+  std::int64_t id = 0;  // set by the store
+  std::optional<std::int64_t> run_id, adapter_id;
+  std::string adapter;  // its name; "base" for the base alone
+  std::string data;     // the data file as given
+  std::string created;  // set by the store
+  infer::PredictionSummary summary;  // as stored; save_predictions computes it from the rows
+  std::vector<infer::Prediction> rows;  // in the data's order
+};
+
 class Store {
  public:
   // Schema version this program writes; older files are migrated on open.
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
   // A queued or running run is live while its owner renews its lease (a
   // heartbeat time, with the owner's host, boot and pid namespace) at least
   // this often. A PID alone cannot tell: another PID namespace (a container,
@@ -305,6 +318,13 @@ class Store {
   Composition load_composition(std::int64_t composition_id);
   std::vector<CompositionRow> list_compositions();  // newest first
   void delete_composition(std::int64_t composition_id);
+
+  // Keeps predictions with their rows in one transaction; StoreError when
+  // the run or adapter they name is not in the store. Returns the id.
+  std::int64_t save_predictions(const PredictionSet& predictions);
+  // Without their rows, newest first; of one run, or all.
+  std::vector<PredictionSet> list_predictions(std::optional<std::int64_t> run_id = std::nullopt);
+  PredictionSet load_predictions(std::int64_t prediction_id);
 
   // Comparisons and studies. A comparison is created running; each of its
   // runs is added as it ends (a killed comparison keeps the rows it made);

@@ -29,6 +29,16 @@ struct AttentionShape {
   std::int64_t rows() const { return B * T; }
 };
 
+// Attention of query rows over a K/V cache (inference). The cache holds
+// `sequences` sequences of up to `capacity` positions each: k_cache, v_cache
+// [sequences * capacity, kv_heads*head_dim], position p of sequence b in row
+// b * capacity + p.
+struct CachedAttentionShape {
+  std::int64_t n = 0;  // query rows
+  int heads = 0, kv_heads = 0, head_dim = 0;
+  std::int64_t sequences = 0, capacity = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -161,6 +171,25 @@ class Backend {
                                   double grad_scale) = 0;
   // x[i] = 0 where |x[i]| <= threshold (ReLoRA's magnitude pruning of moments).
   virtual void zero_below(const Tensor& x, double threshold) = 0;
+
+  // ---- inference (forward only) ----------------------------------------------------
+  // dst[rows[i], :] = src[i, :] for i < n: the inverse of embedding_forward's
+  // gather, for writing K/V rows into a cache. rows I32 [n], distinct, each
+  // below dst's row count; src [n, C].
+  virtual void scatter_rows(const Tensor& dst, const Tensor& rows, const Tensor& src, std::int64_t n,
+                            std::int64_t C) = 0;
+  // out[i] = softmax(q[i] K^T / sqrt(head_dim)) V over keys 0..positions[i] of
+  // cached sequence sequences[i] (causal by position: a row's own key must
+  // already be in the cache), per head with grouped KV heads as
+  // attention_forward. q, out [n, heads*head_dim]; sequences, positions I32
+  // [n], positions[i] < capacity. Rows may belong to different sequences in
+  // any order (a batch decoding one token each, several prompts prefilled
+  // together, or both).
+  virtual void attention_cached(const Tensor& out, const Tensor& q, const Tensor& k_cache,
+                                const Tensor& v_cache, const Tensor& sequences, const Tensor& positions,
+                                const CachedAttentionShape& s, const Tensor& workspace) = 0;
+  virtual std::size_t attention_cached_workspace_bytes(const CachedAttentionShape& s,
+                                                       DType dtype) const = 0;
 
   // ---- optimiser --------------------------------------------------------------
   struct AdamWStep {

@@ -12,12 +12,12 @@ DataSetup make_data_setup(const ExperimentConfig& config, const std::filesystem:
   return s;
 }
 
-data::JsonlOptions jsonl_options(const DataConfig& d, const DataSetup& s) {
+data::JsonlOptions jsonl_options(const DataConfig& d, const data::ChatTemplate* chat) {
   data::JsonlOptions o;
   o.prompt = d.prompt_field;
   o.completion = d.completion_field;
   o.format = data::parse_jsonl_format(d.format);
-  o.chat = s.chat ? &*s.chat : nullptr;
+  o.chat = chat;
   o.loss_all = d.loss_on == "all";
   o.truncate = d.overlong == "truncate";
   return o;
@@ -29,7 +29,7 @@ data::Dataset load_experiment_data(const ExperimentConfig& c, const DataSetup& s
   const int T = c.train.seq_len;
   if (d.kind == "task") return data::make_task_dataset(d.task, tok, d.n_train, d.n_heldout, d.seed, d.n_validation);
   data::Dataset out =
-      d.kind == "jsonl"  ? data::load_jsonl(d.path, tok, jsonl_options(d, s), T + 1, d.heldout_fraction, d.seed)
+      d.kind == "jsonl"  ? data::load_jsonl(d.path, tok, jsonl_options(d, s.chat ? &*s.chat : nullptr), T + 1, d.heldout_fraction, d.seed)
       : d.kind == "text" ? data::load_text_corpus(d.path, tok, T, d.heldout_fraction)
                          : data::text_dataset(data::pretrain_corpus(d.corpus_bytes, d.seed), tok, T, 0.02, "pretrain corpus");
   data::carve_validation(out, d.n_validation, d.seed);
@@ -38,7 +38,7 @@ data::Dataset load_experiment_data(const ExperimentConfig& c, const DataSetup& s
 
 data::DataPreview preview_experiment_data(const ExperimentConfig& c, const DataSetup& s, std::size_t n) {
   if (c.data.kind == "jsonl")
-    return data::preview_jsonl(c.data.path, *s.tokenizer, jsonl_options(c.data, s), c.train.seq_len + 1, n);
+    return data::preview_jsonl(c.data.path, *s.tokenizer, jsonl_options(c.data, s.chat ? &*s.chat : nullptr), c.train.seq_len + 1, n);
   const data::Dataset d = load_experiment_data(c, s);
   data::DataPreview p = data::preview_examples(d.name, d.train, *s.tokenizer, n);
   p.notes = d.notes;

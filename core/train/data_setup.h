@@ -26,7 +26,8 @@ struct DataSetup {
 // Resolves the model (reading its shape, not its weights) and loads its
 // tokenizer and chat template as model.tokenizer and model.chat_template say.
 DataSetup make_data_setup(const ExperimentConfig& config, const std::filesystem::path& data_dir);
-data::JsonlOptions jsonl_options(const DataConfig& data, const DataSetup& setup);
+// The reading options of data.* with `chat` (not owned; nullptr: none).
+data::JsonlOptions jsonl_options(const DataConfig& data, const data::ChatTemplate* chat);
 // The data set of data.kind (task, jsonl, text, pretrain) with the setup's
 // tokenizer; examples of at most train.seq_len + 1 tokens.
 data::Dataset load_experiment_data(const ExperimentConfig& config, const DataSetup& setup);

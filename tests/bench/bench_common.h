@@ -2,6 +2,8 @@
 // Shared by the benchmarks (CPU and GPU): timing, one measured training step
 // of a model on random tokens (the step the Trainer runs: forward, loss,
 // backward, gradient norm, AdamW), and the FLOP count of a token.
+#include <cblas.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -19,6 +21,23 @@ namespace lwb::bench {
 
 inline double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// OpenBLAS sgemm on n x n x n (C = A B^T, the layout of every linear
+// layer), GFLOP/s over about one second: the machine's matmul rate, measured
+// in the same run as the figure it is the yardstick for.
+inline double sgemm_gflops(int n) {
+  std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a), c(a);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n);
+  int reps = 0;
+  const double t0 = now_s();
+  double t = 0;
+  while (t < 1.0) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n);
+    ++reps;
+    t = now_s() - t0;
+  }
+  return 2.0 * n * n * n * reps / t / 1e9;
 }
 
 struct StepRunner {

@@ -1,7 +1,6 @@
 // CPU training throughput: full fine-tuning vs LoRA (r = 8, all targets) on
 // the built-in presets, against OpenBLAS sgemm measured in the same run.
 // FLOPs per token: bench::train_flops_per_token (6 N full, 4 N + 6 N_lora).
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -17,20 +16,6 @@
 using namespace lwb;
 
 namespace {
-
-double sgemm_gflops(int n) {
-  std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a), c(a);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n);
-  int reps = 0;
-  const double t0 = bench::now_s();
-  double t = 0;
-  while (t < 1.0) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n);
-    ++reps;
-    t = bench::now_s() - t0;
-  }
-  return 2.0 * n * n * n * reps / t / 1e9;
-}
 
 struct Row {
   std::string model, method;
@@ -55,7 +40,7 @@ Row measure(const std::string& preset, bool lora, std::int64_t B, std::int64_t T
 int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--default-kernels") != 0) reexec_with_process_settings(argv);
   std::printf("threads: %d, OpenBLAS kernels: %s\n", omp_get_max_threads(), openblas_core_name());
-  const double peak = sgemm_gflops(2048);
+  const double peak = bench::sgemm_gflops(2048);
   std::printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s\n\n", peak);
   std::printf("%-6s %-14s %6s %12s %12s %10s %9s\n", "model", "method", "BxT", "trainable", "tokens/s",
               "GFLOP/s", "% sgemm");

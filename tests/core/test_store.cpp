@@ -680,6 +680,56 @@ class TestStore : public QObject {
     QVERIFY(store_error_of([&] { store.delete_run(run); }).contains("there is no run"));
   }
 
+  // Predictions keep every row, belong to their run (deleted with it) and
+  // outlive their adapter (its id cleared).
+  void predictionsRoundTrip() {
+    const fs::path file = db("predictions.sqlite3");
+    Store store(file);
+    const ExperimentConfig config = sample_config("pred");
+    const std::int64_t run = store.create_run(store.create_experiment("pred", config), "cpu", sample_info(config));
+    const std::int64_t adapter = store.save_adapter("scored", run, sample_adapter("lora", 4), "reverse", NAN, NAN);
+    PredictionSet p;
+    p.run_id = run;
+    p.adapter_id = adapter;
+    p.adapter = "scored";
+    p.data = "/data/held \"out\".jsonl";
+    p.rows = {{"a prompt", "ref", "ref", 0.5, true, 1.0}, {"b", "x y", "x z", NAN, false, 0.5}};
+    const std::int64_t id = store.save_predictions(p);
+    const PredictionSet back = store.load_predictions(id);
+    QCOMPARE(back.run_id, std::optional<std::int64_t>(run));
+    QCOMPARE(back.adapter_id, std::optional<std::int64_t>(adapter));
+    QCOMPARE(back.data, p.data);
+    QVERIFY(!back.created.empty());
+    QCOMPARE(back.rows.size(), std::size_t(2));
+    QCOMPARE(back.rows[0].prompt, std::string("a prompt"));
+    QCOMPARE(back.rows[1].prediction, std::string("x z"));
+    QVERIFY(back.rows[0].exact && !back.rows[1].exact);
+    QVERIFY(std::isnan(back.rows[1].loss));
+    QCOMPARE(back.summary.examples, std::int64_t(2));
+    QCOMPARE(back.summary.exact_match, 0.5);
+    QCOMPARE(back.summary.rouge_l, 0.75);
+    QVERIFY(std::isnan(back.summary.loss));  // one row has no loss
+    QCOMPARE(store.list_predictions(run).size(), std::size_t(1));
+    QVERIFY(store.list_predictions(run + 1).empty());
+    QVERIFY(store.list_predictions().at(0).rows.empty());
+
+    PredictionSet stray = p;
+    stray.run_id = 999;
+    QVERIFY(store_error_of([&] { store.save_predictions(stray); }).contains("there is no run with id 999"));
+    QCOMPARE(store.list_predictions().size(), std::size_t(1));
+    QVERIFY(store_error_of([&] { store.load_predictions(id + 7); }).contains("there is no prediction set"));
+
+    store.delete_adapter(adapter);
+    QVERIFY(!store.load_predictions(id).adapter_id);
+    RunResult r;
+    r.status = RunStatus::Finished;
+    store.finish_run(run, r);
+    store.delete_run(run);
+    QVERIFY(store.list_predictions().empty());
+    RawDb raw(file);
+    QCOMPARE(raw.integer("SELECT count(*) FROM prediction_rows"), std::int64_t(0));
+  }
+
   void namesAreData() {
     const fs::path file = db("hostile.sqlite3");
     const std::vector<std::string> names = {"'); DROP TABLE runs;--", "a\"b;c", "Robert'); DELETE FROM adapters;--",
@@ -715,8 +765,8 @@ class TestStore : public QObject {
       QCOMPARE(comps[i].target_task, n);
     }
     RawDb raw(file);
-    // Schema 3's nine tables, the library jobs' two and the comparisons' three.
-    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), std::int64_t(14));
+    // Schema 3's nine tables, the comparisons' three, the library jobs' two and the predictions' two.
+    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), std::int64_t(16));
   }
 
   // A resumed run names its parent, so its curve continues the parent's; the

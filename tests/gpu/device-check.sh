@@ -176,8 +176,8 @@ if [ "${SANITIZE:-1}" = 1 ] && [ "$rc" != 77 ] && command -v compute-sanitizer >
     budget=$((left > 150 ? 150 : left - 10))
     timeout "$budget" compute-sanitizer --tool memcheck --leak-check no --print-limit 20 \
       "$bin" --op attention --op rmsnorm --op cross_entropy --op embedding --op argmax \
-      --op sum --op variants >"$out/sanitizer.log" 2>&1
-    echo "compute-sanitizer memcheck (attention, rmsnorm, cross_entropy, embedding, argmax, sum, variants): exit $? ($(grep -m1 -E 'ERROR SUMMARY' "$out/sanitizer.log" || echo 'no summary'))" >>"$out/summary.txt"
+      --op sum --op variants --op generate >"$out/sanitizer.log" 2>&1
+    echo "compute-sanitizer memcheck (attention incl. attention_cached, rmsnorm, cross_entropy, embedding, argmax, sum, variants, generate): exit $? ($(grep -m1 -E 'ERROR SUMMARY' "$out/sanitizer.log" || echo 'no summary'))" >>"$out/summary.txt"
   fi
 fi
 
