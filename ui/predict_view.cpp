@@ -124,6 +124,9 @@ PredictView::PredictView(std::filesystem::path db, QWidget* parent) : QWidget(pa
   QHeaderView* h = table_->horizontalHeader();
   for (int c : {kIndex, kLoss, kExact, kRouge}) h->setSectionResizeMode(c, QHeaderView::ResizeToContents);
   for (int c : {kPrompt, kReference, kPrediction}) h->setSectionResizeMode(c, QHeaderView::Stretch);
+  // In the data's order until a header is clicked (Qt's first sort is descending).
+  table_->setSortingEnabled(true);
+  table_->sortByColumn(kIndex, Qt::AscendingOrder);
 
   auto* layout = new QVBoxLayout(this);
   layout->addWidget(title_);
