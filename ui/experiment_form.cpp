@@ -216,6 +216,27 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
           1000000);
   add_combo(forms_[kTrain], "train.device", tr("Device"), {"cpu", "auto", "cuda:0"}, true);
 
+  // Samples during training (core/train/training_samples.h): a group of its own.
+  {
+    auto* box = new QGroupBox(tr("Samples during training"));
+    box->setObjectName("samples_group");
+    auto* form = new QFormLayout(box);
+    form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+    left->addWidget(box);
+    add_int(form, "train.samples", tr("Prompts (0: off)"), 0, kMaxTrainingSamples);
+    add_int(form, "train.sample_every", tr("Every (steps)"), 1, 100000000);
+    add_int(form, "train.sample_max_new", tr("Max new tokens"), 1, 4096);
+    add_check(form, "train.sample_greedy", tr("Greedy"));
+    const std::pair<const char*, QString> tips[] = {
+        {"train.samples", tr("How many of the held-out split's first prompts the model answers while it trains; "
+                             "the answers show in the Monitor's Samples tab and stay with the run")},
+        {"train.sample_every", tr("Answer the prompts every this many steps, and at the last step")},
+        {"train.sample_max_new", tr("The longest answer, in tokens")},
+        {"train.sample_greedy", tr("Greedy decoding (the likeliest token each time); off: sampled with the run's seed")},
+    };
+    for (const auto& [key, tip] : tips) rows_.at(key).second->setToolTip(tip);
+  }
+
   facts_ = new QLabel;
   facts_->setWordWrap(true);
   memory_ = new QLabel;

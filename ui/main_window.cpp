@@ -1,5 +1,6 @@
 #include "ui/main_window.h"
 
+#include <algorithm>
 #include <qcustomplot.h>
 
 #include <QAction>
@@ -41,6 +42,7 @@
 #include "ui/run_compare.h"
 #include "ui/run_queue.h"
 #include "ui/runs_view.h"
+#include "ui/samples_view.h"
 #include "ui/training_stats_view.h"
 #include "ui/variant_view.h"
 
@@ -112,6 +114,8 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   below_->setObjectName("monitor_below");
   below_->addTab(variant_, tr("Method view"));
   below_->addTab(stats_, tr("Layers and weights"));
+  samples_ = new SamplesView;
+  below_->addTab(samples_, tr("Samples"));
   log_ = new QPlainTextEdit;
   log_->setObjectName("run_log");
   log_->setReadOnly(true);
@@ -386,6 +390,10 @@ void MainWindow::start_item(qint64 key) {
   memory_->clear();
   variant_->clear();
   stats_->clear();
+  samples_->clear(config.train.samples > 0
+                      ? tr("The first answers come at step %1.").arg(std::min<std::int64_t>(config.train.sample_every,
+                                                                                             config.train.steps))
+                      : tr("No samples in this run: set Samples during training in Setup."));
   // The layer statistics until the method reports something of its own
   // (plain LoRA and full fine-tuning never do).
   below_->setCurrentWidget(stats_);
@@ -502,6 +510,7 @@ void MainWindow::on_step(const lwb::StepEvent& e) {
   if (e.memory) memory_->set_snapshot(*e.memory);
   if (e.device_total_bytes > 0) memory_->add_device_point(step, e.device_used_bytes, e.device_total_bytes);
   if (!e.layer_grad_norms.empty()) stats_->add_layer_norms(step, e.layer_grad_norms);
+  samples_->add(e.step, e.samples);
   for (const VariantEvent& v : e.variant_events) {
     if (!method_view_shown_ && !v.kind.starts_with("train.")) {
       below_->setCurrentWidget(variant_);

@@ -1,14 +1,15 @@
 #pragma once
 // The workbench window: experiment setup, the live monitor (loss, the
-// variant's view, per-layer gradient norms and weight histograms), the memory
-// breakdown, the run history compared as in TensorBoard, the run queue, the
-// adapter library with its tools, comparisons over seeds and the built-in
-// studies (ComparisonView), LoRAHub compositions and the memory planner. A
-// menu bar with the usual shortcuts (Ctrl+O, Ctrl+S, Ctrl+Q, F5 start, Esc
-// stop). Thin views over core; training runs in a TrainingWorker thread, one
-// run after another from the RunQueue. A base that is not cached yet is
-// pretrained first, as a run like any other (plotted, timed, stoppable,
-// resumable), and the Setup tab says so before Start.
+// variant's view, per-layer gradient norms and weight histograms, samples
+// during training), the memory breakdown, the run history compared as in
+// TensorBoard, the run queue, the adapter library with its tools,
+// comparisons over seeds and the built-in studies (ComparisonView), LoRAHub
+// compositions and the memory planner. A menu bar with the usual shortcuts
+// (Ctrl+O, Ctrl+S, Ctrl+Q, F5 start, Esc stop). Thin views over core;
+// training runs in a TrainingWorker thread, one run after another from the
+// RunQueue. A base that is not cached yet is pretrained first, as a run like
+// any other (plotted, timed, stoppable, resumable), and the Setup tab says so
+// before Start.
 #include <QMainWindow>
 #include <filesystem>
 #include <memory>
@@ -39,6 +40,7 @@ class LibraryView;
 class ComposeView;
 class PlannerView;
 class ComparisonView;
+class SamplesView;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -52,6 +54,7 @@ class MainWindow : public QMainWindow {
   MemoryView* memory_view() const { return memory_; }
   VariantView* variant_view() const { return variant_; }
   TrainingStatsView* stats_view() const { return stats_; }
+  SamplesView* samples_view() const { return samples_; }
   RunsView* runs_view() const { return runs_; }
   RunQueue* queue() const { return queue_; }
   QueueView* queue_view() const { return queue_view_; }
@@ -116,6 +119,7 @@ class MainWindow : public QMainWindow {
   MemoryView* memory_;
   VariantView* variant_;
   TrainingStatsView* stats_;
+  SamplesView* samples_;  // samples during training, beside the method view
   QTabWidget* below_;  // the method view and the layer statistics, under the loss plot
   RunsView* runs_;
   RunQueue* queue_;

@@ -6,6 +6,7 @@
 #include <QElapsedTimer>
 #include <QListWidget>
 #include <QPushButton>
+#include <QSpinBox>
 #include <QTabWidget>
 #include <QThread>
 #include <cstdio>
@@ -24,8 +25,10 @@
 #include "ui/run_chart.h"
 #include "ui/main_window.h"
 #include "ui/planner_view.h"
+#include "ui/predict_view.h"
 #include "ui/run_queue.h"
 #include "ui/runs_view.h"
+#include "ui/samples_view.h"
 #include "ui/training_worker.h"
 
 namespace lwb::ui {
@@ -56,7 +59,11 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   QApplication::setApplicationName("lora-workbench");
   QDir().mkpath(dir);
   MainWindow window;
-  window.form()->set_config(experiment_preset("demo"));
+  // With samples during training, for the Monitor's Samples tab.
+  ExperimentConfig demo = experiment_preset("demo");
+  demo.train.samples = 4;
+  demo.train.sample_every = 20;
+  window.form()->set_config(demo);
   window.resize(kSizes[0]);
   window.show();
   int failures = 0, finished = 0;
@@ -107,6 +114,9 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   wait_for([&] { return window.loss_plot()->train_points() >= steps || (finished > base_runs && !window.training()); },
            1800000);
   grab(1, "monitor");
+  QTabWidget* below = window.findChild<QTabWidget*>("monitor_below");
+  if (below) below->setCurrentWidget(window.samples_view());
+  grab(1, "monitor-samples");
   grab(tab(window.memory_view()), "memory");
   window.stop_button()->click();
   wait_for([&] { return finished > base_runs; }, 600000);
@@ -132,7 +142,6 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   window.queue()->add(full);
   grab(tab(window.queue_view()), "queue");
   // Each shown at its end: the queue pauses after the AdaLoRA run, then runs the rest.
-  QTabWidget* below = window.findChild<QTabWidget*>("monitor_below");
   const int before_queue = finished;
   window.run_queue();
   window.pause_queue();
@@ -152,6 +161,19 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   window.runs_view()->set_x_axis(XAxis::RelativeTime);
   window.runs_view()->chart(1)->set_metric(RunMetric::ExactMatch);
   grab(tab(window.runs_view()), "runs-time");
+  // The demo run's samples, then Evaluate & Predict on its held-out split.
+  std::int64_t demo_id = 0;
+  for (const RunRow& r : Store(Store::default_path()).list_runs())
+    if (r.experiment == demo.name) demo_id = r.id;
+  window.runs_view()->select_runs({demo_id});
+  window.runs_view()->pages()->setCurrentWidget(window.runs_view()->samples_view());
+  grab(tab(window.runs_view()), "runs-samples");
+  PredictView* predict = window.runs_view()->predict_view();
+  window.runs_view()->pages()->setCurrentWidget(predict);
+  predict->count_box()->setValue(40);
+  if (predict->start()) wait_for([&] { return !predict->busy(); }, 1800000);
+  grab(tab(window.runs_view()), "runs-predict");
+  window.runs_view()->pages()->setCurrentIndex(0);
   grab(tab(window.queue_view()), "queue-done");
 
   // A resize in the library, then its energy plot.
