@@ -379,20 +379,37 @@ void ChatView::on_token(int column, const QString& text, qint64 tokens, double t
                                    : tr("%1 tokens").arg(tokens));
 }
 
+namespace {
+
+// Why an answer ended, in the view's words (finish_reason_name's names).
+QString ending(const QString& reason) {
+  if (reason == "stop") return ChatView::tr("end of answer");
+  if (reason == "stop_string") return ChatView::tr("stop string");
+  if (reason == "length") return ChatView::tr("max new tokens");
+  if (reason == "context") return ChatView::tr("context full");
+  if (reason == "cancelled") return ChatView::tr("stopped");
+  return reason;
+}
+
+}  // namespace
+
 void ChatView::on_answered(const ChatAnswer& a) {
   Column& c = columns_.at(a.column);
   c.answer = a.text;
   c.history.push_back({"user", pending_user_.toStdString()});
   c.history.push_back({"assistant", a.text.toStdString()});
-  if (a.new_tokens == 0) append(c.text, a.reason == "cancelled" ? tr("(stopped)") : tr("(no answer)"), false);
-  c.rate->setText(tr("%1 tokens · %2 tokens/s · %3").arg(a.new_tokens).arg(a.decode_tokens_per_s, 0, 'f', 1).arg(a.reason));
+  if (a.new_tokens == 0) append(c.text, QString("(%1)").arg(ending(a.reason)), false);
+  c.rate->setText(tr("%1 tokens · %2 tokens/s · %3")
+                      .arg(a.new_tokens)
+                      .arg(a.decode_tokens_per_s, 0, 'f', 1)
+                      .arg(ending(a.reason)));
   c.rate->setToolTip(tr("Prompt %1 tokens (%2 reused from the cache), prefill %3 tokens/s; decode %4 tokens/s; "
                         "ended by %5")
                          .arg(a.prompt_tokens)
                          .arg(a.reused_tokens)
                          .arg(a.prefill_tokens_per_s, 0, 'f', 1)
                          .arg(a.decode_tokens_per_s, 0, 'f', 1)
-                         .arg(a.reason));
+                         .arg(ending(a.reason)));
 }
 
 void ChatView::on_done() {
@@ -405,9 +422,19 @@ void ChatView::on_done() {
 }
 
 void ChatView::update_template_view() {
+  // Columns whose prompts render alike (a first turn) are shown once.
   QString text;
-  for (const Column& c : columns_)
-    if (!c.rendered.isEmpty()) text += QString("── %1 ──\n%2\n").arg(c.title->text(), c.rendered);
+  std::vector<bool> shown(columns_.size(), false);
+  for (std::size_t i = 0; i < columns_.size(); ++i) {
+    if (shown[i] || columns_[i].rendered.isEmpty()) continue;
+    QStringList titles;
+    for (std::size_t j = i; j < columns_.size(); ++j)
+      if (columns_[j].rendered == columns_[i].rendered) {
+        shown[j] = true;
+        titles << columns_[j].title->text();
+      }
+    text += QString("── %1 ──\n%2\n").arg(titles.join(", "), columns_[i].rendered);
+  }
   template_->setPlainText(text);
 }
 
