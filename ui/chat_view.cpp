@@ -414,6 +414,8 @@ void ChatView::on_answered(const ChatAnswer& a) {
 
 void ChatView::on_done() {
   if (!failed_) status_->setText(loaded_);
+  // A turn that failed gives its prompt back, to send again after the fix.
+  if (failed_ && prompt_->toPlainText().isEmpty()) prompt_->setPlainText(pending_user_);
   for (Column& c : columns_)
     if (c.rate->text() == tr("waiting…")) c.rate->setText(tr("no answer"));
   pending_user_.clear();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 
+#include "core/common/errors.h"
 #include "core/compose/library.h"
 #include "core/compose/merge.h"
 #include "core/infer/adapter_set.h"
@@ -108,6 +109,11 @@ void ChatWorker::run_turn(const ChatRequest& request) {
     emit rendered(column, QString::fromStdString(text));
     // As transformers tokenizes a rendered chat: the template wrote the specials.
     const std::vector<std::int32_t> prompt = s.tokenizer->encode(text, {.add_special = false, .parse_special = true});
+    // The generator would refuse it too; here the message says what to do in a chat.
+    if (static_cast<std::int64_t>(prompt.size()) > c.decoder->context())
+      throw DataError("the chat (" + std::to_string(prompt.size()) + " tokens as the template renders it, system prompt "
+                      "and earlier turns included) is longer than the context of " +
+                      std::to_string(c.decoder->context()) + " tokens; Clear the conversation or shorten the prompt");
     infer::GenerateOptions options;
     options.sampling = request.sampling;
     options.max_new_tokens = request.max_new_tokens;

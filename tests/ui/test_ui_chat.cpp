@@ -10,6 +10,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QElapsedTimer>
+#include <QFileInfo>
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QPushButton>
@@ -45,13 +46,15 @@ bool wait_for_turn(ChatView& view) {
   return done.wait(kTurnTimeoutMs);
 }
 
-// What core/infer answers on its own: the tiny base (with `adapter`), a fresh
-// generator, the chat rendered as the Chat tab renders it, greedy.
-std::string core_answer(const std::vector<data::ChatMessage>& messages, const AdapterState* adapter, int max_new) {
+// What core/infer answers on its own: the base (with `adapter`), a fresh
+// generator with the Chat tab's context (at most 2048 positions), the chat
+// rendered as the Chat tab renders it, greedy.
+std::string core_answer(const std::vector<data::ChatMessage>& messages, const AdapterState* adapter, int max_new,
+                        const std::string& base_spec = "tiny") {
   SourceEnvironment env;
   env.data_dir = user_data_dir();
   LoadedBase base;
-  load_base("tiny", env, base);
+  load_base(base_spec, env, base);
   const std::unique_ptr<data::Tokenizer> tokenizer = load_tokenizer(base.source);
   std::optional<data::ChatTemplate> chat = load_chat_template(base.source, "auto", *tokenizer);
   if (!chat) chat = data::ChatTemplate::builtin("chatml");
@@ -60,7 +63,7 @@ std::string core_answer(const std::vector<data::ChatMessage>& messages, const Ad
   const std::vector<std::int32_t> prompt =
       tokenizer->encode(chat->render(messages, o), {.add_special = false, .parse_special = true});
   MemoryLedger ledger;
-  infer::Decoder decoder(*base.model, {1, base.model->config().max_seq, 0}, ledger);
+  infer::Decoder decoder(*base.model, {1, std::min<std::int64_t>(base.model->config().max_seq, 2048), 0}, ledger);
   std::optional<infer::AdapterSet> set;
   if (adapter) set.emplace(decoder, *adapter, "adapter", base.fingerprint);
   infer::Generator gen(decoder, *tokenizer);
@@ -214,12 +217,16 @@ class TestUiChat : public QObject {
     send(view, "", QString(300, 'a'), 8);
     QVERIFY(wait_for_turn(view));
     QVERIFY(!view.status_label()->styleSheet().isEmpty());
-    QVERIFY2(view.status_label()->text().contains("context"), qPrintable(view.status_label()->text()));
+    qInfo("shown: %s", qPrintable(view.status_label()->text()));
+    QVERIFY2(view.status_label()->text().contains("longer than the context of 128 tokens"),
+             qPrintable(view.status_label()->text()));
     QVERIFY(view.send_button()->isEnabled());
+    QCOMPARE(view.prompt_edit()->toPlainText(), QString(300, 'a'));  // given back
 
     QVERIFY(view.choose_adapter(0, "other-base"));
     send(view, "", "hi", 4);
     QVERIFY(wait_for_turn(view));
+    qInfo("shown: %s", qPrintable(view.status_label()->text()));
     QVERIFY2(view.status_label()->text().contains("other-base") &&
                  view.status_label()->text().contains("another base"),
              qPrintable(view.status_label()->text()));
@@ -230,6 +237,26 @@ class TestUiChat : public QObject {
     QVERIFY(wait_for_turn(view));
     QVERIFY2(view.status_label()->styleSheet().isEmpty(), qPrintable(view.status_label()->text()));
     QVERIFY(view.rate_label(0)->text().contains("4 tokens"));
+  }
+
+  // The real SmolLM2-135M-Instruct GGUF (LWB_SMOLLM2_GGUF), when present:
+  // its own chat template and tokenizer, the same answer as core/infer.
+  void smollm2WhenPresent() {
+    const QString gguf = qEnvironmentVariable("LWB_SMOLLM2_GGUF");
+    if (gguf.isEmpty() || !QFileInfo::exists(gguf))
+      QSKIP("set LWB_SMOLLM2_GGUF to SmolLM2-135M-Instruct's GGUF (./run.sh fetch smollm2) to run this");
+    ChatView view(db());
+    view.show();
+    view.base_box()->setCurrentText(gguf);
+    send(view, "You are a concise assistant.", "What is the capital of France?", 24);
+    QVERIFY(wait_for_turn(view));
+    QVERIFY2(view.status_label()->text().contains("the model's own chat template"), qPrintable(view.status_label()->text()));
+    const std::vector<data::ChatMessage> turn{{"system", "You are a concise assistant."},
+                                              {"user", "What is the capital of France?"}};
+    const std::string expected = core_answer(turn, nullptr, 24, gguf.toStdString());
+    qInfo("SmolLM2 answered: %s (%s)", expected.c_str(), qPrintable(view.rate_label(0)->text()));
+    QVERIFY(expected.find("Paris") != std::string::npos);
+    QCOMPARE(view.answer(0).toStdString(), expected);
   }
 
   // Stop ends a long generation promptly; the event loop runs all along.
