@@ -14,7 +14,7 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QScrollBar>
-#include <QShortcut>
+#include <QKeyEvent>
 #include <QSpinBox>
 #include <QTextEdit>
 #include <QVBoxLayout>
@@ -154,10 +154,7 @@ ChatView::ChatView(std::filesystem::path db, QWidget* parent)
   connect(stop_, &QPushButton::clicked, this, &ChatView::stop);
   connect(clear_, &QPushButton::clicked, this, &ChatView::clear);
   connect(show_template_, &QPushButton::toggled, template_, &QWidget::setVisible);
-  for (const QKeySequence& keys : {QKeySequence(Qt::CTRL | Qt::Key_Return), QKeySequence(Qt::CTRL | Qt::Key_Enter)}) {
-    auto* shortcut = new QShortcut(keys, prompt_, nullptr, nullptr, Qt::WidgetShortcut);
-    connect(shortcut, &QShortcut::activated, this, &ChatView::send);
-  }
+  prompt_->installEventFilter(this);  // Ctrl+Enter sends
   auto* buttons = new QGridLayout;
   buttons->addWidget(send_, 0, 0);
   buttons->addWidget(stop_, 0, 1);
@@ -198,6 +195,17 @@ ChatView::~ChatView() = default;
 void ChatView::showEvent(QShowEvent* event) {
   QWidget::showEvent(event);
   refresh();
+}
+
+bool ChatView::eventFilter(QObject* watched, QEvent* event) {
+  if (watched == prompt_ && event->type() == QEvent::KeyPress) {
+    const auto* key = static_cast<QKeyEvent*>(event);
+    if ((key->key() == Qt::Key_Return || key->key() == Qt::Key_Enter) && key->modifiers() & Qt::ControlModifier) {
+      send();
+      return true;
+    }
+  }
+  return QWidget::eventFilter(watched, event);
 }
 
 bool ChatView::busy() const { return worker_->busy(); }

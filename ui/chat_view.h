@@ -72,6 +72,7 @@ class ChatView : public QWidget {
 
  protected:
   void showEvent(QShowEvent* event) override;  // the library may have grown
+  bool eventFilter(QObject* watched, QEvent* event) override;
 
  signals:
   // A turn ended (answered, stopped or failed); the view takes prompts again.

@@ -1,9 +1,9 @@
 // The Chat tab driven as a user would (offscreen): the tiny base and a
 // trained adapter answer side by side, streamed into their columns with
 // tokens/s, and the answers equal what core/infer gives directly for the
-// same greedy settings, over two turns of a conversation; the rendered
-// template; errors shown in the view (a chat longer than the context, an
-// adapter of another base); Stop on a long generation ends it promptly, the
+// same greedy settings, over two turns of a conversation, and for a seeded
+// sample; the rendered template; Copy; Ctrl+Enter; errors shown in the view
+// (a chat longer than the context, an adapter of another base); Stop on a long generation ends it promptly, the
 // window's event loop keeps running meanwhile, and the view takes the next
 // prompt.
 #include <QClipboard>
@@ -50,7 +50,7 @@ bool wait_for_turn(ChatView& view) {
 // generator with the Chat tab's context (at most 2048 positions), the chat
 // rendered as the Chat tab renders it, greedy.
 std::string core_answer(const std::vector<data::ChatMessage>& messages, const AdapterState* adapter, int max_new,
-                        const std::string& base_spec = "tiny") {
+                        const std::string& base_spec = "tiny", const infer::SamplingConfig& sampling = {}) {
   SourceEnvironment env;
   env.data_dir = user_data_dir();
   LoadedBase base;
@@ -69,6 +69,7 @@ std::string core_answer(const std::vector<data::ChatMessage>& messages, const Ad
   infer::Generator gen(decoder, *tokenizer);
   infer::GenerateOptions options;
   options.max_new_tokens = max_new;
+  options.sampling = sampling;
   options.adapter = set ? &*set : nullptr;
   return gen.generate(std::vector<std::vector<std::int32_t>>{prompt}, options)[0].text;
 }
@@ -233,10 +234,37 @@ class TestUiChat : public QObject {
 
     view.adapter_box(0)->setCurrentIndex(0);
     QCOMPARE(view.columns(), 1);
-    send(view, "", "hi", 4);
+    view.max_new_box()->setValue(4);
+    view.prompt_edit()->setPlainText("hi");
+    QTest::keyClick(view.prompt_edit(), Qt::Key_Return, Qt::ControlModifier);  // Ctrl+Enter sends
+    QVERIFY(view.busy());
     QVERIFY(wait_for_turn(view));
     QVERIFY2(view.status_label()->styleSheet().isEmpty(), qPrintable(view.status_label()->text()));
     QVERIFY(view.rate_label(0)->text().contains("4 tokens"));
+  }
+
+  // The sampling settings reach the generator: a seeded sample equals core/infer's.
+  void samplingAsCore() {
+    ChatView view(db());
+    view.show();
+    view.base_box()->setCurrentText("tiny");
+    view.greedy_box()->setChecked(false);
+    QVERIFY(view.temperature_box()->isEnabled());
+    view.temperature_box()->setValue(1.5);
+    view.seed_box()->setValue(7);
+    view.max_new_box()->setValue(16);
+    view.prompt_edit()->setPlainText("hi");
+    QVERIFY(view.send());
+    QVERIFY(wait_for_turn(view));
+    infer::SamplingConfig sampling;
+    sampling.greedy = false;
+    sampling.temperature = 1.5;
+    sampling.top_p = 0.95;  // the view's other defaults
+    sampling.top_k = 40;
+    sampling.seed = 7;
+    const std::string sampled = core_answer({{"user", "hi"}}, nullptr, 16, "tiny", sampling);
+    QCOMPARE(view.answer(0).toStdString(), sampled);
+    QVERIFY(sampled != core_answer({{"user", "hi"}}, nullptr, 16));  // not the greedy answer
   }
 
   // The real SmolLM2-135M-Instruct GGUF (LWB_SMOLLM2_GGUF), when present:
