@@ -283,6 +283,8 @@ void ChatView::rebuild_columns() {
     c.text->setReadOnly(true);
     c.rate = new QLabel(tr("no answer yet"));
     c.rate->setMinimumWidth(1);
+    c.rate->setMinimumHeight(2 * c.rate->fontMetrics().lineSpacing());  // the count, then why it ended
+    c.rate->setWordWrap(true);
     c.copy = new QPushButton(tr("Copy"));
     c.copy->setToolTip(tr("Copy this column's last answer"));
     const int index = static_cast<int>(columns_.size());
@@ -407,7 +409,7 @@ void ChatView::on_answered(const ChatAnswer& a) {
   c.history.push_back({"user", pending_user_.toStdString()});
   c.history.push_back({"assistant", a.text.toStdString()});
   if (a.new_tokens == 0) append(c.text, QString("(%1)").arg(ending(a.reason)), false);
-  c.rate->setText(tr("%1 tokens · %2 tokens/s · %3")
+  c.rate->setText(tr("%1 tokens · %2 tokens/s\nended: %3")
                       .arg(a.new_tokens)
                       .arg(a.decode_tokens_per_s, 0, 'f', 1)
                       .arg(ending(a.reason)));
