@@ -190,7 +190,9 @@ ChatView::ChatView(std::filesystem::path db, QWidget* parent)
   rebuild_columns();
 }
 
-ChatView::~ChatView() = default;
+// The worker goes first: a turn still running is cancelled and joined while
+// the columns it streams into are still here.
+ChatView::~ChatView() { delete worker_; }
 
 void ChatView::showEvent(QShowEvent* event) {
   QWidget::showEvent(event);

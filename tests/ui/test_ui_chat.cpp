@@ -1,5 +1,5 @@
-// The Chat tab driven as a user would (offscreen): the tiny base and a
-// trained adapter answer side by side, streamed into their columns with
+// The Chat tab driven as a user would (offscreen): the tiny base, a trained
+// adapter and a stored composition of it answer side by side, streamed into their columns with
 // tokens/s, and the answers equal what core/infer gives directly for the
 // same greedy settings, over two turns of a conversation, and for a seeded
 // sample; the rendered template; Copy; Ctrl+Enter; errors shown in the view
@@ -117,6 +117,13 @@ class TestUiChat : public QObject {
     Store store(db());
     adapter_id = store.save_adapter("chat-lora", std::nullopt, t.adapter_state(), c.data.task, r.final_eval.loss,
                                     r.final_eval.accuracy);
+    // A stored composition of that one adapter at weight 1: the adapter again.
+    Composition comp;
+    comp.name = "chat-comp";
+    comp.mode = "cat";
+    comp.optimizer = "none";
+    comp.members = {{.adapter_id = adapter_id, .weight = 1.0}};
+    store.save_composition(comp);
     // The same shapes, recorded as trained on another base.
     AdapterState other = t.adapter_state();
     other.base_fingerprint = "0123456789abcdef";
@@ -144,14 +151,15 @@ class TestUiChat : public QObject {
     view.show();
     view.base_box()->setCurrentText("tiny");
     QVERIFY(view.choose_adapter(0, "chat-lora"));
-    QCOMPARE(view.columns(), 2);
+    QVERIFY(view.choose_adapter(1, "chat-comp (composition)"));
+    QCOMPARE(view.columns(), 3);
     QVERIFY(view.column_title(1).contains("chat-lora"));
 
     // Every streamed piece is seen by the view as it arrives: the column's
     // answer grows, token by token, with its count and rate shown.
     auto* worker = view.findChild<ChatWorker*>();
     QVERIFY(worker);
-    std::vector<qsizetype> lengths[2];
+    std::vector<qsizetype> lengths[3];
     bool rate_shown = false;
     connect(worker, &ChatWorker::token, &view, [&](int column, const QString&, qint64 tokens, double) {
       lengths[column].push_back(view.answer(column).size());
@@ -161,7 +169,7 @@ class TestUiChat : public QObject {
     QVERIFY(wait_for_turn(view));
     QVERIFY2(view.status_label()->styleSheet().isEmpty(), qPrintable(view.status_label()->text()));
     QVERIFY(view.send_button()->isEnabled());
-    for (int c = 0; c < 2; ++c) {
+    for (int c = 0; c < 3; ++c) {
       QVERIFY(lengths[c].size() >= 12);  // one event per token, and the end
       QVERIFY(std::is_sorted(lengths[c].begin(), lengths[c].end()));
       QVERIFY(lengths[c].front() < lengths[c].back());
@@ -176,6 +184,7 @@ class TestUiChat : public QObject {
     QVERIFY2(base1 != adapted1, "the adapter does not change the tiny base's answer; the test cannot tell the columns apart");
     QCOMPARE(view.answer(0).toStdString(), base1);
     QCOMPARE(view.answer(1).toStdString(), adapted1);
+    QCOMPARE(view.answer(2).toStdString(), adapted1);  // the composition of the adapter alone
     QVERIFY(view.transcript(1).contains("You: hi"));
     QVERIFY(view.transcript(1).endsWith(QString::fromStdString(adapted1)));
 
@@ -186,7 +195,7 @@ class TestUiChat : public QObject {
     QVERIFY(view.template_view()->toPlainText().contains("<|im_start|>system\nBe brief.<|im_end|>"));
     // Both columns' first turns render alike: shown once, under both titles.
     QCOMPARE(view.template_view()->toPlainText().count("<|im_start|>system"), 1);
-    QVERIFY(view.template_view()->toPlainText().contains("Base: tiny, chat-lora"));
+    QVERIFY(view.template_view()->toPlainText().contains("Base: tiny, chat-lora, chat-comp (composition)"));
 
     // Copy puts the column's answer on the clipboard.
     view.copy_button(1)->click();
