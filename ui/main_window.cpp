@@ -32,6 +32,7 @@
 #include "core/train/trainer.h"
 #include "ui/adapter_library.h"
 #include "ui/comparison_view.h"
+#include "ui/chat_view.h"
 #include "ui/compose_view.h"
 #include "ui/experiment_form.h"
 #include "ui/library_view.h"
@@ -156,6 +157,8 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   tabs_->addTab(studies_, tr("Studies"));
   compose_ = new ComposeView(db_);
   tabs_->addTab(compose_, tr("Compose"));
+  chat_ = new ChatView(db_);
+  tabs_->addTab(chat_, tr("Chat"));
   planner_ = new PlannerView;
   tabs_->addTab(planner_, tr("Planner"));
   setCentralWidget(tabs_);

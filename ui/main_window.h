@@ -4,12 +4,13 @@
 // during training), the memory breakdown, the run history compared as in
 // TensorBoard, the run queue, the adapter library with its tools,
 // comparisons over seeds and the built-in studies (ComparisonView), LoRAHub
-// compositions and the memory planner. A menu bar with the usual shortcuts
-// (Ctrl+O, Ctrl+S, Ctrl+Q, F5 start, Esc stop). Thin views over core;
-// training runs in a TrainingWorker thread, one run after another from the
-// RunQueue. A base that is not cached yet is pretrained first, as a run like
-// any other (plotted, timed, stoppable, resumable), and the Setup tab says so
-// before Start.
+// compositions, a chat with the base and adapters side by side (ChatView)
+// and the memory planner. A menu bar with the usual shortcuts (Ctrl+O,
+// Ctrl+S, Ctrl+Q, F5 start, Esc stop). Thin views over core; training runs
+// in a TrainingWorker thread, one run after another from the RunQueue. A
+// base that is not cached yet is pretrained first, as a run like any other
+// (plotted, timed, stoppable, resumable), and the Setup tab says so before
+// Start.
 #include <QMainWindow>
 #include <filesystem>
 #include <memory>
@@ -38,6 +39,7 @@ class RunQueue;
 class QueueView;
 class LibraryView;
 class ComposeView;
+class ChatView;
 class PlannerView;
 class ComparisonView;
 class SamplesView;
@@ -60,6 +62,7 @@ class MainWindow : public QMainWindow {
   QueueView* queue_view() const { return queue_view_; }
   LibraryView* library_view() const { return library_; }
   ComposeView* compose_view() const { return compose_; }
+  ChatView* chat_view() const { return chat_; }
   ComparisonView* compare_view() const { return compare_; }
   ComparisonView* studies_view() const { return studies_; }
   PlannerView* planner_view() const { return planner_; }
@@ -126,6 +129,7 @@ class MainWindow : public QMainWindow {
   QueueView* queue_view_;
   LibraryView* library_;
   ComposeView* compose_;
+  ChatView* chat_;
   ComparisonView* compare_;
   ComparisonView* studies_;
   PlannerView* planner_;

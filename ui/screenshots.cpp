@@ -5,15 +5,20 @@
 #include <QDir>
 #include <QElapsedTimer>
 #include <QListWidget>
+#include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTabWidget>
 #include <QThread>
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 
+#include "core/source/downloads.h"
+#include "core/source/model_source.h"
 #include "core/store/store.h"
 #include "ui/adapter_library.h"
+#include "ui/chat_view.h"
 #include "ui/compose_canvas.h"
 #include "ui/comparison_view.h"
 #include "ui/compose_view.h"
@@ -202,6 +207,40 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   window.tabs()->setCurrentIndex(tab(compose));
   compose->canvas()->show_all();
   grab(tab(compose), "compose");
+
+  // The Chat tab: the base and the demo's two adapters answer one prompt side
+  // by side; then SmolLM2 with an adapter trained on it, when the data folder
+  // has both (LWB_DATA_DIR).
+  ChatView* chat = window.chat_view();
+  auto chat_turn = [&](const QString& base, const std::vector<std::int64_t>& ids, const QString& system,
+                       const QString& prompt, const char* name) {
+    window.tabs()->setCurrentIndex(tab(chat));
+    chat->refresh();
+    chat->base_box()->setCurrentText(base);
+    for (int slot = 0; slot < ChatView::kMaxAdapters; ++slot) chat->adapter_box(slot)->setCurrentIndex(0);
+    int slot = 0;
+    for (const std::int64_t id : ids)
+      for (const AdapterRow& a : adapters)
+        if (a.id == id && id) chat->choose_adapter(slot++, QString::fromStdString(a.name));
+    chat->max_new_box()->setValue(40);
+    chat->system_edit()->setPlainText(system);
+    chat->prompt_edit()->setPlainText(prompt);
+    if (chat->send()) wait_for([&] { return !chat->busy(); }, 600000);
+    chat->template_button()->setChecked(true);
+    grab(tab(chat), name);
+    chat->template_button()->setChecked(false);
+  };
+  // The tiny model's context is 128 bytes: no system prompt there.
+  chat_turn("tiny", {lora, adalora}, "", "uppercase: hello world", "chat");
+  const std::vector<std::string> presets = available_model_presets(SourceEnvironment{}.data_folder());
+  if (std::find(presets.begin(), presets.end(), "smollm2-135m") != presets.end()) {
+    std::int64_t smollm2 = 0;
+    for (const AdapterRow& a : adapters)
+      if (a.base_model.find("smollm2") != std::string::npos) smollm2 = a.id;
+    if (smollm2)
+      chat_turn("smollm2-135m", {smollm2}, "You are a concise assistant.", "Name three primary colours.",
+                "chat-smollm2");
+  }
 
   grab(tab(window.planner_view()), "planner-tiny");
   window.planner_view()->lisa_button()->click();
