@@ -4,7 +4,7 @@
 # trains STEPS steps, stops, runs a short AdaLoRA and a short full
 # fine-tuning from the queue, resizes an adapter in the library and composes
 # two, and saves every tab at 1280x720 and 1920x1080 into OUTDIR (default
-# ./screenshots) as <view>-<w>x<h>.png: setup, monitor(-pretraining,
+# ./screenshots) as <view>-<w>x<h>.png: setup(-problem), monitor(-pretraining,
 # -adalora, -layers), memory(-ended), runs(-time), queue(-done), library,
 # compose, planner-tiny, planner-llama2-7b, and the Compare and Studies views
 # on the newest stored comparison and study. Uses a throwaway data folder
