@@ -71,6 +71,12 @@ class MainWindow : public QMainWindow {
   QPushButton* pause_button() const { return pause_; }
   QPushButton* stop_button() const { return stop_; }
   QLabel* start_reason() const { return start_reason_; }
+  // The toolbar's preset box: the preset or file the form came from, with
+  // "(edited)" once the form differs from it.
+  QComboBox* presets_box() const { return presets_; }
+  // Save as / Open without their dialogs; false (and a message) on failure.
+  bool save_config_to(const QString& file);
+  bool open_config_from(const QString& file);
   QLabel* status_label() const { return status_; }
   QLabel* speed_label() const { return speed_; }
   QAction* start_action() const { return start_action_; }
@@ -110,10 +116,14 @@ class MainWindow : public QMainWindow {
   void on_step(const lwb::StepEvent& e);
   void on_finished(const lwb::RunResult& r, qint64 run_id, const QString& adapter);
   void log(const QString& line);
-  void load_preset(const QString& name);
+  void load_preset(int index);
   void save_config();
   void open_config();
   void refresh_presets();
+  // Selects (adding when missing) the preset `name`, or the file, as what the
+  // form now holds.
+  void set_preset(const QString& name, const QString& file);
+  void update_preset_label();
 
   std::filesystem::path db_;
   QTabWidget* tabs_;
@@ -134,6 +144,8 @@ class MainWindow : public QMainWindow {
   ComparisonView* studies_;
   PlannerView* planner_;
   QComboBox* presets_;
+  QString preset_name_;      // of the form's config as loaded, saved or opened
+  std::string preset_json_;  // that config, to see edits
   QPushButton* start_;
   QPushButton* pause_;
   QPushButton* stop_;

@@ -7,6 +7,7 @@
 #include <QListWidget>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QTabWidget>
 #include <QThread>
@@ -107,6 +108,16 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
     return 0;
   }
   grab(0, "setup");
+  {
+    // The form with a problem: its field outlined, the message in the form's labels.
+    const ExperimentConfig demo = window.form()->config();
+    window.form()->set_field("adapter.method", "adalora");
+    window.form()->set_field("adapter.adalora.tinit", "1000");
+    window.form()->show_field("adapter.adalora.tinit");
+    grab(0, "setup-problem");
+    window.form()->set_config(demo);
+    window.form()->scroll_area()->ensureVisible(0, 0);
+  }
   const bool pretrain_first = MainWindow::needs_pretraining(window.form()->config());
   window.start_button()->click();
   if (pretrain_first) {

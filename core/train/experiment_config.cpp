@@ -275,7 +275,7 @@ std::vector<std::pair<std::string, std::string>> ExperimentConfig::problems() co
   });
   check([&] {
     require(data.kind != "task" || (data.n_train > 0 && data.n_heldout > 0), "data.n_train",
-            "task datasets need positive n_train and n_heldout");
+            "a task dataset needs positive data.n_train and data.n_heldout");
   });
   check([&] {
     require(data.heldout_fraction > 0 && data.heldout_fraction < 1, "data.heldout_fraction",
