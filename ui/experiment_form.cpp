@@ -41,7 +41,8 @@
 namespace lwb::ui {
 
 namespace {
-enum Group { kModel, kData, kMethod, kOptim, kTrain };
+enum Group { kModel, kData, kMethod, kOptim, kTrain, kSamples, kGroups };
+static_assert(kGroups == ExperimentForm::kSections);
 
 QString qs(const std::string& s) { return QString::fromStdString(s); }
 
@@ -95,12 +96,13 @@ PreviewResult make_preview(ExperimentConfig c, std::shared_ptr<const DataSetup> 
 }  // namespace
 
 ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
-  const char* titles[] = {"Model", "Data", "Method", "Optimizer and schedule", "Training"};
+  const char* titles[kGroups] = {"Model", "Data", "Method", "Optimizer and schedule", "Training",
+                                 "Samples during training"};
   // One column of sections, read top to bottom.
   auto* column = new QVBoxLayout;
   sections_ = new QListWidget;
   sections_->setObjectName("form_sections");
-  for (int g = 0; g < 5; ++g) {
+  for (int g = 0; g < kGroups; ++g) {
     boxes_[g] = new QGroupBox(tr(titles[g]));
     forms_[g] = new QFormLayout(boxes_[g]);
     forms_[g]->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
@@ -305,26 +307,18 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
             tr("cpu; auto: the first CUDA GPU when there is one, else the CPU; or cuda:N"), {"cpu", "auto", "cuda:0"},
             true);
 
-  // Samples during training (core/train/training_samples.h): a group of its own.
-  {
-    auto* box = new QGroupBox(tr("Samples during training"));
-    box->setObjectName("samples_group");
-    auto* form = new QFormLayout(box);
-    form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
-    left->addWidget(box);
-    add_int(form, "train.samples", tr("Prompts (0: off)"), 0, kMaxTrainingSamples);
-    add_int(form, "train.sample_every", tr("Every (steps)"), 1, 100000000);
-    add_int(form, "train.sample_max_new", tr("Max new tokens"), 1, 4096);
-    add_check(form, "train.sample_greedy", tr("Greedy"));
-    const std::pair<const char*, QString> tips[] = {
-        {"train.samples", tr("How many of the held-out split's first prompts the model answers while it trains; "
-                             "the answers show in the Monitor's Samples tab and stay with the run")},
-        {"train.sample_every", tr("Answer the prompts every this many steps, and at the last step")},
-        {"train.sample_max_new", tr("The longest answer, in tokens")},
-        {"train.sample_greedy", tr("Greedy decoding (the likeliest token each time); off: sampled with the run's seed")},
-    };
-    for (const auto& [key, tip] : tips) rows_.at(key).second->setToolTip(tip);
-  }
+  // Samples during training (core/train/training_samples.h).
+  boxes_[kSamples]->setObjectName("samples_group");
+  add_int(forms_[kSamples], "train.samples", tr("Prompts (0: off)"),
+          tr("How many of the held-out split's first prompts the model answers while it trains; "
+             "the answers show in the Monitor's Samples tab and stay with the run"),
+          0, kMaxTrainingSamples);
+  add_int(forms_[kSamples], "train.sample_every", tr("Every (steps)"),
+          tr("Answer the prompts every this many steps, and at the last step"), 1, 100000000);
+  add_int(forms_[kSamples], "train.sample_max_new", tr("Max new tokens"),
+          tr("The longest answer, in tokens; generation also ends at the end-of-sequence token"), 1, 4096);
+  add_check(forms_[kSamples], "train.sample_greedy", tr("Greedy"),
+            tr("Greedy decoding (the likeliest token each time); off: sampled with the run's seed"));
 
   facts_ = new QLabel;
   facts_->setWordWrap(true);
@@ -353,7 +347,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   });
   connect(scroll_->verticalScrollBar(), &QScrollBar::valueChanged, this, [this](int y) {
     int current = 0;
-    for (int g = 0; g < 5; ++g)
+    for (int g = 0; g < kGroups; ++g)
       if (boxes_[g]->y() <= y + 8) current = g;
     const QSignalBlocker block(sections_);
     sections_->setCurrentRow(current);
@@ -499,7 +493,7 @@ void ExperimentForm::show_field(const std::string& key) {
   const Binding* b = binding(key);
   if (!b) return;
   scroll_->ensureWidgetVisible(b->frame);
-  for (int g = 0; g < 5; ++g)
+  for (int g = 0; g < kGroups; ++g)
     if (boxes_[g]->isAncestorOf(b->frame)) sections_->setCurrentRow(g);
   b->widget->setFocus(Qt::OtherFocusReason);
 }

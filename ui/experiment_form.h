@@ -48,6 +48,9 @@ class TargetPicker;
 class ExperimentForm : public QWidget {
   Q_OBJECT
  public:
+  // Model, Data, Method, Optimizer and schedule, Training, Samples during training.
+  static constexpr int kSections = 6;
+
   explicit ExperimentForm(QWidget* parent = nullptr);
 
   const ExperimentConfig& config() const { return config_; }
@@ -119,8 +122,8 @@ class ExperimentForm : public QWidget {
   std::map<std::string, std::string> parse_errors_;
   std::map<std::string, std::string> problems_;
   std::map<std::string, std::pair<QFormLayout*, QWidget*>> rows_;  // for showing/hiding rows
-  QFormLayout* forms_[5] = {};
-  QGroupBox* boxes_[5] = {};
+  QFormLayout* forms_[kSections] = {};
+  QGroupBox* boxes_[kSections] = {};
   QListWidget* sections_;
   QScrollArea* scroll_;
   QStackedWidget* method_pages_;  // one page per variant, in variants() order

@@ -149,12 +149,12 @@ class TestUiWorkbench : public QObject {
     }
 
     // The jump list takes a section to the top.
-    QCOMPARE(f->sections()->count(), 5);
-    const int training = f->sections()->count() - 1;
+    QCOMPARE(f->sections()->count(), ExperimentForm::kSections);
+    const int last = f->sections()->count() - 1;
     QTest::mouseClick(f->sections()->viewport(), Qt::LeftButton, {},
-                      f->sections()->visualItemRect(f->sections()->item(training)).center());
+                      f->sections()->visualItemRect(f->sections()->item(last)).center());
     QVERIFY(f->scroll_area()->verticalScrollBar()->value() > 0);
-    QCOMPARE(f->sections()->currentRow(), training);
+    QCOMPARE(f->sections()->currentRow(), last);
   }
 
   // The preset box says when the form no longer holds the preset, and after
