@@ -17,6 +17,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <algorithm>
@@ -78,8 +79,12 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   scores_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
   intervals_ = new QCustomPlot;
   intervals_->setObjectName("compose_intervals");
-  intervals_->setMinimumHeight(180);
-  intervals_->setVisible(false);
+  // Beside the search's plot, shown when an evaluation has seeds.
+  plots_ = new QTabWidget;
+  plots_->setObjectName("compose_plots");
+  plots_->addTab(plot_, tr("Search"));
+  plots_->addTab(intervals_, tr("Seeds"));
+  plots_->setTabVisible(1, false);
   status_ = new QLabel(tr("Drag adapters from the library onto the canvas."));
   status_->setObjectName("compose_status");
   status_->setWordWrap(true);
@@ -109,12 +114,11 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   middle_layout->addWidget(hub_stage_);
   middle_layout->addWidget(status_);
   auto* results = new QSplitter(Qt::Vertical);
-  results->addWidget(plot_);
+  results->addWidget(plots_);
   auto* scores_box = new QWidget;
   auto* scores_layout = new QVBoxLayout(scores_box);
   scores_layout->setContentsMargins(0, 0, 0, 0);
   scores_layout->addWidget(scores_, 1);
-  scores_layout->addWidget(intervals_, 1);
   scores_layout->addWidget(summary_);
   results->addWidget(scores_box);
   results->addWidget(log_);
@@ -523,7 +527,7 @@ bool ComposeView::start_evaluation() {
 void ComposeView::show_evaluation() {
   scores_->setRowCount(0);
   summary_->clear();
-  intervals_->setVisible(evaluation_ && !evaluation_->seeds.empty());
+  plots_->setTabVisible(1, evaluation_ && !evaluation_->seeds.empty());
   if (!evaluation_) return;
   const Evaluation& e = *evaluation_;
   const std::vector<RowIntervals> spread = seed_intervals(e);
@@ -555,14 +559,18 @@ void ComposeView::show_evaluation() {
   }
   summary_->setText(lines.join('\n'));
   if (e.seeds.empty()) return;
-  PlotSpec plot{"", tr("Held-out exact match over %1 seeds (mean, 95% CI)").arg(e.seeds.size()).toStdString(),
-                "exact match %", {}, {{"exact match", {}, {}}}, false};
+  // Held-out loss: exact match is often 0 for every row at small scale, and
+  // its intervals are in the table.
+  PlotSpec plot{"", tr("Held-out loss over %1 seeds (mean, 95% CI)").arg(e.seeds.size()).toStdString(),
+                "held-out loss", {}, {{"held-out loss", {}, {}}}, false};
   for (const RowIntervals& i : spread) {
     plot.categories.push_back(i.label);
-    plot.series[0].values.push_back(100 * i.accuracy.mean);
-    plot.series[0].errors.push_back(i.accuracy.has_spread() ? 100 * i.accuracy.half_width() : NAN);
+    plot.series[0].values.push_back(i.heldout_loss.mean);
+    plot.series[0].errors.push_back(i.heldout_loss.has_spread() ? i.heldout_loss.half_width() : NAN);
   }
   draw_plot(intervals_, plot);
+  intervals_->replot();
+  plots_->setCurrentIndex(1);
 }
 
 QString ComposeView::canvas_settings_json() const {

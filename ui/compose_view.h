@@ -25,6 +25,7 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class QTableWidget;
+class QTabWidget;
 class QCustomPlot;
 
 namespace lwb::ui {
@@ -44,8 +45,8 @@ class ComposeView : public QWidget {
   ComposeCanvas* canvas() const { return canvas_; }
   ObjectivePlot* objective_plot() const { return plot_; }
   QTableWidget* scores_table() const { return scores_; }
-  // Held-out exact match per row with 95% error bars over the seeds; hidden
-  // for an evaluation of one seed.
+  // Held-out loss per row with 95% error bars over the seeds, in the plots'
+  // "Seeds" tab; that tab is hidden for an evaluation of one seed.
   QCustomPlot* intervals_plot() const { return intervals_; }
   QLabel* status_label() const { return status_; }
   QLabel* summary_label() const { return summary_; }
@@ -128,6 +129,7 @@ class ComposeView : public QWidget {
   ComposeCanvas* canvas_;
   ObjectivePlot* plot_;
   QTableWidget* scores_;
+  QTabWidget* plots_;
   QCustomPlot* intervals_;
   QLabel* status_;
   QLabel* summary_;

@@ -332,7 +332,8 @@ class TestUiCompose : public QObject {
   }
 
   // Three seeds from the Search button: every seed searched and evaluated,
-  // the table showing mean ± 95% half-width, the error-bar plot and the
+  // the table showing mean ± 95% half-width, the error-bar plot (held-out
+  // loss) and the
   // paired verdicts; kept by Save and shown again by Open; a plain Evaluate
   // (one set of examples) hides the intervals.
   void searchOverSeedsShowsIntervals() {
@@ -369,13 +370,13 @@ class TestUiCompose : public QObject {
                QString::fromStdString(interval_text(i.accuracy, 100, 1, false, "%")));
       QVERIFY(view.scores_table()->item(r, 2)->text().contains(QString::fromUtf8("±")));
     }
-    // Bars with error bars, one per row, at the mean exact match.
+    // Bars with error bars, one per row, at the mean held-out loss.
     QCustomPlot* plot = view.intervals_plot();
     QVERIFY(plot->isVisible());
     auto* bars = qobject_cast<QCPBars*>(plot->plottable(0));
     QVERIFY(bars);
     QCOMPARE(bars->data()->size(), 4);
-    QCOMPARE(bars->data()->at(3)->value, 100 * spread[3].accuracy.mean);
+    QCOMPARE(bars->data()->at(3)->value, spread[3].heldout_loss.mean);
     bool has_error_bars = false;
     for (int i = 0; i < plot->plottableCount(); ++i) has_error_bars |= qobject_cast<QCPErrorBars*>(plot->plottable(i)) != nullptr;
     QVERIFY(has_error_bars);
