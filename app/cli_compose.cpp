@@ -12,6 +12,7 @@
 #include "app/cli.h"
 #include "app/terminal_progress.h"
 #include "core/compose/hub.h"
+#include "core/compose/seeds.h"
 #include "core/store/store.h"
 
 namespace lwb::cli {
@@ -72,6 +73,16 @@ void print_outcome(const ComposeOutcome& o, const std::string& file) {
   std::printf("\nfew-shot objective: %.4f at w = 0, best %.4f after %zu evaluations%s\n",
               s.trace.front().objective, s.best_objective, s.trace.size(), s.cancelled ? " (search stopped)" : "");
   for (const std::string& line : evaluation_summary(e)) std::printf("%s\n", terminal_text(line).c_str());
+  if (!e.seeds.empty()) {
+    std::printf("\nover %zu seeds (the weights above are the first seed's):\n", e.seeds.size());
+    std::printf("%-28s %20s %20s %18s\n", "", "few-shot loss", "held-out loss", "exact match");
+    for (const RowIntervals& r : seed_intervals(e))
+      std::printf("%-28s %20s %20s %18s\n", terminal_text(r.label).c_str(), interval_text(r.few_shot_loss, 1, 4).c_str(),
+                  interval_text(r.heldout_loss, 1, 4).c_str(), interval_text(r.accuracy, 100, 1, false, "%").c_str());
+    for (const std::string& line : seed_summary(e)) std::printf("%s\n", terminal_text(line).c_str());
+  }
+  if (o.cancelled && !s.cancelled)
+    std::printf("stopped after %zu seed(s); the intervals are over those\n", e.seeds.size());
   std::printf("stored composition \"%s\" (id %lld) in %s; search and evaluation took %s\n",
               terminal_text(o.composition.name).c_str(), static_cast<long long>(o.composition.id),
               terminal_text(file).c_str(), format_duration(o.seconds).c_str());
@@ -82,6 +93,13 @@ void apply_search_flags(const Args& a, SearchOptions& s) {
   if (a.has("optimizer")) s.optimizer = parse_optimizer(a.get("optimizer"));
   s.budget = int_arg(a, "budget", s.budget);
   s.seed = static_cast<std::uint64_t>(int_arg(a, "seed", static_cast<int>(s.seed)));
+}
+
+int seeds_arg(const Args& a) {
+  const int n = int_arg(a, "seeds", kDefaultSeeds);
+  if (n < 1 || n > kMaxSeeds)
+    throw UsageError("--seeds must be 1 to " + std::to_string(kMaxSeeds) + ", not " + std::to_string(n));
+  return n;
 }
 
 int list_library(Store& store) {
@@ -110,6 +128,7 @@ int list_library(Store& store) {
 int run_hub_preset(const Args& args, Store& store, bool quiet) {
   HubPreset preset = hub_preset();
   apply_search_flags(args, preset.search);
+  preset.seeds = seeds_arg(args);
   if (!quiet) std::printf("hub: held-out task %s. Why: %s.\n", preset.target.c_str(), preset.why.c_str());
   TerminalProgress pretrain("pretrain " + preset.training.model.preset, quiet);
   TrainerEnvironment env = environment(args);
@@ -133,13 +152,13 @@ int run_hub_preset(const Args& args, Store& store, bool quiet) {
   print_outcome(r.outcome, store.file().string());
   std::printf("hub demo took %s (training %s)\n", format_duration(r.total_seconds).c_str(),
               format_duration(r.train_seconds).c_str());
-  return r.outcome.search.cancelled ? 130 : 0;
+  return r.outcome.cancelled ? 130 : 0;
 }
 
 }  // namespace
 
 int cmd_compose(const Args& args) {
-  args.check({"adapters", "task", "shots", "budget", "optimizer", "mode", "svd-rank", "heldout", "seed", "name",
+  args.check({"adapters", "task", "shots", "budget", "optimizer", "mode", "svd-rank", "heldout", "seed", "seeds", "name",
               "preset", "db", "data-dir"},
              {"quiet", "list"});
   const bool quiet = args.has("quiet");
@@ -167,13 +186,14 @@ int cmd_compose(const Args& args) {
   if (args.has("svd-rank") && request.session.mode != MergeMode::Svd)
     throw UsageError("--svd-rank applies to --mode svd only");
   apply_search_flags(args, request.search);
+  request.seeds = seeds_arg(args);
   request.name =
       args.get("name", request.session.task + "-" + merge_mode_name(request.session.mode) + "-" + timestamp());
 
   const ComposeOutcome o =
       compose_and_store(store, request, environment(args), trace_printer(request.search.budget, quiet), &g_stop);
   print_outcome(o, store.file().string());
-  return o.search.cancelled ? 130 : 0;
+  return o.cancelled ? 130 : 0;
 }
 
 }  // namespace lwb::cli

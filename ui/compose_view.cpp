@@ -17,19 +17,23 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
+#include <qcustomplot.h>
 #include <utility>
 
 #include "core/compose/library.h"
+#include "core/compose/seeds.h"
 #include "core/data/tasks.h"
 #include "core/store/store.h"
 #include "ui/adapter_library.h"
 #include "ui/compose_canvas.h"
 #include "ui/compose_worker.h"
 #include "ui/objective_plot.h"
+#include "ui/report_plot.h"
 
 namespace lwb::ui {
 
@@ -73,6 +77,14 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   scores_->verticalHeader()->setVisible(false);
   scores_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   scores_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+  intervals_ = new QCustomPlot;
+  intervals_->setObjectName("compose_intervals");
+  // Beside the search's plot, shown when an evaluation has seeds.
+  plots_ = new QTabWidget;
+  plots_->setObjectName("compose_plots");
+  plots_->addTab(plot_, tr("Search"));
+  plots_->addTab(intervals_, tr("Seeds"));
+  plots_->setTabVisible(1, false);
   status_ = new QLabel(tr("Drag adapters from the library onto the canvas."));
   status_->setObjectName("compose_status");
   status_->setWordWrap(true);
@@ -102,7 +114,7 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   middle_layout->addWidget(hub_stage_);
   middle_layout->addWidget(status_);
   auto* results = new QSplitter(Qt::Vertical);
-  results->addWidget(plot_);
+  results->addWidget(plots_);
   auto* scores_box = new QWidget;
   auto* scores_layout = new QVBoxLayout(scores_box);
   scores_layout->setContentsMargins(0, 0, 0, 0);
@@ -136,7 +148,14 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
     evaluation_ = e;
     show_evaluation();
     mark_dirty();
-    show_status(tr("Evaluated on %1 held-out examples.").arg(e.zero_shot().heldout.examples));
+    show_status(e.seeds.empty() ? tr("Evaluated on %1 held-out examples.").arg(e.zero_shot().heldout.examples)
+                                : tr("Searched and evaluated over %1 seeds%2, each on %3 held-out examples of its "
+                                     "own; the weights are the first seed's.")
+                                      .arg(e.seeds.size())
+                                      .arg(static_cast<int>(e.seeds.size()) < seeds_->value()
+                                               ? tr(" (stopped: %1 asked for)").arg(seeds_->value())
+                                               : QString())
+                                      .arg(e.zero_shot().heldout.examples));
   });
   connect(worker_, &ComposeWorker::exported, this, [this](const QString& dir, const QString& adapter) {
     QString text = tr("Wrote the merged adapter as a PEFT folder to %1").arg(dir);
@@ -217,6 +236,13 @@ QWidget* ComposeView::build_controls() {
   seed_->setObjectName("compose_seed");
   seed_->setRange(0, 1 << 30);
   seed_->setValue(static_cast<int>(defaults.seed));
+  seeds_ = new QSpinBox;
+  seeds_->setObjectName("compose_seeds");
+  seeds_->setRange(1, kMaxSeeds);
+  seeds_->setValue(kDefaultSeeds);
+  seeds_->setToolTip(tr("Search weights runs the search and the evaluation this many times, each seed with its own "
+                        "few-shot and held-out examples, and shows the mean with its 95% interval; 1 searches once "
+                        "and Evaluate scores the weights"));
 
   auto add = [&](int row, int col, const QString& label, QWidget* w) {
     grid->addWidget(new QLabel(label), row, 2 * col);
@@ -225,6 +251,7 @@ QWidget* ComposeView::build_controls() {
   add(0, 0, tr("Target task"), task_);
   add(0, 1, tr("Mode"), mode_);
   add(0, 2, tr("SVD rank"), svd_rank_);
+  add(0, 3, tr("Seeds"), seeds_);
   add(1, 0, tr("Optimizer"), optimizer_);
   add(1, 1, tr("Shots"), shots_);
   add(1, 2, tr("Budget"), budget_);
@@ -235,7 +262,7 @@ QWidget* ComposeView::build_controls() {
   connect(svd_rank_, &QSpinBox::valueChanged, this, &ComposeView::drop_results);
   connect(mode_, &QComboBox::currentIndexChanged, this, &ComposeView::on_mode_changed);
   connect(optimizer_, &QComboBox::currentIndexChanged, this, &ComposeView::mark_dirty);
-  for (QSpinBox* s : {budget_, seed_}) connect(s, &QSpinBox::valueChanged, this, &ComposeView::mark_dirty);
+  for (QSpinBox* s : {budget_, seed_, seeds_}) connect(s, &QSpinBox::valueChanged, this, &ComposeView::mark_dirty);
   on_mode_changed();
   return box;
 }
@@ -357,7 +384,8 @@ void ComposeView::log(const QString& line) { log_->appendPlainText(line); }
 
 void ComposeView::set_busy(bool busy, bool cancellable) {
   for (QWidget* w : std::initializer_list<QWidget*>{search_, evaluate_, new_, open_, save_, export_, hub_, library_,
-                                                    canvas_, task_, mode_, optimizer_, shots_, budget_, seed_})
+                                                    canvas_, task_, mode_, optimizer_, shots_, budget_, seed_,
+                                                    seeds_})
     w->setEnabled(!busy);
   cancel_->setEnabled(busy && cancellable);
   svd_rank_->setEnabled(!busy && mode_->currentText() == merge_mode_name(MergeMode::Svd));
@@ -448,13 +476,14 @@ bool ComposeView::start_search() {
     return false;
   }
   drop_results();
-  if (!worker_->search(member_list(), session_options(), search_options())) return false;
+  if (!worker_->search(member_list(), session_options(), search_options(), seeds_->value())) return false;
   trace_optimizer_ = optimizer_->currentText();
   set_busy(true, true);
-  show_status(tr("Searching %1 weights with %2 (%3 evaluations)...")
+  show_status(tr("Searching %1 weights with %2 (%3 evaluations)%4...")
                   .arg(members())
                   .arg(optimizer_->currentText())
-                  .arg(budget_->value()));
+                  .arg(budget_->value())
+                  .arg(seeds_->value() > 1 ? tr(" over %1 seeds, each then evaluated").arg(seeds_->value()) : QString()));
   return true;
 }
 
@@ -498,13 +527,21 @@ bool ComposeView::start_evaluation() {
 void ComposeView::show_evaluation() {
   scores_->setRowCount(0);
   summary_->clear();
+  plots_->setTabVisible(1, evaluation_ && !evaluation_->seeds.empty());
   if (!evaluation_) return;
   const Evaluation& e = *evaluation_;
+  const std::vector<RowIntervals> spread = seed_intervals(e);
   scores_->setRowCount(static_cast<int>(e.rows.size()));
   for (int r = 0; r < scores_->rowCount(); ++r) {
     const ScoreRow& row = e.rows[static_cast<std::size_t>(r)];
-    const QStringList cells = {qstr(row.label), number(row.few_shot.loss), number(row.heldout.loss),
-                               percent(row.heldout.accuracy)};
+    const RowIntervals& i = spread[static_cast<std::size_t>(r)];
+    // Over several seeds each cell is the mean ± its 95% half-width.
+    const QStringList cells =
+        e.seeds.empty() ? QStringList{qstr(row.label), number(row.few_shot.loss), number(row.heldout.loss),
+                                      percent(row.heldout.accuracy)}
+                        : QStringList{qstr(row.label), qstr(interval_text(i.few_shot_loss, 1, 4)),
+                                      qstr(interval_text(i.heldout_loss, 1, 4)),
+                                      qstr(interval_text(i.accuracy, 100, 1, false, "%"))};
     for (int c = 0; c < cells.size(); ++c) scores_->setItem(r, c, new QTableWidgetItem(cells[c]));
     if (row.kind == ScoreRow::Kind::Member)
       scores_->item(r, 0)->setToolTip(tr("this member on its own (weight 1), not at its weight in the composition"));
@@ -514,11 +551,26 @@ void ComposeView::show_evaluation() {
                                      .arg(number(e.composition().heldout.loss), percent(e.composition().heldout.accuracy)));
   QStringList lines;
   try {
+    if (!e.seeds.empty()) lines << tr("First seed (the weights on the canvas):");
     for (const std::string& line : evaluation_summary(e)) lines << qstr(line);
+    for (const std::string& line : seed_summary(e)) lines << qstr(line);
   } catch (const std::exception& ex) {  // an evaluation without member rows
     lines << QString::fromUtf8(ex.what());
   }
   summary_->setText(lines.join('\n'));
+  if (e.seeds.empty()) return;
+  // Held-out loss: exact match is often 0 for every row at small scale, and
+  // its intervals are in the table.
+  PlotSpec plot{"", tr("Held-out loss over %1 seeds (mean, 95% CI)").arg(e.seeds.size()).toStdString(),
+                "held-out loss", {}, {{"held-out loss", {}, {}}}, false};
+  for (const RowIntervals& i : spread) {
+    plot.categories.push_back(i.label);
+    plot.series[0].values.push_back(i.heldout_loss.mean);
+    plot.series[0].errors.push_back(i.heldout_loss.has_spread() ? i.heldout_loss.half_width() : NAN);
+  }
+  draw_plot(intervals_, plot);
+  intervals_->replot();
+  plots_->setCurrentIndex(1);
 }
 
 QString ComposeView::canvas_settings_json() const {
@@ -527,7 +579,8 @@ QString ComposeView::canvas_settings_json() const {
                       {"svd_rank", svd_rank_->value()},
                       {"optimizer", optimizer_->currentText()},
                       {"budget", budget_->value()},
-                      {"seed", seed_->value()}};
+                      {"seed", seed_->value()},
+                      {"seeds", seeds_->value()}};
   return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
 }
 
@@ -641,6 +694,9 @@ bool ComposeView::open_composition(std::int64_t composition_id) {
   shots_->setValue(settings.value("shots").toInt(kDefaultShots));
   budget_->setValue(settings.value("budget").toInt(defaults.budget));
   seed_->setValue(settings.value("seed").toInt(static_cast<int>(defaults.seed)));
+  seeds_->setValue(settings.value("seeds").toInt(evaluation && !evaluation->seeds.empty()
+                                                     ? static_cast<int>(evaluation->seeds.size())
+                                                     : kDefaultSeeds));
   optimizer_->setCurrentText(
       settings.value("optimizer").toString(c.optimizer == "none" ? optimizer_name(defaults.optimizer) : qstr(c.optimizer)));
   for (std::size_t i = 0; i < entries.size(); ++i)
@@ -702,6 +758,7 @@ bool ComposeView::start_hub_demo() {
   if (busy() || !clear_composition()) return false;
   HubPreset preset = hub_preset_;
   preset.search = search_options();
+  preset.seeds = seeds_->value();
   if (!worker_->run_hub(preset)) return false;
   set_busy(true, true);
   log(tr("hub demo: held-out task %1. Why: %2.").arg(qstr(preset.target), qstr(preset.why)));

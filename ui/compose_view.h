@@ -25,6 +25,8 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class QTableWidget;
+class QTabWidget;
+class QCustomPlot;
 
 namespace lwb::ui {
 
@@ -43,6 +45,9 @@ class ComposeView : public QWidget {
   ComposeCanvas* canvas() const { return canvas_; }
   ObjectivePlot* objective_plot() const { return plot_; }
   QTableWidget* scores_table() const { return scores_; }
+  // Held-out loss per row with 95% error bars over the seeds, in the plots'
+  // "Seeds" tab; that tab is hidden for an evaluation of one seed.
+  QCustomPlot* intervals_plot() const { return intervals_; }
   QLabel* status_label() const { return status_; }
   QLabel* summary_label() const { return summary_; }
   QPushButton* search_button() const { return search_; }
@@ -56,6 +61,7 @@ class ComposeView : public QWidget {
   QSpinBox* shots_box() const { return shots_; }
   QSpinBox* budget_box() const { return budget_; }
   QSpinBox* seed_box() const { return seed_; }
+  QSpinBox* seeds_box() const { return seeds_; }
 
   // The drop path: the adapter joins at `pos` (weight 0, where the search
   // starts) if check_members accepts it beside the current members; else
@@ -123,6 +129,8 @@ class ComposeView : public QWidget {
   ComposeCanvas* canvas_;
   ObjectivePlot* plot_;
   QTableWidget* scores_;
+  QTabWidget* plots_;
+  QCustomPlot* intervals_;
   QLabel* status_;
   QLabel* summary_;
   QPlainTextEdit* log_;
@@ -135,6 +143,7 @@ class ComposeView : public QWidget {
   QSpinBox* shots_;
   QSpinBox* budget_;
   QSpinBox* seed_;
+  QSpinBox* seeds_;
   QPushButton* search_;
   QPushButton* cancel_;
   QPushButton* evaluate_;

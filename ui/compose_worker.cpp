@@ -6,6 +6,7 @@
 
 #include "core/common/errors.h"
 #include "core/compose/library.h"
+#include "core/compose/seeds.h"
 #include "core/io/peft.h"
 #include "core/model/checkpoint.h"
 #include "core/store/store.h"
@@ -84,11 +85,34 @@ std::unique_ptr<CompositionSession> open_session(std::vector<Member> members, co
 
 }  // namespace
 
-bool ComposeWorker::search(std::vector<Member> members, SessionOptions session, compose::SearchOptions search) {
-  return start([this, members = std::move(members), session, search]() mutable {
-    auto s = open_session(std::move(members), session, environment());
-    const compose::SearchResult r = s->search(search, [this](const compose::Trial& t) { emit trial(t); }, &cancel_);
-    emit searched(r);
+bool ComposeWorker::search(std::vector<Member> members, SessionOptions session, compose::SearchOptions search,
+                           int seeds) {
+  return start([this, members = std::move(members), session, search, seeds]() mutable {
+    if (seeds == 1) {
+      auto s = open_session(std::move(members), session, environment());
+      const compose::SearchResult r = s->search(search, [this](const compose::Trial& t) { emit trial(t); }, &cancel_);
+      emit searched(r);
+      return;
+    }
+    if (members.empty()) throw ConfigError("compose.adapters", "the composition has no members; drop adapters on it");
+    const ResolvedSource base = compose::base_source_for(members.front(), environment());
+    const compose::SeededSearch r = compose::search_over_seeds(
+        members, session, search, seeds, base,
+        [this, &search, &session](int k, int n) {
+          emit notice(tr("seed %1/%2: search seed %3, examples drawn with seed %4")
+                          .arg(k + 1)
+                          .arg(n)
+                          .arg(search.seed + static_cast<std::uint64_t>(k))
+                          .arg(session.data_seed + static_cast<std::uint64_t>(k)));
+        },
+        [this](int k, const compose::Trial& t) {
+          if (k == 0) emit trial(t);
+        },
+        &cancel_);
+    emit searched(r.first);
+    // A cancelled first search is shown as one search is: its best weights,
+    // for Evaluate; later seeds cancelled leave the ones that finished.
+    if (!r.first.cancelled) emit evaluated(r.evaluation);
   });
 }
 
@@ -124,7 +148,8 @@ bool ComposeWorker::run_hub(compose::HubPreset preset) {
       for (const std::string& task : preset.member_tasks)
         if (!store.find_adapter(compose::hub_adapter_name(task, fp))) ++to_train;
     }
-    HubProgress progress(this, to_train * preset.training.train.steps, preset.search.budget);
+    HubProgress progress(this, to_train * preset.training.train.steps,
+                         static_cast<qint64>(preset.search.budget) * preset.seeds);
     std::vector<std::unique_ptr<TrainingLines>> sinks;
     compose::HubCallbacks cb;
     cb.notice = [this](const std::string& s) { emit notice(QString::fromStdString(s)); };

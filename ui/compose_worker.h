@@ -22,7 +22,12 @@ class ComposeWorker : public BackgroundWorker {
   ~ComposeWorker() override { stop_and_wait(); }
 
   // Each starts one job; false (and nothing started) while another runs.
-  bool search(std::vector<compose::Member> members, compose::SessionOptions session, compose::SearchOptions search);
+  // One seed: the search alone (Evaluate scores it). Several
+  // (core/compose/seeds.h): every seed is searched and evaluated; `trial`
+  // shows the first seed's search, `searched` its result, then `evaluated`
+  // every seed's scores (not when the first search was cancelled).
+  bool search(std::vector<compose::Member> members, compose::SessionOptions session, compose::SearchOptions search,
+              int seeds = 1);
   bool evaluate(std::vector<compose::Member> members, compose::SessionOptions session, std::vector<double> weights);
   // Writes the merged adapter as a PEFT folder; with a library name it is
   // also kept in the store's library, with `heldout` as its scores.

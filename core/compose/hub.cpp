@@ -114,10 +114,12 @@ HubReport run_hub(Store& store, const HubPreset& preset, const TrainerEnvironmen
   request.adapters = names;
   request.session = preset.session;
   request.search = preset.search;
+  request.seeds = preset.seeds;
   if (cb.notice)
     cb.notice("composing " + std::to_string(names.size()) + " adapters for held-out task " + preset.target + " from " +
               std::to_string(preset.session.shots) + " examples (" + merge_mode_name(preset.session.mode) + ", " +
-              optimizer_name(preset.search.optimizer) + ", " + std::to_string(preset.search.budget) + " evaluations)");
+              optimizer_name(preset.search.optimizer) + ", " + std::to_string(preset.search.budget) + " evaluations, " +
+              std::to_string(preset.seeds) + " seed(s))");
   report.outcome = compose_and_store(store, request, env, cb.on_trial, cancel);
   report.total_seconds = seconds_since(t0);
   return report;

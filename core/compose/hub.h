@@ -23,11 +23,12 @@ struct HubPreset {
   ExperimentConfig training;              // one member's run; data.task is set per member
   SessionOptions session;                 // session.task is the target
   SearchOptions search;
+  int seeds = kDefaultSeeds;              // the composition's search and evaluation
 };
 
 // "hub": target count, members the other nine built-in tasks, 200 LoRA steps
 // each (about a minute on two cores in all), 5 shots, 40 COBYLA evaluations,
-// 200 held-out examples.
+// 200 held-out examples, over 3 seeds.
 HubPreset hub_preset();
 
 // "hub-reverse-1a2b3c4d": the task and the first 8 hex digits of the base's

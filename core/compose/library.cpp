@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/common/errors.h"
+#include "core/compose/seeds.h"
 
 namespace lwb::compose {
 
@@ -97,10 +98,20 @@ ComposeOutcome compose_and_store(Store& store, const ComposeRequest& request, co
   const ResolvedSource base = base_source_for(members.front(), env);
 
   const auto t0 = std::chrono::steady_clock::now();
-  CompositionSession session(std::move(members), request.session, base);
+  const std::string fingerprint = members.front().state.base_fingerprint;
+  SeededSearch seeded = search_over_seeds(
+      members, request.session, request.search, request.seeds, base,
+      [&](int k, int n) {
+        if (env.notice && n > 1)
+          env.notice("seed " + std::to_string(k + 1) + "/" + std::to_string(n) + ": search seed " +
+                     std::to_string(request.search.seed + static_cast<std::uint64_t>(k)) + ", examples drawn with seed " +
+                     std::to_string(request.session.data_seed + static_cast<std::uint64_t>(k)));
+      },
+      on_trial ? SeedTrialCallback([&](int, const Trial& t) { on_trial(t); }) : SeedTrialCallback{}, cancel);
   ComposeOutcome out;
-  out.search = session.search(request.search, on_trial, cancel);
-  out.evaluation = session.evaluate(out.search.best_weights);
+  out.search = std::move(seeded.first);
+  out.evaluation = std::move(seeded.evaluation);
+  out.cancelled = seeded.cancelled;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   Composition& c = out.composition;
@@ -108,7 +119,7 @@ ComposeOutcome compose_and_store(Store& store, const ComposeRequest& request, co
   c.name = request.name;
   c.mode = merge_mode_name(request.session.mode);
   c.optimizer = optimizer_name(request.search.optimizer);
-  c.base_fingerprint = session.member(0).state.base_fingerprint;
+  c.base_fingerprint = fingerprint;
   c.target_task = request.session.task;
   c.scores_json = evaluation_to_json(out.evaluation);
   for (std::size_t i = 0; i < ids.size(); ++i)

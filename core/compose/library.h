@@ -46,21 +46,28 @@ struct ComposeRequest {
   std::vector<std::string> adapters;  // library names, in member order
   SessionOptions session;
   SearchOptions search;
+  // Searched and evaluated over this many seeds (core/compose/seeds.h);
+  // the composition keeps the first seed's weights and trace, and its
+  // scores every seed's.
+  int seeds = 1;
 };
 
 struct ComposeOutcome {
   Composition composition;  // as stored (id set)
-  SearchResult search;
-  Evaluation evaluation;
-  double seconds = 0;  // search and evaluation
+  SearchResult search;      // the first seed's
+  Evaluation evaluation;    // with every seed's scores when there were several
+  bool cancelled = false;   // the search or the seeds stopped early
+  double seconds = 0;       // search and evaluation
 };
 
 // Loads the members (skipping non-finite ones with a notice naming each, see
 // drop_non_finite_members), searches the weights on the task's few-shot examples,
-// evaluates the best weights on held-out examples and stores the composition.
-// A cancelled search still evaluates and stores its best weights so far (its
-// trace is a valid record); `outcome.search.cancelled` tells. Everything is
-// checked (name free, members compatible, base found) before the search.
+// evaluates the best weights on held-out examples, over request.seeds seeds,
+// and stores the composition. A cancelled first search still evaluates and
+// stores its best weights so far (its trace is a valid record); a cancelled
+// later seed is left out; `outcome.cancelled` tells. `on_trial` sees every
+// seed's trials and env.notice names each seed. Everything is checked (name
+// free, members compatible, base found, seeds in range) before the search.
 ComposeOutcome compose_and_store(Store& store, const ComposeRequest& request, const SourceEnvironment& env,
                                  const TrialCallback& on_trial = {}, const std::atomic<bool>* cancel = nullptr);
 

@@ -93,15 +93,56 @@ Score score_from(const json& j) { return {number_from(j.at("loss")), number_from
 
 }  // namespace
 
+namespace {
+
+json rows_json(const std::vector<ScoreRow>& rows) {
+  json out = json::array();
+  for (const ScoreRow& r : rows)
+    out.push_back({{"kind", score_kind_name(r.kind)},
+                   {"label", r.label},
+                   {"weights", r.weights},
+                   {"few_shot", score_json(r.few_shot)},
+                   {"heldout", score_json(r.heldout)}});
+  return out;
+}
+
+std::vector<ScoreRow> rows_from(const json& j, const std::string& source) {
+  std::vector<ScoreRow> rows;
+  for (const json& r : j) {
+    ScoreRow row;
+    const std::string kind = r.at("kind");
+    if (kind == "zero-shot") row.kind = ScoreRow::Kind::ZeroShot;
+    else if (kind == "member") row.kind = ScoreRow::Kind::Member;
+    else if (kind == "composition") row.kind = ScoreRow::Kind::Composition;
+    else throw FormatError(source, "unknown score row kind \"" + kind + "\"");
+    row.label = r.at("label");
+    for (const json& w : r.at("weights")) row.weights.push_back(number_from(w));
+    row.few_shot = score_from(r.at("few_shot"));
+    row.heldout = score_from(r.at("heldout"));
+    rows.push_back(std::move(row));
+  }
+  if (rows.empty()) throw FormatError(source, "the scores hold no rows");
+  return rows;
+}
+
+}  // namespace
+
 std::string evaluation_to_json(const Evaluation& e) {
-  json rows = json::array();
-  for (const ScoreRow& r : e.rows)
-    rows.push_back({{"kind", score_kind_name(r.kind)},
-                    {"label", r.label},
-                    {"weights", r.weights},
-                    {"few_shot", score_json(r.few_shot)},
-                    {"heldout", score_json(r.heldout)}});
-  return json{{"task", e.task}, {"rows", rows}}.dump();
+  json out{{"task", e.task}, {"rows", rows_json(e.rows)}};
+  if (!e.seeds.empty()) {
+    json seeds = json::array();
+    for (const SeedScores& s : e.seeds) {
+      json trace = json::array();
+      for (const Trial& t : s.trace) trace.push_back({{"weights", t.weights}, {"objective", number(t.objective)}});
+      seeds.push_back({{"seed", s.seed},
+                       {"data_seed", s.data_seed},
+                       {"best_objective", number(s.best_objective)},
+                       {"trace", trace},
+                       {"rows", rows_json(s.rows)}});
+    }
+    out["seeds"] = seeds;
+  }
+  return out.dump();
 }
 
 Evaluation evaluation_from_json(const std::string& text, const std::string& source) {
@@ -109,20 +150,21 @@ Evaluation evaluation_from_json(const std::string& text, const std::string& sour
     const json j = json::parse(text);
     Evaluation e;
     e.task = j.at("task");
-    for (const json& r : j.at("rows")) {
-      ScoreRow row;
-      const std::string kind = r.at("kind");
-      if (kind == "zero-shot") row.kind = ScoreRow::Kind::ZeroShot;
-      else if (kind == "member") row.kind = ScoreRow::Kind::Member;
-      else if (kind == "composition") row.kind = ScoreRow::Kind::Composition;
-      else throw FormatError(source, "unknown score row kind \"" + kind + "\"");
-      row.label = r.at("label");
-      for (const json& w : r.at("weights")) row.weights.push_back(number_from(w));
-      row.few_shot = score_from(r.at("few_shot"));
-      row.heldout = score_from(r.at("heldout"));
-      e.rows.push_back(std::move(row));
-    }
-    if (e.rows.empty()) throw FormatError(source, "the scores hold no rows");
+    e.rows = rows_from(j.at("rows"), source);
+    if (j.contains("seeds"))
+      for (const json& s : j.at("seeds")) {
+        SeedScores seed;
+        seed.seed = s.at("seed");
+        seed.data_seed = s.at("data_seed");
+        seed.best_objective = number_from(s.at("best_objective"));
+        for (const json& t : s.at("trace"))
+          seed.trace.push_back({static_cast<int>(seed.trace.size()), t.at("weights"), number_from(t.at("objective"))});
+        seed.rows = rows_from(s.at("rows"), source);
+        if (seed.rows.size() != e.rows.size())
+          throw FormatError(source, "seed " + std::to_string(seed.seed) + " has " + std::to_string(seed.rows.size()) +
+                                        " score rows where the evaluation has " + std::to_string(e.rows.size()));
+        e.seeds.push_back(std::move(seed));
+      }
     return e;
   } catch (const json::exception& ex) {
     throw FormatError(source, std::string("scores are not a composition evaluation: ") + ex.what());

@@ -31,6 +31,10 @@ namespace lwb::compose {
 // LoRAHub's defaults.
 inline constexpr int kDefaultShots = 5;
 inline constexpr double kDefaultL1 = 0.05;
+// Seeds a composition is searched and evaluated over where people ask for a
+// result (the compose CLI, the Compose view, the hub demo), and the most.
+inline constexpr int kDefaultSeeds = 3;
+inline constexpr int kMaxSeeds = 10;
 
 struct SessionOptions {
   std::string task;  // a built-in task (core/data/tasks.h)
@@ -58,9 +62,23 @@ struct ScoreRow {
 };
 const char* score_kind_name(ScoreRow::Kind k);  // "zero-shot", "member", "composition"
 
+// One seed of a composition searched and evaluated over several seeds
+// (core/compose/seeds.h): the seed's few-shot and held-out examples, its
+// search and the scores at its best weights.
+struct SeedScores {
+  std::uint64_t seed = 0;       // the search's seed
+  std::uint64_t data_seed = 0;  // drew the few-shot and held-out examples
+  double best_objective = NAN;
+  std::vector<Trial> trace;     // the seed's search, every evaluation
+  std::vector<ScoreRow> rows;   // as Evaluation::rows
+};
+
 struct Evaluation {
   std::string task;
   std::vector<ScoreRow> rows;  // zero-shot, each member in order, the composition
+  // Every seed when it was searched over several (the first one's rows are
+  // `rows`); empty for a single evaluation.
+  std::vector<SeedScores> seeds;
   const ScoreRow& zero_shot() const { return rows.front(); }
   const ScoreRow& composition() const { return rows.back(); }
   // The member with the lowest finite held-out loss: an oracle choice (it
@@ -78,7 +96,7 @@ std::string percent_text(double fraction);
 std::vector<std::string> evaluation_summary(const Evaluation& e);
 
 // JSON for Composition::scores_json, and back (FormatError naming `source`).
-// NaN is written as null.
+// NaN is written as null; the seeds, when there are several, go in "seeds".
 std::string evaluation_to_json(const Evaluation& e);
 Evaluation evaluation_from_json(const std::string& text, const std::string& source);
 

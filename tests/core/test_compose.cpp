@@ -14,6 +14,7 @@
 #include "core/adapters/attach.h"
 #include "core/adapters/numerical_rank.h"
 #include "core/compose/hub.h"
+#include "core/compose/seeds.h"
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
 #include "core/backend/backend_registry.h"
@@ -536,6 +537,95 @@ class TestCompose : public QObject {
     QVERIFY2(gone.contains("composition \"for-count\": member 2 (adapter id " + QString::number(ids[1]) +
                            ") is no longer in the adapter library"),
              qPrintable(gone));
+  }
+
+  // Three seeds: each searched and evaluated on its own examples, all three
+  // kept in the stored composition, and the reported mean and interval are
+  // those of the three rows.
+  void compositionOverThreeSeeds() {
+    Store store(db("seeds.sqlite3"));
+    std::vector<std::string> names;
+    for (const Member& m : trained) {
+      store.save_adapter(m.name, std::nullopt, m.state, "task:test", NAN, NAN);
+      names.push_back(m.name);
+    }
+    ComposeRequest req;
+    req.name = "three-seeds";
+    req.adapters = names;
+    req.session.task = "count";
+    req.session.heldout = 20;
+    req.search.budget = 5;
+    req.search.optimizer = Optimizer::CmaEs;
+    req.search.seed = 7;
+    req.seeds = 3;
+    std::vector<std::string> notices;
+    SourceEnvironment noted = env;
+    noted.notice = [&](const std::string& m) { notices.push_back(m); };
+    int trials = 0;
+    const ComposeOutcome out = compose_and_store(store, req, noted, [&](const Trial&) { ++trials; });
+    QVERIFY(!out.cancelled);
+    QCOMPARE(trials, 3 * 5);
+    QCOMPARE(std::count_if(notices.begin(), notices.end(), [](const std::string& n) { return n.starts_with("seed "); }),
+             std::ptrdiff_t(3));
+
+    const Composition c = store.load_composition(out.composition.id);
+    const Evaluation e = evaluation_from_json(c.scores_json, "test");
+    QCOMPARE(e.seeds.size(), std::size_t(3));
+    for (std::size_t k = 0; k < 3; ++k) {
+      QCOMPARE(e.seeds[k].seed, std::uint64_t(7 + k));
+      QCOMPARE(e.seeds[k].data_seed, req.session.data_seed + k);
+      QCOMPARE(e.seeds[k].trace.size(), std::size_t(5));
+      QCOMPARE(e.seeds[k].rows.size(), e.rows.size());
+    }
+    // The composition is the first seed: its weights, trace and rows.
+    QCOMPARE(c.trials.size(), std::size_t(5));
+    for (std::size_t i = 0; i < c.members.size(); ++i)
+      QCOMPARE(c.members[i].weight, e.seeds[0].rows.back().weights[i]);
+    QCOMPARE(e.rows.back().heldout.loss, e.seeds[0].rows.back().heldout.loss);
+    // Each seed drew its own examples: zero-shot scores differ between seeds.
+    QVERIFY(e.seeds[0].rows.front().heldout.loss != e.seeds[1].rows.front().heldout.loss);
+
+    // Seed 2 alone, as a single run with its data seed and search seed, gives
+    // that seed's row: the seeds are reproducible one by one.
+    ComposeRequest one = req;
+    one.name = "seed-two-alone";
+    one.seeds = 1;
+    one.session.data_seed = req.session.data_seed + 1;
+    one.search.seed = 8;
+    const ComposeOutcome alone = compose_and_store(store, one, env);
+    QVERIFY(alone.evaluation.seeds.empty());
+    QCOMPARE(alone.evaluation.composition().heldout.loss, e.seeds[1].rows.back().heldout.loss);
+    QCOMPARE(alone.evaluation.composition().weights, e.seeds[1].rows.back().weights);
+
+    // The intervals: mean, sd and t-interval of the three held-out losses,
+    // computed here by hand (t_0.975 with 2 degrees of freedom is 4.302653).
+    const std::vector<RowIntervals> spread = seed_intervals(e);
+    QCOMPARE(spread.size(), e.rows.size());
+    const RowIntervals& comp = spread.back();
+    QCOMPARE(comp.label, std::string("composition"));
+    QCOMPARE(comp.heldout_loss.n, 3);
+    double l[3], mean = 0, ss = 0;
+    for (int k = 0; k < 3; ++k) mean += (l[k] = e.seeds[static_cast<std::size_t>(k)].rows.back().heldout.loss) / 3;
+    for (double v : l) ss += (v - mean) * (v - mean);
+    const double sd = std::sqrt(ss / 2);
+    QVERIFY(std::abs(comp.heldout_loss.mean - mean) <= 1e-12 * std::abs(mean));
+    QVERIFY(std::abs(comp.heldout_loss.sd - sd) <= 1e-9 * sd);
+    QVERIFY(std::abs(comp.heldout_loss.half_width() - 4.302653 * sd / std::sqrt(3.0)) <= 1e-5 * sd);
+    // Without seeds a row is one value, no spread.
+    QCOMPARE(seed_intervals(alone.evaluation).back().heldout_loss.n, 1);
+
+    const std::vector<std::string> summary = seed_summary(e);
+    QCOMPARE(summary.size(), std::size_t(5));
+    QVERIFY2(summary[0].starts_with("3 seeds (7, 8, 9)"), summary[0].c_str());
+    QVERIFY2(summary[1].starts_with("composition − zero-shot: "), summary[1].c_str());
+    QVERIFY(seed_summary(alone.evaluation).empty());
+
+    ComposeRequest bad = req;
+    bad.name = "bad";
+    for (int n : {0, 11}) {
+      bad.seeds = n;
+      QVERIFY(error_of([&] { compose_and_store(store, bad, env); }).contains("compose.seeds"));
+    }
   }
 
   void unknownAdaptersAndTasksAreNamed() {

@@ -24,6 +24,7 @@
 #include <algorithm>
 
 #include "core/compose/hub.h"
+#include "core/compose/seeds.h"
 #include "core/io/peft.h"
 #include "core/model/checkpoint.h"
 #include "core/store/store.h"
@@ -35,6 +36,8 @@
 #include "ui/library_view.h"
 #include "ui/main_window.h"
 #include "ui/objective_plot.h"
+
+#include <qcustomplot.h>
 
 using namespace lwb;
 using namespace lwb::ui;
@@ -165,6 +168,7 @@ class TestUiCompose : public QObject {
     view.budget_box()->setValue(6);
     view.shots_box()->setValue(4);
     view.seed_box()->setValue(3);
+    view.seeds_box()->setValue(1);  // one search, then Evaluate (several seeds: searchOverSeedsShowsIntervals)
     QTest::mouseClick(view.search_button(), Qt::LeftButton);
     QVERIFY(view.busy());
     QVERIFY(view.cancel_button()->isEnabled());
@@ -327,6 +331,79 @@ class TestUiCompose : public QObject {
     QCOMPARE(view.table()->rowCount(), before + 1);
   }
 
+  // Three seeds from the Search button: every seed searched and evaluated,
+  // the table showing mean ± 95% half-width, the error-bar plot (held-out
+  // loss) and the
+  // paired verdicts; kept by Save and shown again by Open; a plain Evaluate
+  // (one set of examples) hides the intervals.
+  void searchOverSeedsShowsIntervals() {
+    ComposeView view(db());
+    view.resize(1400, 900);
+    view.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&view));
+    QVERIFY(drop_adapter(view, length, QPoint(60, 80)));
+    QVERIFY(drop_adapter(view, add, QPoint(420, 80)));
+    QCOMPARE(view.seeds_box()->value(), compose::kDefaultSeeds);
+    QVERIFY(!view.intervals_plot()->isVisible());
+    view.optimizer_box()->setCurrentText("cma-es");
+    view.budget_box()->setValue(4);
+    view.shots_box()->setValue(4);
+    view.seeds_box()->setValue(3);
+    QTest::mouseClick(view.search_button(), Qt::LeftButton);
+    QVERIFY(view.busy());
+    QVERIFY(!view.seeds_box()->isEnabled());
+    QVERIFY(wait_for_job(view));
+    QVERIFY2(view.evaluation().has_value(), qPrintable(view.status_label()->text()));
+    const compose::Evaluation e = *view.evaluation();
+    QCOMPARE(e.seeds.size(), std::size_t(3));
+    QCOMPARE(view.trace().size(), std::size_t(4));  // the first seed's search
+    QCOMPARE(view.weights(), e.composition().weights);
+    QVERIFY2(view.status_label()->text().contains("over 3 seeds"), qPrintable(view.status_label()->text()));
+
+    const std::vector<compose::RowIntervals> spread = compose::seed_intervals(e);
+    QCOMPARE(view.scores_table()->rowCount(), 4);
+    for (int r = 0; r < 4; ++r) {
+      const compose::RowIntervals& i = spread[static_cast<std::size_t>(r)];
+      QCOMPARE(i.heldout_loss.n, 3);
+      QCOMPARE(view.scores_table()->item(r, 2)->text(), QString::fromStdString(interval_text(i.heldout_loss, 1, 4)));
+      QCOMPARE(view.scores_table()->item(r, 3)->text(),
+               QString::fromStdString(interval_text(i.accuracy, 100, 1, false, "%")));
+      QVERIFY(view.scores_table()->item(r, 2)->text().contains(QString::fromUtf8("±")));
+    }
+    // Bars with error bars, one per row, at the mean held-out loss.
+    QCustomPlot* plot = view.intervals_plot();
+    QVERIFY(plot->isVisible());
+    auto* bars = qobject_cast<QCPBars*>(plot->plottable(0));
+    QVERIFY(bars);
+    QCOMPARE(bars->data()->size(), 4);
+    QCOMPARE(bars->data()->at(3)->value, spread[3].heldout_loss.mean);
+    bool has_error_bars = false;
+    for (int i = 0; i < plot->plottableCount(); ++i) has_error_bars |= qobject_cast<QCPErrorBars*>(plot->plottable(i)) != nullptr;
+    QVERIFY(has_error_bars);
+    const QString summary = view.summary_label()->text();
+    QVERIFY2(summary.contains("3 seeds (") && summary.contains(QString::fromUtf8("composition − zero-shot: ")) &&
+                 summary.contains(QString::fromUtf8("composition − best single member: ")),
+             qPrintable(summary));
+
+    QVERIFY(view.save_as("ui-seeds"));
+    const qint64 id = view.composition_id();
+    QVERIFY(view.clear_composition());
+    QVERIFY(!view.intervals_plot()->isVisible());
+    view.seeds_box()->setValue(1);
+    QVERIFY(view.open_composition(id));
+    QCOMPARE(view.seeds_box()->value(), 3);
+    QCOMPARE(view.evaluation()->seeds.size(), std::size_t(3));
+    QVERIFY(view.intervals_plot()->isVisible());
+    QCOMPARE(view.scores_table()->item(3, 2)->text(), QString::fromStdString(interval_text(spread[3].heldout_loss, 1, 4)));
+    QCOMPARE(view.summary_label()->text(), summary);
+
+    QTest::mouseClick(view.findChild<QPushButton*>("compose_evaluate"), Qt::LeftButton);
+    QVERIFY(wait_for_job(view));
+    QVERIFY(view.evaluation()->seeds.empty());
+    QVERIFY(!view.intervals_plot()->isVisible());
+    QVERIFY(!view.scores_table()->item(3, 2)->text().contains(QString::fromUtf8("±")));
+  }
+
   void cancelStopsTheSearchWithItsBestSoFar() {
     ComposeView view(db());
     view.show();
@@ -393,6 +470,8 @@ class TestUiCompose : public QObject {
     QCOMPARE(view.task_box()->currentText(), QString("count"));
     QCOMPARE(view.objective_plot()->points(), 6);
     QCOMPARE(view.scores_table()->rowCount(), 4);
+    QCOMPARE(view.evaluation()->seeds.size(), std::size_t(compose::kDefaultSeeds));  // the demo's seeds
+    QVERIFY(view.intervals_plot()->isVisible());
     const QString summary = view.summary_label()->text();
     QVERIFY2(summary.contains("composition vs zero-shot on held-out data: loss") &&
                  (summary.contains("better") || summary.contains("worse") || summary.contains("the same")),
