@@ -100,9 +100,7 @@ struct ExperimentConfig {
 };
 
 // Built-in presets: "demo" (tiny + LoRA on uppercase), "tiny-full",
-// "tiny-lora", "small-lora", "small-full", "smollm2-lora" (SmolLM2-135M-Instruct
-// + LoRA on the person-json chat task; needs `fetch smollm2`), "pretrain-tiny",
-// "pretrain-small".
+// "tiny-lora", "small-lora", "small-full", "pretrain-tiny", "pretrain-small".
 ExperimentConfig experiment_preset(const std::string& name);
 std::vector<std::string> experiment_preset_names();
 
