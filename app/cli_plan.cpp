@@ -26,7 +26,7 @@ void print_plan_usage() {
       "\n"
       "Estimates the memory of a training run per category (frozen and trainable weights,\n"
       "activations, gradients, optimiser state, workspace), per layer and in total, with the\n"
-      "formula of every term, and whether it fits a GPU. GB = 10^9 bytes; GPU sizes in GiB.\n"
+      "formula of every term, and whether it fits a GPU. Sizes in binary units (GiB = 2^30 bytes).\n"
       "\n"
       "  --model NAME|FILE   tiny, small (built-in), a shipped config (%s)\n"
       "                      or the path of an HF config.json of the LLaMA family\n"
@@ -87,12 +87,12 @@ T positive_int(const Args& a, const std::string& flag, T fallback) {
 
 double gib_bytes(double gib) { return gib * 1024 * 1024 * 1024; }
 
-// "24 GiB GPU (25.77 GB): fits, 84.3% of it".
+// "24 GiB GPU: fits, 84.3% of it".
 std::string fit_line(const MemoryPlan& plan, double gib) {
   const double need = static_cast<double>(plan.total);
   char buf[160];
-  std::snprintf(buf, sizeof(buf), "%g GiB GPU (%s): %s, %.1f%% of it", gib, format_plan_bytes(gib_bytes(gib)).c_str(),
-                need <= gib_bytes(gib) ? "fits" : "does not fit", 100 * need / gib_bytes(gib));
+  std::snprintf(buf, sizeof(buf), "%g GiB GPU: %s, %.1f%% of it", gib, need <= gib_bytes(gib) ? "fits" : "does not fit",
+                100 * need / gib_bytes(gib));
   return buf;
 }
 

@@ -11,54 +11,13 @@
 #include "app/cli_models.h"
 #include "app/terminal_progress.h"
 #include "core/common/errors.h"
-#include "core/data/instruction_data.h"
 #include "core/format/atomic_file.h"
 #include "core/infer/predict.h"
 #include "core/source/model_source.h"
+#include "core/store/run_predict.h"
 #include "core/store/store.h"
-#include "core/train/data_setup.h"
 
 namespace lwb::cli {
-
-namespace {
-
-// RFC 4180: every text field quoted, quotes doubled.
-std::string csv_field(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string csv_number(double v) {
-  if (!(v == v)) return "";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-std::string predictions_csv(const std::vector<infer::Prediction>& rows) {
-  std::string out = "index,prompt,reference,prediction,loss,exact_match,rouge_l\n";
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const infer::Prediction& r = rows[i];
-    out += std::to_string(i + 1) + "," + csv_field(r.prompt) + "," + csv_field(r.reference) + "," +
-           csv_field(r.prediction) + "," + csv_number(r.loss) + "," + (r.exact ? "1" : "0") + "," +
-           csv_number(r.rouge_l) + "\n";
-  }
-  return out;
-}
-
-// The adapter a run kept in the library (the newest, should there be several).
-std::int64_t run_adapter(Store& store, std::int64_t run_id) {
-  const RunDetail run = store.get_run(run_id);
-  for (const AdapterRow& a : store.list_adapters())
-    if (a.run_id == run_id) return a.id;
-  throw UsageError("run " + std::to_string(run_id) + " (" + run.row.status + ") kept no adapter in the library");
-}
-
-}  // namespace
 
 int cmd_predict(const Args& args) {
   args.check({"run", "adapter", "model", "data", "n", "out", "format", "prompt-field", "completion-field", "batch",
@@ -87,7 +46,7 @@ int cmd_predict(const Args& args) {
     const ExperimentConfig config = ExperimentConfig::from_json(run.config_json, "run " + args.get("run"));
     data_config = config.data;
     chat_setting = config.model.chat_template;
-    const std::int64_t id = run_adapter(store, *run_id);
+    const std::int64_t id = run_adapter_id(store, *run_id);
     adapter = NamedAdapter{"run " + args.get("run"), store.load_adapter(id), id};
   } else if (args.has("adapter")) {
     adapter = resolve_adapter(args.get("adapter"), args);
@@ -109,19 +68,12 @@ int cmd_predict(const Args& args) {
   data_config.prompt_field = args.get("prompt-field", data_config.prompt_field);
   data_config.completion_field = args.get("completion-field", data_config.completion_field);
   data_config.format = args.get("format", data_config.format);
-  // The answer is compared with what follows the prompt, so only the
-  // completion (or the assistant's turns) is scored, and long rows are left
-  // out rather than cut.
-  data_config.loss_on = "assistant";
-  data_config.overlong = "drop";
   const std::optional<data::ChatTemplate> chat = load_chat_template(g.cpu.source, chat_setting, *g.tokenizer);
-  const data::JsonlOptions read_options = jsonl_options(data_config, chat ? &*chat : nullptr);
-  const data::JsonlRead read =
-      data::read_jsonl(args.get("data"), *g.tokenizer, read_options, static_cast<int>(g.model().config().max_seq));
-  for (const std::string& note : read.notes()) std::fprintf(stderr, "note: %s\n", terminal_text(note, true).c_str());
-  if (read.rows.empty()) throw DataError(args.get("data") + ": no usable rows (" + std::to_string(read.nonblank) + " rows)");
-  std::vector<data::Example> examples;
-  for (const data::JsonlRead::Row& row : read.rows) examples.push_back(row.rendered.example);
+  std::vector<std::string> notes;
+  std::vector<data::Example> examples =
+      read_prediction_examples(args.get("data"), data_config, chat ? &*chat : nullptr, *g.tokenizer,
+                               static_cast<int>(g.model().config().max_seq), &notes);
+  for (const std::string& note : notes) std::fprintf(stderr, "note: %s\n", terminal_text(note, true).c_str());
   if (n > 0 && static_cast<std::size_t>(n) < examples.size()) examples.resize(static_cast<std::size_t>(n));
 
   install_stop_handler();

@@ -86,6 +86,11 @@ void TerminalProgress::on_step(const StepEvent& e) {
     last_eval_loss_ = e.eval->loss;
     last_eval_acc_ = e.eval->accuracy;
   }
+  // Samples during training, one line each (newlines in a prompt or an
+  // answer shown escaped, so that every sample stays one line).
+  for (const TrainingSample& s : e.samples)
+    std::printf("%s%s sample %d at step %lld: %s => %s\n", tty_ ? "\r\x1b[K" : "", label_.c_str(), s.prompt + 1,
+                static_cast<long long>(e.step), terminal_text(s.prompt_text).c_str(), terminal_text(s.answer).c_str());
   const double eta = e.step > 0 ? e.elapsed_s / e.step * (e.total_steps - e.step) : NAN;
   char evals[64] = "";
   if (last_eval_loss_ >= 0) {

@@ -8,6 +8,14 @@
 // previewed as the run will read it (core/train/data_setup.h); a model or a
 // data file that cannot be read is a problem of its field like any other.
 // The Fetch button downloads a known real model (core/source/downloads.h).
+//
+// The form reads top to bottom, one section after another, with a jump list
+// of the sections on its left and the facts, the memory estimate and the
+// problems on its right. Problems are said with the form's labels, not the
+// config's keys, and each links to its field. A method's own options sit on
+// its page of a stack as tall as the tallest, and the shared settings a
+// method does not use are disabled, not hidden, so switching the method does
+// not move the form.
 #include <QWidget>
 #include <atomic>
 #include <functional>
@@ -19,6 +27,9 @@
 #include "core/train/experiment_config.h"
 
 class QLabel;
+class QListWidget;
+class QScrollArea;
+class QStackedWidget;
 class QFormLayout;
 class QGroupBox;
 class QComboBox;
@@ -37,6 +48,9 @@ class TargetPicker;
 class ExperimentForm : public QWidget {
   Q_OBJECT
  public:
+  // Model, Data, Method, Optimizer and schedule, Training, Samples during training.
+  static constexpr int kSections = 6;
+
   explicit ExperimentForm(QWidget* parent = nullptr);
 
   const ExperimentConfig& config() const { return config_; }
@@ -48,6 +62,16 @@ class ExperimentForm : public QWidget {
   QWidget* editor(const std::string& key) const;
   // Sets a key as if typed into its editor.
   void set_field(const std::string& key, const QString& value);
+  // The row label of a key's editor (the key itself when the form has none).
+  QString label(const std::string& key) const;
+  // The problem of a field as the form says it: "Label: message", with every
+  // config key the message names replaced by its label; empty when none.
+  QString problem_text(const std::string& field) const;
+  // Scrolls to a key's editor and gives it the focus (the problems' links).
+  void show_field(const std::string& key);
+  // The section jump list and the scrolled column (tests, screenshots).
+  QListWidget* sections() const { return sections_; }
+  QScrollArea* scroll_area() const { return scroll_; }
   QLabel* facts_label() const { return facts_; }
   QLabel* problems_label() const { return problems_label_; }
   // The planner's estimate of the config's memory, against its device's free memory.
@@ -66,17 +90,23 @@ class ExperimentForm : public QWidget {
  private:
   struct Binding {
     std::string key;
+    QString label;
     QWidget* widget;
+    QWidget* frame;  // around the editor: outlined when the field has a problem
     std::function<QString()> read;
     std::function<void(const QString&)> write;
   };
-  void add_line(QFormLayout* form, const std::string& key, const QString& label, const QString& tip = {});
-  void add_int(QFormLayout* form, const std::string& key, const QString& label, int lo, int hi);
-  // `beside`: a widget in the same row, right of the combo box.
-  void add_combo(QFormLayout* form, const std::string& key, const QString& label, const QStringList& items,
-                 bool editable = false, QWidget* beside = nullptr);
-  void add_check(QFormLayout* form, const std::string& key, const QString& label);
-  QWidget* targets_editor();
+  // Every editor's row: its label, its tooltip (`tip`, for a researcher) and
+  // its frame; `beside`: a widget in the same row, right of the editor.
+  void add_row(QFormLayout* form, const std::string& key, const QString& label, const QString& tip, QWidget* editor,
+               std::function<QString()> read, std::function<void(const QString&)> write, QWidget* beside = nullptr);
+  void add_line(QFormLayout* form, const std::string& key, const QString& label, const QString& tip);
+  void add_int(QFormLayout* form, const std::string& key, const QString& label, const QString& tip, int lo, int hi);
+  void add_combo(QFormLayout* form, const std::string& key, const QString& label, const QString& tip,
+                 const QStringList& items, bool editable = false, QWidget* beside = nullptr);
+  void add_check(QFormLayout* form, const std::string& key, const QString& label, const QString& tip);
+  void add_targets(QFormLayout* form, const std::string& key, const QString& label, const QString& tip);
+  const Binding* binding(const std::string& key) const;
   void edited(const std::string& key, const QString& value);
   void refresh();
   void update_visibility();
@@ -92,9 +122,12 @@ class ExperimentForm : public QWidget {
   std::map<std::string, std::string> parse_errors_;
   std::map<std::string, std::string> problems_;
   std::map<std::string, std::pair<QFormLayout*, QWidget*>> rows_;  // for showing/hiding rows
-  QFormLayout* forms_[5] = {};
+  QFormLayout* forms_[kSections] = {};
+  QGroupBox* boxes_[kSections] = {};
+  QListWidget* sections_;
+  QScrollArea* scroll_;
+  QStackedWidget* method_pages_;  // one page per variant, in variants() order
   TargetPicker* targets_;
-  QGroupBox* method_box_;
   QLabel* facts_;
   QLabel* memory_;
   QLabel* problems_label_;

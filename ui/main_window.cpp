@@ -1,5 +1,6 @@
 #include "ui/main_window.h"
 
+#include <algorithm>
 #include <qcustomplot.h>
 
 #include <QAction>
@@ -31,6 +32,7 @@
 #include "core/train/trainer.h"
 #include "ui/adapter_library.h"
 #include "ui/comparison_view.h"
+#include "ui/chat_view.h"
 #include "ui/compose_view.h"
 #include "ui/experiment_form.h"
 #include "ui/library_view.h"
@@ -41,6 +43,7 @@
 #include "ui/run_compare.h"
 #include "ui/run_queue.h"
 #include "ui/runs_view.h"
+#include "ui/samples_view.h"
 #include "ui/training_stats_view.h"
 #include "ui/variant_view.h"
 
@@ -112,6 +115,8 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   below_->setObjectName("monitor_below");
   below_->addTab(variant_, tr("Method view"));
   below_->addTab(stats_, tr("Layers and weights"));
+  samples_ = new SamplesView;
+  below_->addTab(samples_, tr("Samples"));
   log_ = new QPlainTextEdit;
   log_->setObjectName("run_log");
   log_->setReadOnly(true);
@@ -152,6 +157,8 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   tabs_->addTab(studies_, tr("Studies"));
   compose_ = new ComposeView(db_);
   tabs_->addTab(compose_, tr("Compose"));
+  chat_ = new ChatView(db_);
+  tabs_->addTab(chat_, tr("Chat"));
   planner_ = new PlannerView;
   tabs_->addTab(planner_, tr("Planner"));
   setCentralWidget(tabs_);
@@ -167,6 +174,7 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   connect(queue_view_, &QueueView::run_requested, this, &MainWindow::run_queue);
   connect(queue_view_, &QueueView::pause_requested, this, &MainWindow::pause_queue);
   connect(form_, &ExperimentForm::config_changed, this, &MainWindow::update_start_enabled);
+  connect(form_, &ExperimentForm::config_changed, this, &MainWindow::update_preset_label);
   connect(runs_, &RunsView::clone_requested, this, [this](const ExperimentConfig& c) {
     form_->set_config(c);
     tabs_->setCurrentIndex(0);
@@ -187,6 +195,7 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
     if (tabs_->widget(i) == runs_) runs_->refresh();
     if (tabs_->widget(i) == library_) library_->refresh();
   });
+  set_preset(QString::fromStdString(form_->config().name), {});
   update_start_enabled();
 }
 
@@ -202,7 +211,7 @@ void MainWindow::build_toolbar() {
   bar->addWidget(new QLabel(tr(" Preset: ")));
   bar->addWidget(presets_);
   refresh_presets();
-  connect(presets_, &QComboBox::activated, this, [this](int) { load_preset(presets_->currentText()); });
+  connect(presets_, &QComboBox::activated, this, &MainWindow::load_preset);
   bar->addSeparator();
   start_ = new QPushButton(tr("Start"));
   start_->setObjectName("start");
@@ -280,20 +289,55 @@ void MainWindow::build_menus() {
   }
 }
 
+// Items: the built-in presets by name, then the saved files (their path as
+// the item's data); the plain name is kept apart, the text may say "(edited)".
+constexpr int kPresetNameRole = Qt::UserRole + 1;
+
 void MainWindow::refresh_presets() {
   presets_->clear();
+  auto add = [this](const QString& name, const QVariant& file) {
+    presets_->addItem(name, file);
+    presets_->setItemData(presets_->count() - 1, name, kPresetNameRole);
+  };
   for (const auto& n : experiment_preset_names())
-    if (n.rfind("pretrain", 0) != 0) presets_->addItem(QString::fromStdString(n));
+    if (n.rfind("pretrain", 0) != 0) add(QString::fromStdString(n), {});
   const QDir dir(presets_dir());
   for (const QString& f : dir.entryList({"*.json"}, QDir::Files, QDir::Name))
-    presets_->addItem(QFileInfo(f).completeBaseName(), dir.filePath(f));
+    add(QFileInfo(f).completeBaseName(), QFileInfo(dir.filePath(f)).absoluteFilePath());
 }
 
-void MainWindow::load_preset(const QString& name) {
+void MainWindow::set_preset(const QString& name, const QString& file) {
+  refresh_presets();
+  const QString path = file.isEmpty() ? QString() : QFileInfo(file).absoluteFilePath();
+  int i = path.isEmpty() ? presets_->findData(name, kPresetNameRole) : presets_->findData(path);
+  if (i < 0) {
+    presets_->addItem(name, path.isEmpty() ? QVariant() : QVariant(path));
+    i = presets_->count() - 1;
+    presets_->setItemData(i, name, kPresetNameRole);
+  }
+  presets_->setCurrentIndex(i);
+  preset_name_ = name;
+  preset_json_ = form_->config().to_json();
+  update_preset_label();
+}
+
+void MainWindow::update_preset_label() {
+  const int i = presets_->currentIndex();
+  if (i < 0 || presets_->itemData(i, kPresetNameRole).toString() != preset_name_) return;
+  presets_->setItemText(i, form_->config().to_json() == preset_json_ ? preset_name_
+                                                                     : tr("%1 (edited)").arg(preset_name_));
+}
+
+void MainWindow::load_preset(int index) {
+  const QString name = presets_->itemData(index, kPresetNameRole).toString();
+  const QVariant file = presets_->itemData(index);
+  if (file.isValid()) {
+    open_config_from(file.toString());
+    return;
+  }
   try {
-    const QVariant file = presets_->currentData();
-    form_->set_config(file.isValid() ? ExperimentConfig::load(file.toString().toStdString())
-                                     : experiment_preset(name.toStdString()));
+    form_->set_config(experiment_preset(name.toStdString()));
+    set_preset(name, {});
   } catch (const std::exception& e) {
     QMessageBox::warning(this, tr("Preset"), QString::fromUtf8(e.what()));
   }
@@ -304,24 +348,35 @@ void MainWindow::save_config() {
   const QString f = QFileDialog::getSaveFileName(
       this, tr("Save experiment"), presets_dir() + "/" + QString::fromStdString(safe_file_name(form_->config().name)) + ".json",
       "JSON (*.json)");
-  if (f.isEmpty()) return;
+  if (!f.isEmpty()) save_config_to(f);
+}
+
+bool MainWindow::save_config_to(const QString& file) {
   try {
-    form_->config().save(f.toStdString());
-    refresh_presets();
-    log(tr("saved %1").arg(f));
+    form_->config().save(file.toStdString());
   } catch (const std::exception& e) {
     QMessageBox::warning(this, tr("Save"), QString::fromUtf8(e.what()));
+    return false;
   }
+  set_preset(QFileInfo(file).completeBaseName(), file);
+  log(tr("saved %1").arg(file));
+  return true;
 }
 
 void MainWindow::open_config() {
   const QString f = QFileDialog::getOpenFileName(this, tr("Open experiment"), presets_dir(), "JSON (*.json)");
-  if (f.isEmpty()) return;
+  if (!f.isEmpty()) open_config_from(f);
+}
+
+bool MainWindow::open_config_from(const QString& file) {
   try {
-    form_->set_config(ExperimentConfig::load(f.toStdString()));
+    form_->set_config(ExperimentConfig::load(file.toStdString()));
   } catch (const std::exception& e) {
     QMessageBox::warning(this, tr("Open"), QString::fromUtf8(e.what()));
+    return false;
   }
+  set_preset(QFileInfo(file).completeBaseName(), file);
+  return true;
 }
 
 void MainWindow::update_start_enabled() {
@@ -335,7 +390,7 @@ void MainWindow::update_start_enabled() {
     start_reason_->setText(tr("A run is in progress (%1).").arg(run_label_));
   } else if (!ok) {
     start_reason_->setText(tr("<span style='color:#d62728'>Cannot start: %1</span>")
-                               .arg(QString::fromStdString(form_->problems().begin()->second).toHtmlEscaped()));
+                               .arg(form_->problem_text(form_->problems().begin()->first).toHtmlEscaped()));
   } else if (needs_pretraining(form_->config())) {
     const ExperimentConfig pre = experiment_preset("pretrain-" + form_->config().model.preset);
     start_reason_->setText(
@@ -386,6 +441,10 @@ void MainWindow::start_item(qint64 key) {
   memory_->clear();
   variant_->clear();
   stats_->clear();
+  samples_->clear(config.train.samples > 0
+                      ? tr("The first answers come at step %1.").arg(std::min<std::int64_t>(config.train.sample_every,
+                                                                                             config.train.steps))
+                      : tr("No samples in this run: set Samples during training in Setup."));
   // The layer statistics until the method reports something of its own
   // (plain LoRA and full fine-tuning never do).
   below_->setCurrentWidget(stats_);
@@ -502,6 +561,7 @@ void MainWindow::on_step(const lwb::StepEvent& e) {
   if (e.memory) memory_->set_snapshot(*e.memory);
   if (e.device_total_bytes > 0) memory_->add_device_point(step, e.device_used_bytes, e.device_total_bytes);
   if (!e.layer_grad_norms.empty()) stats_->add_layer_norms(step, e.layer_grad_norms);
+  samples_->add(e.step, e.samples);
   for (const VariantEvent& v : e.variant_events) {
     if (!method_view_shown_ && !v.kind.starts_with("train.")) {
       below_->setCurrentWidget(variant_);

@@ -1,14 +1,16 @@
 #pragma once
 // The workbench window: experiment setup, the live monitor (loss, the
-// variant's view, per-layer gradient norms and weight histograms), the memory
-// breakdown, the run history compared as in TensorBoard, the run queue, the
-// adapter library with its tools, comparisons over seeds and the built-in
-// studies (ComparisonView), LoRAHub compositions and the memory planner. A
-// menu bar with the usual shortcuts (Ctrl+O, Ctrl+S, Ctrl+Q, F5 start, Esc
-// stop). Thin views over core; training runs in a TrainingWorker thread, one
-// run after another from the RunQueue. A base that is not cached yet is
-// pretrained first, as a run like any other (plotted, timed, stoppable,
-// resumable), and the Setup tab says so before Start.
+// variant's view, per-layer gradient norms and weight histograms, samples
+// during training), the memory breakdown, the run history compared as in
+// TensorBoard, the run queue, the adapter library with its tools,
+// comparisons over seeds and the built-in studies (ComparisonView), LoRAHub
+// compositions, a chat with the base and adapters side by side (ChatView)
+// and the memory planner. A menu bar with the usual shortcuts (Ctrl+O,
+// Ctrl+S, Ctrl+Q, F5 start, Esc stop). Thin views over core; training runs
+// in a TrainingWorker thread, one run after another from the RunQueue. A
+// base that is not cached yet is pretrained first, as a run like any other
+// (plotted, timed, stoppable, resumable), and the Setup tab says so before
+// Start.
 #include <QMainWindow>
 #include <filesystem>
 #include <memory>
@@ -37,8 +39,10 @@ class RunQueue;
 class QueueView;
 class LibraryView;
 class ComposeView;
+class ChatView;
 class PlannerView;
 class ComparisonView;
+class SamplesView;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -52,11 +56,13 @@ class MainWindow : public QMainWindow {
   MemoryView* memory_view() const { return memory_; }
   VariantView* variant_view() const { return variant_; }
   TrainingStatsView* stats_view() const { return stats_; }
+  SamplesView* samples_view() const { return samples_; }
   RunsView* runs_view() const { return runs_; }
   RunQueue* queue() const { return queue_; }
   QueueView* queue_view() const { return queue_view_; }
   LibraryView* library_view() const { return library_; }
   ComposeView* compose_view() const { return compose_; }
+  ChatView* chat_view() const { return chat_; }
   ComparisonView* compare_view() const { return compare_; }
   ComparisonView* studies_view() const { return studies_; }
   PlannerView* planner_view() const { return planner_; }
@@ -65,6 +71,12 @@ class MainWindow : public QMainWindow {
   QPushButton* pause_button() const { return pause_; }
   QPushButton* stop_button() const { return stop_; }
   QLabel* start_reason() const { return start_reason_; }
+  // The toolbar's preset box: the preset or file the form came from, with
+  // "(edited)" once the form differs from it.
+  QComboBox* presets_box() const { return presets_; }
+  // Save as / Open without their dialogs; false (and a message) on failure.
+  bool save_config_to(const QString& file);
+  bool open_config_from(const QString& file);
   QLabel* status_label() const { return status_; }
   QLabel* speed_label() const { return speed_; }
   QAction* start_action() const { return start_action_; }
@@ -104,10 +116,14 @@ class MainWindow : public QMainWindow {
   void on_step(const lwb::StepEvent& e);
   void on_finished(const lwb::RunResult& r, qint64 run_id, const QString& adapter);
   void log(const QString& line);
-  void load_preset(const QString& name);
+  void load_preset(int index);
   void save_config();
   void open_config();
   void refresh_presets();
+  // Selects (adding when missing) the preset `name`, or the file, as what the
+  // form now holds.
+  void set_preset(const QString& name, const QString& file);
+  void update_preset_label();
 
   std::filesystem::path db_;
   QTabWidget* tabs_;
@@ -116,16 +132,20 @@ class MainWindow : public QMainWindow {
   MemoryView* memory_;
   VariantView* variant_;
   TrainingStatsView* stats_;
+  SamplesView* samples_;  // samples during training, beside the method view
   QTabWidget* below_;  // the method view and the layer statistics, under the loss plot
   RunsView* runs_;
   RunQueue* queue_;
   QueueView* queue_view_;
   LibraryView* library_;
   ComposeView* compose_;
+  ChatView* chat_;
   ComparisonView* compare_;
   ComparisonView* studies_;
   PlannerView* planner_;
   QComboBox* presets_;
+  QString preset_name_;      // of the form's config as loaded, saved or opened
+  std::string preset_json_;  // that config, to see edits
   QPushButton* start_;
   QPushButton* pause_;
   QPushButton* stop_;

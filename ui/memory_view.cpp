@@ -6,6 +6,7 @@
 #include <QVBoxLayout>
 #include <algorithm>
 
+#include "core/plan/planner.h"
 #include "ui/plot_style.h"
 
 namespace lwb::ui {
@@ -106,15 +107,7 @@ void CategoryBars::clear() {
 
 int CategoryBars::stacks() const { return bars_[0]->data()->size(); }
 
-QString format_bytes(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
-    ++u;
-  }
-  return QString("%1 %2").arg(bytes, 0, 'f', u == 0 ? 0 : 1).arg(units[u]);
-}
+QString format_bytes(double bytes) { return QString::fromStdString(format_plan_bytes(bytes, 1)); }
 
 MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
   bars_ = new QCustomPlot(this);

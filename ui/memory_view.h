@@ -81,7 +81,7 @@ class MemoryView : public QWidget {
   double ledger_total_ = 0;  // bytes, of the last snapshot
 };
 
-// "12.3 MiB"
+// "12.3 MiB": binary units with one decimal, the planner's format (every view uses it)
 QString format_bytes(double bytes);
 
 }  // namespace lwb::ui

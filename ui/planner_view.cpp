@@ -174,7 +174,8 @@ QWidget* PlannerView::build_knobs() {
   });
   lisa_ = new QPushButton(tr("LISA LLaMA-2-7B"));
   lisa_->setToolTip(tr("The LISA paper's memory comparison (Figure 3): full fine-tuning vs LoRA rank 128 on all "
-                       "projections, batch 1 x 512 tokens, pure bf16, PyTorch eager; ~60 GB vs ~23 GB"));
+                       "projections, batch 1 x 512 tokens, pure bf16, PyTorch eager; ~60 GB vs ~23 GB as published "
+                       "(decimal GB, about 56 GiB vs 21 GiB)"));
   lisa_->setEnabled(model_box_->findText("llama-2-7b") >= 0);
   connect(lisa_, &QPushButton::clicked, this, [this] {
     select_model("llama-2-7b");

@@ -64,6 +64,7 @@ class PlannerView : public QWidget {
   QCustomPlot* layers_plot() const { return layers_plot_; }
   const CategoryBars& layer_bars() const { return *layer_bars_; }
   QLabel* error_label() const { return error_; }
+  QLabel* summary_label() const { return summary_; }
   QPlainTextEdit* terms_text() const { return terms_; }
   QPushButton* lisa_button() const { return lisa_; }
 

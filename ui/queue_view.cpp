@@ -190,8 +190,10 @@ void QueueView::ask_sweep() {
   QDialog dialog(this);
   dialog.setWindowTitle(tr("Sweep around %1").arg(QString::fromStdString(base.name)));
   auto* ranks = new QLineEdit(QString::number(base.adapter.r));
+  ranks->setObjectName("sweep_ranks");
   ranks->setToolTip(tr("Ranks r, separated by commas: 4, 8, 16"));
   auto* alphas = new QLineEdit(QString::fromStdString(base.get("adapter.alpha")));
+  alphas->setObjectName("sweep_alphas");
   alphas->setToolTip(tr("lora_alpha values, separated by commas (the scaling is alpha / r, rsLoRA alpha / sqrt r)"));
   auto* methods = new QWidget;
   auto* methods_row = new QHBoxLayout(methods);

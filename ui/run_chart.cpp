@@ -32,6 +32,8 @@ RunChart::RunChart(RunMetric metric, QWidget* parent) : QWidget(parent) {
   plot_->legend->setVisible(false);
   auto* png = new QPushButton(tr("PNG..."));
   auto* csv = new QPushButton(tr("CSV..."));
+  png->setObjectName("chart_png");
+  csv->setObjectName("chart_csv");
   png->setToolTip(tr("Save this chart as a PNG (its legend below the axes)"));
   csv->setToolTip(tr("Save the points of this chart (raw and smoothed) as CSV"));
   connect(png, &QPushButton::clicked, this, [this] {

@@ -19,6 +19,7 @@
 #include <QPushButton>
 #include <QSlider>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QTextStream>
 #include <QVBoxLayout>
@@ -27,7 +28,9 @@
 #include "core/store/store.h"
 #include "ui/memory_view.h"
 #include "ui/plot_style.h"
+#include "ui/predict_view.h"
 #include "ui/run_chart.h"
+#include "ui/samples_view.h"
 
 namespace lwb::ui {
 
@@ -181,9 +184,22 @@ RunsView::RunsView(std::filesystem::path db, QWidget* parent) : QWidget(parent),
   right_layout->addLayout(controls);
   right_layout->addWidget(charts, 1);
 
+  // Beside the charts, what one selected run said: its samples during
+  // training and Evaluate & Predict.
+  samples_ = new SamplesView;
+  predict_ = new PredictView(db_);
+  connect(predict_, &PredictView::predicted, this, [this] { status_->setText(predict_->status_label()->text()); });
+  pages_ = new QTabWidget;
+  pages_->setObjectName("runs_pages");
+  pages_->addTab(right, tr("Charts"));
+  pages_->addTab(samples_, tr("Samples"));
+  pages_->addTab(predict_, tr("Evaluate && Predict"));
+  connect(table_, &QTableWidget::itemSelectionChanged, this, &RunsView::show_selected_run);
+  show_selected_run();
+
   auto* split = new QSplitter(Qt::Horizontal);
   split->addWidget(left);
-  split->addWidget(right);
+  split->addWidget(pages_);
   split->setStretchFactor(0, 2);
   split->setStretchFactor(1, 3);
   auto* layout = new QVBoxLayout(this);
@@ -191,6 +207,23 @@ RunsView::RunsView(std::filesystem::path db, QWidget* parent) : QWidget(parent),
 }
 
 RunsView::~RunsView() = default;
+
+void RunsView::show_selected_run() {
+  const std::vector<std::int64_t> selected = selected_runs();
+  const std::int64_t run = selected.size() == 1 ? selected.front() : 0;
+  if (run == shown_run_) return;
+  shown_run_ = run;
+  predict_->set_run(run);
+  if (run == 0) {
+    samples_->clear(tr("Select one run to see its samples during training."));
+    return;
+  }
+  try {
+    samples_->set_rows(Store(db_).run_samples(run));
+  } catch (const std::exception& e) {
+    samples_->clear(QString::fromStdString(e.what()));
+  }
+}
 
 std::int64_t RunsView::id_at(int row) const { return table_->item(row, kId)->data(Qt::UserRole).toLongLong(); }
 
@@ -251,6 +284,8 @@ void RunsView::refresh() {
   apply_filter();
   status_->setText(tr("%1 runs in %2").arg(runs.size()).arg(QString::fromStdString(db_.string())));
   redraw();
+  shown_run_ = -1;  // read again: a live run has more samples, a deleted one none
+  show_selected_run();
 }
 
 void RunsView::select_runs(const std::vector<std::int64_t>& run_ids) {

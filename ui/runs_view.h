@@ -5,7 +5,8 @@
 // match, gradient norm, learning rate, tokens/s, memory) with smoothing and
 // log scale, against step, relative or wall time; a table of the
 // hyperparameters that differ between the shown runs; CSV/JSON/PNG
-// downloads; the command that reproduces a run. Actions (config, clone,
+// downloads; the command that reproduces a run. Beside the charts, the one
+// selected run's samples during training and Evaluate & Predict. Actions (config, clone,
 // resume, delete) act on the selected runs, and the selection follows run
 // ids, not row positions, across refreshes: a destructive action names what
 // it deletes.
@@ -27,6 +28,7 @@ class QLabel;
 class QLineEdit;
 class QPushButton;
 class QSlider;
+class QTabWidget;
 class QTableWidget;
 
 namespace lwb {
@@ -36,6 +38,8 @@ struct RunDetail;
 namespace lwb::ui {
 
 class RunChart;
+class SamplesView;
+class PredictView;
 
 class RunsView : public QWidget {
   Q_OBJECT
@@ -67,6 +71,10 @@ class RunsView : public QWidget {
   RunChart* chart(int i) const { return charts_[i]; }
   QCustomPlot* plot() const;  // the first chart's
   QLabel* status_label() const { return status_; }
+  // Charts, Samples, Evaluate & Predict.
+  QTabWidget* pages() const { return pages_; }
+  SamplesView* samples_view() const { return samples_; }
+  PredictView* predict_view() const { return predict_; }
   int visible_rows() const;
 
  signals:
@@ -87,6 +95,8 @@ class RunsView : public QWidget {
   void resume_selected();
   void download_selected(bool json);
   void apply_filter();
+  // The samples and Evaluate & Predict follow the selection when it is one run.
+  void show_selected_run();
   void redraw();
   void fill_hparams(const std::vector<const RunData*>& runs);
   const RunData* data_of(std::int64_t run_id);
@@ -101,6 +111,10 @@ class RunsView : public QWidget {
   QLabel* smoothing_label_;
   RunChart* charts_[kCharts];
   QLabel* status_;
+  QTabWidget* pages_;
+  SamplesView* samples_;
+  PredictView* predict_;
+  std::int64_t shown_run_ = -1;  // whose samples and predictions are shown (0: none)
   std::map<std::int64_t, RunData> cache_;  // read once per refresh
   std::set<std::int64_t> known_;           // ids listed before: new ones are shown at once
   std::set<std::int64_t> shown_;           // checked

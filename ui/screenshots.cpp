@@ -5,14 +5,21 @@
 #include <QDir>
 #include <QElapsedTimer>
 #include <QListWidget>
+#include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScrollArea>
+#include <QSpinBox>
 #include <QTabWidget>
 #include <QThread>
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 
+#include "core/source/downloads.h"
+#include "core/source/model_source.h"
 #include "core/store/store.h"
 #include "ui/adapter_library.h"
+#include "ui/chat_view.h"
 #include "ui/compose_canvas.h"
 #include "ui/comparison_view.h"
 #include "ui/compose_view.h"
@@ -24,8 +31,10 @@
 #include "ui/run_chart.h"
 #include "ui/main_window.h"
 #include "ui/planner_view.h"
+#include "ui/predict_view.h"
 #include "ui/run_queue.h"
 #include "ui/runs_view.h"
+#include "ui/samples_view.h"
 #include "ui/training_worker.h"
 
 namespace lwb::ui {
@@ -56,7 +65,11 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   QApplication::setApplicationName("lora-workbench");
   QDir().mkpath(dir);
   MainWindow window;
-  window.form()->set_config(experiment_preset("demo"));
+  // With samples during training, for the Monitor's Samples tab.
+  ExperimentConfig demo = experiment_preset("demo");
+  demo.train.samples = 4;
+  demo.train.sample_every = 20;
+  window.form()->set_config(demo);
   window.resize(kSizes[0]);
   window.show();
   int failures = 0, finished = 0;
@@ -95,6 +108,16 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
     return 0;
   }
   grab(0, "setup");
+  {
+    // The form with a problem: its field outlined, the message in the form's labels.
+    const ExperimentConfig demo = window.form()->config();
+    window.form()->set_field("adapter.method", "adalora");
+    window.form()->set_field("adapter.adalora.tinit", "1000");
+    window.form()->show_field("adapter.adalora.tinit");
+    grab(0, "setup-problem");
+    window.form()->set_config(demo);
+    window.form()->scroll_area()->ensureVisible(0, 0);
+  }
   const bool pretrain_first = MainWindow::needs_pretraining(window.form()->config());
   window.start_button()->click();
   if (pretrain_first) {
@@ -107,6 +130,9 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   wait_for([&] { return window.loss_plot()->train_points() >= steps || (finished > base_runs && !window.training()); },
            1800000);
   grab(1, "monitor");
+  QTabWidget* below = window.findChild<QTabWidget*>("monitor_below");
+  if (below) below->setCurrentWidget(window.samples_view());
+  grab(1, "monitor-samples");
   grab(tab(window.memory_view()), "memory");
   window.stop_button()->click();
   wait_for([&] { return finished > base_runs; }, 600000);
@@ -132,7 +158,6 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   window.queue()->add(full);
   grab(tab(window.queue_view()), "queue");
   // Each shown at its end: the queue pauses after the AdaLoRA run, then runs the rest.
-  QTabWidget* below = window.findChild<QTabWidget*>("monitor_below");
   const int before_queue = finished;
   window.run_queue();
   window.pause_queue();
@@ -152,6 +177,19 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   window.runs_view()->set_x_axis(XAxis::RelativeTime);
   window.runs_view()->chart(1)->set_metric(RunMetric::ExactMatch);
   grab(tab(window.runs_view()), "runs-time");
+  // The demo run's samples, then Evaluate & Predict on its held-out split.
+  std::int64_t demo_id = 0;
+  for (const RunRow& r : Store(Store::default_path()).list_runs())
+    if (r.experiment == demo.name) demo_id = r.id;
+  window.runs_view()->select_runs({demo_id});
+  window.runs_view()->pages()->setCurrentWidget(window.runs_view()->samples_view());
+  grab(tab(window.runs_view()), "runs-samples");
+  PredictView* predict = window.runs_view()->predict_view();
+  window.runs_view()->pages()->setCurrentWidget(predict);
+  predict->count_box()->setValue(40);
+  if (predict->start()) wait_for([&] { return !predict->busy(); }, 1800000);
+  grab(tab(window.runs_view()), "runs-predict");
+  window.runs_view()->pages()->setCurrentIndex(0);
   grab(tab(window.queue_view()), "queue-done");
 
   // A resize in the library, then its energy plot.
@@ -180,6 +218,40 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   window.tabs()->setCurrentIndex(tab(compose));
   compose->canvas()->show_all();
   grab(tab(compose), "compose");
+
+  // The Chat tab: the base and the demo's two adapters answer one prompt side
+  // by side; then SmolLM2 with an adapter trained on it, when the data folder
+  // has both (LWB_DATA_DIR).
+  ChatView* chat = window.chat_view();
+  auto chat_turn = [&](const QString& base, const std::vector<std::int64_t>& ids, const QString& system,
+                       const QString& prompt, const char* name) {
+    window.tabs()->setCurrentIndex(tab(chat));
+    chat->refresh();
+    chat->base_box()->setCurrentText(base);
+    for (int slot = 0; slot < ChatView::kMaxAdapters; ++slot) chat->adapter_box(slot)->setCurrentIndex(0);
+    int slot = 0;
+    for (const std::int64_t id : ids)
+      for (const AdapterRow& a : adapters)
+        if (a.id == id && id) chat->choose_adapter(slot++, QString::fromStdString(a.name));
+    chat->max_new_box()->setValue(40);
+    chat->system_edit()->setPlainText(system);
+    chat->prompt_edit()->setPlainText(prompt);
+    if (chat->send()) wait_for([&] { return !chat->busy(); }, 600000);
+    chat->template_button()->setChecked(true);
+    grab(tab(chat), name);
+    chat->template_button()->setChecked(false);
+  };
+  // The tiny model's context is 128 bytes: no system prompt there.
+  chat_turn("tiny", {lora, adalora}, "", "uppercase: hello world", "chat");
+  const std::vector<std::string> presets = available_model_presets(SourceEnvironment{}.data_folder());
+  if (std::find(presets.begin(), presets.end(), "smollm2-135m") != presets.end()) {
+    std::int64_t smollm2 = 0;
+    for (const AdapterRow& a : adapters)
+      if (a.base_model.find("smollm2") != std::string::npos) smollm2 = a.id;
+    if (smollm2)
+      chat_turn("smollm2-135m", {smollm2}, "You are a concise assistant.", "Name three primary colours.",
+                "chat-smollm2");
+  }
 
   grab(tab(window.planner_view()), "planner-tiny");
   window.planner_view()->lisa_button()->click();

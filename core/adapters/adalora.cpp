@@ -247,9 +247,9 @@ void validate_adalora(const AdapterConfig& c, const ModelConfig&, std::int64_t t
     throw ConfigError("adapter.adalora.target_r", "target rank " + std::to_string(a.target_r) +
                                                       " exceeds the initial rank adapter.r = " + std::to_string(c.r));
   if (a.tinit >= total_steps - a.tfinal)
-    throw ConfigError("adapter.adalora.tinit", "tinit (" + std::to_string(a.tinit) +
-                                                   ") must be below train.steps - tfinal (" +
-                                                   std::to_string(total_steps - a.tfinal) + ") so the budget can shrink");
+    throw ConfigError("adapter.adalora.tinit", std::to_string(a.tinit) +
+                                                   " must be below train.steps - adapter.adalora.tfinal = " +
+                                                   std::to_string(total_steps - a.tfinal) + " so the budget can shrink");
 }
 
 }  // namespace
@@ -262,21 +262,32 @@ const VariantDescriptor& adalora_variant() {
     VariantDescriptor v;
     v.name = "adalora";
     v.title = "AdaLoRA";
+    v.description =
+        "adaptive budget (Zhang et al. 2023): each module's update is P·diag(E)·Q in SVD form; every deltaT steps "
+        "the triplets of least importance (a smoothed |weight × gradient|) are masked, so the total rank shrinks "
+        "from r to the target and goes where it matters most";
     v.options = {
         {"adalora.target_r", FieldKind::Int, double(o.target_r), 1, kInf, false, false, std::numeric_limits<std::int32_t>::max(), "Target rank",
-         "the average rank per module the budget shrinks to (PEFT's target_r; adapter.r is its init_r)"},
+         "the average rank per module the budget shrinks to by the end (PEFT's target_r); the total budget is "
+         "target rank × modules, and adapter.r is the rank each module starts from (init_r)"},
         {"adalora.tinit", FieldKind::Int, double(o.tinit), 0, kInf, false, false, kSteps, "tinit (steps)",
-         "steps of warm-up before the budget starts to shrink"},
+         "t_i in the paper: steps trained at the full initial rank before any triplet is pruned, so the importance "
+         "scores settle first (the paper's schedule is cubic from t_i to T - t_f)"},
         {"adalora.tfinal", FieldKind::Int, double(o.tfinal), 0, kInf, false, false, kSteps, "tfinal (steps)",
-         "last steps with the final mask fixed"},
+         "t_f in the paper: the last steps, trained with the final budget and the mask frozen, so the kept "
+         "triplets fine-tune without further pruning; tinit + tfinal must stay below the run's steps"},
         {"adalora.delta_t", FieldKind::Int, double(o.delta_t), 1, kInf, false, false, std::numeric_limits<std::int32_t>::max(), "deltaT",
-         "steps between mask updates"},
+         "ΔT in the paper: steps between budget updates; every deltaT steps between tinit and the final phase the "
+         "least important triplets are masked (small: a smoother schedule, more mask changes)"},
         {"adalora.beta1", FieldKind::Float, o.beta1, 0, 1, false, true, 0, "beta1 (sensitivity)",
-         "smoothing of the importance average"},
+         "β1 in the paper: the exponential moving average of each parameter's sensitivity |w·∂L/∂w| (0.85 in the "
+         "paper and PEFT)"},
         {"adalora.beta2", FieldKind::Float, o.beta2, 0, 1, false, true, 0, "beta2 (uncertainty)",
-         "smoothing of the uncertainty average"},
+         "β2 in the paper: the moving average of the sensitivity's uncertainty |I - Ī|; importance = Ī × Ū (0.85 "
+         "in the paper and PEFT)"},
         {"adalora.orth_reg_weight", FieldKind::Float, o.orth_reg_weight, 0, kInf, false, false, 0,
-         "Orthogonal reg. weight", "weight of ||A Aᵀ - I|| + ||Bᵀ B - I|| added to the loss"}};
+         "Orthogonal reg. weight", "γ in the paper: weight of ||P Pᵀ - I||² + ||Qᵀ Q - I||² added to the loss, keeping P and Q near orthogonal so "
+         "E holds the singular values"}};
     v.validate = validate_adalora;
     // PEFT divides lora_alpha by ranknum + 1e-5, ranknum = init_r.
     v.scaling = [](const AdapterConfig& c) { return c.alpha / (c.r + 1e-5); };

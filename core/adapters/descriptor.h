@@ -185,6 +185,9 @@ struct ControllerContext {
 struct VariantDescriptor {
   std::string name;   // "lora": adapter.method, the store, lwb.method metadata
   std::string title;  // "LoRA": menus and messages
+  // What it trains and why one would pick it, for a researcher choosing a
+  // method (the form's tooltip on adapter.method).
+  std::string description;
   // Other names selecting it, with what they set ("rslora": use_rslora).
   // Choosing any of them sets adapter.method to `name`, then calls select
   // (when set) with the name chosen (the variant's own or an alias).

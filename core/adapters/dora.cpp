@@ -151,6 +151,10 @@ const VariantDescriptor& dora_variant() {
     VariantDescriptor v;
     v.name = "dora";
     v.title = "DoRA";
+    v.description =
+        "weight-decomposed LoRA (Liu et al. 2024): each output row of W + sBA is normalised and scaled by a "
+        "trained magnitude m, so direction (LoRA) and magnitude are learnt apart; closer to full fine-tuning at "
+        "the same rank, one vector per module more and a slower step";
     v.aliases = {"dora-norm-grad"};
     v.select = [](AdapterConfig& c, const std::string& chosen) {
       c.set_option(kNormGrad, chosen == "dora-norm-grad");

@@ -9,6 +9,9 @@ const VariantDescriptor& full_variant() {
     VariantDescriptor v;
     v.name = "full";
     v.title = "full fine-tuning";
+    v.description =
+        "every weight of the model is trained: the reference the adapters are measured against, at the memory "
+        "cost of a gradient and two AdamW moments per weight";
     v.is_adapter = false;
     v.uses_alpha = v.uses_dropout = false;
     v.attach = [](Model&, const AdapterConfig&) {};

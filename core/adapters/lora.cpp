@@ -126,6 +126,10 @@ const VariantDescriptor& lora_variant() {
     VariantDescriptor v;
     v.name = "lora";
     v.title = "LoRA";
+    v.description =
+        "W + (alpha / r)·B·A with A (r×in) and B (out×r) trained and W frozen (Hu et al. 2021); B starts at zero, so "
+        "training starts from the base model. \"rslora\" is LoRA with alpha / sqrt(r) (Kalajdzievski 2023), which "
+        "keeps the update's scale as r grows";
     v.aliases = {"rslora"};
     // "lora" and "rslora" name the scaling too.
     v.select = [](AdapterConfig& c, const std::string& chosen) { c.use_rslora = chosen == "rslora"; };

@@ -85,6 +85,13 @@ AdapterField option_field(const VariantDescriptor& v, const VariantOption& o) {
   return f;
 }
 
+// The method's tooltip: every variant in its own words.
+std::string methods_help() {
+  std::string help = "what is trained:";
+  for (const VariantDescriptor* v : variants()) help += "\n• " + v->title + ": " + v->description;
+  return help;
+}
+
 const VariantDescriptor* variant_or_null(const AdapterConfig& c) {
   for (const VariantDescriptor* v : variants())
     if (v->name == c.method) return v;
@@ -107,24 +114,27 @@ const std::vector<AdapterField>& adapter_fields() {
       return v && v->is_adapter;
     };
     std::vector<AdapterField> f;
-    f.push_back({"adapter.method", FieldKind::Choice, "Method",
-                 "full fine-tuning or a low-rank variant; rslora is LoRA with alpha / sqrt(r)", variant_names(), 0,
+    f.push_back({"adapter.method", FieldKind::Choice, "Method", methods_help(), variant_names(), 0,
                  method_display_name, select_method, [](C) { return true; }});
-    f.push_back({"adapter.r", FieldKind::Int, "Rank r", "the adapter's rank (AdaLoRA: its initial rank init_r)", {},
+    f.push_back({"adapter.r", FieldKind::Int, "Rank r", "the rank of the update B·A: its trainable parameters grow as r·(in + out) per module; 8 to 16 is usual, "
+                 "more for tasks far from the base (AdaLoRA: the initial rank init_r each module starts from)", {},
                  4096, [](C c) { return std::to_string(c.r); },
                  [](AdapterConfig& c, const std::string& v) {
                    c.r = parse_setting_integer<int>("adapter.r", v, 0, std::numeric_limits<int>::max());
                  },
                  adapter});
-    f.push_back({"adapter.alpha", FieldKind::Float, "Alpha", "the update is scaled by alpha / r", {}, 0,
+    f.push_back({"adapter.alpha", FieldKind::Float, "Alpha", "the update B·A is scaled by alpha / r (alpha / sqrt(r) with rsLoRA), so changing r does not rescale the "
+                 "learning rate; alpha = 2·r is a common choice", {}, 0,
                  [](C c) { return format_setting_number(c.alpha); },
                  [](AdapterConfig& c, const std::string& v) { c.alpha = parse_setting_number("adapter.alpha", v); },
                  uses(&VariantDescriptor::uses_alpha)});
-    f.push_back({"adapter.dropout", FieldKind::Float, "Dropout", "dropout on the adapter's input only", {}, 0,
+    f.push_back({"adapter.dropout", FieldKind::Float, "Dropout", "probability of zeroing each input of the adapter's B·A path during training (the frozen path sees the "
+                 "whole input); 0.05 to 0.1 regularises small data sets, 0 is off and fastest", {}, 0,
                  [](C c) { return format_setting_number(c.dropout); },
                  [](AdapterConfig& c, const std::string& v) { c.dropout = parse_setting_number("adapter.dropout", v); },
                  uses(&VariantDescriptor::uses_dropout)});
-    f.push_back({"adapter.use_rslora", FieldKind::Bool, "rsLoRA scaling", "alpha / sqrt(r) instead of alpha / r", {},
+    f.push_back({"adapter.use_rslora", FieldKind::Bool, "rsLoRA scaling", "rank-stabilised LoRA (Kalajdzievski 2023): scale by alpha / sqrt(r) instead of alpha / r, so high ranks "
+                 "still learn (alpha / r shrinks their updates)", {},
                  1, [](C c) { return std::string(c.use_rslora ? "true" : "false"); },
                  [](AdapterConfig& c, const std::string& v) {
                    c.use_rslora = parse_setting_bool("adapter.use_rslora", v);
@@ -143,7 +153,9 @@ const std::vector<AdapterField>& adapter_fields() {
                  },
                  uses(&VariantDescriptor::uses_init)});
     f.push_back({"adapter.targets", FieldKind::Targets, "Targets",
-                 "the projections adapted in every layer: q, k, v, o, gate, up, down, or all, attention, mlp", {}, 0,
+                 "the linear projections that get an adapter in every layer: attention q, k, v, o and MLP gate, up, down "
+                 "(shortcuts: all, attention, mlp). The LoRA paper adapted q and v; QLoRA found all of them works "
+                 "best at the same budget", {}, 0,
                  [](C c) {
                    std::string s;
                    for (Target t : c.targets) s += (s.empty() ? "" : ",") + std::string(target_short_name(t));

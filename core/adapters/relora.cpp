@@ -209,10 +209,16 @@ const VariantDescriptor& relora_variant() {
     VariantDescriptor v;
     v.name = "relora";
     v.title = "ReLoRA";
+    v.description =
+        "high rank from low-rank steps (Lialin et al. 2023): every reset interval the LoRA update is merged into "
+        "W and the adapter restarts (A re-initialised, B zero, optimiser moments pruned, LR re-warmed), so the "
+        "sum of many rank-r updates can reach a high rank";
     v.uses_init = v.uses_rslora = true;
     v.options = {
         {"relora.reset_every", FieldKind::Int, double(o.reset_every), 1, kInf, false, false, kSteps,
-         "Reset every (steps)", "merge the adapter into the base and restart it every this many steps"},
+         "Reset every (steps)", "the paper's reset interval: every this many steps the LoRA update is merged into the frozen weights and "
+         "the adapter restarts from a fresh A and B = 0; each restart adds up "
+         "to rank r to the total update"},
         {"relora.restart_warmup", FieldKind::Int, double(o.restart_warmup), 0, kInf, false, false, kSteps,
          "Re-warm-up (steps)", "the learning rate climbs back from 0 over this many steps after each reset"},
         {"relora.prune_ratio", FieldKind::Float, o.prune_ratio, 0, 1, false, true, 0, "Moment pruning ratio",

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 
 #include "core/adapters/attach.h"
 #include "core/common/errors.h"
@@ -64,6 +65,41 @@ AdapterSet::AdapterSet(const Decoder& decoder, const AdapterState& state, std::s
   const Tensor fix = fix_scratch > 0 ? make_tensor(be, Shape{fix_scratch}, base.dtype()) : Tensor();
   for (const auto& m : modules_)
     if (m) m->fix_for_inference(be, fix);
+}
+
+void AdapterSet::follow(const Model& live) {
+  if (&live != &decoder_.model()) throw std::logic_error("AdapterSet::follow: not the decoder's model");
+  // The live tensors by their PEFT keys (a model-level one, such as VeRA's
+  // shared projections, is reported by one module, not necessarily ours).
+  std::map<std::string, Tensor> from;
+  const ModelConfig& mc = live.config();
+  for (int l = 0; l < mc.layers; ++l)
+    for (Target t : config_.targets) {
+      const Linear& m = live.linear(l, t);
+      for (const AdapterTensorRef& a : m.adapter_tensors())
+        from.emplace(a.model_level ? model_level_key(a.suffix) : peft_key(m.hf_name(), a.suffix), a.tensor);
+    }
+  live_.clear();
+  std::int64_t fix = 0;
+  for (const auto& m : modules_) {
+    if (!m) continue;
+    for (const AdapterTensorRef& a : m->adapter_tensors()) {
+      const std::string key = a.model_level ? model_level_key(a.suffix) : peft_key(m->hf_name(), a.suffix);
+      const auto it = from.find(key);
+      if (it == from.end() || it->second.shape != a.tensor.shape)
+        throw std::logic_error("AdapterSet::follow: " + key + " is not in the live model with the same shape");
+      live_.emplace_back(a.tensor, it->second);
+    }
+    fix = std::max(fix, m->inference_scratch_elems());
+  }
+  if (fix > 0) fix_scratch_ = make_tensor(live.backend(), Shape{fix}, live.dtype());
+}
+
+void AdapterSet::refresh() {
+  Backend& be = decoder_.model().backend();
+  for (const auto& [to, from] : live_) be.copy(to, from);
+  for (const auto& m : modules_)
+    if (m) m->fix_for_inference(be, fix_scratch_);
 }
 
 Linear* AdapterSet::module(int layer, Target t) const {

@@ -52,6 +52,15 @@ class AdapterSet {
   // Scratch for the modules' forward (ForwardContext::scratch).
   const Tensor& scratch() const { return scratch_; }
 
+  // Makes the set follow `live`, the decoder's own model while it trains
+  // with this adapter attached (the set made from its extract_adapter()):
+  // refresh() then copies the live adapter tensors in on the backend and
+  // redoes the inference fixing, allocating nothing, so that generation
+  // between training steps answers with the weights as they are at that
+  // step. std::logic_error when a live module or tensor does not match.
+  void follow(const Model& live);
+  void refresh();
+
  private:
   const Decoder& decoder_;
   std::string name_;
@@ -59,6 +68,9 @@ class AdapterSet {
   std::uint64_t id_;
   std::vector<std::unique_ptr<AdapterLinear>> modules_;  // [layer * kTargetCount + target], null if none
   Tensor scratch_;
+  // follow(): (set tensor, live tensor) pairs and the fixing's scratch.
+  std::vector<std::pair<Tensor, Tensor>> live_;
+  Tensor fix_scratch_;
   // Declared after the modules and tensors they point into: released first.
   TensorArena frozen_, activations_, workspace_;
   ParameterSet parameters_;

@@ -594,16 +594,15 @@ std::vector<std::string> lisa_methods() { return {"full", "lora"}; }
 
 // ---- text -------------------------------------------------------------------
 
-std::string format_plan_bytes(double b) {
+std::string format_plan_bytes(double b, int decimals) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (std::abs(b) >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
   char buf[32];
-  if (b >= 1e9)
-    std::snprintf(buf, sizeof(buf), "%.2f GB", b / 1e9);
-  else if (b >= 1e6)
-    std::snprintf(buf, sizeof(buf), "%.2f MB", b / 1e6);
-  else if (b >= 1e3)
-    std::snprintf(buf, sizeof(buf), "%.2f kB", b / 1e3);
-  else
-    std::snprintf(buf, sizeof(buf), "%.0f B", b);
+  std::snprintf(buf, sizeof(buf), "%.*f %s", u == 0 ? 0 : decimals, b, units[u]);
   return buf;
 }
 
@@ -688,7 +687,7 @@ std::string format_plan_table(const MemoryPlan& plan) {
   if (in.adapter.is_adapter()) o << ", r = " << in.adapter.r;
   o << "\n";
   if (in.profile == PlanProfile::Workbench) o << "⌈x⌉ = x rounded up to the arena's 256-byte slot\n";
-  o << "GB = 10^9 bytes\n\n";
+  o << "GiB = 2^30 bytes\n\n";
   for (int c = 0; c < kMemCategoryCount; ++c) {
     const std::size_t total = plan.totals[static_cast<std::size_t>(c)];
     char pct[16];
@@ -760,7 +759,7 @@ std::string format_plan_comparison(const std::vector<MemoryPlan>& plans) {
       o << " " << adapter_settings(plans[i].input.adapter);
   }
   if (settings.size() == 1) o << " · adapters " << settings.front();
-  o << " · " << describe_knobs(plans.front().input) << "\nGB = 10^9 bytes\n\n";
+  o << " · " << describe_knobs(plans.front().input) << "\nGiB = 2^30 bytes\n\n";
   std::vector<std::string> heads;
   for (const MemoryPlan& p : plans) heads.push_back(method_display_name(p.input.adapter));
   o << pad("", 20);

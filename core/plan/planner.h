@@ -100,8 +100,9 @@ std::string plan_method_name(const AdapterConfig& a);
 void set_plan_method(AdapterConfig& a, const std::string& name);
 std::vector<std::string> plan_method_names();
 
-// Text for the terminal (and the window's tooltips). Sizes in GB = 10^9 bytes.
-std::string format_plan_bytes(double bytes);                               // "13.48 GB", "1.54 MB", "512 B"
+// Text for the terminal and the window. Sizes in binary units, as every view
+// shows them (GiB = 2^30 bytes); the window's labels take one decimal.
+std::string format_plan_bytes(double bytes, int decimals = 2);             // "12.55 GiB", "1.47 MiB", "512 B"
 std::string describe_plan_input(const PlanInput& in);                      // one line of the knobs
 std::string format_plan_table(const MemoryPlan& plan);                     // per category, every term with its formula
 std::string format_plan_layers(const MemoryPlan& plan);                    // per layer (equal neighbours merged)

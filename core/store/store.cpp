@@ -288,6 +288,18 @@ CREATE TABLE prediction_rows (
   PRIMARY KEY (prediction_id, position)
 ) WITHOUT ROWID;
 )sql"},
+    // Samples during training (train.samples): each sample prompt's answer
+    // at the steps that sampled, deleted with their run.
+    {7, R"sql(
+CREATE TABLE run_samples (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  prompt_index INTEGER NOT NULL,
+  prompt TEXT NOT NULL,
+  answer TEXT NOT NULL,
+  PRIMARY KEY (run_id, step, prompt_index)
+) WITHOUT ROWID;
+)sql"},
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
@@ -617,7 +629,7 @@ std::vector<double> weights_from_json(const std::string& text, const std::string
 
 // The statements append_steps reuses for every batch.
 struct StepStatements {
-  Statement metric, snapshot, event, progress;
+  Statement metric, snapshot, event, sample, progress;
   explicit StepStatements(StoreConnection& d)
       : metric(d,
                "INSERT OR REPLACE INTO metrics (run_id, step, loss, eval_loss, accuracy, lr, grad_norm, "
@@ -627,6 +639,8 @@ struct StepStatements {
                  SQLITE_PREPARE_PERSISTENT),
         event(d, "INSERT INTO variant_events (run_id, step, kind, payload_json) VALUES (?, ?, ?, ?)",
               SQLITE_PREPARE_PERSISTENT),
+        sample(d, "INSERT OR REPLACE INTO run_samples (run_id, step, prompt_index, prompt, answer) VALUES (?, ?, ?, ?, ?)",
+               SQLITE_PREPARE_PERSISTENT),
         progress(d, "UPDATE runs SET steps_done = ?, heartbeat = ? WHERE id = ?", SQLITE_PREPARE_PERSISTENT) {}
 };
 
@@ -893,6 +907,7 @@ void Store::append_steps(std::int64_t run_id, std::span<const StepEvent> events)
         .run();
     if (e.memory) s.snapshot.with(run_id, e.step, ledger_snapshot_json(*e.memory)).run();
     for (const VariantEvent& v : e.variant_events) s.event.with(run_id, e.step, v.kind, v.payload_json).run();
+    for (const TrainingSample& x : e.samples) s.sample.with(run_id, e.step, x.prompt, x.prompt_text, x.answer).run();
   }
   s.progress.with(events.back().step, unix_now(), run_id).run();
   t.commit();
@@ -1056,6 +1071,23 @@ std::vector<VariantEventRow> Store::run_variant_events(std::int64_t run_id) {
   q.with(run_id);
   std::vector<VariantEventRow> rows;
   while (q.next()) rows.push_back({q.integer(0), {q.text(1), q.text(2)}});
+  return rows;
+}
+
+std::vector<RunSampleRow> Store::run_samples(std::int64_t run_id) {
+  StoreConnection& d = *conn_;
+  d.doing = "reading the samples of run " + std::to_string(run_id);
+  Statement q(d, "SELECT step, prompt_index, prompt, answer FROM run_samples WHERE run_id = ? ORDER BY step, prompt_index");
+  q.with(run_id);
+  std::vector<RunSampleRow> rows;
+  while (q.next()) {
+    RunSampleRow r;
+    r.step = q.integer(0);
+    r.sample.prompt = static_cast<int>(q.integer(1));
+    r.sample.prompt_text = q.text(2);
+    r.sample.answer = q.text(3);
+    rows.push_back(std::move(r));
+  }
   return rows;
 }
 

@@ -92,6 +92,11 @@ struct VariantEventRow {
   VariantEvent event;
 };
 
+struct RunSampleRow {
+  std::int64_t step = 0;
+  TrainingSample sample;
+};
+
 struct AdapterRow {
   std::int64_t id = 0;
   std::optional<std::int64_t> run_id;  // empty for imported adapters and deleted runs
@@ -225,7 +230,7 @@ struct PredictionSet {
 class Store {
  public:
   // Schema version this program writes; older files are migrated on open.
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
   // A queued or running run is live while its owner renews its lease (a
   // heartbeat time, with the owner's host, boot and pid namespace) at least
   // this often. A PID alone cannot tell: another PID namespace (a container,
@@ -266,7 +271,7 @@ class Store {
   void start_run(std::int64_t run_id, const RunInfo& info);
   // queue_run + start_run in one transaction.
   std::int64_t create_run(std::int64_t experiment_id, const std::string& device, const RunInfo& info);
-  // Metrics, memory snapshots and variant events of consecutive steps, in one
+  // Metrics, memory snapshots, variant events and samples of consecutive steps, in one
   // transaction; the run's steps_done follows the last event and its lease is
   // renewed.
   void append_steps(std::int64_t run_id, std::span<const StepEvent> events);
@@ -284,6 +289,8 @@ class Store {
   std::vector<MetricRow> run_metrics(std::int64_t run_id);
   std::vector<MemorySnapshotRow> run_memory_snapshots(std::int64_t run_id);
   std::vector<VariantEventRow> run_variant_events(std::int64_t run_id);
+  // Its samples during training (train.samples), by step then prompt.
+  std::vector<RunSampleRow> run_samples(std::int64_t run_id);
   // The run, the run it resumed, and so on back to a fresh run: ids, newest
   // first (a chain broken by a deleted run ends there).
   std::vector<std::int64_t> run_ancestry(std::int64_t run_id);

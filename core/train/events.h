@@ -19,6 +19,14 @@ namespace lwb {
 // Held-out loss and exact match (NaN where the data has no completions).
 using EvalResult = EvalScore;
 
+// One answer of the samples during training (train.samples,
+// core/train/training_samples.h).
+struct TrainingSample {
+  int prompt = 0;  // index among the run's sample prompts
+  std::string prompt_text;
+  std::string answer;
+};
+
 struct StepEvent {
   std::int64_t step = 0;  // completed optimiser steps, 1-based
   std::int64_t total_steps = 0;
@@ -39,6 +47,8 @@ struct StepEvent {
   // Also carries "train.weight_histogram" at evaluation steps
   // (core/train/step_stats.h).
   std::vector<VariantEvent> variant_events;
+  // At the steps train.sample_every names: one answer per sample prompt.
+  std::vector<TrainingSample> samples;
 };
 
 struct RunInfo {

@@ -151,6 +151,10 @@ const std::vector<Field>& fields() {
       float_field("train.state_every_minutes", [](EC& c) -> double& { return c.train.state_every_minutes; }),
       float_field("train.divergence_factor", [](EC& c) -> double& { return c.train.divergence_factor; }),
       int_field<int>("train.collapse_steps", [](EC& c) -> int& { return c.train.collapse_steps; }),
+      int_field<int>("train.samples", [](EC& c) -> int& { return c.train.samples; }),
+      int_field<int>("train.sample_every", [](EC& c) -> int& { return c.train.sample_every; }),
+      int_field<int>("train.sample_max_new", [](EC& c) -> int& { return c.train.sample_max_new; }),
+      bool_field("train.sample_greedy", [](EC& c) -> bool& { return c.train.sample_greedy; }),
     };
     const auto at = std::find_if(t.begin(), t.end(), [](const Field& f) { return f.key == "optimizer.lr"; });
     std::vector<Field> adapter;
@@ -271,7 +275,7 @@ std::vector<std::pair<std::string, std::string>> ExperimentConfig::problems() co
   });
   check([&] {
     require(data.kind != "task" || (data.n_train > 0 && data.n_heldout > 0), "data.n_train",
-            "task datasets need positive n_train and n_heldout");
+            "a task dataset needs positive data.n_train and data.n_heldout");
   });
   check([&] {
     require(data.heldout_fraction > 0 && data.heldout_fraction < 1, "data.heldout_fraction",
@@ -325,6 +329,22 @@ std::vector<std::pair<std::string, std::string>> ExperimentConfig::problems() co
   check([&] {
     require(train.divergence_factor == 0 || train.divergence_factor > 1, "train.divergence_factor",
             "must be above 1 (0: off)");
+  });
+  check([&] {
+    require(train.samples >= 0 && train.samples <= kMaxTrainingSamples, "train.samples",
+            "must be between 0 (no samples) and " + std::to_string(kMaxTrainingSamples) + " prompts, not " +
+                std::to_string(train.samples));
+  });
+  check([&] {
+    require(train.sample_every >= 1, "train.sample_every", "must be at least 1 step, not " + std::to_string(train.sample_every));
+  });
+  check([&] {
+    require(train.sample_max_new >= 1 && train.sample_max_new <= 4096, "train.sample_max_new",
+            "must be between 1 and 4096 new tokens, not " + std::to_string(train.sample_max_new));
+    if (model_ok && train.samples > 0)
+      require(train.sample_max_new < mc.max_seq, "train.sample_max_new",
+              std::to_string(train.sample_max_new) + " new tokens leave no room for a prompt in the model's context of " +
+                  std::to_string(mc.max_seq));
   });
   check([&] {
     const std::string& d = train.device;

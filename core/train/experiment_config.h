@@ -41,6 +41,9 @@ struct DataConfig {
   std::uint64_t seed = 1234;
 };
 
+// The most prompts train.samples may ask for.
+inline constexpr int kMaxTrainingSamples = 16;
+
 struct TrainConfig {
   std::int64_t steps = 300;
   int batch = 16;
@@ -69,6 +72,14 @@ struct TrainConfig {
   // non-finite loss or gradient norm always ends it.
   double divergence_factor = 4;
   int collapse_steps = 20;
+  // Samples during training: the first `samples` prompts of the held-out
+  // split (0: none) answered every sample_every steps and at the last step
+  // by the model as it is then, up to sample_max_new tokens, greedy or
+  // sampled with the run's seed (core/train/training_samples.h).
+  int samples = 0;
+  int sample_every = 50;
+  int sample_max_new = 32;
+  bool sample_greedy = true;
 };
 
 struct ExperimentConfig {

@@ -29,6 +29,7 @@
 #include "core/train/data_setup.h"
 #include "core/train/divergence.h"
 #include "core/train/step_stats.h"
+#include "core/train/training_samples.h"
 
 namespace lwb {
 
@@ -154,6 +155,9 @@ void Trainer::prepare(const RunControl& control) {
   sampler_ = std::make_unique<data::BatchSampler>(dataset_.train, config_.train.batch,
                                                   config_.train.seq_len, pad_id_,
                                                   derive_seed(config_.train.seed, 1));
+  if (config_.train.samples > 0)
+    samples_ = std::make_unique<TrainingSampler>(*model_, config_.adapter, *tokenizer_, dataset_.heldout,
+                                                 config_.train, ledger_);
   prepared_ = true;
 }
 
@@ -267,6 +271,7 @@ RunResult Trainer::run(TrainerSink& sink, const RunControl& control) {
         ev.eval = evaluate(config_.train.eval_examples);
         result.final_eval = *ev.eval;
       }
+      if (samples_ && samples_->due(steps_done_, total)) samples_->sample(ev.samples, control.stop);
       // The weights' spread where the held-out scores are, and at the first step to compare with.
       if (ev.eval || steps_done_ == 1)
         ev.variant_events.push_back(stats.weight_histogram(*backend_, model_->trainable().params(), steps_done_));
@@ -330,6 +335,7 @@ std::string recipe_of(const ExperimentConfig& c) {
   static const std::set<std::string> ignored = {
       "name", "model.frozen_dtype", "data.n_validation", "train.eval_split", "train.state_every_steps",
       "train.state_every_minutes", "train.divergence_factor", "train.collapse_steps", "train.threads",
+      "train.samples", "train.sample_every", "train.sample_max_new", "train.sample_greedy",
       "model.tokenizer", "model.chat_template", "data.format", "data.loss_on", "data.overlong"};
   for (const std::string& key : ExperimentConfig::keys())
     if (key.rfind("adapter.", 0) != 0 && !ignored.contains(key)) text += "|" + key + "=" + c.get(key);

@@ -23,6 +23,7 @@
 namespace lwb {
 
 struct DataSetup;
+class TrainingSampler;
 
 // The data directory and notices (SourceEnvironment: CPU fallback, building
 // a missing base model, ...), and the progress of a base pretrained on demand.
@@ -114,6 +115,7 @@ class Trainer {
   std::unique_ptr<VariantController> variant_;
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<data::BatchSampler> sampler_;
+  std::unique_ptr<TrainingSampler> samples_;  // train.samples > 0
   data::Batch batch_;
   std::string base_fingerprint_;
   std::filesystem::path state_file_;

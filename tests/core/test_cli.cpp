@@ -181,6 +181,20 @@ class TestCli : public QObject {
     QVERIFY2(!QFileInfo::exists(out), "the failed run left its output folder behind");
   }
 
+  // train.samples: each prompt's answer printed at every sampled step.
+  void train_prints_its_samples() {
+    const Result r = run(short_run(4) << "--set" << "train.samples=2" << "--set" << "train.sample_every=2" << "--set"
+                                      << "train.sample_max_new=6" << "--db" << dir.filePath("samples.sqlite3")
+                                      << "--out" << dir.filePath("samples-run"),
+                         dir.path());
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    for (int step : {2, 4})
+      for (int k : {1, 2})
+        QVERIFY2(r.out.contains(QString("sample %1 at step %2: ").arg(k).arg(step)), qPrintable(r.out));
+    QVERIFY2(!r.out.contains("at step 1:") && !r.out.contains("at step 3:"), qPrintable(r.out));
+    expect_refused({"train", "--preset", "tiny-lora", "--set", "train.samples=99"}, "train.samples");
+  }
+
   void bad_files_name_the_file() {
     const QString cfg = dir.filePath("broken.json");
     write_file(cfg, "{\"train\": {\"steps\": 10,}");

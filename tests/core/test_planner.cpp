@@ -72,6 +72,16 @@ class TestPlanner : public QObject {
 
  private slots:
   // ---- calibration: planner (workbench) vs the ledger of a built model -----
+  // Sizes in the binary units every view uses (GiB = 2^30 bytes), not GB.
+  void sizes_are_in_binary_units() {
+    QCOMPARE(format_plan_bytes(512), std::string("512 B"));
+    QCOMPARE(format_plan_bytes(1536), std::string("1.50 KiB"));
+    QCOMPARE(format_plan_bytes(3.0 * 1024 * 1024 * 1024), std::string("3.00 GiB"));
+    QCOMPARE(format_plan_bytes(1e9), std::string("953.67 MiB"));
+    QCOMPARE(format_plan_bytes(1.5 * 1024 * 1024, 1), std::string("1.5 MiB"));
+    QCOMPARE(format_plan_bytes(-2048), std::string("-2.00 KiB"));
+  }
+
   void calibration_against_ledger_data() {
     QTest::addColumn<QString>("preset");
     QTest::addColumn<QString>("method");

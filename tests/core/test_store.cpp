@@ -765,8 +765,9 @@ class TestStore : public QObject {
       QCOMPARE(comps[i].target_task, n);
     }
     RawDb raw(file);
-    // Schema 3's nine tables, the comparisons' three, the library jobs' two and the predictions' two.
-    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), std::int64_t(16));
+    // Schema 3's nine tables, the comparisons' three, the library jobs' two, the predictions' two and the
+    // samples during training.
+    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), std::int64_t(17));
   }
 
   // A resumed run names its parent, so its curve continues the parent's; the

@@ -219,6 +219,16 @@ class TestUiPlanner : public QObject {
     QCOMPARE(frozen->data()->at(1)->value, static_cast<double>(lora.rows[1].bytes[0]) / v.layer_bars().unit());
     QVERIFY(v.terms_text()->toPlainText().startsWith(QString::fromStdString(format_plan_table(lora)).left(40)));
     QVERIFY(v.terms_text()->toPlainText().contains("r = 128"));
+    // One convention everywhere (the table, this text, the Memory tab, the
+    // Setup form): binary units, labelled.
+    const QString terms = v.terms_text()->toPlainText();
+    QVERIFY2(!terms.contains(QRegularExpression("\\d (kB|MB|GB)\\b")), qPrintable(terms));
+    QVERIFY(terms.contains("GiB = 2^30 bytes"));
+    QVERIFY(terms.contains(QString::fromStdString(format_plan_bytes(static_cast<double>(lora.total)))));
+    QCOMPARE(cell(v.table(), "lora", kTotalColumn).text(), format_bytes(static_cast<double>(lora.total)));
+    QVERIFY(cell(v.table(), "lora", kTotalColumn).text().endsWith(" GiB"));
+    QVERIFY2(!v.summary_label()->text().contains(QRegularExpression("\\d (kB|MB|GB)\\b")),
+             qPrintable(v.summary_label()->text()));
     v.show_details_of("full");
     QVERIFY(!v.terms_text()->toPlainText().contains("r = 128"));
     QCOMPARE(frozen->data()->at(1)->value, 0.0);  // full fine-tuning freezes nothing

@@ -7,6 +7,13 @@
 // it; Stop says "Stopping" at once and ends the run as stopped (no failure,
 // no warning dialog), resumable; resuming continues its curve.
 #include <QApplication>
+#include <QCheckBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QLineEdit>
+#include <QTimer>
+#include <set>
+#include <tuple>
 #include <QLabel>
 #include <QMessageBox>
 #include <QPlainTextEdit>
@@ -68,6 +75,70 @@ class TestUiQueue : public QObject {
   void initTestCase() {
     QStandardPaths::setTestModeEnabled(true);
     QVERIFY(dir.isValid());
+  }
+
+  // The Sweep dialog (as a user fills it) queues every combination of its
+  // ranks, alphas and ticked methods, each a copy of the Setup experiment
+  // with those three settings and a name that says them; Cancel queues none.
+  void the_sweep_dialog_queues_every_combination() {
+    MainWindow w(db());
+    w.show();
+    fill(w, 6);
+    QueueView* qv = w.queue_view();
+    const std::size_t before = w.queue()->items().size();
+    QString first_ranks, first_alphas;
+    QStringList ticked;
+    const auto answer = [&](bool ok) {
+      QTimer::singleShot(0, [&, ok] {
+        auto* d = qobject_cast<QDialog*>(QApplication::activeModalWidget());
+        if (!d) qFatal("no sweep dialog was shown");
+        auto* ranks = d->findChild<QLineEdit*>("sweep_ranks");
+        auto* alphas = d->findChild<QLineEdit*>("sweep_alphas");
+        first_ranks = ranks->text();
+        first_alphas = alphas->text();
+        ticked.clear();
+        for (QCheckBox* b : d->findChildren<QCheckBox*>()) {
+          if (b->isChecked()) ticked << b->text();
+          b->setChecked(b->text() == "lora" || b->text() == "dora");
+        }
+        ranks->setText("4, 16");
+        alphas->setText("8,32");
+        d->findChild<QDialogButtonBox*>()->button(ok ? QDialogButtonBox::Ok : QDialogButtonBox::Cancel)->click();
+      });
+    };
+    auto* sweep = qv->findChild<QPushButton*>("queue_sweep");
+    answer(false);
+    QTest::mouseClick(sweep, Qt::LeftButton);
+    QCOMPARE(w.queue()->items().size(), before);
+    // It starts from the Setup experiment's own settings.
+    QCOMPARE(first_ranks, QString("8"));
+    QCOMPARE(first_alphas, QString::fromStdString(w.form()->config().get("adapter.alpha")));
+    QCOMPARE(ticked, QStringList{"lora"});
+
+    answer(true);
+    QTest::mouseClick(sweep, Qt::LeftButton);
+    const auto& items = w.queue()->items();
+    QCOMPARE(items.size(), before + 8);
+    std::set<std::tuple<std::string, int, double>> got;
+    for (std::size_t i = before; i < items.size(); ++i) {
+      const ExperimentConfig& c = items[i].config;
+      got.insert({c.adapter.method, c.adapter.r, c.adapter.alpha});
+      QCOMPARE(QString::fromStdString(c.name),
+               QString("queued-%1-r%2-a%3").arg(QString::fromStdString(c.adapter.method)).arg(c.adapter.r).arg(c.adapter.alpha));
+      // Everything else is the Setup experiment's.
+      QCOMPARE(c.train.steps, std::int64_t{6});
+      QCOMPARE(c.data.task, std::string("reverse"));
+      QCOMPARE(items[i].state, QueueItem::State::Waiting);
+    }
+    std::set<std::tuple<std::string, int, double>> want;
+    for (const char* m : {"lora", "dora"})
+      for (int r : {4, 16})
+        for (double a : {8.0, 32.0}) want.insert({m, r, a});
+    QVERIFY(got == want);
+    QVERIFY2(qv->status_label()->text().contains("Queued 8 experiments"), qPrintable(qv->status_label()->text()));
+    QCOMPARE(qv->table()->rowCount(), static_cast<int>(items.size()));
+    // Not run here: the next test runs a queue.
+    for (std::size_t i = items.size(); i-- > before;) w.queue()->remove(items[i].key);
   }
 
   void the_queue_runs_the_experiments_one_after_another() {

@@ -5,6 +5,11 @@
 // hyperparameter table lists only the keys that differ between the shown
 // runs. Runs are written to the store directly, so nothing trains.
 #include <QApplication>
+#include <QClipboard>
+#include <QFileDialog>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QStandardPaths>
@@ -32,6 +37,22 @@ void answer_delete_question(QMessageBox::StandardButton button, QString* text, Q
     *yes_label = box->button(QMessageBox::Yes)->text();
     box->button(button)->click();
   });
+}
+
+// Answers the next file dialog with `file`.
+void answer_file_dialog(const QString& file) {
+  QTimer::singleShot(0, [file] {
+    auto* d = qobject_cast<QFileDialog*>(QApplication::activeModalWidget());
+    if (!d) qFatal("no file dialog was shown");
+    d->selectFile(file);
+    static_cast<QDialog*>(d)->accept();  // QFileDialog's own accept() is protected
+  });
+}
+
+QStringList read_lines(const QString& file) {
+  QFile f(file);
+  if (!f.open(QIODevice::ReadOnly)) return {};
+  return QString::fromUtf8(f.readAll()).split('\n', Qt::SkipEmptyParts);
 }
 
 }  // namespace
@@ -174,6 +195,103 @@ class TestUiRuns : public QObject {
     // One run alone has nothing to diff.
     v.overlay({fourth});
     QCOMPARE(h->rowCount(), 0);
+  }
+
+  // "Copy command" puts on the clipboard a command whose own words rebuild
+  // the run's config exactly: a preset and the settings that differ from it.
+  void copy_command_reproduces_the_run() {
+    const std::int64_t id = add_run("copied", 32, 5e-4);
+    RunsView v(db());
+    v.show();
+    v.refresh();
+    v.select_runs({id});
+    QApplication::clipboard()->clear();
+    QTest::mouseClick(v.findChild<QPushButton*>("runs_command"), Qt::LeftButton);
+    const QString command = QApplication::clipboard()->text();
+    QVERIFY2(command.startsWith("lora-workbench train --preset "), qPrintable(command));
+    QVERIFY2(command.contains(" --set adapter.r=32"), qPrintable(command));
+    QVERIFY2(v.status_label()->text().contains(QString("run %1").arg(id)), qPrintable(v.status_label()->text()));
+    // Every value here is plain (no shell quoting), so the words split on spaces.
+    const QStringList words = command.split(' ');
+    ExperimentConfig rebuilt = experiment_preset(words[3].toStdString());
+    for (int i = 4; i < words.size(); i += 2) {
+      QCOMPARE(words[i], QString("--set"));
+      QVERIFY(i + 1 < words.size());
+      const int eq = static_cast<int>(words[i + 1].indexOf('='));
+      rebuilt.set(words[i + 1].left(eq).toStdString(), words[i + 1].mid(eq + 1).toStdString());
+    }
+    const ExperimentConfig stored = ExperimentConfig::from_json(Store(db()).get_run(id).config_json, "run");
+    QCOMPARE(QString::fromStdString(rebuilt.to_json()), QString::fromStdString(stored.to_json()));
+    // With no run selected it says so and copies nothing.
+    v.select_runs({});
+    QApplication::clipboard()->clear();
+    QCOMPARE(v.copy_command(), QString());
+    QVERIFY(QApplication::clipboard()->text().isEmpty());
+  }
+
+  // The CSV and JSON downloads (through their buttons and file dialogs) hold
+  // the run's own numbers, and the chart's CSV its points.
+  void downloads_hold_the_runs_numbers() {
+    const std::int64_t id = add_run("downloaded", 4, 2e-3);
+    const auto loss = [](int i) { return 2.0 - 0.1 * i - 0.01 * 4; };
+    RunsView v(db());
+    v.show();
+    v.refresh();
+    v.select_runs({id});
+
+    const QString csv = dir.filePath("run.csv");
+    answer_file_dialog(csv);
+    QTest::mouseClick(v.findChild<QPushButton*>("runs_csv"), Qt::LeftButton);
+    QStringList lines = read_lines(csv);
+    QCOMPARE(lines.size(), 4);
+    QCOMPARE(lines[0], QString("step,loss,eval_loss,exact_match,lr,grad_norm,tokens_per_s,elapsed_s,layer_grad_norms"));
+    for (int i = 0; i < 3; ++i) {
+      const QStringList cells = lines[i + 1].split(',');
+      QCOMPARE(cells.size(), 9);
+      QCOMPARE(cells[0].toInt(), i + 1);
+      QVERIFY2(std::abs(cells[1].toDouble() - loss(i)) < 1e-9, qPrintable(lines[i + 1]));
+      QVERIFY(cells[2].isEmpty());  // no evaluation at that step: empty, not 0 or nan
+      QVERIFY2(std::abs(cells[4].toDouble() - 2e-3) < 1e-12, qPrintable(lines[i + 1]));
+    }
+
+    const QString json = dir.filePath("run.json");
+    answer_file_dialog(json);
+    QTest::mouseClick(v.findChild<QPushButton*>("runs_json"), Qt::LeftButton);
+    QFile f(json);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QJsonObject doc = QJsonDocument::fromJson(f.readAll()).object();
+    QCOMPARE(doc["run"].toObject()["id"].toInteger(), id);
+    QCOMPARE(doc["run"].toObject()["status"].toString(), QString("finished"));
+    QCOMPARE(doc["run"].toObject()["steps_done"].toInteger(), qint64{3});
+    QCOMPARE(doc["config"].toObject()["adapter"].toObject()["r"].toInt(), 4);
+    QCOMPARE(doc["config"].toObject()["name"].toString(), QString("downloaded"));
+    QCOMPARE(doc["reproduce"].toString(), v.copy_command());
+    const QJsonArray metrics = doc["metrics"].toArray();
+    QCOMPARE(metrics.size(), 3);
+    for (int i = 0; i < 3; ++i) {
+      const QJsonObject m = metrics[i].toObject();
+      QCOMPARE(m["step"].toInteger(), qint64{i + 1});
+      QVERIFY(std::abs(m["loss"].toDouble() - loss(i)) < 1e-12);
+      QVERIFY(m["eval_loss"].isNull());
+    }
+
+    // The chart's CSV: the shown run's loss per step, smoothed = raw at no smoothing.
+    v.overlay({id});
+    v.set_smoothing(0);
+    v.chart(0)->set_metric(RunMetric::TrainLoss);
+    const QString points = dir.filePath("chart.csv");
+    answer_file_dialog(points);
+    QTest::mouseClick(v.chart(0)->findChild<QPushButton*>("chart_csv"), Qt::LeftButton);
+    lines = read_lines(points);
+    QCOMPARE(lines.size(), 4);
+    QVERIFY2(lines[0].startsWith("run,"), qPrintable(lines[0]));
+    for (int i = 0; i < 3; ++i) {
+      const QStringList cells = lines[i + 1].split(',');
+      QCOMPARE(cells[0].toLongLong(), id);
+      QCOMPARE(cells[1].toDouble(), double(i + 1));
+      QVERIFY2(std::abs(cells[2].toDouble() - loss(i)) < 1e-9, qPrintable(lines[i + 1]));
+      QCOMPARE(cells[3], cells[2]);
+    }
   }
 };
 

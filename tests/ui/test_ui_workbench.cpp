@@ -6,6 +6,9 @@
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QLineEdit>
+#include <QListWidget>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -19,6 +22,7 @@
 
 #include <fstream>
 
+#include "core/adapters/descriptor.h"
 #include "core/store/store.h"
 #include "tests/core/fillable_disk.h"
 #include "ui/experiment_form.h"
@@ -63,10 +67,19 @@ class TestUiWorkbench : public QObject {
     QVERIFY(w.start_button()->isEnabled());
     w.form()->set_field("adapter.r", "0");
     QVERIFY(!w.start_button()->isEnabled());
-    QVERIFY2(w.start_reason()->text().contains("adapter.r"), qPrintable(w.start_reason()->text()));
+    // Said with the form's label, not the config key.
+    QVERIFY2(w.start_reason()->text().contains("Rank r: "), qPrintable(w.start_reason()->text()));
+    QVERIFY2(!w.start_reason()->text().contains("adapter.r"), qPrintable(w.start_reason()->text()));
+    // The frame around the field at fault is outlined; the spin box itself
+    // keeps its native look (and its arrows).
+    QWidget* rank = w.form()->editor("adapter.r");
+    QVERIFY(rank->parentWidget()->property("problem").toBool());
+    QVERIFY(rank->parentWidget()->styleSheet().contains("#d62728"));
+    QVERIFY(rank->styleSheet().isEmpty());
     w.form()->set_field("optimizer.lr", "fast");
     QVERIFY(w.form()->problems().count("optimizer.lr") == 1);
-    QVERIFY(w.form()->editor("optimizer.lr")->styleSheet().contains("border"));
+    QVERIFY(w.form()->editor("optimizer.lr")->parentWidget()->property("problem").toBool());
+    QVERIFY(!w.form()->editor("optimizer.beta1")->parentWidget()->property("problem").toBool());
     w.form()->set_field("adapter.r", "8");
     w.form()->set_field("optimizer.lr", "0.003");
     QVERIFY(w.start_button()->isEnabled());
@@ -77,21 +90,124 @@ class TestUiWorkbench : public QObject {
     QVERIFY(!w.form()->editor("adapter.adalora.target_r")->isVisibleTo(&w));
   }
 
+  // Defect 8 of issue 16: the form's messages use its labels (keys named
+  // inside a message too), every field explains itself, the sections can be
+  // jumped to, and switching the method moves nothing.
+  void the_setup_form_speaks_in_labels_and_stays_put() {
+    MainWindow w(db());
+    w.resize(1280, 720);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    ExperimentForm* f = w.form();
+    f->set_field("model.preset", "tiny");
+    f->set_field("adapter.method", "adalora");
+    f->set_field("train.steps", "100");
+    f->set_field("adapter.adalora.tfinal", "30");
+    f->set_field("adapter.adalora.tinit", "80");
+    QCOMPARE(f->problems().count("adapter.adalora.tinit"), size_t{1});
+    const QString said = f->problem_text("adapter.adalora.tinit");
+    QVERIFY2(said.startsWith(f->label("adapter.adalora.tinit") + ": "), qPrintable(said));
+    QVERIFY2(said.contains("“" + f->label("train.steps") + "”"), qPrintable(said));
+    QVERIFY2(said.contains("“" + f->label("adapter.adalora.tfinal") + "”"), qPrintable(said));
+    QVERIFY2(!said.contains("train.") && !said.contains("adapter."), qPrintable(said));
+    QVERIFY2(f->problems_label()->text().contains(said.toHtmlEscaped()), qPrintable(f->problems_label()->text()));
+    QVERIFY(f->editor("adapter.adalora.tinit")->toolTip().startsWith(said));
+    // The problem's link shows its field.
+    f->show_field("adapter.adalora.tinit");
+    QTRY_VERIFY(f->editor("adapter.adalora.tinit")->hasFocus());
+    f->set_field("adapter.adalora.tinit", "10");
+    QCOMPARE(f->problems().count("adapter.adalora.tinit"), size_t{0});
+    QVERIFY(!f->problems_label()->text().contains(said.toHtmlEscaped()));
+    QVERIFY(!f->editor("adapter.adalora.tinit")->parentWidget()->property("problem").toBool());
+
+    // Every field has a tooltip written out, not a word or two; AdaLoRA's
+    // schedule says what the paper means by it.
+    int fields = 0;
+    for (const std::string& key : ExperimentConfig::keys()) {
+      QWidget* e = f->editor(key);
+      if (!e) continue;
+      ++fields;
+      QVERIFY2(e->toolTip().size() >= 40, qPrintable(QString::fromStdString(key) + ": " + e->toolTip()));
+    }
+    QVERIFY2(fields >= 40, qPrintable(QString::number(fields)));
+    for (const char* key : {"adapter.adalora.tinit", "adapter.adalora.tfinal", "adapter.adalora.delta_t"})
+      QVERIFY2(f->editor(key)->toolTip().contains("in the paper"), key);
+    for (const VariantDescriptor* v : variants())
+      QVERIFY(f->editor("adapter.method")->toolTip().contains(QString::fromStdString(v->title) + ": "));
+
+    // Switching the method moves nothing below it, and the shared settings a
+    // method does not use are disabled, not hidden.
+    QWidget* lr = f->editor("optimizer.lr");
+    QWidget* column = f->scroll_area()->widget();
+    const QPoint at = lr->mapTo(column, QPoint());
+    for (const VariantDescriptor* v : variants()) {
+      f->set_field("adapter.method", QString::fromStdString(v->name));
+      QCoreApplication::processEvents();
+      QCOMPARE(lr->mapTo(column, QPoint()), at);
+      QVERIFY(f->editor("adapter.r")->isVisibleTo(f));
+      QCOMPARE(f->editor("adapter.r")->isEnabledTo(f), v->is_adapter);
+    }
+
+    // The jump list takes a section to the top.
+    QCOMPARE(f->sections()->count(), ExperimentForm::kSections);
+    const int last = f->sections()->count() - 1;
+    QTest::mouseClick(f->sections()->viewport(), Qt::LeftButton, {},
+                      f->sections()->visualItemRect(f->sections()->item(last)).center());
+    QVERIFY(f->scroll_area()->verticalScrollBar()->value() > 0);
+    QCOMPARE(f->sections()->currentRow(), last);
+  }
+
+  // The preset box says when the form no longer holds the preset, and after
+  // Save as it names the saved file.
+  void the_preset_box_follows_edits_and_save_as() {
+    MainWindow w(db());
+    QComboBox* box = w.presets_box();
+    QCOMPARE(box->currentText(), QString("demo"));
+    const QString steps = QString::fromStdString(w.form()->config().get("train.steps"));
+    w.form()->set_field("train.steps", "123");
+    QCOMPARE(box->currentText(), QString("demo (edited)"));
+    w.form()->set_field("train.steps", steps);
+    QCOMPARE(box->currentText(), QString("demo"));
+    w.form()->set_field("train.steps", "123");
+    const QString file = dir.filePath("my-sweep.json");
+    QVERIFY(w.save_config_to(file));
+    QCOMPARE(box->currentText(), QString("my-sweep"));
+    w.form()->set_field("adapter.r", "4");
+    QCOMPARE(box->currentText(), QString("my-sweep (edited)"));
+    QVERIFY(w.open_config_from(file));
+    QCOMPARE(box->currentText(), QString("my-sweep"));
+    QCOMPARE(w.form()->config().train.steps, std::int64_t{123});
+    // Choosing a built-in preset again loads it.
+    box->setCurrentIndex(box->findData("demo", Qt::UserRole + 1));
+    emit box->activated(box->currentIndex());
+    QCOMPARE(box->currentText(), QString("demo"));
+    QCOMPARE(w.form()->config().train.steps, std::int64_t{300});
+  }
+
+  // The event loop's latency while a run trains: how late each tick of a
+  // 10 ms timer comes, over the whole run. Judged by percentiles of many
+  // ticks, not by the single worst one, so that the machine's load (this
+  // process not scheduled for a moment) does not fail it. A window that ran
+  // training steps on its own thread still fails: its ticks would wait for
+  // a step, so half of them would be late by about a step or more.
   void a_run_streams_points_and_the_gui_stays_responsive() {
     MainWindow w(db());
     w.show();
     QVERIFY(QTest::qWaitForWindowExposed(&w));
     fill(w, 80);
     QSignalSpy finished(&w, &MainWindow::run_finished);
-    // Longest gap between ticks of a 1 ms timer while the run goes on.
+    constexpr double kTickMs = 10;
+    std::vector<double> late_ms;
+    late_ms.reserve(100000);
     QElapsedTimer clock;
-    qint64 last = 0, worst = 0;
+    qint64 last_ns = 0;
     QTimer probe;
-    probe.setInterval(1);
+    probe.setTimerType(Qt::PreciseTimer);
+    probe.setInterval(static_cast<int>(kTickMs));
     connect(&probe, &QTimer::timeout, [&] {
-      const qint64 now = clock.elapsed();
-      worst = std::max(worst, now - last);
-      last = now;
+      const qint64 now = clock.nsecsElapsed();
+      late_ms.push_back(std::max(0.0, static_cast<double>(now - last_ns) / 1e6 - kTickMs));
+      last_ns = now;
     });
     QTest::mouseClick(w.start_button(), Qt::LeftButton);
     clock.start();
@@ -99,13 +215,26 @@ class TestUiWorkbench : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(w.loss_plot()->train_points() > 5, 120000);
     QVERIFY(finished.wait(300000) || finished.count() == 1);
     probe.stop();
-    qInfo("event loop: longest stall %lld ms over %.1f s of training; %d loss points, %d held-out points",
-          static_cast<long long>(worst), clock.elapsed() / 1000.0, w.loss_plot()->train_points(),
-          w.loss_plot()->eval_points());
+    QCOMPARE(w.last_result().status, RunStatus::Finished);
     QCOMPARE(w.loss_plot()->train_points(), 80);
     QVERIFY(w.loss_plot()->eval_points() >= 4);
-    QVERIFY(worst < 100);
-    QCOMPARE(w.last_result().status, RunStatus::Finished);
+
+    std::vector<double> sorted = late_ms;
+    std::sort(sorted.begin(), sorted.end());
+    const auto percentile = [&](double p) { return sorted[static_cast<std::size_t>(p * (sorted.size() - 1))]; };
+    // A step, evaluations included: the run's time over its steps.
+    const double step_ms = 1000 * w.last_result().elapsed_s / static_cast<double>(w.last_result().steps_done);
+    qInfo("event loop over %.1f s of training (%.1f ms a step): %zu ticks late by p50 %.1f ms, p90 %.1f, p95 %.1f, "
+          "p99 %.1f, max %.1f",
+          clock.elapsed() / 1000.0, step_ms, sorted.size(), percentile(0.5), percentile(0.9), percentile(0.95),
+          percentile(0.99), sorted.back());
+    QVERIFY2(sorted.size() >= 100, "too few ticks to judge: the run was too short");
+    // Blocked for each step, the median tick would be about a step late; a
+    // free loop's median is a few ms even on a loaded machine.
+    QVERIFY2(percentile(0.5) < std::max(step_ms / 2, 10.0), "the event loop waits for the training steps");
+    // Nothing else the window does while training (plots, tables) holds it
+    // for long: 19 ticks in 20 within 100 ms.
+    QVERIFY2(percentile(0.95) < 100, "the event loop is held for long and often");
   }
 
   void stop_keeps_a_stopped_run_with_its_adapter() {
