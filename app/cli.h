@@ -65,6 +65,10 @@ ComparisonOptions comparison_options(const Args& args);
 // --set key=value applied to every arm.
 void apply_sets(const Args& args, std::vector<ComparisonEntry>& arms);
 
+// --preset NAME or --config FILE with the --set key=value overrides applied,
+// validated (UsageError or ConfigError otherwise).
+ExperimentConfig resolve_config(const Args& args);
+
 int cmd_train(const Args& args);
 int cmd_pretrain(const Args& args);
 int cmd_presets(const Args& args);

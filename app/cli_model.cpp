@@ -11,6 +11,8 @@
 #include "app/cli.h"
 #include "app/terminal_progress.h"
 #include "core/common/errors.h"
+#include "core/data/chat_tasks.h"
+#include "core/format/atomic_file.h"
 #include "core/source/downloads.h"
 #include "core/train/data_setup.h"
 
@@ -180,12 +182,41 @@ int cmd_template(const Args& args) {
   return 0;
 }
 
+// `data task`: a chat task's split as an experiment generates it, as
+// prompt-completion JSONL, so that predict scores exactly the rows a run held
+// out.
+int data_task(const Args& args) {
+  const ExperimentConfig c = resolve_config(args);
+  const DataConfig& d = c.data;
+  if (d.kind != "task" || !data::is_chat_task(d.task))
+    throw UsageError("data task writes a chat task's examples (data.kind = task, data.task one of " + [] {
+      std::string s;
+      for (const data::TaskInfo& t : data::chat_tasks()) s += (s.empty() ? "" : ", ") + t.name;
+      return s;
+    }() + "); the config has data.kind = " + d.kind + ", data.task = " + d.task);
+  if (!args.has("out")) throw UsageError("data task needs --out FILE.jsonl");
+  const std::string split = args.get("split", "test");
+  const data::TaskSplits s = data::chat_task_splits(d.task, d.n_train, d.n_heldout, d.seed, d.n_validation);
+  const std::vector<data::TaskPair>* rows = split == "test"         ? &s.heldout
+                                            : split == "validation" ? &s.validation
+                                            : split == "train"      ? &s.train
+                                                                    : nullptr;
+  if (!rows) throw UsageError("--split expects train, validation or test, got \"" + split + "\"");
+  io::write_file_atomically(args.get("out"), data::task_pairs_jsonl(*rows));
+  std::printf("wrote %zu %s example(s) of task %s (data.seed %llu) to %s\n", rows->size(), split.c_str(),
+              d.task.c_str(), static_cast<unsigned long long>(d.seed), terminal_text(args.get("out")).c_str());
+  return 0;
+}
+
 int cmd_data(const Args& args) {
   args.check({"model", "tokenizer", "chat-template", "format", "loss-on", "overlong", "seq-len", "n", "prompt-field",
-              "completion-field", "data-dir"});
+              "completion-field", "data-dir", "preset", "config", "set", "split", "out"});
   if (!args.positional().empty() && args.positional()[0] == "preview") return data_preview(args);
+  if (!args.positional().empty() && args.positional()[0] == "task") return data_task(args);
   throw UsageError("data preview FILE --model PRESET|PATH [-n 3] [--format F] [--seq-len N] [--loss-on assistant|all] "
-                   "[--overlong drop|truncate] [--chat-template X] [--tokenizer T]");
+                   "[--overlong drop|truncate] [--chat-template X] [--tokenizer T]\n"
+                   "data task --preset NAME|--config FILE [--set key=value ...] [--split train|validation|test] "
+                   "--out FILE.jsonl");
 }
 
 }  // namespace lwb::cli

@@ -26,19 +26,6 @@ namespace lwb::cli {
 
 namespace {
 
-ExperimentConfig resolve_config(const Args& a) {
-  if (a.has("preset") == a.has("config"))
-    throw UsageError("give exactly one of --preset NAME or --config FILE");
-  ExperimentConfig c = a.has("preset") ? experiment_preset(a.get("preset")) : ExperimentConfig::load(a.get("config"));
-  for (const std::string& kv : a.all("set")) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError("--set expects key=value, got \"" + kv + "\"");
-    c.set(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  c.validate();
-  return c;
-}
-
 // Refuses an --out that is a file, or a folder that holds something unless
 // overwriting was asked for. Returns whether the folder must be created.
 bool check_out_folder(const std::filesystem::path& out, bool overwrite) {
@@ -79,6 +66,19 @@ class RunFolder {
 void warn(const std::string& line) { std::fprintf(stderr, "warning: %s\n", terminal_text(line).c_str()); }
 
 }  // namespace
+
+ExperimentConfig resolve_config(const Args& a) {
+  if (a.has("preset") == a.has("config"))
+    throw UsageError("give exactly one of --preset NAME or --config FILE");
+  ExperimentConfig c = a.has("preset") ? experiment_preset(a.get("preset")) : ExperimentConfig::load(a.get("config"));
+  for (const std::string& kv : a.all("set")) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError("--set expects key=value, got \"" + kv + "\"");
+    c.set(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  c.validate();
+  return c;
+}
 
 int cmd_train(const Args& args) {
   args.check({"preset", "config", "set", "out", "data-dir", "db"}, {"quiet", "overwrite", "no-store"});

@@ -205,23 +205,22 @@ std::string task_prompt(const std::string& task, std::string_view input) {
 
 std::string task_answer(const std::string& task, std::string_view input) { return find_task(task).answer(input); }
 
-Dataset make_task_dataset(const std::string& task, const Tokenizer& tok, int n_train, int n_heldout,
-                          std::uint64_t seed, int n_validation) {
-  const Task& t = find_task(task);
+TaskSplits draw_task_splits(const std::string& task, const std::function<TaskPair(SplitMix&)>& draw, int n_train,
+                            int n_heldout, std::uint64_t seed, int n_validation) {
   if (n_train < 1) throw ConfigError("data.n_train", "expected at least 1, got " + std::to_string(n_train));
   if (n_heldout < 0) throw ConfigError("data.n_heldout", "expected 0 or more, got " + std::to_string(n_heldout));
   if (n_validation < 0)
     throw ConfigError("data.n_validation", "expected 0 or more, got " + std::to_string(n_validation));
   std::set<std::string> seen;
-  auto draw = [&](SplitMix& rng, int n, std::vector<Example>& out) {
+  auto fill = [&](SplitMix& rng, int n, std::vector<TaskPair>& out) {
     out.reserve(static_cast<std::size_t>(n));
     // 10000 repeats in a row mean the task's prompts are all but used up;
     // with the real input spaces (far larger than any request) a run of even
     // a few is rare.
     int repeats = 0;
     while (static_cast<int>(out.size()) < n) {
-      const std::string in = t.input(rng);
-      if (!seen.insert(in).second) {
+      TaskPair pair = draw(rng);
+      if (!seen.insert(pair.prompt).second) {
         if (++repeats == 10000)
           throw DataError("task " + task + " cannot produce " + std::to_string(n_train) + " + " +
                           std::to_string(n_validation) + " + " + std::to_string(n_heldout) +
@@ -229,22 +228,43 @@ Dataset make_task_dataset(const std::string& task, const Tokenizer& tok, int n_t
         continue;
       }
       repeats = 0;
-      out.push_back(make_example(tok, task_prompt(task, in), t.answer(in)));
+      out.push_back(std::move(pair));
     }
   };
-  Dataset d;
-  d.name = "task:" + task;
-  d.has_completions = true;
   // Each split has its own stream and later ones redraw any collision with
   // earlier ones: the held-out set for a seed is then the same whatever
   // n_train is, so runs of different training sizes are scored alike, and the
   // validation split (first, and empty unless asked for) leaves the others as
   // they were without one.
+  TaskSplits s;
   SplitMix held_rng(derive_seed(seed, 0x4E1D)), train_rng(derive_seed(seed, 0x7A1)),
       validation_rng(derive_seed(seed, 0x7A11D));
-  draw(validation_rng, n_validation, d.validation);
-  draw(held_rng, n_heldout, d.heldout);
-  draw(train_rng, n_train, d.train);
+  fill(validation_rng, n_validation, s.validation);
+  fill(held_rng, n_heldout, s.heldout);
+  fill(train_rng, n_train, s.train);
+  return s;
+}
+
+Dataset make_task_dataset(const std::string& task, const Tokenizer& tok, int n_train, int n_heldout,
+                          std::uint64_t seed, int n_validation) {
+  const Task& t = find_task(task);
+  const TaskSplits s = draw_task_splits(
+      task,
+      [&](SplitMix& rng) {
+        const std::string in = t.input(rng);
+        return TaskPair{task_prompt(task, in), t.answer(in)};
+      },
+      n_train, n_heldout, seed, n_validation);
+  Dataset d;
+  d.name = "task:" + task;
+  d.has_completions = true;
+  auto examples = [&](const std::vector<TaskPair>& pairs, std::vector<Example>& out) {
+    out.reserve(pairs.size());
+    for (const TaskPair& p : pairs) out.push_back(make_example(tok, p.prompt, p.answer));
+  };
+  examples(s.validation, d.validation);
+  examples(s.heldout, d.heldout);
+  examples(s.train, d.train);
   return d;
 }
 

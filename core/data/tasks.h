@@ -3,11 +3,13 @@
 // "<task>: <input>\n" -> "<answer>". They are fine-tuning targets for the
 // built-in models and the material LoRAHub composes adapters from.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/data/dataset.h"
+#include "core/tensor/rng.h"
 
 namespace lwb::data {
 
@@ -28,6 +30,21 @@ const std::vector<TaskInfo>& builtin_tasks();
 // task, DataError if the task has too few distinct prompts for the request.
 Dataset make_task_dataset(const std::string& task, const Tokenizer& tok, int n_train, int n_heldout,
                           std::uint64_t seed, int n_validation = 0);
+
+// One generated example before tokenization.
+struct TaskPair {
+  std::string prompt, answer;
+};
+struct TaskSplits {
+  std::vector<TaskPair> train, heldout, validation;
+};
+// The split drawing of make_task_dataset for any generator (the built-in
+// tasks, the chat tasks of chat_tasks.h): distinct prompts, validation first
+// from its own stream, then held-out, then train, so that each split is
+// independent of the sizes of the ones drawn after it. DataError naming
+// `task` when `draw` cannot produce that many distinct prompts.
+TaskSplits draw_task_splits(const std::string& task, const std::function<TaskPair(SplitMix&)>& draw, int n_train,
+                            int n_heldout, std::uint64_t seed, int n_validation);
 
 // Both throw ConfigError("data.task", ...) for an unknown task; task_answer
 // throws DataError for an input the task cannot read ("12 plus 7" for add).

@@ -1,5 +1,6 @@
 #include "core/train/data_setup.h"
 
+#include "core/data/chat_tasks.h"
 #include "core/data/tasks.h"
 
 namespace lwb {
@@ -27,6 +28,9 @@ data::Dataset load_experiment_data(const ExperimentConfig& c, const DataSetup& s
   const DataConfig& d = c.data;
   const data::Tokenizer& tok = *s.tokenizer;
   const int T = c.train.seq_len;
+  if (d.kind == "task" && data::is_chat_task(d.task))
+    return data::make_chat_task_dataset(d.task, tok, jsonl_options(d, s.chat ? &*s.chat : nullptr), T + 1, d.n_train,
+                                        d.n_heldout, d.seed, d.n_validation);
   if (d.kind == "task") return data::make_task_dataset(d.task, tok, d.n_train, d.n_heldout, d.seed, d.n_validation);
   data::Dataset out =
       d.kind == "jsonl"  ? data::load_jsonl(d.path, tok, jsonl_options(d, s.chat ? &*s.chat : nullptr), T + 1, d.heldout_fraction, d.seed)
