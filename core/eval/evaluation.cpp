@@ -18,8 +18,10 @@ EvalScore Evaluator::score(std::span<const data::Example> examples, bool exact_m
     if (batch_.n_targets == 0) continue;
     model_.set_batch(batch_.inputs.data(), batch_.targets.data(), rows, batch_.T);
     model_.forward(false, 0);
+    loss_sum += model_.loss(batch_.n_targets, false, exact_match ? &predicted_ : nullptr) *
+                batch_.n_targets;
+    scored_tokens += batch_.n_targets;
     if (exact_match) {
-      model_.argmax(predicted_);
       for (int r = 0; r < rows; ++r) {
         bool any = false, ok = true;
         for (int t = 0; t < batch_.T; ++t) {
@@ -32,8 +34,6 @@ EvalScore Evaluator::score(std::span<const data::Example> examples, bool exact_m
         correct += any && ok;
       }
     }
-    loss_sum += model_.loss(batch_.n_targets, false) * batch_.n_targets;
-    scored_tokens += batch_.n_targets;
   }
   EvalScore s;
   s.examples = n;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "core/common/errors.h"
+#include "core/model/linear_cross_entropy.h"
 #include "core/model/weights_init.h"
 #include "core/tensor/rng.h"
 
@@ -19,7 +20,8 @@ Model::Model(ModelConfig config, Mode mode, DType dtype, std::optional<DType> fr
       frozen_linear_(MemCategory::FrozenWeights, frozen_linear_dtype_),
       trainable_(dtype),
       activations_(MemCategory::Activations, dtype),
-      workspace_(MemCategory::Workspace, dtype) {
+      workspace_(MemCategory::Workspace, dtype),
+      requested_logits_(MemCategory::Activations, dtype) {
   config_.validate();
   if (frozen_linear_dtype_ != dtype_) {
     if (frozen_linear_dtype_ != DType::BF16 || dtype_ != DType::F32)
@@ -46,6 +48,12 @@ void Model::replace_linear(std::unique_ptr<Linear> module) {
   const int l = module->layer();
   layers_.at(static_cast<std::size_t>(l)).linears[static_cast<int>(module->target())] =
       std::move(module);
+}
+
+void Model::set_classifier_chunk_rows(std::int64_t rows) {
+  if (declared_) throw std::logic_error("Model::set_classifier_chunk_rows after declare");
+  if (rows < 0) throw std::invalid_argument("Model::set_classifier_chunk_rows: negative row count");
+  chunk_rows_ = rows;
 }
 
 void Model::declare(std::int64_t max_batch, std::int64_t max_seq, std::size_t attention_bytes) {
@@ -112,7 +120,9 @@ void Model::declare(std::int64_t max_batch, std::int64_t max_seq, std::size_t at
   activations_.add(&x_final_, kModelLevel, "residual", Shape{N, C});
   activations_.add(&lnf_, kModelLevel, "norm", Shape{N, C});
   activations_.add(&rstdf_, kModelLevel, "norm", Shape{N});
-  activations_.add(&logits_, kModelLevel, "logits", Shape{N, V});
+  chunk_rows_ = chunk_rows_ > 0 ? std::min(chunk_rows_, N)
+                                : linear_cross_entropy_chunk_rows(N, C, V);
+  activations_.add(&logits_, kModelLevel, "logits", Shape{chunk_rows_, V});
   activations_.add(&losses_, kModelLevel, "loss", Shape{N});
 
   // Backward scratch: one layer's worth, reused from the top layer down.
@@ -276,34 +286,50 @@ void Model::forward(bool training, std::uint64_t step_seed) {
   }
   be.rmsnorm_forward(rows_of(lnf_), rstdf_, rows_of(x_final_), final_norm_, n, C,
                      config_.norm_eps);
-  be.gemm(false, true, n, config_.vocab, C, 1.0, lnf_, C, lm_head_, C, 0.0, logits_,
-          config_.vocab);
 }
 
-double Model::loss(std::int64_t n_targets, bool for_backward) {
+double Model::loss(std::int64_t n_targets, bool for_backward,
+                   std::vector<std::int32_t>* predictions) {
   if (n_targets <= 0) throw DataError("batch has no scored targets");
   const std::int64_t n = rows();
   const Tensor losses = losses_.view(0, Shape{n});
-  backend_->cross_entropy(losses, for_backward ? logits_ : Tensor{}, logits_, targets_, n,
-                          config_.vocab, 1.0 / static_cast<double>(n_targets));
+  const Tensor ids = predictions ? scratch_.predictions.view(0, Shape{n}) : Tensor{};
+  const Tensor dlnf = for_backward ? rows_of(scratch_.dln) : Tensor{};
+  const Tensor dW = for_backward ? lm_head_grad_ : Tensor{};
+  linear_cross_entropy(*backend_, losses, ids, dlnf, dW, rows_of(lnf_), lm_head_, targets_,
+                       logits_, n, config_.hidden, config_.vocab,
+                       1.0 / static_cast<double>(n_targets));
+  if (predictions) {
+    predictions->resize(static_cast<std::size_t>(n));
+    backend_->download(predictions->data(), ids, predictions->size() * sizeof(std::int32_t));
+  }
   return backend_->sum(losses) / static_cast<double>(n_targets);
+}
+
+Tensor Model::logits() {
+  const std::int64_t V = config_.vocab;
+  if (!requested_logits_.materialized()) {
+    requested_logits_.add(&full_logits_, kModelLevel, "logits (requested)",
+                          Shape{max_batch_ * max_seq_, V});
+    requested_logits_.materialize(*backend_, *ledger_);
+  }
+  const Tensor out = rows_of(full_logits_);
+  backend_->gemm(false, true, rows(), V, config_.hidden, 1.0, lnf_, config_.hidden, lm_head_,
+                 config_.hidden, 0.0, out, V);
+  return out;
 }
 
 void Model::backward(std::uint64_t step_seed) {
   Backend& be = *backend_;
-  const std::int64_t n = rows(), C = config_.hidden, V = config_.vocab;
+  const std::int64_t n = rows(), C = config_.hidden;
   const int H = config_.heads, KVH = config_.kv_heads, hd = config_.head_dim();
   const ForwardContext ctx = context(true, step_seed);
   const Tensor dres = rows_of(scratch_.dres), dln = rows_of(scratch_.dln);
   const Tensor dq = rows_of(scratch_.dq), dk = rows_of(scratch_.dk), dv = rows_of(scratch_.dv),
                datt = rows_of(scratch_.datt), dgate = rows_of(scratch_.dgate),
                dup = rows_of(scratch_.dup), dh = rows_of(scratch_.dh);
-  const Tensor dlogits = rows_of(logits_);
 
-  // Classifier: dlogits already holds (softmax - onehot) / n_targets.
-  be.gemm(false, false, n, C, V, 1.0, dlogits, V, lm_head_, C, 0.0, dln, C);
-  if (lm_head_grad_.defined())
-    be.gemm(true, false, V, C, n, 1.0, dlogits, V, lnf_, C, 1.0, lm_head_grad_, C);
+  // loss(..., true) left the classifier's input gradient in dln.
   be.fill(dres, 0.0);
   be.rmsnorm_backward(dres, final_norm_grad_, dln, rows_of(x_final_), final_norm_, rstdf_, n, C);
 
@@ -332,13 +358,6 @@ void Model::backward(std::uint64_t step_seed) {
                         C);
   }
   if (embed_grad_.defined()) be.embedding_backward(embed_grad_, tokens_, dres, n, C);
-}
-
-void Model::argmax(std::vector<std::int32_t>& out) {
-  const std::int64_t n = rows();
-  out.resize(static_cast<std::size_t>(n));
-  backend_->argmax_rows(scratch_.predictions, logits_, n, config_.vocab);
-  backend_->download(out.data(), scratch_.predictions, out.size() * sizeof(std::int32_t));
 }
 
 }  // namespace lwb

@@ -51,6 +51,12 @@ class Model {
   // Swaps in an adapted module for (layer, target); only before materialize().
   void replace_linear(std::unique_ptr<Linear> module);
 
+  // Rows per chunk of the fused classifier and loss (linear_cross_entropy.h);
+  // 0 (the default) picks linear_cross_entropy_chunk_rows. Only before
+  // declare(); a chunk of max_batch * max_seq rows is the unfused classifier.
+  void set_classifier_chunk_rows(std::int64_t rows);
+  std::int64_t classifier_chunk_rows() const { return chunk_rows_; }
+
   // Allocates all buffers for batches of up to max_batch rows of max_seq tokens.
   void materialize(Backend& backend, MemoryLedger& ledger, std::int64_t max_batch,
                    std::int64_t max_seq);
@@ -82,16 +88,22 @@ class Model {
   // Copies a host batch (inputs and targets, [B*T] each) to the device.
   void set_batch(const std::int32_t* inputs, const std::int32_t* targets, std::int64_t B,
                  std::int64_t T);
+  // Runs the layers and the final norm; the classifier runs in loss().
   void forward(bool training, std::uint64_t step_seed);
-  // Mean cross-entropy over the scored targets. With for_backward the logits
-  // are overwritten by their gradient (llm.c's in-place classifier).
-  double loss(std::int64_t n_targets, bool for_backward);
+  // Mean cross-entropy over the scored targets of the last forward, through
+  // the classifier chunk by chunk (no [B*T, V] logits). With for_backward it
+  // also leaves the gradient of the final norm's output for backward() and
+  // accumulates lm_head's gradient (the embedding's when tied) in full
+  // fine-tuning. With predictions it fills them with the greedy next-token
+  // id of every row, [B*T], from the same pass.
+  double loss(std::int64_t n_targets, bool for_backward,
+              std::vector<std::int32_t>* predictions = nullptr);
   void backward(std::uint64_t step_seed);
-  // Greedy next-token ids for every row of the last forward, [B*T].
-  void argmax(std::vector<std::int32_t>& out);
   std::int64_t rows() const { return B_ * T_; }
-  // Logits of the last forward (before loss(..., true) overwrote them).
-  Tensor logits() const { return logits_.rows(0, rows()); }
+  // The full logits of the last forward, [B*T, V], for callers that compare
+  // them with a reference. Training never asks for them: their buffer is
+  // allocated on the first call (ledger module "logits (requested)").
+  Tensor logits();
 
  private:
   struct LayerWeights {
@@ -141,7 +153,9 @@ class Model {
   std::vector<LayerActs> acts_;
   Tensor tokens_, targets_;        // I32 [N]
   Tensor x_final_, lnf_, rstdf_;   // [N, C], [N, C], [N]
-  Tensor logits_, losses_;         // [N, V], [N]
+  Tensor logits_, losses_;         // one classifier chunk [chunk, V], [N]
+  Tensor full_logits_;             // [N, V], only once logits() is called
+  std::int64_t chunk_rows_ = 0;
   Tensor rope_table_;              // [max_seq, hd]
   Scratch scratch_;
 
@@ -150,6 +164,7 @@ class Model {
   ParameterSet trainable_;
   TensorArena activations_;
   TensorArena workspace_;
+  TensorArena requested_logits_;  // full_logits_, outside the run's plan
 };
 
 }  // namespace lwb

@@ -1,16 +1,29 @@
 // CPU training throughput: full fine-tuning vs LoRA (r = 8, all targets) on
 // the built-in presets, against OpenBLAS sgemm measured in the same run.
 // FLOPs per token: bench::train_flops_per_token (6 N full, 4 N + 6 N_lora).
+//
+// With --one, a single measurement for tests/bench/compare-cpu.sh, which runs
+// it alternately with PyTorch + PEFT (tests/bench/peft_cpu_bench.py):
+//   bench_train --one --model small|tiny|smollm2-135m|<config.json> --method full|lora|dora
+//               [--batch 8] [--seq 256] [--rank 8] [--warmup 2] [--steps 5] [--config-only]
+// prints the model's dimensions (CONFIG ...) and one RESULT line: tokens/s
+// (median step), peak RSS (getrusage) and the OpenMP and OpenBLAS thread
+// counts, which must agree (OMP_NUM_THREADS and OPENBLAS_NUM_THREADS).
+#include <cblas.h>
 #include <omp.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "core/adapters/attach.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/process_settings.h"
+#include "core/plan/planner.h"
 #include "tests/bench/bench_common.h"
 
 using namespace lwb;
@@ -35,10 +48,57 @@ Row measure(const std::string& preset, bool lora, std::int64_t B, std::int64_t T
   return {preset, lora ? "lora r=8 all" : "full", tps, tps * flops_per_token / 1e9, m.trainable};
 }
 
+// --one: see the header. Returns the exit status.
+int measure_one(int argc, char** argv) {
+  std::map<std::string, std::string> opt{{"--model", "small"}, {"--method", "lora"}, {"--batch", "8"},
+                                         {"--seq", "256"},     {"--rank", "8"},      {"--warmup", "2"},
+                                         {"--steps", "5"}};
+  bool config_only = false;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--config-only") {
+      config_only = true;
+    } else if (opt.count(a) && i + 1 < argc) {
+      opt[a] = argv[++i];
+    } else {
+      std::fprintf(stderr, "bench_train --one: unknown or incomplete option \"%s\"\n", a.c_str());
+      return 2;
+    }
+  }
+  const ModelConfig mc = load_plan_model(opt["--model"], std::filesystem::path(LWB_SOURCE_DIR) / "resources");
+  std::printf("CONFIG hidden=%d intermediate=%d layers=%d heads=%d kv_heads=%d vocab=%d max_seq=%d "
+              "rope_theta=%g norm_eps=%g tie=%d\n",
+              mc.hidden, mc.intermediate, mc.layers, mc.heads, mc.kv_heads, mc.vocab, mc.max_seq, mc.rope_theta,
+              mc.norm_eps, mc.tie_embeddings ? 1 : 0);
+  if (config_only) return 0;
+  const int omp = omp_get_max_threads(), blas = openblas_get_num_threads();
+  if (omp != blas) {
+    std::fprintf(stderr, "bench_train: OpenMP runs %d threads but OpenBLAS %d; set OMP_NUM_THREADS and "
+                 "OPENBLAS_NUM_THREADS alike\n", omp, blas);
+    return 2;
+  }
+  AdapterConfig ac;
+  select_method(ac, opt["--method"]);
+  ac.r = std::stoi(opt["--rank"]);
+  ac.targets.assign(kAllTargets.begin(), kAllTargets.end());
+  const std::int64_t B = std::stoll(opt["--batch"]), T = std::stoll(opt["--seq"]);
+  const bench::Measurement m =
+      bench::measure_steps(mc, ac, B, T, std::stoi(opt["--warmup"]), std::stoi(opt["--steps"]));
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("RESULT side=workbench model=%s method=%s batch=%lld seq=%lld rank=%d alpha=%g threads=%d "
+              "blas_threads=%d tokens_per_s=%.1f peak_rss_mb=%.1f trainable=%lld\n",
+              mc.name.c_str(), opt["--method"].c_str(), static_cast<long long>(B), static_cast<long long>(T), ac.r,
+              ac.alpha, omp, blas, static_cast<double>(B * T) / m.seconds_per_step,
+              static_cast<double>(ru.ru_maxrss) / 1024.0, static_cast<long long>(m.trainable));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--default-kernels") != 0) reexec_with_process_settings(argv);
+  if (argc >= 2 && std::strcmp(argv[1], "--one") == 0) return measure_one(argc, argv);
   std::printf("threads: %d, OpenBLAS kernels: %s\n", omp_get_max_threads(), openblas_core_name());
   const double peak = bench::sgemm_gflops(2048);
   std::printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s\n\n", peak);

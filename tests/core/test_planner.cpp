@@ -314,6 +314,7 @@ class TestPlanner : public QObject {
                                                            {"llama-2-13b", 13'015'864'320},
                                                            {"llama-3-8b", 8'030'261'248},
                                                            {"mistral-7b", 7'241'732'096},
+                                                           {"smollm2-135m", 134'515'008},
                                                            {"tinyllama-1.1b", 1'100'048'384}};
     std::vector<std::string> names;
     for (const auto& [name, count] : published) names.push_back(name);

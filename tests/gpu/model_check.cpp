@@ -62,6 +62,7 @@ namespace lwb::gpucheck {
 namespace {
 
 constexpr std::int64_t kB = 2, kT = 40;
+constexpr std::int64_t kClassifierChunk = 27;  // three chunks of the fused loss, the last short
 constexpr int kSteps = 20;
 constexpr int kBatches = 4;
 
@@ -128,6 +129,7 @@ Run run_model(Backend& be, const std::string& method, bool bf16_frozen) {
   Model m(mc, full ? Model::Mode::Full : model_mode_for(ac), DType::F32,
           bf16_frozen ? std::optional(DType::BF16) : std::nullopt);
   if (!full) attach_adapters(m, ac);
+  m.set_classifier_chunk_rows(kClassifierChunk);
   m.materialize(be, ledger, kB, kT);
   m.init_base_weights(21);
   m.init_adapters(22);
@@ -154,11 +156,8 @@ Run run_model(Backend& be, const std::string& method, bool bf16_frozen) {
     be.fill(grads, 0.0);
     m.set_batch(b.inputs.data(), b.targets.data(), kB, kT);
     m.forward(true, seed);
-    if (step == 0) {
-      run.logits = floats(be, m.logits());
-      m.argmax(run.argmax);
-    }
-    const double loss = m.loss(b.scored, true);
+    if (step == 0) run.logits = floats(be, m.logits());
+    const double loss = m.loss(b.scored, true, step == 0 ? &run.argmax : nullptr);
     m.backward(seed);
     if (step == 0) {
       run.loss0 = loss;

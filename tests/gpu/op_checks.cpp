@@ -30,6 +30,7 @@
 #include "core/common/errors.h"
 #include "core/common/str_printf.h"
 #include "core/model/config.h"
+#include "core/model/linear_cross_entropy.h"
 #include "core/model/weights_init.h"
 #include "harness.h"
 
@@ -581,6 +582,54 @@ void cross_entropy(Env& env) {
     }
 }
 
+// The fused classifier (core/model/linear_cross_entropy): cuBLAS gemms and
+// the cross-entropy and argmax kernels chunk by chunk, against the same
+// sequence on the CPU. Chunks of 1 row, of a non-divisor and of every row;
+// dW starts non-zero (it accumulates). fp32 limit: the gemms' and the
+// softmax's, which it composes.
+void linear_cross_entropy_op(Env& env) {
+  struct S {
+    std::int64_t n, C, V, chunk;
+  };
+  const S shapes[] = {{1, 8, 7, 1}, {37, 24, 1031, 8}, {65, 64, 4099, 65}, {40, 32, 32000, 17}};
+  for (const S& s : shapes) {
+    Case c(env.report, "linear_cross_entropy", "linear_cross_entropy",
+           str_printf("n=%lld C=%lld V=%lld chunk=%lld", (long long)s.n, (long long)s.C,
+                      (long long)s.V, (long long)s.chunk),
+           kF32);
+    std::vector<std::int32_t> t = integers(s.n, next_seed(), 0, static_cast<std::int32_t>(s.V - 1));
+    std::int64_t scored = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      if (s.n > 1 && i % 4 == 1) t[i] = -1;
+      scored += t[i] >= 0;
+    }
+    const double scale = 1.0 / static_cast<double>(std::max<std::int64_t>(1, scored));
+    Pair h = c.f32(env.cpu, env.gpu, Shape{s.n, s.C}, uniform(s.n * s.C, next_seed(), -1, 1));
+    Pair W = c.f32(env.cpu, env.gpu, Shape{s.V, s.C}, uniform(s.V * s.C, next_seed(), -0.5, 0.5));
+    Pair dW = c.f32(env.cpu, env.gpu, Shape{s.V, s.C}, uniform(s.V * s.C, next_seed()));
+    Pair dh = c.f32(env.cpu, env.gpu, Shape{s.n, s.C}, uniform(s.n * s.C, next_seed()));
+    Pair losses = c.f32(env.cpu, env.gpu, Shape{s.n}, uniform(s.n, next_seed()));
+    Pair chunk = c.f32(env.cpu, env.gpu, Shape{s.chunk, s.V}, uniform(s.chunk * s.V, next_seed()));
+    Pair targets = c.i32(env.cpu, env.gpu, Shape{s.n}, t);
+    Pair ids = c.i32(env.cpu, env.gpu, Shape{s.n}, integers(s.n, next_seed(), -5, -1));
+    auto run = [&](Backend& be, bool gpu) {
+      auto g = [&](Pair& p) -> const Tensor& { return gpu ? p.gpu.t : p.cpu.t; };
+      linear_cross_entropy(be, g(losses), g(ids), g(dh), g(dW), g(h), g(W), g(targets), g(chunk),
+                           s.n, s.C, s.V, scale);
+    };
+    run(env.cpu, false);
+    run(env.gpu, true);
+    c.compare("losses", losses);
+    c.compare("dh", dh);
+    c.compare("dW", dW);
+    const auto a = read_i32(ids.cpu), b = read_i32(ids.gpu);
+    std::int64_t differ = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
+    c.expect(differ * 100 <= s.n, std::to_string(differ) + " argmax rows differ (1% allowed: near ties)");
+    c.finish();
+  }
+}
+
 void argmax(Env& env) {
   struct S {
     std::int64_t n, V;
@@ -854,6 +903,8 @@ std::vector<Group> op_groups() {
       {"swiglu", "swiglu forward/backward", swiglu},
       {"cross_entropy", "fused cross-entropy (separate, in-place, loss only)", cross_entropy},
       {"argmax", "argmax_rows with ties", argmax},
+      {"linear_cross_entropy", "fused chunked classifier + loss (dh, dW, argmax)",
+       linear_cross_entropy_op},
       {"dropout", "dropout forward/backward, same mask", dropout},
       {"adamw", "fused AdamW", adamw},
       {"variants", "row_norms, scale_columns, scale_rows, column_dot", variants},

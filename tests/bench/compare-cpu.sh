@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Side-by-side CPU training throughput and memory: the workbench
+# (bench_train --one) and PyTorch + PEFT (tests/bench/peft_cpu_bench.py),
+# run ALTERNATELY (workbench, PyTorch, workbench, ...) so that a change in the
+# machine's load hits both sides alike. Same model dimensions (bench_train
+# prints them; random weights on both sides), batch, sequence, rank, alpha,
+# targets (all seven projections), AdamW, thread count. Each measurement is a
+# fresh process: tokens/s is its median step, peak RSS its getrusage maximum.
+# OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are set to the same count (the
+# workbench refuses to run when they differ); torch.set_num_threads likewise.
+#
+#   tests/bench/compare-cpu.sh [--build DIR] [--python PY] [--models small,smollm2-135m]
+#       [--methods full,lora,dora] [--threads 1,2] [--batch 8] [--seq 256] [--rank 8]
+#       [--rounds 3] [--warmup 2] [--steps 5]
+#
+# Python: --python, else $LWB_BENCH_PYTHON, else a throwaway venv made here
+# from PyPI (torch, transformers, peft); where none can be had the PyTorch
+# side is skipped with a message and the workbench's figures still print.
+# Prints one table row per (threads, model, method): medians over the
+# rounds (min..max in brackets) and the ratios workbench / PyTorch.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+build="$root/build" python="${LWB_BENCH_PYTHON:-}" models="small,smollm2-135m" methods="full,lora,dora"
+threads="1,2" batch=8 seq=256 rank=8 rounds=3 warmup=2 steps=5
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) build="$2"; shift 2 ;;
+    --python) python="$2"; shift 2 ;;
+    --models) models="$2"; shift 2 ;;
+    --methods) methods="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    --batch) batch="$2"; shift 2 ;;
+    --seq) seq="$2"; shift 2 ;;
+    --rank) rank="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "compare-cpu.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+bench="$build/tests/bench/bench_train"
+[ -x "$bench" ] || { echo "compare-cpu.sh: $bench not found: build the target bench_train first" >&2; exit 2; }
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+if [ -z "$python" ]; then
+  echo "compare-cpu.sh: no --python or LWB_BENCH_PYTHON: making a throwaway venv from PyPI in $work/venv"
+  if python3 -m venv "$work/venv" >/dev/null 2>&1 &&
+     "$work/venv/bin/pip" install --quiet torch transformers peft >"$work/pip.log" 2>&1; then
+    python="$work/venv/bin/python"
+  else
+    echo "SKIP: PyTorch + PEFT could not be installed (see the pip log below); the workbench side runs alone"
+    tail -5 "$work/pip.log" 2>/dev/null || true
+  fi
+fi
+if [ -n "$python" ] && ! "$python" -c "import torch, transformers, peft" 2>/dev/null; then
+  echo "SKIP: $python lacks torch, transformers or peft; the workbench side runs alone"
+  python=""
+fi
+
+results="$work/results"
+: >"$results"
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+
+for th in ${threads//,/ }; do
+  export OMP_NUM_THREADS="$th" OPENBLAS_NUM_THREADS="$th" MKL_NUM_THREADS="$th"
+  for model in ${models//,/ }; do
+    config="$("$bench" --one --model "$model" --config-only | sed -n 's/^CONFIG //p')"
+    [ -n "$config" ] || { echo "compare-cpu.sh: bench_train printed no CONFIG for $model" >&2; exit 1; }
+    get() { echo " $config" | field "$1"; }
+    for method in ${methods//,/ }; do
+      for round in $(seq 1 "$rounds"); do
+        line="$("$bench" --one --model "$model" --method "$method" --batch "$batch" --seq "$seq" --rank "$rank" \
+                 --warmup "$warmup" --steps "$steps" | grep '^RESULT' || true)"
+        [ -n "$line" ] || { echo "compare-cpu.sh: bench_train --one failed for $model $method" >&2; exit 1; }
+        echo "run_threads=$th run_model=$model run_method=$method $line" >>"$results"
+        echo "  round $round  $th thread(s)  $model  $method  workbench: $(echo "$line" | field tokens_per_s) tokens/s"
+        [ -n "$python" ] || continue
+        alpha="$(echo " $line" | field alpha)"
+        pline="$("$python" "$here/peft_cpu_bench.py" --name "$model" --hidden "$(get hidden)" \
+                  --intermediate "$(get intermediate)" --layers "$(get layers)" --heads "$(get heads)" \
+                  --kv-heads "$(get kv_heads)" --vocab "$(get vocab)" --max-seq "$(get max_seq)" \
+                  --rope-theta "$(get rope_theta)" --norm-eps "$(get norm_eps)" --tie "$(get tie)" \
+                  --method "$method" --rank "$rank" --alpha "$alpha" --batch "$batch" --seq "$seq" \
+                  --threads "$th" --warmup "$warmup" --steps "$steps" | grep -E '^(RESULT|SKIP)' || true)"
+        case "$pline" in
+          RESULT*) echo "run_threads=$th run_model=$model run_method=$method $pline" >>"$results"
+                   echo "  round $round  $th thread(s)  $model  $method  pytorch:   $(echo "$pline" | field tokens_per_s) tokens/s" ;;
+          *) echo "  pytorch side: ${pline:-no RESULT line}" ;;
+        esac
+      done
+    done
+  done
+done
+
+echo
+echo "batch $batch x seq $seq, rank $rank on all seven projections, AdamW, $rounds alternating rounds of $warmup warm-up + $steps timed steps"
+awk '
+  function median(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 1; i <= n; ++i) for (j = i + 1; j <= n; ++j) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    lo[0] = a[1]; hi[0] = a[n]
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  {
+    for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] }
+    key = f["run_threads"] SUBSEP f["run_model"] SUBSEP f["run_method"]
+    if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+    tps[key, f["side"]] = tps[key, f["side"]] " " f["tokens_per_s"]
+    rss[key, f["side"]] = rss[key, f["side"]] " " f["peak_rss_mb"]
+  }
+  END {
+    printf "%-7s %-14s %-6s %26s %26s %8s %12s %12s %8s\n", "threads", "model", "method", "workbench tokens/s",
+           "pytorch tokens/s", "speed x", "wb RSS MB", "pt RSS MB", "RSS x"
+    for (k = 1; k <= n; ++k) {
+      key = order[k]; split(key, p, SUBSEP)
+      wt = median(tps[key, "workbench"]); wl = lo[0]; wh = hi[0]
+      wr = median(rss[key, "workbench"])
+      if ((key, "pytorch") in tps) {
+        pt = median(tps[key, "pytorch"]); pl = lo[0]; ph = hi[0]
+        pr = median(rss[key, "pytorch"])
+        printf "%-7s %-14s %-6s %10.0f [%6.0f..%6.0f] %10.0f [%6.0f..%6.0f] %7.2fx %12.0f %12.0f %7.2fx\n",
+               p[1], p[2], p[3], wt, wl, wh, pt, pl, ph, wt / pt, wr, pr, wr / pr
+      } else {
+        printf "%-7s %-14s %-6s %10.0f [%6.0f..%6.0f] %26s %8s %12.0f %12s %8s\n",
+               p[1], p[2], p[3], wt, wl, wh, "-", "-", wr, "-", "-"
+      }
+    }
+  }' "$results"
