@@ -257,25 +257,23 @@ void validate_adalora(const AdapterConfig& c, const ModelConfig&, std::int64_t t
 const VariantDescriptor& adalora_variant() {
   static const VariantDescriptor d = [] {
     const AdaLoraOptions o;
-    constexpr double kInf = std::numeric_limits<double>::infinity();
-    constexpr std::int64_t kSteps = std::int64_t{1} << 53;  // exact in the double options hold
     VariantDescriptor v;
     v.name = "adalora";
     v.title = "AdaLoRA";
     v.options = {
-        {"adalora.target_r", FieldKind::Int, double(o.target_r), 1, kInf, false, false, std::numeric_limits<std::int32_t>::max(), "Target rank",
+        {"adalora.target_r", FieldKind::Int, double(o.target_r), 1, kUnbounded, false, false, std::numeric_limits<std::int32_t>::max(), "Target rank",
          "the average rank per module the budget shrinks to (PEFT's target_r; adapter.r is its init_r)"},
-        {"adalora.tinit", FieldKind::Int, double(o.tinit), 0, kInf, false, false, kSteps, "tinit (steps)",
+        {"adalora.tinit", FieldKind::Int, double(o.tinit), 0, kUnbounded, false, false, kMaxStepCount, "tinit (steps)",
          "steps of warm-up before the budget starts to shrink"},
-        {"adalora.tfinal", FieldKind::Int, double(o.tfinal), 0, kInf, false, false, kSteps, "tfinal (steps)",
+        {"adalora.tfinal", FieldKind::Int, double(o.tfinal), 0, kUnbounded, false, false, kMaxStepCount, "tfinal (steps)",
          "last steps with the final mask fixed"},
-        {"adalora.delta_t", FieldKind::Int, double(o.delta_t), 1, kInf, false, false, std::numeric_limits<std::int32_t>::max(), "deltaT",
+        {"adalora.delta_t", FieldKind::Int, double(o.delta_t), 1, kUnbounded, false, false, std::numeric_limits<std::int32_t>::max(), "deltaT",
          "steps between mask updates"},
         {"adalora.beta1", FieldKind::Float, o.beta1, 0, 1, false, true, 0, "beta1 (sensitivity)",
          "smoothing of the importance average"},
         {"adalora.beta2", FieldKind::Float, o.beta2, 0, 1, false, true, 0, "beta2 (uncertainty)",
          "smoothing of the uncertainty average"},
-        {"adalora.orth_reg_weight", FieldKind::Float, o.orth_reg_weight, 0, kInf, false, false, 0,
+        {"adalora.orth_reg_weight", FieldKind::Float, o.orth_reg_weight, 0, kUnbounded, false, false, 0,
          "Orthogonal reg. weight", "weight of ||A Aᵀ - I|| + ||Bᵀ B - I|| added to the loss"}};
     v.validate = validate_adalora;
     // PEFT divides lora_alpha by ranknum + 1e-5, ranknum = init_r.
