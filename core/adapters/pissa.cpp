@@ -186,10 +186,10 @@ const VariantDescriptor& pissa_variant() {
         "PiSSA replaces each base weight by its residual W - s B A; rounded to bf16 the residual no longer adds "
         "up to W with the adapter, so PiSSA needs model.frozen_dtype = fp32";
     v.compare_arms = {method_arm("pissa", "PiSSA r=8 (exact SVD)",
-                                 "LoRA's rate / 4 = 7.5e-4: A and B start at the principal components "
-                                 "(sqrt(S/s) ~ 0.1..1) instead of zero and small, so one Adam step moves s B A "
-                                 "by far more than LoRA's; the PiSSA paper (Meng et al. 2024, arXiv 2404.02948) "
-                                 "trains at 2e-5 on 7B models, below its LoRA runs' usual rates; not tuned here",
+                                 "LoRA's rate / 4 = 7.5e-4, a guess not tuned here: A and B start at W's principal "
+                                 "components instead of B = 0, so the first steps already move s B A along them; the "
+                                 "PiSSA paper (Meng et al. 2024, arXiv 2404.02948) gives no rate for a model this "
+                                 "small",
                                  {}, 0.25)};
     return v;
   }();
