@@ -13,6 +13,7 @@ namespace lwb {
 
 namespace {
 
+constexpr const char* kRandomized = "pissa.randomized";
 constexpr const char* kNiter = "pissa.niter";
 
 // c [m, n] = a b, or aᵀ b when trans_a; row-major, a [m, k] (aᵀ: a is [k, m]), b [k, n].
@@ -76,7 +77,8 @@ SingularTriplets randomized_singular_triplets(const std::vector<double>& w, int 
 }
 
 PissaLinear::PissaLinear(int layer, Target target, LinearShape shape, const AdapterConfig& config)
-    : LoraLinear(layer, target, shape, config), niter_(static_cast<int>(config.option(kNiter))) {}
+    : LoraLinear(layer, target, shape, config),
+      niter_(config.option(kRandomized) != 0 ? static_cast<int>(config.option(kNiter)) : -1) {}
 
 void PissaLinear::initialize(Backend& backend, std::uint64_t seed) {
   const std::vector<double> w = download_values(backend, weight);
@@ -162,9 +164,11 @@ const VariantDescriptor& pissa_variant() {
     v.name = "pissa";
     v.title = "PiSSA";
     v.uses_rslora = true;
-    v.options = {{kNiter, FieldKind::Int, -1, -1, kUnbounded, false, false, 1 << 20, "SVD iterations",
-                  "-1: exact SVD of W (PEFT's init_lora_weights = \"pissa\"); K ≥ 0: randomized SVD with K "
-                  "subspace iterations (\"pissa_niter_K\"), much faster on large weights"}};
+    v.options = {{kRandomized, FieldKind::Bool, 0, 0, 1, false, false, 1, "Randomized SVD",
+                  "off: the exact SVD of W (PEFT's init_lora_weights = \"pissa\"); on: a randomized SVD "
+                  "(\"pissa_niter_K\"), much faster on large weights"},
+                 {kNiter, FieldKind::Int, 4, 0, kUnbounded, false, false, 1 << 20, "Subspace iterations",
+                  "K of the randomized SVD (\"pissa_niter_K\"); more iterations come closer to the exact SVD"}};
     v.validate = validate_pissa;
     v.scaling = lora_scaling;
     v.tensors = lora_tensor_table();

@@ -3,9 +3,10 @@
 // "pissa" / "pissa_niter_K": a LoRA whose A and B start as the top-r singular
 // triplets of W (W ≈ U S Vt: A = sqrt(S / s) Vt, B = U sqrt(S / s)), with the
 // frozen base replaced by the residual W - s B A, so training starts from the
-// same function and adapts the principal directions. niter K ≥ 0 takes the
-// triplets from a randomized SVD with K subspace iterations (torch's
-// svd_lowrank with q = r; here seeded by the run's seed) instead of the exact one.
+// same function and adapts the principal directions. With pissa.randomized
+// the triplets come from a randomized SVD with K = pissa.niter subspace
+// iterations (torch's svd_lowrank with q = r; here seeded by the run's seed)
+// instead of the exact one.
 //
 // The trained adapter is kept and exported as PEFT's
 // path_initial_model_for_weight_conversion writes it: a plain LoRA of rank 2r

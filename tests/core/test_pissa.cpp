@@ -27,7 +27,8 @@ AdapterConfig pissa_config(int r, int niter = -1) {
   ac.r = r;
   ac.alpha = 6;
   ac.targets.assign(kAllTargets.begin(), kAllTargets.end());
-  ac.set_option("pissa.niter", niter);
+  ac.set_option("pissa.randomized", niter >= 0);
+  if (niter >= 0) ac.set_option("pissa.niter", niter);
   return ac;
 }
 
@@ -222,19 +223,22 @@ class TestPissa : public QObject {
   }
 
   void descriptor_declares_its_form_checks_and_arm() {
-    bool field = false;
+    // Both settings are form fields of PiSSA only, read from their text.
+    int fields = 0;
     for (const AdapterField& f : adapter_fields())
-      if (f.key == "adapter.pissa.niter") {
+      if (f.key == "adapter.pissa.randomized" || f.key == "adapter.pissa.niter") {
         AdapterConfig c = pissa_config(2);
-        field = f.applies(c) && f.get(c) == "-1";
-        f.set(c, "4");
-        QCOMPARE(c.option("pissa.niter"), 4.0);
+        QVERIFY(f.applies(c));
+        QCOMPARE(f.get(c), std::string(f.key == "adapter.pissa.niter" ? "4" : "false"));
+        f.set(c, f.key == "adapter.pissa.niter" ? "7" : "true");
+        QCOMPARE(c.option(f.key.substr(8)), f.key == "adapter.pissa.niter" ? 7.0 : 1.0);
         c.method = "lora";
         QVERIFY(!f.applies(c));
+        ++fields;
       }
-    QVERIFY2(field, "adapter.pissa.niter is not a form field");
+    QCOMPARE(fields, 2);
     AdapterConfig c = pissa_config(2);
-    c.set_option("pissa.niter", -2);
+    c.set_option("pissa.niter", -1);
     QVERIFY_THROWS_EXCEPTION(ConfigError, c.validate(micro_config()));
     c = pissa_config(17);  // above min(in, out) = 16
     QVERIFY_THROWS_EXCEPTION(ConfigError, c.validate(micro_config()));

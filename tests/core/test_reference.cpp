@@ -182,7 +182,7 @@ struct Reference {
     } else if (kind == "pissa") {
       a.method = "pissa";
       a.r = adapter["r"].toInt();
-      a.set_option("pissa.niter", -1);  // init_lora_weights = "pissa": the exact SVD
+      a.set_option("pissa.randomized", 0);  // init_lora_weights = "pissa": the exact SVD
     } else {
       a.method = kind == "dora" ? "dora" : "lora";
       a.r = adapter["r"].toInt();
