@@ -257,8 +257,6 @@ void validate_adalora(const AdapterConfig& c, const ModelConfig&, std::int64_t t
 const VariantDescriptor& adalora_variant() {
   static const VariantDescriptor d = [] {
     const AdaLoraOptions o;
-    constexpr double kInf = std::numeric_limits<double>::infinity();
-    constexpr std::int64_t kSteps = std::int64_t{1} << 53;  // exact in the double options hold
     VariantDescriptor v;
     v.name = "adalora";
     v.title = "AdaLoRA";
@@ -267,16 +265,16 @@ const VariantDescriptor& adalora_variant() {
         "the triplets of least importance (a smoothed |weight × gradient|) are masked, so the total rank shrinks "
         "from r to the target and goes where it matters most";
     v.options = {
-        {"adalora.target_r", FieldKind::Int, double(o.target_r), 1, kInf, false, false, std::numeric_limits<std::int32_t>::max(), "Target rank",
+        {"adalora.target_r", FieldKind::Int, double(o.target_r), 1, kUnbounded, false, false, std::numeric_limits<std::int32_t>::max(), "Target rank",
          "the average rank per module the budget shrinks to by the end (PEFT's target_r); the total budget is "
          "target rank × modules, and adapter.r is the rank each module starts from (init_r)"},
-        {"adalora.tinit", FieldKind::Int, double(o.tinit), 0, kInf, false, false, kSteps, "tinit (steps)",
+        {"adalora.tinit", FieldKind::Int, double(o.tinit), 0, kUnbounded, false, false, kMaxStepCount, "tinit (steps)",
          "t_i in the paper: steps trained at the full initial rank before any triplet is pruned, so the importance "
          "scores settle first (the paper's schedule is cubic from t_i to T - t_f)"},
-        {"adalora.tfinal", FieldKind::Int, double(o.tfinal), 0, kInf, false, false, kSteps, "tfinal (steps)",
+        {"adalora.tfinal", FieldKind::Int, double(o.tfinal), 0, kUnbounded, false, false, kMaxStepCount, "tfinal (steps)",
          "t_f in the paper: the last steps, trained with the final budget and the mask frozen, so the kept "
          "triplets fine-tune without further pruning; tinit + tfinal must stay below the run's steps"},
-        {"adalora.delta_t", FieldKind::Int, double(o.delta_t), 1, kInf, false, false, std::numeric_limits<std::int32_t>::max(), "deltaT",
+        {"adalora.delta_t", FieldKind::Int, double(o.delta_t), 1, kUnbounded, false, false, std::numeric_limits<std::int32_t>::max(), "deltaT",
          "ΔT in the paper: steps between budget updates; every deltaT steps between tinit and the final phase the "
          "least important triplets are masked (small: a smoother schedule, more mask changes)"},
         {"adalora.beta1", FieldKind::Float, o.beta1, 0, 1, false, true, 0, "beta1 (sensitivity)",
@@ -285,7 +283,7 @@ const VariantDescriptor& adalora_variant() {
         {"adalora.beta2", FieldKind::Float, o.beta2, 0, 1, false, true, 0, "beta2 (uncertainty)",
          "β2 in the paper: the moving average of the sensitivity's uncertainty |I - Ī|; importance = Ī × Ū (0.85 "
          "in the paper and PEFT)"},
-        {"adalora.orth_reg_weight", FieldKind::Float, o.orth_reg_weight, 0, kInf, false, false, 0,
+        {"adalora.orth_reg_weight", FieldKind::Float, o.orth_reg_weight, 0, kUnbounded, false, false, 0,
          "Orthogonal reg. weight", "γ in the paper: weight of ||P Pᵀ - I||² + ||Qᵀ Q - I||² added to the loss, keeping P and Q near orthogonal so "
          "E holds the singular values"}};
     v.validate = validate_adalora;

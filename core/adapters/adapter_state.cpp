@@ -7,16 +7,13 @@
 
 #include "core/adapters/attach.h"
 #include "core/adapters/descriptor.h"
+#include "core/adapters/numerical_rank.h"
 #include "core/common/errors.h"
 #include "core/format/safetensors.h"
 #include "core/tensor/ledger.h"
 #include "core/model/checkpoint.h"
 #include "core/model/weights_init.h"
 
-// LAPACK from OpenBLAS (as in numerical_rank.cpp).
-extern "C" void dgesdd_(const char* jobz, const int* m, const int* n, double* a, const int* lda, double* s,
-                        double* u, const int* ldu, double* vt, const int* ldvt, double* work, const int* lwork,
-                        int* iwork, int* info);
 
 namespace lwb {
 
@@ -120,42 +117,20 @@ struct Factors {
   double relative_error = 0;
 };
 
-// Truncated SVD of a row-major [rows, cols] matrix with LAPACK dgesdd.
+// Truncated SVD of a row-major [rows, cols] matrix: A = sqrt(S) Vt, B = U sqrt(S).
 Factors truncated_factors(const std::vector<float>& m, int rows, int cols, int rank) {
-  // LAPACK is column-major, so it sees the row-major buffer as M^T [cols, rows]
-  // = U' S V'^T; hence M = V' S U'^T: M's left vectors are the rows of V'^T
-  // and its right vectors the columns of U'.
-  std::vector<double> a(m.begin(), m.end());
-  const int lm = cols, ln = rows, p = std::min(rows, cols);
-  std::vector<double> s(static_cast<std::size_t>(p)), u(static_cast<std::size_t>(lm) * p),
-      vt(static_cast<std::size_t>(p) * ln);
-  std::vector<int> iwork(8 * static_cast<std::size_t>(p));
-  int info = 0, lwork = -1;
-  double query = 0;
-  dgesdd_("S", &lm, &ln, a.data(), &lm, s.data(), u.data(), &lm, vt.data(), &p, &query, &lwork, iwork.data(),
-          &info);
-  lwork = static_cast<int>(query);
-  std::vector<double> work(static_cast<std::size_t>(std::max(lwork, 1)));
-  dgesdd_("S", &lm, &ln, a.data(), &lm, s.data(), u.data(), &lm, vt.data(), &p, work.data(), &lwork, iwork.data(),
-          &info);
-  if (info != 0) throw Error("SVD (LAPACK dgesdd) did not converge, info " + std::to_string(info));
-
+  const SingularTriplets t = top_singular_triplets(std::vector<double>(m.begin(), m.end()), rows, cols, rank);
   Factors f;
   f.A.resize(static_cast<std::size_t>(rank) * cols);
   f.B.resize(static_cast<std::size_t>(rows) * rank);
   for (std::size_t j = 0; j < static_cast<std::size_t>(rank); ++j) {
-    const double root = std::sqrt(s[j]);
+    const double root = std::sqrt(t.S[j]);
     for (std::size_t c = 0; c < static_cast<std::size_t>(cols); ++c)
-      f.A[j * cols + c] = static_cast<float>(root * u[j * lm + c]);
+      f.A[j * cols + c] = static_cast<float>(root * t.Vt[j * cols + c]);
     for (std::size_t r = 0; r < static_cast<std::size_t>(rows); ++r)
-      f.B[r * rank + j] = static_cast<float>(root * vt[j + r * p]);
+      f.B[r * rank + j] = static_cast<float>(root * t.U[r * rank + j]);
   }
-  double total = 0, dropped = 0;
-  for (int j = 0; j < p; ++j) {
-    total += s[j] * s[j];
-    if (j >= rank) dropped += s[j] * s[j];
-  }
-  f.relative_error = total > 0 ? std::sqrt(dropped / total) : 0.0;
+  f.relative_error = t.relative_error;
   return f;
 }
 

@@ -51,6 +51,11 @@ struct AdapterField {
   std::function<bool(const AdapterConfig&)> applies;
 };
 
+// Bounds for option declarations: no upper bound, and the largest step
+// count an Int option may hold (exact in the double that options are kept in).
+inline constexpr double kUnbounded = std::numeric_limits<double>::infinity();
+inline constexpr std::int64_t kMaxStepCount = std::int64_t{1} << 53;
+
 // A setting of one variant, kept in AdapterConfig::options under `key`
 // ("adalora.target_r"; the config key is "adapter." + key).
 struct VariantOption {

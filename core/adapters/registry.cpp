@@ -13,7 +13,8 @@
   X(lora)                   \
   X(dora)                   \
   X(adalora)                \
-  X(relora)
+  X(relora)                 \
+  X(pissa)
 
 namespace lwb {
 

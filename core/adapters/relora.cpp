@@ -204,8 +204,6 @@ void validate_relora(const AdapterConfig& c, const ModelConfig&, std::int64_t, s
 const VariantDescriptor& relora_variant() {
   static const VariantDescriptor d = [] {
     const ReLoraOptions o;
-    constexpr double kInf = std::numeric_limits<double>::infinity();
-    constexpr std::int64_t kSteps = std::int64_t{1} << 53;  // exact in the double options hold
     VariantDescriptor v;
     v.name = "relora";
     v.title = "ReLoRA";
@@ -215,11 +213,11 @@ const VariantDescriptor& relora_variant() {
         "sum of many rank-r updates can reach a high rank";
     v.uses_init = v.uses_rslora = true;
     v.options = {
-        {"relora.reset_every", FieldKind::Int, double(o.reset_every), 1, kInf, false, false, kSteps,
+        {"relora.reset_every", FieldKind::Int, double(o.reset_every), 1, kUnbounded, false, false, kMaxStepCount,
          "Reset every (steps)", "the paper's reset interval: every this many steps the LoRA update is merged into the frozen weights and "
          "the adapter restarts from a fresh A and B = 0; each restart adds up "
          "to rank r to the total update"},
-        {"relora.restart_warmup", FieldKind::Int, double(o.restart_warmup), 0, kInf, false, false, kSteps,
+        {"relora.restart_warmup", FieldKind::Int, double(o.restart_warmup), 0, kUnbounded, false, false, kMaxStepCount,
          "Re-warm-up (steps)", "the learning rate climbs back from 0 over this many steps after each reset"},
         {"relora.prune_ratio", FieldKind::Float, o.prune_ratio, 0, 1, false, true, 0, "Moment pruning ratio",
          "AdamW moments at or below this quantile are zeroed at each reset (the authors use 0.9 to 0.99)"},

@@ -118,7 +118,7 @@ struct Run {
 Run run_model(Backend& be, const std::string& method, bool bf16_frozen) {
   const ModelConfig mc = check_config();
   AdapterConfig ac;
-  ac.method = method == "dora" ? "dora" : "lora";
+  ac.method = method == "full" ? "lora" : method;
   ac.r = 4;
   ac.alpha = 8;
   ac.dropout = 0.1;
@@ -321,6 +321,8 @@ std::vector<Group> model_groups() {
        [](Env& e) { model_case(e, "lora", false); }},
       {"model_dora", "whole model, DoRA r=4 on all targets with dropout 0.1",
        [](Env& e) { model_case(e, "dora", false); }},
+      {"model_pissa", "whole model, PiSSA r=4 on all targets with dropout 0.1 (SVD init on the host, residual base)",
+       [](Env& e) { model_case(e, "pissa", false); }},
       {"generate", "inference: K/V-cache decoder logits and greedy answers, base, LoRA and DoRA sets",
        [](Env& e) {
          generate_case(e, "base");

@@ -2,8 +2,8 @@
 """Reference dumps for tests/core/test_reference.cpp (llm.c's test_gpt2 pattern).
 
 Builds a tiny LlamaForCausalLM with Hugging Face transformers, wraps it with
-PEFT for each adapter kind (lora, rslora, dora, adalora), randomises every
-tensor, and writes what our engine must reproduce to
+PEFT for each adapter kind (lora, rslora, dora, adalora, pissa), randomises every
+tensor (PiSSA's keep their initialisation), and writes what our engine must reproduce to
 tests/data/reference/<kind>.safetensors:
 
   tensors (F64 unless noted; little-endian, standard safetensors):
@@ -36,6 +36,18 @@ Conventions the C++ test has to know:
     regulariser = mean over every lora_A and lora_B of ||A A^T - I||_F and
     ||B^T B - I||_F (not squared). update_and_allocate is never called, so no
     rank is masked during the 10 steps.
+  * PiSSA (init_lora_weights="pissa"): PEFT refuses to initialise it in
+    float64, so the model is cast to float32 for get_peft_model (the SVD and
+    the residual are float32-accurate, as in every PEFT run) and back to
+    float64 after. model.* holds the ORIGINAL base (the random base rounded
+    to float32, which is what PEFT decomposes); residual.<HF name> the
+    residual weights W - s B A that PEFT put in place of the adapted
+    linears; the adapter tensors are PEFT's initial A and B (not
+    randomised). After the ten steps the adapter is saved with
+    save_pretrained(path_initial_model_for_weight_conversion=...):
+    converted.<PEFT key> (F64 of its F32) is that rank-2r plain LoRA and the
+    metadata's converted_config its adapter_config.json; the script checks
+    that the original base with it gives the trained model's logits.
   * DoRA: lora_magnitude_vector is PEFT's initial ||W|| (B = 0 at init) times
     (1 + 0.1 N(0, 1)), so m / ||W + s B A|| is far from 1.
 
@@ -67,7 +79,9 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
+import tempfile
 
 import torch
 import torch.nn.functional as F
@@ -75,12 +89,12 @@ import torch.nn.functional as F
 import peft
 import safetensors
 import transformers
-from peft import AdaLoraConfig, LoraConfig, get_peft_model, get_peft_model_state_dict
-from safetensors.torch import save_file
+from peft import AdaLoraConfig, LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+from safetensors.torch import load_file, save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.models.llama import modeling_llama
 
-KINDS = ["lora", "rslora", "dora", "adalora"]
+KINDS = ["lora", "rslora", "dora", "adalora", "pissa"]
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 B, T = 2, 12
 PROMPT = 3  # labels of the first PROMPT positions of each row are -100
@@ -183,6 +197,9 @@ def base_state(config):
 
 
 def peft_config(kind):
+    if kind == "pissa":
+        return LoraConfig(task_type="CAUSAL_LM", target_modules=TARGETS, init_lora_weights="pissa",
+                          bias="none", **ADAPTER)
     if kind == "adalora":
         return AdaLoraConfig(task_type="CAUSAL_LM", target_modules=TARGETS, lora_dropout=0.0,
                              **ADALORA)
@@ -234,9 +251,17 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
     hf.load_state_dict(base)
     # task_type CAUSAL_LM: PeftModelForCausalLM calls AdaLoraModel.forward, which
     # adds the regulariser (a bare PeftModel calls the HF model directly).
-    model = get_peft_model(hf, peft_config(kind))
+    if kind == "pissa":
+        # The base PEFT decomposes is the float32 one; dump that as the original.
+        base = {k: v.to(torch.float32).to(torch.float64) for k, v in base.items()}
+        hf.load_state_dict(base)
+        hf.to(torch.float32)  # PEFT's pissa_init refuses float64
+        model = get_peft_model(hf, peft_config(kind))
+        model.to(torch.float64)
+    else:
+        model = get_peft_model(hf, peft_config(kind))
+        randomise_adapters(model, kind, SEED + 10 + KINDS.index(kind))
     hf.loss_function = causal_lm_loss
-    randomise_adapters(model, kind, SEED + 10 + KINDS.index(kind))
     model.train()  # dropout is 0; AdaLoRA's regulariser is added when labels are given
 
     params = adapter_params(model)
@@ -276,6 +301,16 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
     tensors["input_ids"] = input_ids.clone()
     tensors["labels"] = labels.clone()
     tensors["logits"] = logits.contiguous()
+    if kind == "pissa":
+        for name, p in hf.named_parameters():
+            if name.endswith("base_layer.weight"):
+                hf_name = name.replace("base_model.model.", "").replace(".base_layer", "")
+                tensors["residual." + hf_name] = p.detach().clone().contiguous()
+        workdir = tempfile.mkdtemp()
+        init_dir = os.path.join(workdir, "pissa_init")
+        model.peft_config["default"].init_lora_weights = True
+        model.save_pretrained(init_dir)
+        model.peft_config["default"].init_lora_weights = "pissa"
 
     # Ten AdamW steps on the same batch, loss recorded before each step.
     opt = torch.optim.AdamW([p for _, p in params], lr=LR, betas=(0.9, 0.999), eps=1e-8,
@@ -288,6 +323,17 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
         loss.backward()
         opt.step()
     tensors["train_losses"] = torch.tensor(losses, dtype=torch.float64)
+    converted_config = None
+    if kind == "pissa":
+        conv_dir = os.path.join(workdir, "converted")
+        model.save_pretrained(conv_dir, path_initial_model_for_weight_conversion=init_dir)
+        converted = load_file(os.path.join(conv_dir, "adapter_model.safetensors"))
+        with open(os.path.join(conv_dir, "adapter_config.json")) as f:
+            converted_config = json.load(f)
+        for key, value in converted.items():
+            tensors["converted." + key] = value.to(torch.float64).contiguous()
+        check_conversion(config, base, converted, converted_config, model, input_ids)
+        shutil.rmtree(workdir)
 
     cfg = {
         "model": {k: (v if not isinstance(v, float) else float(v)) for k, v in MODEL.items()},
@@ -299,7 +345,11 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
                   "steps": STEPS},
         "float64_islands_patched": not ARGS.stock,
     }
-    if kind == "adalora":
+    if kind == "pissa":
+        r, alpha = ADAPTER["r"], ADAPTER["lora_alpha"]
+        cfg["adapter"] = dict(ADAPTER, use_rslora=False, use_dora=False, init_lora_weights="pissa",
+                              scaling=alpha / r)
+    elif kind == "adalora":
         cfg["adapter"] = dict(ADALORA, lora_dropout=0.0,
                               scaling=ADALORA["lora_alpha"] / (ADALORA["init_r"] + 1e-5))
     else:
@@ -308,6 +358,7 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
                               scaling=alpha / math.sqrt(r) if kind == "rslora" else alpha / r)
     meta = {
         "format": "pt",
+        **({"converted_config": json.dumps(converted_config, sort_keys=True)} if converted_config else {}),
         "config": json.dumps(cfg, sort_keys=True),
         "loss_ce": repr(loss_ce),
         "loss_total": repr(loss_total.item()),
@@ -325,6 +376,22 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
     print(f"{kind:8s} loss_ce {loss_ce:.12f} total {loss_total.item():.12f} "
           f"losses {losses[0]:.6f} -> {losses[-1]:.6f}  stock-vs-f64 logits {stock_logits_rel:.2e} "
           f"-> {path} ({os.path.getsize(path)} bytes)")
+
+
+def check_conversion(config, base, converted, converted_config, trained, input_ids):
+    """The original base with the converted rank-2r LoRA is the trained model."""
+    hf = LlamaForCausalLM(config)
+    hf.load_state_dict(base)
+    lora = get_peft_model(hf, LoraConfig(task_type="CAUSAL_LM", target_modules=TARGETS, bias="none",
+                                         r=converted_config["r"], lora_alpha=converted_config["lora_alpha"],
+                                         lora_dropout=0.0))
+    set_peft_model_state_dict(lora, {k: v.to(torch.float64) for k, v in converted.items()})
+    with torch.no_grad():
+        a = lora(input_ids=input_ids).logits
+        b = trained(input_ids=input_ids).logits
+    rel = float((a - b).norm() / b.norm())
+    assert rel < 1e-5, rel  # the converted tensors are float32
+    print(f"pissa    converted rank-{converted_config['r']} LoRA on the original base vs trained: {rel:.2e}")
 
 
 def sort_metadata(path):
