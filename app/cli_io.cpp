@@ -60,18 +60,22 @@ const char* written_as(const MergedExport& o) {
 
 int export_adapter(const Args& args) {
   if (args.positional().size() != 2 || !args.has("out"))
-    throw UsageError("export adapter NAME --out DIR [--merged [--base PRESET|PATH] [--format hf|gguf]]");
+    throw UsageError("export adapter NAME --out DIR [--base-model-name-or-path NAME] | export adapter NAME --out DIR "
+                     "--merged [--base PRESET|PATH] [--format hf|gguf]");
   Store store(store_path(args));
   const std::int64_t id = adapter_id(store, args.positional()[1]);
   const std::filesystem::path out = args.get("out");
   if (!args.has("merged")) {
-    export_adapter_peft(store, id, out, args.has("overwrite"));
+    const std::string base_name =
+        export_adapter_peft(store, id, out, args.has("overwrite"), args.get("base-model-name-or-path", ""));
     const AdapterState state = store.load_adapter(id);
     std::printf("wrote a PEFT adapter (%s, r = %d, base_model_name_or_path %s) to %s\n",
-                method_display_name(state.config).c_str(), state.config.r, terminal_text(state.base_model).c_str(),
+                method_display_name(state.config).c_str(), state.config.r, terminal_text(base_name).c_str(),
                 out.c_str());
     return 0;
   }
+  if (args.has("base-model-name-or-path"))
+    throw UsageError("--base-model-name-or-path names the base in a PEFT folder; a merged export has the base inside");
   const MergedExport options = merged_options(args);
   export_adapter_merged(store, id, out, options, environment(args));
   std::printf("wrote the base with the adapter merged in (%s) to %s\n", written_as(options), out.c_str());
@@ -136,11 +140,13 @@ int import_base(const Args& args) {
 }  // namespace
 
 int cmd_export(const Args& args) {
-  args.check({"out", "base", "db", "data-dir", "format", "gguf-type", "max-shard-size"}, {"merged", "overwrite"});
+  args.check({"out", "base", "db", "data-dir", "format", "gguf-type", "max-shard-size", "base-model-name-or-path"},
+             {"merged", "overwrite"});
   const std::string what = args.positional().empty() ? "" : args.positional()[0];
   if (what == "adapter") return export_adapter(args);
   if (what == "base") return export_base(args);
-  throw UsageError("export adapter NAME --out DIR [--merged] | export base PRESET|PATH --out DIR");
+  throw UsageError("export adapter NAME --out DIR [--merged | --base-model-name-or-path NAME] | export base "
+                   "PRESET|PATH --out DIR");
 }
 
 int cmd_import(const Args& args) {

@@ -183,7 +183,7 @@ int cmd_train(const Args& args) {
   try {
     if (config.adapter.is_adapter()) {
       if (!adapter) adapter = trainer.adapter_state();
-      io::write_peft_folder(folder.file("adapter"), *adapter);
+      io::write_peft_folder(folder.file("adapter"), *adapter, peft_base_model_name(adapter->base_model));
     } else {
       save_base_checkpoint(trainer.model(), folder.file("model.safetensors"), {{"lwb.run", config.name}});
     }

@@ -491,7 +491,8 @@ bool LibraryView::verify(std::int64_t adapter_id, const QString& base) {
   });
 }
 
-bool LibraryView::export_adapter(std::int64_t adapter_id, const QString& dir, bool merged, bool overwrite) {
+bool LibraryView::export_adapter(std::int64_t adapter_id, const QString& dir, bool merged, bool overwrite,
+                                 const QString& base_name) {
   try {
     check_export_folder(dir.toStdString(), overwrite);
   } catch (const std::exception& e) {
@@ -499,7 +500,7 @@ bool LibraryView::export_adapter(std::int64_t adapter_id, const QString& dir, bo
     return false;
   }
   return start(merged ? tr("Merging into the base and writing %1...").arg(dir) : tr("Writing %1...").arg(dir),
-               [this, adapter_id, dir, merged, overwrite](const std::atomic<bool>*) {
+               [this, adapter_id, dir, merged, overwrite, base_name](const std::atomic<bool>*) {
                  Store store(db_);
                  if (merged) {
                    MergedExport options;
@@ -507,7 +508,7 @@ bool LibraryView::export_adapter(std::int64_t adapter_id, const QString& dir, bo
                    export_adapter_merged(store, adapter_id, dir.toStdString(), options, TrainerEnvironment{});
                  }
                  else
-                   export_adapter_peft(store, adapter_id, dir.toStdString(), overwrite);
+                   export_adapter_peft(store, adapter_id, dir.toStdString(), overwrite, base_name.trimmed().toStdString());
                  const QString line = merged ? tr("Wrote the base with the adapter merged in (Hugging Face "
                                                   "checkpoint) to %1.").arg(dir)
                                              : tr("Wrote the adapter as a PEFT folder to %1.").arg(dir);
@@ -535,6 +536,16 @@ void LibraryView::ask_export() {
   bool ok = false;
   const QString form = QInputDialog::getItem(this, tr("Export adapter"), tr("Export as:"), forms, 0, false, &ok);
   if (!ok) return;
+  QString base_name;
+  if (form == forms[0]) {
+    const auto items = table_->selectedItems();
+    const QString base = items.isEmpty() ? QString() : table_->item(items.front()->row(), kBase)->text();
+    base_name = QInputDialog::getText(
+        this, tr("Export adapter"),
+        tr("base_model_name_or_path, where PEFT loads the base from (a hub id such as org/name, or a path):"),
+        QLineEdit::Normal, qs(peft_base_model_name(base.toStdString())), &ok);
+    if (!ok) return;
+  }
   const QString dir = QFileDialog::getExistingDirectory(this, tr("Export to"));
   if (dir.isEmpty()) return;
   const std::filesystem::path out = dir.toStdString();
@@ -542,7 +553,7 @@ void LibraryView::ask_export() {
   if (taken && QMessageBox::question(this, tr("Export adapter"), tr("%1 is not empty. Replace its files?").arg(dir)) !=
                    QMessageBox::Yes)
     return;
-  export_adapter(id, dir, form == forms[1], taken);
+  export_adapter(id, dir, form == forms[1], taken, base_name);
 }
 
 void LibraryView::ask_import() {

@@ -50,7 +50,9 @@ class LibraryView : public QWidget {
 
   // Each starts a background job; false, with the reason shown, when nothing
   // started (another job runs, or the input is refused at once).
-  bool export_adapter(std::int64_t adapter_id, const QString& dir, bool merged, bool overwrite);
+  // base_name: PEFT's base_model_name_or_path (empty: export_adapter_peft's default).
+  bool export_adapter(std::int64_t adapter_id, const QString& dir, bool merged, bool overwrite,
+                      const QString& base_name = {});
   bool import_adapter(const QString& dir, const QString& name, const QString& base, const QString& task);
   bool merge(const std::vector<std::pair<std::int64_t, double>>& adapters, const QString& out_file, bool overwrite);
   bool resize(std::int64_t adapter_id, int rank, const QString& name);

@@ -23,16 +23,8 @@ constexpr const char* kTekkenPattern =
     R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*)"
     R"(|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
-struct PreTokenizer {
-  std::vector<const char*> names;  // tokenizer.ggml.pre values (llama.cpp's aliases)
-  std::vector<const char*> patterns;
-  bool nfc = false;            // Qwen2's tokenizer.json normalizes to NFC first
-  bool ignore_merges = false;  // a piece that is a token is taken whole
-  bool add_bos = false;        // llama.cpp's default when add_bos_token is absent
-};
-
-const std::vector<PreTokenizer>& pre_tokenizers() {
-  static const std::vector<PreTokenizer> table = {
+const std::vector<GgufPreTokenizer>& pre_tokenizers() {
+  static const std::vector<GgufPreTokenizer> table = {
       {{"gpt2", "gpt-2", "phi-2", "mpt", "olmo", "roberta-bpe"}, {kGpt2Pattern}},
       {{"llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral"}, {kLlama3Pattern}, false, true, true},
       {{"dbrx", "smaug-bpe"}, {kLlama3Pattern}},
@@ -44,21 +36,6 @@ const std::vector<PreTokenizer>& pre_tokenizers() {
       {{"tekken"}, {kTekkenPattern}, false, true, true},
   };
   return table;
-}
-
-const PreTokenizer& find_pre_tokenizer(const GgufVocab& v) {
-  std::string known;
-  for (const PreTokenizer& p : pre_tokenizers())
-    for (const char* name : p.names) {
-      if (v.pre == name) return p;
-      known += (known.empty() ? "" : ", ") + std::string(name);
-    }
-  throw FormatError(v.source, "tokenizer.ggml.pre \"" + v.pre + "\" is not a pre-tokenizer this build knows (" +
-                                  known + ")");
-}
-
-std::int32_t type_of(const GgufVocab& v, std::size_t id) {
-  return v.token_types.empty() ? kGgufNormal : v.token_types[id];
 }
 
 // The vocabulary part shared by both models: pieces, added tokens, specials.
@@ -77,8 +54,8 @@ VocabSpec vocab_spec(const GgufVocab& v, const PieceDecoding& decoding, bool add
   s.pieces = v.tokens;
   s.piece_bytes.reserve(v.tokens.size());
   for (std::size_t id = 0; id < v.tokens.size(); ++id) {
-    const std::int32_t type = type_of(v, id);
-    const bool added = type == kGgufControl || type == kGgufUserDefined || type == kGgufUnknown;
+    const std::int32_t type = gguf_token_type(v, id);
+    const bool added = gguf_added_token(type);
     s.piece_bytes.push_back(added ? v.tokens[id] : decode_piece(v.tokens[id], decoding));
     if (added) s.added.push_back({v.tokens[id], static_cast<std::int32_t>(id), type != kGgufUserDefined});
   }
@@ -98,13 +75,44 @@ VocabSpec vocab_spec(const GgufVocab& v, const PieceDecoding& decoding, bool add
 
 }  // namespace
 
+const GgufPreTokenizer& gguf_pre_tokenizer(const GgufVocab& v) {
+  std::string known;
+  for (const GgufPreTokenizer& p : pre_tokenizers())
+    for (const char* name : p.names) {
+      if (v.pre == name) return p;
+      known += (known.empty() ? "" : ", ") + std::string(name);
+    }
+  throw FormatError(v.source, "tokenizer.ggml.pre \"" + v.pre + "\" is not a pre-tokenizer this build knows (" +
+                                  known + ")");
+}
+
+bool gguf_adds_bos(const GgufVocab& v) {
+  return v.add_bos.value_or(v.model == "gpt2" ? gguf_pre_tokenizer(v).add_bos : true);
+}
+
+bool gguf_adds_eos(const GgufVocab& v) { return v.add_eos.value_or(false); }
+
+std::vector<std::pair<std::string, std::string>> gguf_merges(const GgufVocab& v) {
+  if (v.merges.empty()) throw FormatError(v.source, "tokenizer.ggml.merges is missing or empty");
+  std::vector<std::pair<std::string, std::string>> merges;
+  merges.reserve(v.merges.size());
+  for (std::size_t i = 0; i < v.merges.size(); ++i) {
+    const std::size_t space = v.merges[i].find(' ', 1);
+    if (space == std::string::npos)
+      throw FormatError(v.source, "tokenizer.ggml.merges[" + std::to_string(i) + "] \"" + v.merges[i] +
+                                      "\" is not \"left right\"");
+    merges.emplace_back(v.merges[i].substr(0, space), v.merges[i].substr(space + 1));
+  }
+  return merges;
+}
+
 std::unique_ptr<Tokenizer> make_gguf_tokenizer(const GgufVocab& v) {
   BpeSpec spec;
   if (v.model == "gpt2") {
-    const PreTokenizer& pre = find_pre_tokenizer(v);
+    const GgufPreTokenizer& pre = gguf_pre_tokenizer(v);
     PieceDecoding decoding;
     decoding.byte_level = true;
-    spec.vocab = vocab_spec(v, decoding, v.add_bos.value_or(pre.add_bos), v.add_eos.value_or(false));
+    spec.vocab = vocab_spec(v, decoding, gguf_adds_bos(v), gguf_adds_eos(v));
     if (pre.nfc) spec.normalizer.push_back({NormalizerStep::Kind::unicode, NormalForm::nfc, {}, {}, {}});
     for (const char* pattern : pre.patterns) {
       PreTokenizerStep step;
@@ -113,24 +121,15 @@ std::unique_ptr<Tokenizer> make_gguf_tokenizer(const GgufVocab& v) {
     }
     spec.byte_level = true;
     spec.ignore_merges = pre.ignore_merges;
-    if (v.merges.empty()) throw FormatError(v.source, "tokenizer.ggml.merges is missing or empty");
-    spec.merges.reserve(v.merges.size());
-    for (std::size_t i = 0; i < v.merges.size(); ++i) {
-      // As llama.cpp: split at the first space after the first byte.
-      const std::size_t space = v.merges[i].find(' ', 1);
-      if (space == std::string::npos)
-        throw FormatError(v.source, "tokenizer.ggml.merges[" + std::to_string(i) + "] \"" + v.merges[i] +
-                                        "\" is not \"left right\"");
-      spec.merges.emplace_back(v.merges[i].substr(0, space), v.merges[i].substr(space + 1));
-    }
+    spec.merges = gguf_merges(v);
     return std::make_unique<BpeTokenizer>("gguf-gpt2", std::move(spec));
   }
   if (v.model == "llama") {
-    const bool space_prefix = v.add_space_prefix.value_or(true);
+    const bool space_prefix = gguf_space_prefix(v);
     PieceDecoding decoding;
     decoding.space_marker = "\u2581";
     decoding.byte_tokens = true;
-    spec.vocab = vocab_spec(v, decoding, v.add_bos.value_or(true), v.add_eos.value_or(false));
+    spec.vocab = vocab_spec(v, decoding, gguf_adds_bos(v), gguf_adds_eos(v));
     spec.vocab.strip_leading_space = space_prefix;
     if (space_prefix) spec.normalizer.push_back({NormalizerStep::Kind::prepend, {}, " ", {}, {}});
     spec.normalizer.push_back({NormalizerStep::Kind::replace, {}, " ", "\u2581", {}});
@@ -142,7 +141,7 @@ std::unique_ptr<Tokenizer> make_gguf_tokenizer(const GgufVocab& v) {
     spec.scores = v.scores;
     if (!v.token_types.empty()) {
       spec.mergeable.resize(v.tokens.size());
-      for (std::size_t id = 0; id < v.tokens.size(); ++id) spec.mergeable[id] = type_of(v, id) == kGgufNormal;
+      for (std::size_t id = 0; id < v.tokens.size(); ++id) spec.mergeable[id] = gguf_token_type(v, id) == kGgufNormal;
     }
     return std::make_unique<BpeTokenizer>("gguf-llama", std::move(spec));
   }

@@ -1,15 +1,19 @@
 #include "core/io/gguf_model.h"
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cmath>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/common/errors.h"
+#include "core/data/gguf_to_hf.h"
+#include "core/format/atomic_file.h"
 #include "core/model/weights_init.h"
 
 namespace lwb::io {
@@ -346,6 +350,51 @@ std::optional<data::GgufVocab> read_gguf_vocab(const GgufFile& f) {
 std::optional<std::string> gguf_chat_template(const GgufFile& f) {
   if (!f.find("tokenizer.chat_template")) return std::nullopt;
   return f.get_string("tokenizer.chat_template");
+}
+
+bool write_gguf_tokenizer_as_hf(const GgufFile& f, const std::filesystem::path& dir, std::int64_t model_max_length) {
+  const std::optional<data::GgufVocab> vocab = read_gguf_vocab(f);
+  if (!vocab) return false;
+  const data::HfTokenizerFiles files = data::gguf_to_hf_tokenizer(*vocab, gguf_chat_template(f), model_max_length);
+  write_file_atomically(dir / "tokenizer.json", files.tokenizer_json);
+  write_file_atomically(dir / "tokenizer_config.json", files.tokenizer_config_json);
+  write_file_atomically(dir / "special_tokens_map.json", files.special_tokens_map_json);
+  return true;
+}
+
+namespace {
+
+// "org/name" of a hub id or of a https://huggingface.co/org/name[/...] URL.
+std::optional<std::string> hub_repository(std::string_view text) {
+  for (std::string_view host : {"https://huggingface.co/", "http://huggingface.co/", "https://hf.co/"})
+    if (text.starts_with(host)) {
+      text.remove_prefix(host.size());
+      const std::size_t slash = text.find('/');
+      const std::size_t end = slash == std::string_view::npos ? slash : text.find_first_of("/?#", slash + 1);
+      text = text.substr(0, end);
+      break;
+    }
+  const std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == text.size() ||
+      text.find('/', slash + 1) != std::string_view::npos)
+    return std::nullopt;
+  const std::string_view owner = text.substr(0, slash);
+  if (owner == "datasets" || owner == "spaces") return std::nullopt;
+  for (char c : text)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '/' && c != '-' && c != '_' && c != '.')
+      return std::nullopt;
+  return std::string(text);
+}
+
+}  // namespace
+
+std::optional<std::string> gguf_hub_repository(const GgufFile& f) {
+  for (const char* key : {"general.source.huggingface.repository", "general.source.repo_url", "general.source.url"}) {
+    const GgufValue* value = f.find(key);
+    if (!value || value->type != format::GgufType::String) continue;
+    if (std::optional<std::string> repo = hub_repository(std::get<std::string>(value->data))) return repo;
+  }
+  return std::nullopt;
 }
 
 }  // namespace lwb::io

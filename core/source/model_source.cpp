@@ -172,6 +172,16 @@ ResolvedSource resolve_base(const std::string& spec, const fs::path& data_dir, c
 
 std::string base_spec_of(const AdapterState& adapter) { return adapter.base_model; }
 
+std::string peft_base_model_name(const std::string& spec) {
+  std::error_code ec;
+  if (lower_extension(spec) != ".gguf" || !fs::is_regular_file(spec, ec)) return spec;
+  try {
+    return io::gguf_hub_repository(format::GgufFile::open(spec)).value_or(spec);
+  } catch (const FormatError&) {
+    return spec;  // the adapter's own files do not need the base; its path is the best name left
+  }
+}
+
 void load_weights(Model& model, const ResolvedSource& s) {
   switch (s.kind) {
     case SourceKind::Builtin:

@@ -61,6 +61,13 @@ ResolvedSource resolve_base(const std::string& spec, const std::filesystem::path
                             const std::string& field = "base");
 // The spec of the base an adapter records, for resolve_base.
 std::string base_spec_of(const AdapterState& adapter);
+// What an exported adapter of the base `spec` (as adapters record it) gives
+// PEFT as base_model_name_or_path: for a GGUF file, the Hugging Face
+// repository it was converted from when it names one
+// (io::gguf_hub_repository), since AutoPeftModelForCausalLM cannot load a
+// .gguf path; else `spec` (presets, folders, checkpoints, a GGUF that names
+// none or is no longer readable there).
+std::string peft_base_model_name(const std::string& spec);
 
 // Reads the weights into `model` (materialised with the source's config).
 // Not for random sources; a built-in preset's cached base must exist (see

@@ -12,8 +12,9 @@ namespace {
 
 // Beside the weights of a Hugging Face export: the base's tokenizer files and
 // its generation settings, so that AutoTokenizer and generate() behave as they
-// do on the base.
+// do on the base. A GGUF base's tokenizer is written out from its metadata.
 void copy_model_files(const ResolvedSource& source, const std::filesystem::path& dir) {
+  if (source.gguf) io::write_gguf_tokenizer_as_hf(*source.gguf, dir, source.config.max_seq);
   std::vector<std::filesystem::path> files = tokenizer_files(source);
   if (source.kind == SourceKind::HfFolder && std::filesystem::exists(source.path / "generation_config.json"))
     files.push_back(source.path / "generation_config.json");
@@ -40,9 +41,14 @@ void check_export_folder(const std::filesystem::path& dir, bool overwrite) {
     throw ConfigError("export.out", "output folder " + dir.string() + " exists and is not empty; nothing was written (choose an empty folder, or overwrite: --overwrite)");
 }
 
-void export_adapter_peft(Store& store, std::int64_t adapter_id, const std::filesystem::path& dir, bool overwrite) {
+std::string export_adapter_peft(Store& store, std::int64_t adapter_id, const std::filesystem::path& dir,
+                                bool overwrite, const std::string& base_model_name_or_path) {
   check_export_folder(dir, overwrite);
-  io::write_peft_folder(dir, store.load_adapter(adapter_id));
+  const AdapterState state = store.load_adapter(adapter_id);
+  const std::string name =
+      base_model_name_or_path.empty() ? peft_base_model_name(state.base_model) : base_model_name_or_path;
+  io::write_peft_folder(dir, state, name);
+  return name;
 }
 
 void export_base(const LoadedBase& base, const std::filesystem::path& out, const MergedExport& options) {

@@ -28,8 +28,13 @@ namespace lwb {
 // `overwrite` is false: nothing is ever replaced unasked.
 void check_export_folder(const std::filesystem::path& dir, bool overwrite);
 
-// The adapter as a PEFT folder.
-void export_adapter_peft(Store& store, std::int64_t adapter_id, const std::filesystem::path& dir, bool overwrite);
+// The adapter as a PEFT folder. base_model_name_or_path is
+// `base_model_name_or_path` when given, else peft_base_model_name of the
+// adapter's base (a GGUF base's hub repository, else the recorded base);
+// the weights' metadata keeps the recorded base (lwb.base_model) either way.
+// Returns what base_model_name_or_path says.
+std::string export_adapter_peft(Store& store, std::int64_t adapter_id, const std::filesystem::path& dir,
+                                bool overwrite, const std::string& base_model_name_or_path = {});
 
 struct MergedExport {
   enum class Format { HfFolder, Gguf };

@@ -18,9 +18,10 @@ namespace lwb::test {
 
 inline const char* kFingerprint = "00112233445566778899aabbccddeeff";
 
-// A LoRA-form adapter on the tiny shape with random A and B (B nonzero, so ΔW is).
+// A LoRA-form adapter on the tiny shape (or `model`'s) with random A and B (B nonzero, so ΔW is).
 inline AdapterState random_adapter(std::uint64_t seed, int r = 4, std::vector<Target> targets = {Target::Q, Target::V},
-                            const std::string& method = "lora", double alpha = 8) {
+                            const std::string& method = "lora", double alpha = 8,
+                            const ModelConfig& model = model_preset("tiny")) {
   AdapterState s;
   s.config.method = method;
   s.config.r = r;
@@ -28,7 +29,7 @@ inline AdapterState random_adapter(std::uint64_t seed, int r = 4, std::vector<Ta
   s.config.targets = std::move(targets);
   s.base_model = "lora-workbench/tiny";
   s.base_fingerprint = kFingerprint;
-  s.model = model_preset("tiny");
+  s.model = model;
   std::uint64_t k = seed * 1000;
   for (int l = 0; l < s.model.layers; ++l)
     for (Target t : s.config.targets) {

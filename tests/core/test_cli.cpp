@@ -262,6 +262,18 @@ class TestCli : public QObject {
     Result r = run({"export", "adapter", "tiny-lora-run1", "--out", peft}, dir.path());
     QVERIFY2(r.code == 0, qPrintable(r.err));
     QVERIFY(QFileInfo::exists(peft + "/adapter_config.json") && QFileInfo::exists(peft + "/adapter_model.safetensors"));
+    // PEFT's base_model_name_or_path named by hand; the base is still found by the workbench.
+    r = run({"export", "adapter", "tiny-lora-run1", "--out", peft, "--overwrite", "--base-model-name-or-path", "me/tiny"},
+            dir.path());
+    QVERIFY2(r.code == 0 && r.out.contains("base_model_name_or_path me/tiny"), qPrintable(r.out + r.err));
+    QFile config(peft + "/adapter_config.json");
+    QVERIFY(config.open(QIODevice::ReadOnly));
+    QCOMPARE(nlohmann::json::parse(config.readAll().toStdString())["base_model_name_or_path"].get<std::string>(),
+             std::string("me/tiny"));
+    r = run({"export", "adapter", "tiny-lora-run1", "--merged", "--out", dir.filePath("m"), "--base-model-name-or-path",
+             "me/tiny"},
+            dir.path());
+    QVERIFY2(r.code == 2 && r.err.contains("a merged export has the base inside"), qPrintable(r.err));
     // The run used a random base: importing against the built-in base is refused.
     r = run({"import", "adapter", peft, "--name", "again", "--base", "tiny"}, dir.path());
     QCOMPARE(r.code, 1);

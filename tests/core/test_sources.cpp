@@ -35,6 +35,7 @@
 #include "core/store/adapter_transfer.h"
 #include "core/train/data_setup.h"
 #include "core/train/trainer.h"
+#include "adapter_fixtures.h"
 #include "expect_throw.h"
 #include "io_fixtures.h"
 #include "model_fixtures.h"
@@ -51,6 +52,8 @@ namespace {
 
 const fs::path kReal = fs::path(LWB_TEST_DATA_DIR) / "real";
 const fs::path kLlama3 = kReal / "llama3_hf";
+const fs::path kGguf = fs::path(LWB_TEST_DATA_DIR) / "gguf";
+using Ids = std::vector<std::int32_t>;
 
 std::vector<std::int32_t> read_i32(const io::SafetensorsFile& st, const std::string& name) {
   const auto b = st.bytes(st.at(name));
@@ -583,6 +586,140 @@ class TestSources : public QObject {
     QCOMPARE(gf.get_u32("general.file_type"), 7u);
     o.overwrite = false;
     EXPECT_THROW_WITH(ConfigError, export_base(gbase, g, o), "exists; nothing was written");
+  }
+
+  void ggufBaseExportCarriesItsTokenizer_data() {
+    QTest::addColumn<QString>("family");
+    QTest::newRow("byte-level BPE (gpt2, pre smollm)") << "smollm";
+    QTest::newRow("SentencePiece (llama)") << "llama2";
+  }
+  // A Hugging Face export of a GGUF base carries the GGUF's tokenizer as
+  // tokenizer.json, tokenizer_config.json and special_tokens_map.json. Read
+  // back: the ids of the tokenizer the vocabulary came from (transformers on
+  // the fixture's own folder, tests/reference/make_gguf_tokenizer_golden.py),
+  // the ids of the GGUF itself, the same chat template; the folder is a base.
+  void ggufBaseExportCarriesItsTokenizer() {
+    QFETCH(QString, family);
+    const std::string f = family.toStdString();
+    const json golden = json::parse(read_text(kGguf / "tokenizer_export_golden.json"));
+    const json& g = golden["families"][f];
+    QTemporaryDir tmp;
+    const fs::path root = tmp.path().toStdString(), out = root / "hf";
+    SourceEnvironment env;
+    env.data_dir = root;
+    LoadedBase base;
+    load_base((kGguf / g["gguf"].get<std::string>()).string(), env, base);
+    export_base(base, out, MergedExport{});
+    for (const char* file : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
+      QVERIFY2(fs::exists(out / file), file);
+
+    const auto own = load_tokenizer(base.source);
+    const auto exported = load_hf_tokenizer(out);
+    const std::vector<std::string> texts = golden["texts"];
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      const Ids plain = exported->encode(texts[i]);
+      const Ids special = exported->encode(texts[i], {.add_special = true, .parse_special = true});
+      const std::string what = f + ", text " + std::to_string(i) + " " + json(texts[i]).dump();
+      QVERIFY2(plain == g["reference"]["plain"][i].get<Ids>(), (what + ": plain ids differ from the golden").c_str());
+      QVERIFY2(special == g["reference"]["special"][i].get<Ids>(),
+               (what + ": ids with specials differ from the golden").c_str());
+      QVERIFY2(plain == own->encode(texts[i]), (what + ": plain ids differ from the GGUF's").c_str());
+      QVERIFY2(special == own->encode(texts[i], {.add_special = true, .parse_special = true}),
+               (what + ": ids with specials differ from the GGUF's").c_str());
+    }
+    qInfo("%s: %zu texts as the fixture's own tokenizer gives them; transformers' GGUF loader differs on %zu",
+          f.c_str(), texts.size(), g["loader_differs"].size());
+
+    const std::vector<ChatMessage> chat = {{"system", "Be brief."}, {"user", "Hi 123"}, {"assistant", "Hello!"}};
+    ChatOptions o;
+    o.add_generation_prompt = true;
+    QCOMPARE(load_hf_chat_template(out).render(chat, o), load_chat_template(base.source, "auto", *own)->render(chat, o));
+    const json config = json::parse(read_text(out / "tokenizer_config.json"));
+    QCOMPARE(config["model_max_length"].get<int>(), base.model->config().max_seq);
+
+    // The folder is a base of its own, with the same tokenizer.
+    LoadedBase back;
+    load_base(out.string(), env, back);
+    QCOMPARE(back.fingerprint, base.fingerprint);
+    QCOMPARE(load_tokenizer(back.source)->encode(texts[0], {.add_special = true}),
+             own->encode(texts[0], {.add_special = true}));
+  }
+
+  // PEFT's base_model_name_or_path for an adapter of a GGUF base: the hub
+  // repository the file names, else its path (as for every other base); an
+  // explicit name wins. The workbench finds the base again from the stored
+  // and from the exported adapter whatever that field says.
+  void peftBaseNameOfGgufBases() {
+    QTemporaryDir tmp;
+    const fs::path root = tmp.path().toStdString();
+    const fs::path plain = kGguf / "tokenizer_smollm.gguf";
+    const format::GgufFile src = format::GgufFile::open(plain);
+    const auto with_key = [&](const char* file, const char* key, const char* value) {
+      format::GgufMetadata meta = src.metadata();
+      meta.emplace_back(key, format::GgufValue::string(value));
+      std::vector<format::GgufTensorWrite> tensors;
+      for (const format::GgufTensorInfo& t : src.tensors()) tensors.push_back({t.name, t.type, t.dims, src.bytes(t)});
+      format::write_gguf(root / file, meta, tensors);
+      return (root / file).string();
+    };
+    const std::string hub = with_key("hub.gguf", "general.source.huggingface.repository", "HuggingFaceTB/SmolLM2-135M-Instruct");
+    const std::string url = with_key("url.gguf", "general.source.url", "https://huggingface.co/org/name/tree/main");
+    const std::string site = with_key("site.gguf", "general.source.url", "https://example.com/org/name");
+    const std::string parent = with_key("parent.gguf", "general.base_model.0.repo_url", "https://huggingface.co/org/parent");
+    QCOMPARE(peft_base_model_name(hub), std::string("HuggingFaceTB/SmolLM2-135M-Instruct"));
+    QCOMPARE(peft_base_model_name(url), std::string("org/name"));
+    QCOMPARE(peft_base_model_name(site), site);
+    QCOMPARE(peft_base_model_name(parent), parent);  // the model it was fine-tuned from has other weights
+    QCOMPARE(peft_base_model_name(plain.string()), plain.string());
+    QCOMPARE(peft_base_model_name((root / "gone.gguf").string()), (root / "gone.gguf").string());
+    QCOMPARE(peft_base_model_name(kLlama3.string()), kLlama3.string());  // Hugging Face folders: as before
+    QCOMPARE(peft_base_model_name("lora-workbench/tiny"), std::string("lora-workbench/tiny"));
+
+    SourceEnvironment env;
+    env.data_dir = root;
+    LoadedBase base;
+    load_base(hub, env, base);
+    AdapterState state = test::random_adapter(7, 2, {Target::Q, Target::V}, "lora", 4, base.model->config());
+    state.base_model = base.source.base_model_name;  // what training records: the file's absolute path
+    state.base_fingerprint = base.fingerprint;
+    Store store(root / "store.sqlite3");
+    const std::int64_t id = store.save_adapter("on-gguf", std::nullopt, state, "", NAN, NAN);
+    const fs::path peft = root / "peft";
+    QCOMPARE(export_adapter_peft(store, id, peft, false), std::string("HuggingFaceTB/SmolLM2-135M-Instruct"));
+    const auto config_name = [&] {
+      return json::parse(read_text(peft / "adapter_config.json"))["base_model_name_or_path"].get<std::string>();
+    };
+    QCOMPARE(config_name(), std::string("HuggingFaceTB/SmolLM2-135M-Instruct"));
+    QCOMPARE(io::SafetensorsFile::open(peft / "adapter_model.safetensors").metadata().at("lwb.base_model"),
+             state.base_model);
+    // Found again: from the store, from the exported folder, and by a merged export.
+    QCOMPARE(store.load_adapter(id).base_model, state.base_model);
+    const AdapterState back = io::read_peft_folder(peft);
+    QCOMPARE(back.base_model, state.base_model);
+    LoadedBase again;
+    load_base(base_spec_of(back), env, again);
+    QCOMPARE(again.fingerprint, base.fingerprint);
+    export_adapter_merged(store, id, root / "merged", MergedExport{}, env);
+    QVERIFY(fs::exists(root / "merged" / "tokenizer.json"));
+    const std::int64_t imported = import_adapter_peft(store, peft, "imported", hub, "", env);
+    QCOMPARE(store.load_adapter(imported).base_model, state.base_model);
+
+    // An explicit name wins; the recorded base stays in the weights.
+    QCOMPARE(export_adapter_peft(store, id, peft, true, "me/my-base"), std::string("me/my-base"));
+    QCOMPARE(config_name(), std::string("me/my-base"));
+    QCOMPARE(io::read_peft_folder(peft).base_model, state.base_model);
+
+    // A GGUF that names no repository: its path, as before.
+    state.base_model = fs::absolute(plain).string();
+    state.base_fingerprint.clear();
+    const std::int64_t id2 = store.save_adapter("on-plain-gguf", std::nullopt, state, "", NAN, NAN);
+    QCOMPARE(export_adapter_peft(store, id2, peft, true), state.base_model);
+    QCOMPARE(config_name(), state.base_model);
+
+    // Folders written by PEFT (no lwb.base_model) keep naming their base by base_model_name_or_path.
+    const fs::path peft_own = kReal / "peft_full_names";
+    QCOMPARE(io::read_peft_folder(peft_own).base_model,
+             json::parse(read_text(peft_own / "adapter_config.json"))["base_model_name_or_path"].get<std::string>());
   }
 
   void sha256KnownVectors() {

@@ -12,11 +12,15 @@
 #include <sstream>
 
 #include "core/common/errors.h"
+#include "core/data/chat_template.h"
+#include "core/data/gguf_to_hf.h"
 #include "core/data/gguf_tokenizer.h"
 #include "core/data/hf_tokenizer.h"
 #include "core/data/sentencepiece_tokenizer.h"
 #include "core/data/tokenizer.h"
 #include "core/data/unicode.h"
+#include "core/format/gguf.h"
+#include "core/io/gguf_model.h"
 #include "io_fixtures.h"
 
 using namespace lwb;
@@ -156,6 +160,35 @@ GgufVocab gguf_from_dump(const std::string& path) {
   return v;
 }
 
+// The vocabulary as the Hugging Face folder a merged export of a GGUF base
+// carries (gguf_to_hf_tokenizer), read back as any folder is.
+std::unique_ptr<Tokenizer> as_hf_folder(const GgufVocab& v, const QTemporaryDir& dir) {
+  const HfTokenizerFiles files = gguf_to_hf_tokenizer(v, std::nullopt, 4096);
+  const std::string d = dir.path().toStdString();
+  write_text(d + "/tokenizer.json", files.tokenizer_json);
+  write_text(d + "/tokenizer_config.json", files.tokenizer_config_json);
+  write_text(d + "/special_tokens_map.json", files.special_tokens_map_json);
+  return load_hf_tokenizer(d);
+}
+
+// The folder's tokenizer gives the GGUF tokenizer's ids on every text, with
+// and without specials, and the same special ids.
+void check_same_as_gguf(const Tokenizer& folder, const Tokenizer& gguf, const std::string& what) {
+  QCOMPARE(folder.bos(), gguf.bos());
+  QCOMPARE(folder.eos(), gguf.eos());
+  QCOMPARE(folder.pad(), gguf.pad());
+  QCOMPARE(folder.unk(), gguf.unk());
+  std::size_t mismatches = 0;
+  std::string first;
+  for (const std::string& text : texts())
+    for (const EncodeOptions o : {EncodeOptions{}, EncodeOptions{.add_special = true, .parse_special = true}})
+      if (folder.encode(text, o) != gguf.encode(text, o) && ++mismatches == 1)
+        first = json(text).dump() + ": " + str(folder.encode(text, o)) + " vs " + str(gguf.encode(text, o));
+  qInfo("%s: exported tokenizer.json vs the GGUF vocabulary, %zu texts x 2 modes, %zu mismatches", what.c_str(),
+        texts().size(), mismatches);
+  QVERIFY2(mismatches == 0, (what + ": " + std::to_string(mismatches) + " mismatches, first " + first).c_str());
+}
+
 #define EXPECT_FORMAT_ERROR(expr, needle)                                                                  \
   do {                                                                                                     \
     const std::string message_ = test::format_error([&] { (void)(expr); });                                \
@@ -184,9 +217,15 @@ class TestTokenizers : public QObject {
     const auto hf = load_hf_tokenizer(kDir + f);
     check_golden(*hf, f, "tokenizer.json");
     check_round_trip(*hf, f, f == "qwen2");
-    const auto gguf = make_gguf_tokenizer(gguf_from_tokenizer_json(f, pre.toStdString(), *hf));
+    const GgufVocab vocab = gguf_from_tokenizer_json(f, pre.toStdString(), *hf);
+    const auto gguf = make_gguf_tokenizer(vocab);
     check_golden(*gguf, f, "GGUF pre " + pre.toStdString());
     check_round_trip(*gguf, f + " (GGUF)", f == "qwen2");
+    // Written out as a Hugging Face folder, as a merged export of a GGUF base does.
+    QTemporaryDir tmp;
+    const auto folder = as_hf_folder(vocab, tmp);
+    check_golden(*folder, f, "GGUF pre " + pre.toStdString() + " as tokenizer.json");
+    check_same_as_gguf(*folder, *gguf, f);
   }
 
   void sentencePieceBpeMatchesTransformers() {
@@ -199,9 +238,21 @@ class TestTokenizers : public QObject {
     const SentencePieceTokenizer sp(kDir + "llama2/tokenizer.model", {});
     check_golden(sp, "llama2", "tokenizer.model");
     check_round_trip(sp, "llama2 (tokenizer.model)");
-    const auto gguf = make_gguf_tokenizer(gguf_from_dump(kDir + "llama2/gguf_vocab.json"));
+    const GgufVocab vocab = gguf_from_dump(kDir + "llama2/gguf_vocab.json");
+    const auto gguf = make_gguf_tokenizer(vocab);
     check_golden(*gguf, "llama2", "GGUF llama");
     check_round_trip(*gguf, "llama2 (GGUF)");
+    // As a merged export of a GGUF base writes it: merges ranked by score.
+    QTemporaryDir tmp;
+    const auto folder = as_hf_folder(vocab, tmp);
+    check_golden(*folder, "llama2", "GGUF llama as tokenizer.json");
+    check_round_trip(*folder, "llama2 (GGUF as tokenizer.json)");
+    check_same_as_gguf(*folder, *gguf, "llama2");
+    // Without the space prefix (add_space_prefix false), the same again.
+    GgufVocab bare = vocab;
+    bare.add_space_prefix = false;
+    QTemporaryDir tmp2;
+    check_same_as_gguf(*as_hf_folder(bare, tmp2), *make_gguf_tokenizer(bare), "llama2 without the space prefix");
     // transformers 5 writes the same vocabulary with a Metaspace
     // pre-tokenizer that prefixes only the start of the text.
     check_golden(*load_hf_tokenizer(kDir + "llama2-metaspace"), "llama2-metaspace", "tokenizer.json");
@@ -237,6 +288,64 @@ class TestTokenizers : public QObject {
     QCOMPARE(tok->vocab_size(), 49152);
     check_golden(*tok, "smollm2-135m", "GGUF");
     check_round_trip(*tok, "smollm2-135m");
+  }
+
+  // The real SmolLM2-135M-Instruct GGUF's tokenizer written as the files of a
+  // merged export: the same ids as the GGUF itself on every text, and as
+  // SmolLM2's own tokenizer (the golden); the same chat template.
+  void realSmolLM2GgufAsHfFolder() {
+    const char* path = std::getenv("LWB_SMOLLM2_GGUF");
+    if (!path || !QFile::exists(path)) QSKIP("set LWB_SMOLLM2_GGUF to SmolLM2-135M-Instruct.Q4_1.gguf");
+    const format::GgufFile file = format::GgufFile::open(path);
+    QTemporaryDir tmp;
+    const std::string dir = tmp.path().toStdString();
+    QVERIFY(io::write_gguf_tokenizer_as_hf(file, dir, 8192));
+    const auto folder = load_hf_tokenizer(dir);
+    const auto gguf = make_gguf_tokenizer(*io::read_gguf_vocab(file));
+    QCOMPARE(folder->vocab_size(), 49152);
+    check_same_as_gguf(*folder, *gguf, "SmolLM2-135M-Instruct");
+    check_golden(*folder, "smollm2-135m", "the GGUF as tokenizer.json");
+    const auto piece = [&](std::int32_t id) { return id < 0 ? std::string() : gguf->id_to_piece(id); };
+    const ChatTemplate own(*io::gguf_chat_template(file), "gguf",
+                           {piece(gguf->bos()), piece(gguf->eos()), piece(gguf->unk()), piece(gguf->pad())});
+    const ChatTemplate exported = load_hf_chat_template(dir);
+    const std::vector<ChatMessage> chat = {{"user", "Hi"}, {"assistant", "Hello!"}, {"user", "2+2?"}};
+    QCOMPARE(exported.render(chat, {.add_generation_prompt = true}), own.render(chat, {.add_generation_prompt = true}));
+  }
+
+  void ggufVocabularyAsHfFiles() {
+    // What tokenizer_config.json and special_tokens_map.json say.
+    GgufVocab v = gguf_from_dump(kDir + "llama2/gguf_vocab.json");
+    v.pad = 2;
+    const HfTokenizerFiles files = gguf_to_hf_tokenizer(v, std::string("{{ bos_token }}x"), 2048);
+    const json config = json::parse(files.tokenizer_config_json);
+    QCOMPARE(config["bos_token"].get<std::string>(), std::string("<s>"));
+    QCOMPARE(config["eos_token"].get<std::string>(), std::string("</s>"));
+    QCOMPARE(config["unk_token"].get<std::string>(), std::string("<unk>"));
+    QCOMPARE(config["pad_token"].get<std::string>(), std::string("</s>"));
+    QCOMPARE(config["add_bos_token"].get<bool>(), true);
+    QCOMPARE(config["add_eos_token"].get<bool>(), false);
+    QCOMPARE(config["chat_template"].get<std::string>(), std::string("{{ bos_token }}x"));
+    QCOMPARE(config["model_max_length"].get<int>(), 2048);
+    const json map = json::parse(files.special_tokens_map_json);
+    QCOMPARE(map["bos_token"].get<std::string>(), std::string("<s>"));
+    QCOMPARE(map.size(), std::size_t{4});
+    const json tj = json::parse(files.tokenizer_json);
+    QCOMPARE(tj["model"]["type"].get<std::string>(), std::string("BPE"));
+    QCOMPARE(tj["model"]["unk_token"].get<std::string>(), std::string("<unk>"));
+    QCOMPARE(tj["added_tokens"].size(), std::size_t{3});  // <unk>, <s>, </s>
+    // add_eos_token puts eos after the text, both in the file and read back.
+    v.add_eos = true;
+    QTemporaryDir tmp;
+    const auto folder = as_hf_folder(v, tmp);
+    QCOMPARE(folder->encode("hi", {.add_special = true}).back(), 2);
+    QCOMPARE(folder->encode("hi", {.add_special = true}).front(), 1);
+
+    // Other models are refused by name, as the engine's own loading refuses them.
+    v.model = "t5";
+    EXPECT_FORMAT_ERROR(gguf_to_hf_tokenizer(v, std::nullopt, 2048), "tokenizer.ggml.model \"t5\" is not supported");
+    v.model = "bert";
+    EXPECT_FORMAT_ERROR(gguf_to_hf_tokenizer(v, std::nullopt, 2048), "tokenizer.ggml.model \"bert\"");
   }
 
   void specialTokensOnlyWhereAsked() {

@@ -10,6 +10,8 @@
 #include <QLabel>
 #include <QMessageBox>
 #include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QMimeData>
 #include <QPlainTextEdit>
 #include <QPushButton>
@@ -75,6 +77,11 @@ bool wait_for_job(ComposeView& view) {
 bool wait_for_library_job(LibraryView& view) {
   QSignalSpy done(&view, &LibraryView::job_finished);
   return done.count() > 0 || done.wait(kJobTimeoutMs);
+}
+
+QJsonObject read_json_file(const QString& path) {
+  QFile f(path);
+  return f.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(f.readAll()).object() : QJsonObject();
 }
 
 }  // namespace
@@ -304,6 +311,14 @@ class TestUiCompose : public QObject {
     QVERIFY2(view.status_label()->text().contains("not empty"), qPrintable(view.status_label()->text()));
     QVERIFY(view.export_adapter(id, peft, false, true));
     QVERIFY(wait_for_library_job(view));
+    QCOMPARE(read_json_file(peft + "/adapter_config.json")["base_model_name_or_path"].toString(),
+             QString("lora-workbench/tiny"));
+    // The export dialog's base_model_name_or_path, when the user names the base.
+    QVERIFY(view.export_adapter(id, peft, false, true, "me/tiny-base"));
+    QVERIFY(wait_for_library_job(view));
+    QCOMPARE(read_json_file(peft + "/adapter_config.json")["base_model_name_or_path"].toString(),
+             QString("me/tiny-base"));
+    QCOMPARE(io::read_peft_folder(peft.toStdString()).base_model, std::string("lora-workbench/tiny"));
 
     // Merged into its base as a Hugging Face checkpoint.
     const QString merged = dir.filePath("library-merged");
