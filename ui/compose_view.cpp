@@ -48,6 +48,18 @@ constexpr double kDropSpacing = 250;  // between nodes dropped together
 constexpr int kLibraryMinWidth = 300;
 
 QString qstr(const std::string& s) { return QString::fromStdString(s); }
+
+// Two parts in a 3:2 proportion, at first as when it grows (the first layout
+// would otherwise follow the children's size hints).
+QSplitter* three_to_two(Qt::Orientation orientation, QWidget* first, QWidget* second) {
+  auto* s = new QSplitter(orientation);
+  s->addWidget(first);
+  s->addWidget(second);
+  s->setStretchFactor(0, 3);
+  s->setStretchFactor(1, 2);
+  s->setSizes({3000, 2000});
+  return s;
+}
 QString number(double v) { return std::isfinite(v) ? QString::number(v, 'f', 4) : "-"; }
 QString percent(double v) { return qstr(percent_text(v)); }
 
@@ -115,34 +127,15 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   // intervals and verdicts, scrolled when long), so that on a laptop screen
   // neither squeezes the other; the library keeps a column wide enough to
   // filter and read.
-  auto* view = new QSplitter(Qt::Horizontal);
-  view->setObjectName("compose_view_split");
-  view->addWidget(canvas_);
-  view->addWidget(plots_);
-  view->setStretchFactor(0, 3);
-  view->setStretchFactor(1, 2);
-  view->setSizes({3000, 2000});
+  QSplitter* view = three_to_two(Qt::Horizontal, canvas_, plots_);
   auto* summary_scroll = new QScrollArea;
   summary_scroll->setObjectName("compose_summary_scroll");
   summary_scroll->setWidget(summary_);
   summary_scroll->setWidgetResizable(true);
   summary_scroll->setFrameShape(QFrame::NoFrame);
   summary_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
-  auto* results = new QSplitter(Qt::Horizontal);
-  results->setObjectName("compose_results_split");
-  results->addWidget(scores_);
-  results->addWidget(summary_scroll);
-  results->setStretchFactor(0, 3);
-  results->setStretchFactor(1, 2);
-  results->setSizes({3000, 2000});
-  auto* stack = new QSplitter(Qt::Vertical);
-  stack->addWidget(view);
-  stack->addWidget(results);
-  stack->setStretchFactor(0, 3);
-  stack->setStretchFactor(1, 2);
-  // The first layout too, not only growth, in these proportions (the
-  // splitters would otherwise follow their children's size hints).
-  stack->setSizes({3000, 2000});
+  QSplitter* results = three_to_two(Qt::Horizontal, scores_, summary_scroll);
+  QSplitter* stack = three_to_two(Qt::Vertical, view, results);
   auto* body = new QWidget;
   auto* body_layout = new QVBoxLayout(body);
   body_layout->setContentsMargins(0, 0, 0, 0);
