@@ -219,7 +219,9 @@ class TestUiWorkbench : public QObject {
   // "(edited)"), and says "(edited)" only once a field changes; choosing the
   // run again restores its settings.
   void the_preset_box_names_the_run_cloned_or_resumed() {
-    Store store(db());
+    // A store of its own: the runs here are no part of the later tests' lists.
+    const std::filesystem::path file = std::filesystem::path(dir.path().toStdString()) / "sources.sqlite3";
+    Store store(file);
     ExperimentConfig c = experiment_preset("tiny-lora");
     c.name = "the-source";
     c.train.steps = 77;
@@ -231,7 +233,7 @@ class TestUiWorkbench : public QObject {
     std::filesystem::create_directories(store.state_file(run).parent_path());
     std::ofstream(store.state_file(run)) << "not a state";
 
-    MainWindow w(db());
+    MainWindow w(file);
     w.show();
     QComboBox* box = w.presets_box();
     RunsView* runs = w.runs_view();
