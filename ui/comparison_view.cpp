@@ -114,6 +114,13 @@ ComparisonView::ComparisonView(std::filesystem::path db, Kind kind, QWidget* par
   report_ = new ReportBrowser;
   report_->setObjectName("report");
   report_->setOpenLinks(false);
+  // Until one is chosen: what will show here, rather than empty axes.
+  report_->setPlaceholderText(
+      compare ? tr("No comparison chosen. Run one (left), or choose a stored one: each arm is trained over the seeds, "
+                   "the table gives its means with 95% intervals, the plot their error bars, and this report the "
+                   "paired differences with their verdicts and what the numbers depend on.")
+              : tr("No study chosen. Run one (left), or choose a stored one: its report, with its plots, shows "
+                   "here, stating what held and what did not at this scale."));
   auto* right = new QSplitter(Qt::Vertical);
   if (compare) {
     table_ = new QTableWidget(0, 9);
@@ -124,6 +131,7 @@ ComparisonView::ComparisonView(std::filesystem::path db, Kind kind, QWidget* par
     table_->verticalHeader()->setVisible(false);
     plot_ = new QCustomPlot;
     plot_->setMinimumHeight(220);
+    plot_->setVisible(false);  // shown with a comparison
     right->addWidget(table_);
     right->addWidget(plot_);
   }
@@ -294,6 +302,7 @@ void ComparisonView::show_stored(qint64 id) {
       for (int col = 0; col < cells.size(); ++col) table_->setItem(r, col, new QTableWidgetItem(cells[col]));
     }
     draw_plot(plot_, quality_plot(s));
+    plot_->setVisible(true);
     plot_->replot();
   } catch (const std::exception& e) {
     status_->setText(QString::fromUtf8(e.what()));
@@ -314,6 +323,7 @@ void ComparisonView::delete_selected() {
     store.delete_comparison(id);
     report_->clear();
     if (table_) table_->setRowCount(0);
+    if (plot_) plot_->setVisible(false);
     refresh();
   } catch (const std::exception& e) {
     status_->setText(QString::fromUtf8(e.what()));

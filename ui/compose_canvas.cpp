@@ -182,6 +182,10 @@ void ComposeCanvas::add_node(const QString& title, const QString& subtitle, doub
 void ComposeCanvas::set_composition_label(const QString& title, const QString& detail) {
   sink_title_->setText(title);
   sink_detail_->setText(detail);
+  // As wide as its text: the scores never run past the node's border.
+  const double text = std::max(sink_title_->boundingRect().width(), sink_detail_->boundingRect().width());
+  sink_->setRect(0, 0, std::max(kSinkWidth, text + 16), kSinkHeight);
+  fit_scene();
 }
 
 // Members -> the composition node, each edge as wide and as strongly coloured

@@ -4,6 +4,7 @@
 #include <QComboBox>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFrame>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -14,6 +15,7 @@
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProgressBar>
+#include <QScrollArea>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSplitter>
@@ -42,8 +44,22 @@ namespace {
 using namespace lwb::compose;
 
 constexpr double kDropSpacing = 250;  // between nodes dropped together
+// The library's column: its filter's text and the adapters' names readable.
+constexpr int kLibraryMinWidth = 300;
 
 QString qstr(const std::string& s) { return QString::fromStdString(s); }
+
+// Two parts in a 3:2 proportion, at first as when it grows (the first layout
+// would otherwise follow the children's size hints).
+QSplitter* three_to_two(Qt::Orientation orientation, QWidget* first, QWidget* second) {
+  auto* s = new QSplitter(orientation);
+  s->addWidget(first);
+  s->addWidget(second);
+  s->setStretchFactor(0, 3);
+  s->setStretchFactor(1, 2);
+  s->setSizes({3000, 2000});
+  return s;
+}
 QString number(double v) { return std::isfinite(v) ? QString::number(v, 'f', 4) : "-"; }
 QString percent(double v) { return qstr(percent_text(v)); }
 
@@ -105,30 +121,37 @@ ComposeView::ComposeView(std::filesystem::path db, QWidget* parent)
   worker_ = new ComposeWorker(db_, this);
   choose_export_dir_ = [this] { return QFileDialog::getExistingDirectory(this, tr("Export to")); };
 
-  auto* middle = new QWidget;
-  auto* middle_layout = new QVBoxLayout(middle);
-  middle_layout->addWidget(build_controls());
-  middle_layout->addWidget(canvas_, 1);
-  middle_layout->addWidget(build_buttons());
-  middle_layout->addWidget(hub_progress_);
-  middle_layout->addWidget(hub_stage_);
-  middle_layout->addWidget(status_);
-  auto* results = new QSplitter(Qt::Vertical);
-  results->addWidget(plots_);
-  auto* scores_box = new QWidget;
-  auto* scores_layout = new QVBoxLayout(scores_box);
-  scores_layout->setContentsMargins(0, 0, 0, 0);
-  scores_layout->addWidget(scores_, 1);
-  scores_layout->addWidget(summary_);
-  results->addWidget(scores_box);
-  results->addWidget(log_);
+  plots_->addTab(log_, tr("Log"));
+  // The settings and the buttons over the whole width; under them the canvas
+  // beside its plots, then the scores beside what they say (the seeds'
+  // intervals and verdicts, scrolled when long), so that on a laptop screen
+  // neither squeezes the other; the library keeps a column wide enough to
+  // filter and read.
+  QSplitter* view = three_to_two(Qt::Horizontal, canvas_, plots_);
+  auto* summary_scroll = new QScrollArea;
+  summary_scroll->setObjectName("compose_summary_scroll");
+  summary_scroll->setWidget(summary_);
+  summary_scroll->setWidgetResizable(true);
+  summary_scroll->setFrameShape(QFrame::NoFrame);
+  summary_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+  QSplitter* results = three_to_two(Qt::Horizontal, scores_, summary_scroll);
+  QSplitter* stack = three_to_two(Qt::Vertical, view, results);
+  auto* body = new QWidget;
+  auto* body_layout = new QVBoxLayout(body);
+  body_layout->setContentsMargins(0, 0, 0, 0);
+  body_layout->addWidget(build_controls());
+  body_layout->addWidget(build_buttons());
+  body_layout->addWidget(stack, 1);
+  body_layout->addWidget(hub_progress_);
+  body_layout->addWidget(hub_stage_);
+  body_layout->addWidget(status_);
+  library_->setMinimumWidth(kLibraryMinWidth);
   auto* split = new QSplitter(Qt::Horizontal);
   split->addWidget(library_);
-  split->addWidget(middle);
-  split->addWidget(results);
-  split->setStretchFactor(0, 2);
+  split->addWidget(body);
+  split->setStretchFactor(0, 1);
   split->setStretchFactor(1, 4);
-  split->setStretchFactor(2, 3);
+  split->setCollapsible(0, false);
   auto* layout = new QVBoxLayout(this);
   layout->addWidget(split);
 
@@ -268,26 +291,21 @@ QWidget* ComposeView::build_controls() {
 }
 
 QWidget* ComposeView::build_buttons() {
-  // Two rows: the job on this composition, then the composition as a file.
+  // One row: the jobs on this composition, the composition as a file, and
+  // the hub demo at the end.
   auto* box = new QWidget;
-  auto* rows = new QVBoxLayout(box);
-  rows->setContentsMargins(0, 0, 0, 0);
-  auto* jobs = new QHBoxLayout;
-  auto* row = new QHBoxLayout;
-  rows->addLayout(jobs);
-  rows->addLayout(row);
-  QHBoxLayout* into = jobs;
+  auto* row = new QHBoxLayout(box);
+  row->setContentsMargins(0, 0, 0, 0);
   auto button = [&](const QString& text, const char* name) {
     auto* b = new QPushButton(text);
     b->setObjectName(name);
-    into->addWidget(b);
+    row->addWidget(b);
     return b;
   };
   search_ = button(tr("Search weights"), "compose_search");
   cancel_ = button(tr("Cancel"), "compose_cancel");
   evaluate_ = button(tr("Evaluate"), "compose_evaluate");
-  jobs->addStretch(1);
-  into = row;
+  row->addSpacing(16);
   new_ = button(tr("New"), "compose_new");
   open_ = button(tr("Open..."), "compose_open");
   save_ = button(tr("Save..."), "compose_save");
@@ -297,7 +315,6 @@ QWidget* ComposeView::build_buttons() {
   add_to_library_->setToolTip(tr("Also keep the merged adapter in the adapter library"));
   row->addWidget(add_to_library_);
   row->addStretch(1);
-  into = jobs;
   hub_ = button(tr("Run hub demo"), "compose_hub");
   hub_->setToolTip(tr("Trains one tiny adapter per built-in task (reusing those already in the library) and "
                       "composes them for the held-out task %1")
@@ -761,6 +778,7 @@ bool ComposeView::start_hub_demo() {
   preset.seeds = seeds_->value();
   if (!worker_->run_hub(preset)) return false;
   set_busy(true, true);
+  plots_->setCurrentWidget(log_);  // what the demo trains and reuses, as it goes
   log(tr("hub demo: held-out task %1. Why: %2.").arg(qstr(preset.target), qstr(preset.why)));
   show_status(tr("Running the hub demo: training the member adapters that are not in the library yet, then composing "
                  "them for %1...")

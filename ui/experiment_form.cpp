@@ -11,6 +11,7 @@
 #include <QLineEdit>
 #include <QListWidget>
 #include <QRegularExpression>
+#include <QResizeEvent>
 #include <QScrollBar>
 #include <QStackedWidget>
 #include <QFutureWatcher>
@@ -45,6 +46,13 @@ enum Group { kModel, kData, kMethod, kOptim, kTrain, kSamples, kGroups };
 static_assert(kGroups == ExperimentForm::kSections);
 
 QString qs(const std::string& s) { return QString::fromStdString(s); }
+
+// The form's column at most this wide (no field wider than about 700 px),
+// the side column at least this, and wide enough for the data preview from
+// this on.
+constexpr int kColumnMaxWidth = 860;
+constexpr int kSideMinWidth = 340;
+constexpr int kSidePreviewWidth = 520;
 
 // The frame around a field: by its name only, so the editor inside keeps
 // its native look (a border on a spin box itself loses its arrows).
@@ -202,7 +210,8 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   preview_->setObjectName("data_preview");
   preview_->setMinimumHeight(160);
   preview_->setToolTip(tr("The first examples as the run reads them: tokens, and in colour those the loss is on"));
-  forms_[kData]->addRow(tr("Preview"), preview_);
+  preview_label_ = new QLabel(tr("Preview"));
+  forms_[kData]->addRow(preview_label_, preview_);
 
   // Every adapter setting, with its label and help, from the variants'
   // descriptors: the shared ones in the Method section, each variant's own
@@ -355,21 +364,56 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   sections_->setCurrentRow(0);
   sections_->setFixedWidth(sections_->sizeHintForColumn(0) + 2 * sections_->frameWidth() + 12);
 
-  auto* side = new QVBoxLayout;
-  side->addWidget(facts_);
-  side->addWidget(memory_);
-  side->addWidget(problems_label_);
-  side->addStretch(1);
+  // The column stops growing where its fields would be wider than anything
+  // typed into them; the side column takes the rest of a wide window, and
+  // there the data preview (place_preview).
+  scroll_->setMaximumWidth(kColumnMaxWidth);
+  side_ = new QVBoxLayout;
+  side_->addWidget(facts_);
+  side_->addWidget(memory_);
+  side_->addWidget(problems_label_);
+  side_preview_title_ = new QLabel(tr("<b>Data preview</b>"));
+  side_preview_title_->setVisible(false);
+  side_->addWidget(side_preview_title_);
+  side_->addStretch(1);
   auto* side_box = new QWidget;
-  side_box->setLayout(side);
-  side_box->setMaximumWidth(380);
+  side_box->setObjectName("form_side");
+  side_box->setLayout(side_);
+  side_box->setMinimumWidth(kSideMinWidth);
   auto* layout = new QHBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(sections_);
-  layout->addWidget(scroll_, 1);
-  layout->addWidget(side_box);
+  layout->addWidget(scroll_, 3);
+  layout->addWidget(side_box, 1);
 
   set_config(experiment_preset("demo"));
+}
+
+void ExperimentForm::resizeEvent(QResizeEvent* event) {
+  QWidget::resizeEvent(event);
+  place_preview(width() >= sections_->width() + kColumnMaxWidth + kSidePreviewWidth);
+}
+
+void ExperimentForm::place_preview(bool beside) {
+  if (beside == preview_beside_) return;
+  preview_beside_ = beside;
+  // The spacer at the side's end gives way to the preview beside the column.
+  const int spacer = side_->count() - 1;
+  if (beside) {
+    const QFormLayout::TakeRowResult row = forms_[kData]->takeRow(preview_);
+    delete row.labelItem;
+    delete row.fieldItem;
+    preview_label_->setVisible(false);
+    side_->insertWidget(spacer, preview_, 1);
+    side_->setStretch(spacer + 1, 0);
+  } else {
+    side_->removeWidget(preview_);
+    side_->setStretch(spacer - 1, 1);
+    preview_label_->setVisible(true);
+    forms_[kData]->addRow(preview_label_, preview_);
+  }
+  side_preview_title_->setVisible(beside);
+  preview_->setVisible(true);  // a widget that changes parent is hidden until shown
 }
 
 void ExperimentForm::add_row(QFormLayout* form, const std::string& key, const QString& label, const QString& tip,

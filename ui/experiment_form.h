@@ -9,9 +9,10 @@
 // data file that cannot be read is a problem of its field like any other.
 // The Fetch button downloads a known real model (core/source/downloads.h).
 //
-// The form reads top to bottom, one section after another, with a jump list
-// of the sections on its left and the facts, the memory estimate and the
-// problems on its right. Problems are said with the form's labels, not the
+// The form reads top to bottom, one section after another, in a column of
+// bounded width, with a jump list of the sections on its left and the facts,
+// the memory estimate and the problems on its right (and, in a window wide
+// enough, the data preview). Problems are said with the form's labels, not the
 // config's keys, and each links to its field. A method's own options sit on
 // its page of a stack as tall as the tallest, and the shared settings a
 // method does not use are disabled, not hidden, so switching the method does
@@ -36,6 +37,7 @@ class QComboBox;
 class QProgressBar;
 class QPushButton;
 class QTextBrowser;
+class QVBoxLayout;
 
 namespace lwb {
 struct DataSetup;
@@ -80,12 +82,17 @@ class ExperimentForm : public QWidget {
   QPushButton* fetch_button() const { return fetch_; }
   // A background preview is being made (or waits to be remade).
   bool preview_pending() const { return preview_running_; }
+  // The preview sits beside the form's column (a wide window), not in its Data section.
+  bool preview_beside() const { return preview_beside_; }
 
  signals:
   void config_changed();
   void preview_ready();
   // A fetch ended: the model's path, or an empty path and why.
   void fetch_finished(const QString& path, const QString& error);
+
+ protected:
+  void resizeEvent(QResizeEvent* event) override;
 
  private:
   struct Binding {
@@ -112,6 +119,8 @@ class ExperimentForm : public QWidget {
   void update_visibility();
   void start_preview();
   void update_memory_estimate();
+  // Moves the data preview between the Data section and the side column.
+  void place_preview(bool beside);
   // The model's shape when known: the resolved source's, else a built-in preset's.
   const ModelConfig* model_config() const;
   void refresh_presets();
@@ -132,6 +141,10 @@ class ExperimentForm : public QWidget {
   QLabel* memory_;
   QLabel* problems_label_;
   QTextBrowser* preview_;
+  QLabel* preview_label_;       // its row's label in the Data section
+  QLabel* side_preview_title_;  // its title in the side column
+  QVBoxLayout* side_;           // facts, memory, problems (and the preview), then a spacer
+  bool preview_beside_ = false;
   QComboBox* presets_ = nullptr;
   QPushButton* fetch_;
   QProgressBar* fetch_progress_;

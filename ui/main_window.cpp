@@ -175,8 +175,9 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   connect(queue_view_, &QueueView::pause_requested, this, &MainWindow::pause_queue);
   connect(form_, &ExperimentForm::config_changed, this, &MainWindow::update_start_enabled);
   connect(form_, &ExperimentForm::config_changed, this, &MainWindow::update_preset_label);
-  connect(runs_, &RunsView::clone_requested, this, [this](const ExperimentConfig& c) {
+  connect(runs_, &RunsView::clone_requested, this, [this](const ExperimentConfig& c, qint64 run) {
     form_->set_config(c);
+    set_run_source(tr("run %1").arg(run), {});
     tabs_->setCurrentIndex(0);
   });
   connect(runs_, &RunsView::resume_requested, this,
@@ -187,6 +188,7 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
               return;
             }
             form_->set_config(c);
+            set_run_source(tr("run %1").arg(parent), tr("resume"));
             log(tr("resuming run %1 from %2").arg(parent).arg(state));
             start_run(c, state, parent);
           });
@@ -290,8 +292,11 @@ void MainWindow::build_menus() {
 }
 
 // Items: the built-in presets by name, then the saved files (their path as
-// the item's data); the plain name is kept apart, the text may say "(edited)".
+// the item's data), then the run the form was cloned or resumed from (its
+// config as the item's data); the plain name is kept apart, the text may say
+// "(edited)".
 constexpr int kPresetNameRole = Qt::UserRole + 1;
+constexpr int kPresetConfigRole = Qt::UserRole + 2;
 
 void MainWindow::refresh_presets() {
   presets_->clear();
@@ -317,15 +322,26 @@ void MainWindow::set_preset(const QString& name, const QString& file) {
   }
   presets_->setCurrentIndex(i);
   preset_name_ = name;
+  preset_note_.clear();
   preset_json_ = form_->config().to_json();
+  update_preset_label();
+}
+
+void MainWindow::set_run_source(const QString& name, const QString& note) {
+  set_preset(name, {});
+  presets_->setItemData(presets_->currentIndex(), QString::fromStdString(preset_json_), kPresetConfigRole);
+  preset_note_ = note;
   update_preset_label();
 }
 
 void MainWindow::update_preset_label() {
   const int i = presets_->currentIndex();
   if (i < 0 || presets_->itemData(i, kPresetNameRole).toString() != preset_name_) return;
-  presets_->setItemText(i, form_->config().to_json() == preset_json_ ? preset_name_
-                                                                     : tr("%1 (edited)").arg(preset_name_));
+  // The note (a resumption) holds only while the form is as it came.
+  const bool as_loaded = form_->config().to_json() == preset_json_;
+  presets_->setItemText(i, !as_loaded                ? tr("%1 (edited)").arg(preset_name_)
+                           : preset_note_.isEmpty() ? preset_name_
+                                                    : QString("%1 (%2)").arg(preset_name_, preset_note_));
 }
 
 void MainWindow::load_preset(int index) {
@@ -333,6 +349,18 @@ void MainWindow::load_preset(int index) {
   const QVariant file = presets_->itemData(index);
   if (file.isValid()) {
     open_config_from(file.toString());
+    return;
+  }
+  if (const QVariant run = presets_->itemData(index, kPresetConfigRole); run.isValid()) {
+    // A run's settings again, to start afresh from them (not a resumption).
+    const std::string json = run.toString().toStdString();
+    try {
+      form_->set_config(ExperimentConfig::from_json(json, name.toStdString()));
+    } catch (const std::exception& e) {
+      QMessageBox::warning(this, tr("Preset"), QString::fromUtf8(e.what()));
+      return;
+    }
+    set_run_source(name, {});
     return;
   }
   try {

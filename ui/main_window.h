@@ -71,8 +71,9 @@ class MainWindow : public QMainWindow {
   QPushButton* pause_button() const { return pause_; }
   QPushButton* stop_button() const { return stop_; }
   QLabel* start_reason() const { return start_reason_; }
-  // The toolbar's preset box: the preset or file the form came from, with
-  // "(edited)" once the form differs from it.
+  // The toolbar's preset box: the preset, file or run the form came from
+  // ("run 12", "run 12 (resume)"), with "(edited)" once the form differs
+  // from it.
   QComboBox* presets_box() const { return presets_; }
   // Save as / Open without their dialogs; false (and a message) on failure.
   bool save_config_to(const QString& file);
@@ -123,6 +124,10 @@ class MainWindow : public QMainWindow {
   // Selects (adding when missing) the preset `name`, or the file, as what the
   // form now holds.
   void set_preset(const QString& name, const QString& file);
+  // The form now holds the settings of a run, `name` ("run 12"; cloned, or
+  // with `note` "resume"): the box names it, and choosing it again restores
+  // them.
+  void set_run_source(const QString& name, const QString& note);
   void update_preset_label();
 
   std::filesystem::path db_;
@@ -145,6 +150,7 @@ class MainWindow : public QMainWindow {
   PlannerView* planner_;
   QComboBox* presets_;
   QString preset_name_;      // of the form's config as loaded, saved or opened
+  QString preset_note_;      // how it came, while unedited ("resume")
   std::string preset_json_;  // that config, to see edits
   QPushButton* start_;
   QPushButton* pause_;

@@ -5,6 +5,8 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include "ui/plot_style.h"
+
 namespace lwb::ui {
 
 ObjectivePlot::ObjectivePlot(QWidget* parent) : QWidget(parent) {
@@ -22,6 +24,7 @@ ObjectivePlot::ObjectivePlot(QWidget* parent) : QWidget(parent) {
   best_line_->setPen(QPen(QColor(214, 39, 40), 2));
   plot_->legend->setVisible(true);
   plot_->legend->setFont(QFont(font().family(), 8));
+  put_legend_below(plot_, 2);
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(plot_);

@@ -215,8 +215,8 @@ bool PredictView::start() {
         show_status(tr("Cancelled before the first examples were done; nothing was stored."));
         return;
       }
-      show_status((cancelled ? tr("Cancelled: the first %1 predictions were stored as %2.")
-                             : tr("%1 predictions stored as %2."))
+      show_status((cancelled ? tr("Cancelled: the first %1 predictions were stored as prediction set %2.")
+                             : tr("%1 predictions stored as prediction set %2."))
                       .arg(set.rows.size())
                       .arg(set.id));
       emit predicted(set.id);

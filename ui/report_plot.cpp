@@ -4,6 +4,7 @@
 
 #include <QApplication>
 #include <QBuffer>
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -41,6 +42,19 @@ void draw_plot(QCustomPlot* plot, const PlotSpec& spec) {
   for (std::size_t c = 0; c < spec.categories.size(); ++c)
     ticker->addTick(static_cast<double>(c), QString::fromStdString(spec.categories[c]));
   x->setTicker(ticker);
+  // Names wider than their bar's slot are turned, so that neighbours never
+  // overlap; judged at every replot, as the plot's width changes (the axis
+  // rect owns the connection, so the next draw drops it).
+  const QFontMetrics metrics(x->tickLabelFont());
+  int widest = 0;
+  for (const std::string& c : spec.categories)
+    widest = std::max(widest, metrics.horizontalAdvance(QString::fromStdString(c)));
+  const double categories = static_cast<double>(std::max<std::size_t>(1, spec.categories.size()));
+  const auto turn = [plot, x, widest, categories] {
+    x->setTickLabelRotation(widest + 8 > 0.8 * plot->width() / categories ? -35 : 0);
+  };
+  turn();
+  QObject::connect(plot, &QCustomPlot::beforeReplot, rect, turn);
   x->setRange(-0.6, static_cast<double>(spec.categories.size()) - 0.4);
   x->grid()->setVisible(false);
 

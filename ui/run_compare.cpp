@@ -12,6 +12,8 @@
 #include <map>
 #include <string_view>
 
+#include "core/adapters/descriptor.h"
+
 namespace lwb::ui {
 
 namespace {
@@ -138,9 +140,20 @@ std::vector<HparamRow> differing_hparams(const std::vector<ExperimentConfig>& co
   if (configs.size() < 2) return rows;
   for (const std::string& key : ExperimentConfig::keys()) {
     if (key == "name") continue;
+    const AdapterField* field = nullptr;
+    for (const AdapterField& f : adapter_fields())
+      if (f.key == key) field = &f;
     HparamRow row{key, {}};
-    for (const ExperimentConfig& c : configs) row.values.push_back(c.get(key));
-    if (std::adjacent_find(row.values.begin(), row.values.end(), std::not_equal_to<>()) != row.values.end())
+    std::vector<std::string> applied;
+    for (const ExperimentConfig& c : configs) {
+      if (field && !field->applies(c.adapter)) {
+        row.values.emplace_back();
+        continue;
+      }
+      row.values.push_back(c.get(key));
+      applied.push_back(*row.values.back());
+    }
+    if (std::adjacent_find(applied.begin(), applied.end(), std::not_equal_to<>()) != applied.end())
       rows.push_back(std::move(row));
   }
   return rows;

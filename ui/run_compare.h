@@ -8,6 +8,7 @@
 #include <QString>
 #include <QStringList>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,10 +48,13 @@ std::vector<double> smoothed(const std::vector<double>& values, double beta);
 
 // The config keys whose values are not all equal across `configs` ("name"
 // aside: the columns say whose is whose), in ExperimentConfig::keys() order,
-// with each config's value.
+// with each config's value. A method's own setting (AdaLoRA's target rank,
+// or the rank of a full fine-tuning) has no value for a run it does not apply
+// to, as the variant's descriptor says (AdapterField::applies): only the runs
+// it applies to are compared, and a key that applies to none is left out.
 struct HparamRow {
   std::string key;
-  std::vector<std::string> values;
+  std::vector<std::optional<std::string>> values;  // nullopt: does not apply to that run
 };
 std::vector<HparamRow> differing_hparams(const std::vector<ExperimentConfig>& configs);
 

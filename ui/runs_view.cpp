@@ -171,7 +171,8 @@ RunsView::RunsView(std::filesystem::path db, QWidget* parent) : QWidget(parent),
   auto* hparams_box = new QWidget;
   auto* hparams_layout = new QVBoxLayout(hparams_box);
   hparams_layout->setContentsMargins(0, 0, 0, 0);
-  hparams_layout->addWidget(new QLabel(tr("<b>Hyperparameters that differ between the shown runs</b>")));
+  hparams_layout->addWidget(new QLabel(tr("<b>Hyperparameters that differ between the shown runs</b> (— where a "
+                                               "setting does not apply to the run's method)")));
   hparams_layout->addWidget(hparams_, 1);
   charts->addWidget(hparams_box);
   charts->setStretchFactor(0, 3);
@@ -373,9 +374,19 @@ void RunsView::fill_hparams(const std::vector<const RunData*>& runs) {
   hparams_->setRowCount(static_cast<int>(rows.size()));
   QStringList keys;
   for (int r = 0; r < static_cast<int>(rows.size()); ++r) {
-    keys << QString::fromStdString(rows[static_cast<std::size_t>(r)].key);
-    for (int c = 0; c < static_cast<int>(runs.size()); ++c)
-      hparams_->setItem(r, c, new QTableWidgetItem(QString::fromStdString(rows[static_cast<std::size_t>(r)].values[static_cast<std::size_t>(c)])));
+    const HparamRow& row = rows[static_cast<std::size_t>(r)];
+    keys << QString::fromStdString(row.key);
+    for (int c = 0; c < static_cast<int>(runs.size()); ++c) {
+      const std::optional<std::string>& value = row.values[static_cast<std::size_t>(c)];
+      auto* item = new QTableWidgetItem(value ? QString::fromStdString(*value) : QString("—"));
+      if (!value) {
+        item->setForeground(palette().color(QPalette::PlaceholderText));
+        item->setToolTip(tr("%1 does not apply to this run's method, %2")
+                             .arg(QString::fromStdString(row.key),
+                                  QString::fromStdString(runs[static_cast<std::size_t>(c)]->config.get("adapter.method"))));
+      }
+      hparams_->setItem(r, c, item);
+    }
   }
   hparams_->setVerticalHeaderLabels(keys);
   if (runs.size() >= 2 && rows.empty()) {
@@ -486,7 +497,7 @@ void RunsView::clone_selected() {
   with_selected_run(tr("Select one run to clone."), [this](std::int64_t id, const RunDetail& d) {
     ExperimentConfig c = ExperimentConfig::from_json(d.config_json, "run " + std::to_string(id));
     c.name += "-clone";
-    emit clone_requested(c);
+    emit clone_requested(c, id);
   });
 }
 

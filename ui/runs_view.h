@@ -78,8 +78,8 @@ class RunsView : public QWidget {
   int visible_rows() const;
 
  signals:
-  // The user asked to start a new experiment from a stored run's config.
-  void clone_requested(const lwb::ExperimentConfig& config);
+  // The user asked to start a new experiment from run `run_id`'s config.
+  void clone_requested(const lwb::ExperimentConfig& config, qint64 run_id);
   // Continue a stopped run from its saved state, as a new run that names
   // `parent_run_id` as the run it continues.
   void resume_requested(const lwb::ExperimentConfig& config, const QString& state_file, qint64 parent_run_id);

@@ -191,6 +191,11 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   grab(tab(window.runs_view()), "runs-predict");
   window.runs_view()->pages()->setCurrentIndex(0);
   grab(tab(window.queue_view()), "queue-done");
+  // Clone into setup: the preset box names the run the settings came from.
+  window.tabs()->setCurrentWidget(window.runs_view());
+  window.runs_view()->select_runs({demo_id});
+  window.runs_view()->findChild<QPushButton*>("runs_clone")->click();
+  grab(0, "setup-clone");
 
   // A resize in the library, then its energy plot.
   LibraryView* library = window.library_view();
@@ -218,6 +223,15 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   window.tabs()->setCurrentIndex(tab(compose));
   compose->canvas()->show_all();
   grab(tab(compose), "compose");
+  // The same two searched and evaluated over three seeds: the scores with
+  // their intervals, the error bars and the paired verdicts.
+  if (compose->members() == 2) {
+    compose->budget_box()->setValue(6);
+    compose->seeds_box()->setValue(3);
+    if (compose->start_search()) wait_for([&] { return !compose->busy(); }, 1800000);
+    compose->canvas()->show_all();
+    grab(tab(compose), "compose-seeds");
+  }
 
   // The Chat tab: the base and the demo's two adapters answer one prompt side
   // by side; then SmolLM2 with an adapter trained on it, when the data folder

@@ -4,12 +4,14 @@
 # trains STEPS steps, stops, runs a short AdaLoRA and a short full
 # fine-tuning from the queue, resizes an adapter in the library and composes
 # two, and saves every tab at 1280x720 and 1920x1080 into OUTDIR (default
-# ./screenshots) as <view>-<w>x<h>.png: setup(-problem), monitor(-pretraining,
-# -samples, -adalora, -layers), memory(-ended), runs(-time, -samples,
-# -predict: Evaluate & Predict on the demo run), queue(-done), library,
-# compose, chat (the base and the two adapters answering one prompt, the
-# rendered template shown; chat-smollm2 too when the data folder holds the
-# SmolLM2 GGUF and an adapter trained on it), planner-tiny, planner-llama2-7b,
+# ./screenshots) as <view>-<w>x<h>.png: setup(-problem, -clone: after Clone
+# into setup of the demo run), monitor(-pretraining, -samples, -adalora,
+# -layers), memory(-ended), runs(-time, -samples, -predict: Evaluate &
+# Predict on the demo run), queue(-done), library, compose(-seeds: searched
+# and evaluated over three seeds), chat (the base and the two adapters
+# answering one prompt, the rendered template shown; chat-smollm2 too when
+# the data folder holds the SmolLM2 GGUF and an adapter trained on it),
+# planner-tiny, planner-llama2-7b,
 # and the Compare and Studies views on the newest stored comparison and study.
 # Uses a throwaway data folder unless LWB_DATA_DIR is set, so the user's
 # store is untouched.

@@ -7,7 +7,9 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include <QHeaderView>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMessageBox>
 #include <QFileInfo>
 #include <QJsonDocument>
@@ -417,6 +419,58 @@ class TestUiCompose : public QObject {
     QVERIFY(view.evaluation()->seeds.empty());
     QVERIFY(!view.intervals_plot()->isVisible());
     QVERIFY(!view.scores_table()->item(3, 2)->text().contains(QString::fromUtf8("±")));
+  }
+
+  // Issue 16/19 at 1280x720: the composition evaluated over seeds (saved by
+  // the test above) opened in the window; the library's filter and names,
+  // the canvas, its plot and every column of the scores with their intervals
+  // are readable, and the seeds' summary does not squeeze the scores.
+  void aLaptopScreenShowsEveryPartReadably() {
+    std::int64_t id = 0;
+    for (const CompositionRow& r : Store(db()).list_compositions())
+      if (r.name == "ui-seeds") id = r.id;
+    QVERIFY(id != 0);
+    MainWindow w(db());
+    w.resize(1280, 720);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    ComposeView* view = w.compose_view();
+    w.tabs()->setCurrentWidget(view);
+    QVERIFY(view->open_composition(id));
+    QVERIFY(!view->evaluation()->seeds.empty());
+    QCoreApplication::processEvents();
+    auto* filter = view->library()->findChild<QLineEdit*>("library_filter");
+    // Its placeholder says what it filters: at least its first words, beside the clear button.
+    QVERIFY2(filter->width() >= filter->fontMetrics().horizontalAdvance("Filter adapters (name") + 40,
+             qPrintable(QString::number(filter->width())));
+    QTableWidget* library = view->library()->table();
+    QVERIFY2(library->viewport()->width() >= library->fontMetrics().horizontalAdvance(length),
+             qPrintable(QString::number(library->viewport()->width())));
+    QVERIFY2(view->canvas()->width() >= 400 && view->canvas()->height() >= 200,
+             qPrintable(QString("%1x%2").arg(view->canvas()->width()).arg(view->canvas()->height())));
+    QVERIFY(view->intervals_plot()->isVisible());
+    QVERIFY2(view->intervals_plot()->width() >= 280 && view->intervals_plot()->height() >= 180,
+             qPrintable(QString("%1x%2").arg(view->intervals_plot()->width()).arg(view->intervals_plot()->height())));
+    // Every cell and header of the scores fits its column, the columns fit
+    // the table, and every row is in view.
+    QTableWidget* scores = view->scores_table();
+    QHeaderView* header = scores->horizontalHeader();
+    int total = 0;
+    for (int c = 0; c < scores->columnCount(); ++c) {
+      int need = header->fontMetrics().horizontalAdvance(scores->horizontalHeaderItem(c)->text());
+      for (int r = 0; r < scores->rowCount(); ++r)
+        need = std::max(need, scores->fontMetrics().horizontalAdvance(scores->item(r, c)->text()));
+      QVERIFY2(header->sectionSize(c) >= need,
+               qPrintable(QString("column %1: %2 < %3").arg(c).arg(header->sectionSize(c)).arg(need)));
+      total += header->sectionSize(c);
+    }
+    QVERIFY2(total <= scores->viewport()->width(),
+             qPrintable(QString("%1 > %2").arg(total).arg(scores->viewport()->width())));
+    QVERIFY2(scores->viewport()->height() >= scores->rowCount() * scores->rowHeight(0),
+             qPrintable(QString("%1 rows in %2 px").arg(scores->rowCount()).arg(scores->viewport()->height())));
+    QVERIFY(view->summary_label()->text().contains(QString::fromUtf8("composition − zero-shot: ")));
+    QVERIFY(view->summary_label()->isVisible());
+    QVERIFY(view->clear_composition());
   }
 
   void cancelStopsTheSearchWithItsBestSoFar() {

@@ -3,7 +3,8 @@
 // selection follows run ids across refreshes that move rows, the delete
 // confirmation names the run it deletes and exactly that run goes; and the
 // hyperparameter table lists only the keys that differ between the shown
-// runs. Runs are written to the store directly, so nothing trains.
+// runs, a method's own keys only between the runs of that method. Runs are
+// written to the store directly, so nothing trains.
 #include <QApplication>
 #include <QClipboard>
 #include <QFileDialog>
@@ -19,7 +20,9 @@
 #include <QtTest>
 #include <qcustomplot.h>
 
+#include "core/adapters/adapter_config.h"
 #include "core/store/store.h"
+#include "ui/run_compare.h"
 #include "ui/run_chart.h"
 #include "ui/runs_view.h"
 
@@ -64,18 +67,22 @@ class TestUiRuns : public QObject {
 
   // A finished run of `name` with `r` and `lr` and a short loss curve.
   std::int64_t add_run(const std::string& name, int r, double lr) {
-    Store store(db());
     ExperimentConfig c = experiment_preset("tiny-lora");
     c.name = name;
     c.adapter.r = r;
     c.optimizer.lr = lr;
-    const std::int64_t run = store.create_run(store.create_experiment(name, c), "cpu", RunInfo{c});
+    return add_run(c, db());
+  }
+  // A finished run of `c` in the store `file`.
+  static std::int64_t add_run(const ExperimentConfig& c, const std::filesystem::path& file) {
+    Store store(file);
+    const std::int64_t run = store.create_run(store.create_experiment(c.name, c), "cpu", RunInfo{c});
     std::vector<StepEvent> steps(3);
     for (int i = 0; i < 3; ++i) {
       steps[static_cast<std::size_t>(i)].step = i + 1;
       steps[static_cast<std::size_t>(i)].total_steps = 3;
-      steps[static_cast<std::size_t>(i)].loss = 2.0 - 0.1 * i - 0.01 * r;
-      steps[static_cast<std::size_t>(i)].lr = lr;
+      steps[static_cast<std::size_t>(i)].loss = 2.0 - 0.1 * i - 0.01 * c.adapter.r;
+      steps[static_cast<std::size_t>(i)].lr = c.optimizer.lr;
     }
     store.append_steps(run, steps);
     RunResult done;
@@ -195,6 +202,79 @@ class TestUiRuns : public QObject {
     // One run alone has nothing to diff.
     v.overlay({fourth});
     QCOMPARE(h->rowCount(), 0);
+  }
+
+  // A method's own settings are compared only between the runs they apply
+  // to (the variants' descriptors say which): the rank of a full fine-tuning
+  // is "—", not a difference, and AdaLoRA's keys are not listed until two
+  // AdaLoRA runs differ in them.
+  void the_hyperparameter_table_compares_a_methods_keys_only_where_they_apply() {
+    const std::filesystem::path file = std::filesystem::path(dir.path().toStdString()) / "methods.sqlite3";
+    auto config = [](const std::string& name, const std::string& method, int r) {
+      ExperimentConfig c = experiment_preset("tiny-lora");
+      c.name = name;
+      select_method(c.adapter, method);
+      c.adapter.r = r;
+      return c;
+    };
+    const std::int64_t lora = add_run(config("lora-8", "lora", 8), file);
+    const std::int64_t full = add_run(config("full", "full", 16), file);  // its rank means nothing
+    RunsView v(file);
+    v.refresh();
+    QTableWidget* h = v.hparam_table();
+    const auto row_of = [h](const QString& key) {
+      for (int r = 0; r < h->rowCount(); ++r)
+        if (h->verticalHeaderItem(r)->text() == key) return r;
+      return -1;
+    };
+    const auto keys_shown = [h] {
+      QStringList keys;
+      for (int r = 0; r < h->rowCount(); ++r) keys << h->verticalHeaderItem(r)->text();
+      return keys;
+    };
+    v.overlay({lora, full});
+    // Only the method differs: r, alpha and targets apply to the LoRA run alone.
+    QCOMPARE(keys_shown(), QStringList{"adapter.method"});
+
+    // A second LoRA run of another rank: r differs between the two LoRA runs,
+    // and the full run shows "—" there.
+    const std::int64_t lora16 = add_run(config("lora-16", "lora", 16), file);
+    v.refresh();
+    v.overlay({lora, full, lora16});
+    QCOMPARE(keys_shown(), (QStringList{"adapter.method", "adapter.r"}));
+    const int r = row_of("adapter.r");
+    QCOMPARE(h->item(r, 0)->text(), QString("8"));
+    QCOMPARE(h->item(r, 1)->text(), QString("—"));
+    QVERIFY2(h->item(r, 1)->toolTip().contains("full"), qPrintable(h->item(r, 1)->toolTip()));
+    QCOMPARE(h->item(r, 2)->text(), QString("16"));
+
+    // One AdaLoRA run: its own keys have one value each, so none is listed.
+    ExperimentConfig ada = config("adalora", "adalora", 8);
+    ada.adapter.set_option("adalora.target_r", 4);
+    const std::int64_t ada4 = add_run(ada, file);
+    v.refresh();
+    v.overlay({lora, full, ada4});
+    for (const QString& key : keys_shown()) QVERIFY2(!key.startsWith("adapter.adalora."), qPrintable(key));
+    // A second one with another target rank: that key is listed, "—" for the others.
+    ada.name = "adalora-2";
+    ada.adapter.set_option("adalora.target_r", 2);
+    const std::int64_t ada2 = add_run(ada, file);
+    v.refresh();
+    v.overlay({lora, full, ada4, ada2});
+    const int t = row_of("adapter.adalora.target_r");
+    QVERIFY2(t >= 0, qPrintable(keys_shown().join(", ")));
+    QCOMPARE(h->item(t, 0)->text(), QString("—"));
+    QCOMPARE(h->item(t, 1)->text(), QString("—"));
+    QCOMPARE(h->item(t, 2)->text(), QString("4"));
+    QCOMPARE(h->item(t, 3)->text(), QString("2"));
+    for (const QString& key : keys_shown()) QVERIFY2(!key.startsWith("adapter.relora."), qPrintable(key));
+
+    // The rule as the function states it, beside the view.
+    const std::vector<HparamRow> rows = differing_hparams({config("a", "lora", 8), config("b", "full", 8)});
+    QCOMPARE(rows.size(), std::size_t(1));
+    QCOMPARE(rows[0].key, std::string("adapter.method"));
+    QVERIFY(rows[0].values[0] == std::optional<std::string>("lora"));
+    QVERIFY(rows[0].values[1] == std::optional<std::string>("full"));
   }
 
   // "Copy command" puts on the clipboard a command whose own words rebuild

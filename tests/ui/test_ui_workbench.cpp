@@ -157,6 +157,37 @@ class TestUiWorkbench : public QObject {
     QCOMPARE(f->sections()->currentRow(), last);
   }
 
+  // On a desktop screen the form's column stops growing (its fields stay
+  // bounded) and the data preview sits beside it; on a laptop screen the
+  // preview is back in the Data section and the fields still have room.
+  void the_setup_form_keeps_a_readable_width() {
+    MainWindow w(db());
+    w.resize(1920, 1080);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    ExperimentForm* f = w.form();
+    QTRY_VERIFY(f->preview_beside());
+    const char* keys[] = {"name", "data.task", "adapter.alpha", "optimizer.lr", "train.steps", "train.device"};
+    for (const char* key : keys)
+      QVERIFY2(f->editor(key)->width() <= 720, qPrintable(QString("%1: %2").arg(key).arg(f->editor(key)->width())));
+    QVERIFY(!f->scroll_area()->widget()->isAncestorOf(f->preview()));
+    QVERIFY(f->preview()->isVisibleTo(&w));
+    QVERIFY2(f->preview()->width() >= 500, qPrintable(QString::number(f->preview()->width())));
+    QVERIFY2(f->preview()->height() >= 300, qPrintable(QString::number(f->preview()->height())));
+
+    w.resize(1280, 720);
+    QTRY_VERIFY(!f->preview_beside());
+    QVERIFY(f->scroll_area()->widget()->isAncestorOf(f->preview()));
+    QVERIFY(f->preview()->isVisibleTo(&w));
+    for (const char* key : keys)
+      QVERIFY2(f->editor(key)->width() >= 300, qPrintable(QString("%1: %2").arg(key).arg(f->editor(key)->width())));
+    QVERIFY2(f->memory_label()->width() >= 300, qPrintable(QString::number(f->memory_label()->width())));
+    // And back: the move is undone cleanly, every time.
+    w.resize(1920, 1080);
+    QTRY_VERIFY(f->preview_beside());
+    QVERIFY(f->preview()->isVisibleTo(&w));
+  }
+
   // The preset box says when the form no longer holds the preset, and after
   // Save as it names the saved file.
   void the_preset_box_follows_edits_and_save_as() {
@@ -182,6 +213,61 @@ class TestUiWorkbench : public QObject {
     emit box->activated(box->currentIndex());
     QCOMPARE(box->currentText(), QString("demo"));
     QCOMPARE(w.form()->config().train.steps, std::int64_t{300});
+  }
+
+  // After Clone or Resume of a run the preset box names the run (not
+  // "(edited)"), and says "(edited)" only once a field changes; choosing the
+  // run again restores its settings.
+  void the_preset_box_names_the_run_cloned_or_resumed() {
+    // A store of its own: the runs here are no part of the later tests' lists.
+    const std::filesystem::path file = std::filesystem::path(dir.path().toStdString()) / "sources.sqlite3";
+    Store store(file);
+    ExperimentConfig c = experiment_preset("tiny-lora");
+    c.name = "the-source";
+    c.train.steps = 77;
+    const std::int64_t run = store.create_run(store.create_experiment(c.name, c), "cpu", RunInfo{c});
+    RunResult stopped;
+    stopped.status = RunStatus::Stopped;
+    store.finish_run(run, stopped);
+    // A state that does not load: the resumed run fails at once, nothing trains.
+    std::filesystem::create_directories(store.state_file(run).parent_path());
+    std::ofstream(store.state_file(run)) << "not a state";
+
+    MainWindow w(file);
+    w.show();
+    QComboBox* box = w.presets_box();
+    RunsView* runs = w.runs_view();
+    runs->refresh();
+    runs->select_runs({run});
+    w.tabs()->setCurrentWidget(runs);
+    QTest::mouseClick(runs->findChild<QPushButton*>("runs_clone"), Qt::LeftButton);
+    const QString name = QString("run %1").arg(run);
+    QCOMPARE(box->currentText(), name);
+    QCOMPARE(w.tabs()->currentIndex(), 0);
+    QCOMPARE(w.form()->config().train.steps, std::int64_t{77});
+    QCOMPARE(w.form()->config().name, std::string("the-source-clone"));
+    w.form()->set_field("train.steps", "78");
+    QCOMPARE(box->currentText(), name + " (edited)");
+    emit box->activated(box->currentIndex());
+    QCOMPARE(box->currentText(), name);
+    QCOMPARE(w.form()->config().train.steps, std::int64_t{77});
+
+    // Resume: the box says so until an edit.
+    QSignalSpy finished(&w, &MainWindow::run_finished);
+    runs->refresh();
+    runs->select_runs({run});
+    QTest::mouseClick(runs->findChild<QPushButton*>("runs_resume"), Qt::LeftButton);
+    QCOMPARE(box->currentText(), name + " (resume)");
+    QCOMPARE(w.form()->config().name, std::string("the-source-resumed"));
+    QVERIFY(finished.wait(120000));
+    QCOMPARE(box->currentText(), name + " (resume)");
+    w.form()->set_field("train.steps", "79");
+    QCOMPARE(box->currentText(), name + " (edited)");
+    // A built-in preset replaces the run in the box.
+    box->setCurrentIndex(box->findData("demo", Qt::UserRole + 1));
+    emit box->activated(box->currentIndex());
+    QCOMPARE(box->currentText(), QString("demo"));
+    QCOMPARE(box->findText(name), -1);
   }
 
   // The event loop's latency while a run trains: how late each tick of a
