@@ -1,10 +1,12 @@
 #pragma once
 // What every adapted linear shares: the variant's tensor table turned into
-// declared buffers (each trainable tensor with its gradient), the adapter's
+// declared buffers (each trainable tensor with its gradient; a model-level
+// entry once per model, through ModelBuffers::shared), the adapter's
 // input (x, or its dropout when training with p > 0) with the way its
 // gradient goes back through that dropout, the first activation of the
 // adapter path u [N, r], and the shared scratch layout. LoRA, DoRA and
 // AdaLoRA modules derive from it.
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -17,10 +19,14 @@ struct VariantDescriptor;
 
 class AdapterLinear : public Linear {
  public:
-  AdapterLinear(int layer, Target target, LinearShape shape, const AdapterConfig& config);
+  // extent: the largest in and out over the model's adapted linears
+  // (adapted_extent), which sizes the model-level entries of the table; a
+  // variant without such entries leaves it empty.
+  AdapterLinear(int layer, Target target, LinearShape shape, const AdapterConfig& config, LinearShape extent = {});
 
-  // The table's module tensors, u and the dropped input; derived modules
-  // declare their own activations after calling this.
+  // The table's module tensors (and its model-level ones, shared), u and the
+  // dropped input; derived modules declare their own activations after
+  // calling this.
   void declare(ModelBuffers& buffers) override;
   std::int64_t scratch_elems(std::int64_t max_rows) const override { return base_scratch_elems(max_rows); }
   std::vector<AdapterTensorRef> adapter_tensors() const override;
@@ -39,6 +45,12 @@ class AdapterLinear : public Linear {
   // The members holding the module-level entries of the variant's table, in
   // table order: (value, gradient), gradient null for a frozen entry.
   virtual std::vector<std::pair<Tensor*, Tensor*>> table_members() = 0;
+  // The i-th model-level entry of the table (in table order), the same
+  // tensor in every module of the model; valid after declare().
+  const Tensor& shared_tensor(std::size_t i) const { return *shared_.at(i); }
+  // Whether this module declared the model-level entries: it initialises
+  // them and reports them in adapter_tensors().
+  bool owns_shared() const { return owns_shared_; }
 
   // The adapter's input: x itself, or its dropout (computed here) when
   // training with p > 0.
@@ -65,7 +77,15 @@ class AdapterLinear : public Linear {
 
  private:
   std::uint64_t dropout_seed(const ForwardContext& ctx) const;
-  std::vector<std::pair<std::string, Tensor*>> declared_;  // suffix -> member, for adapter_tensors()
+  struct Declared {
+    std::string suffix;
+    const Tensor* tensor;
+    bool model_level;
+  };
+  LinearShape extent_;
+  std::vector<Declared> declared_;  // what adapter_tensors() reports
+  std::vector<const Tensor*> shared_;
+  bool owns_shared_ = false;
 };
 
 }  // namespace lwb

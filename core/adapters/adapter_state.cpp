@@ -75,15 +75,10 @@ void for_each_adapter_tensor(const Model& model, F&& f) {
 std::map<std::string, Shape64> expected_shapes(const AdapterConfig& c, const ModelConfig& model) {
   const VariantDescriptor& v = c.variant();
   std::map<std::string, Shape64> out;
-  std::int64_t max_in = 0, max_out = 0;
-  for (Target t : c.targets) {
-    const LinearShape s = linear_shape(model, t);
-    max_in = std::max<std::int64_t>(max_in, s.in);
-    max_out = std::max<std::int64_t>(max_out, s.out);
-  }
+  const LinearShape extent = adapted_extent(c, model);
   for (const AdapterTensorSpec& spec : v.tensors) {
     if (spec.model_level) {
-      out[model_level_key(spec.suffix)] = tensor_shape(spec, max_in, max_out, c.r);
+      out[model_level_key(spec.suffix)] = tensor_shape(spec, extent.in, extent.out, c.r);
       continue;
     }
     for (int l = 0; l < model.layers; ++l)

@@ -269,6 +269,9 @@ template <class Module>
 std::unique_ptr<AdapterLinear> module_of(int layer, Target t, const ModelConfig& model, const AdapterConfig& config);
 // The shape of a table entry for a module of this size.
 std::vector<std::int64_t> tensor_shape(const AdapterTensorSpec& spec, std::int64_t in, std::int64_t out, std::int64_t r);
+// The largest in and out over the targeted linears: what a model-level
+// entry of the table is sized by.
+LinearShape adapted_extent(const AdapterConfig& config, const ModelConfig& model);
 
 }  // namespace lwb
 

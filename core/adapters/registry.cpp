@@ -14,7 +14,8 @@
   X(dora)                   \
   X(adalora)                \
   X(relora)                 \
-  X(pissa)
+  X(pissa)                  \
+  X(vera)
 
 namespace lwb {
 
@@ -54,6 +55,16 @@ std::string event_marker(const std::string& kind) {
 std::vector<std::int64_t> tensor_shape(const AdapterTensorSpec& spec, std::int64_t in, std::int64_t out,
                                        std::int64_t r) {
   return spec.shape(in, out, r);
+}
+
+LinearShape adapted_extent(const AdapterConfig& config, const ModelConfig& model) {
+  LinearShape extent{0, 0};
+  for (Target t : config.targets) {
+    const LinearShape s = linear_shape(model, t);
+    extent.in = std::max(extent.in, s.in);
+    extent.out = std::max(extent.out, s.out);
+  }
+  return extent;
 }
 
 namespace {

@@ -33,7 +33,7 @@ AdapterSet::AdapterSet(const Decoder& decoder, const AdapterState& state, std::s
     throw FormatError(label, "it was trained on another base model (fingerprint " + state.base_fingerprint +
                                  ", this base is " + base_fingerprint + ")");
 
-  ModelBuffers buffers{frozen_, parameters_, activations_, workspace_, decoder.max_rows()};
+  ModelBuffers buffers{frozen_, parameters_, activations_, workspace_, decoder.max_rows(), shared_};
   std::int64_t scratch = 1;
   modules_.resize(static_cast<std::size_t>(mc.layers) * kTargetCount);
   for (int l = 0; l < mc.layers; ++l)

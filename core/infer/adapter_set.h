@@ -66,6 +66,7 @@ class AdapterSet {
   std::string name_;
   AdapterConfig config_;
   std::uint64_t id_;
+  SharedTensors shared_;  // the modules' shared tensors (VeRA's projections), once
   std::vector<std::unique_ptr<AdapterLinear>> modules_;  // [layer * kTargetCount + target], null if none
   Tensor scratch_;
   // follow(): (set tensor, live tensor) pairs and the fixing's scratch.

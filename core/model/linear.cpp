@@ -1,6 +1,22 @@
 #include "core/model/linear.h"
 
+#include <stdexcept>
+
 namespace lwb {
+
+const Tensor& SharedTensors::frozen(TensorArena& arena, const std::string& name, Shape shape, bool& first) {
+  auto [it, fresh] = tensors_.try_emplace(name);
+  first = fresh;
+  if (fresh) {
+    it->second = std::make_unique<Tensor>();
+    it->second->shape = shape;
+    arena.add(it->second.get(), kModelLevel, name, shape);
+  } else if (!(it->second->shape == shape)) {
+    throw std::logic_error("shared tensor " + name + " asked for as " + shape.str() + " but declared as " +
+                           it->second->shape.str());
+  }
+  return *it->second;
+}
 
 std::string Linear::hf_name() const {
   return "model.layers." + std::to_string(layer_) + "." + target_hf_path(target_);

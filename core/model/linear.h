@@ -4,6 +4,7 @@
 // and add their own path, parameters and activations. The model only calls
 // this interface, so it knows nothing of the adapters' bookkeeping.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -15,6 +16,23 @@
 
 namespace lwb {
 
+// Frozen tensors that the adapted modules of one model share (VeRA's random
+// projections): the first module asking for a name declares it once, at
+// model level, and every later one gets the same tensor, so it is allocated,
+// counted by the ledger and the planner, and saved once. Owned beside the
+// arenas (by the model, by an inference adapter set): the modules keep
+// pointers to its tensors.
+class SharedTensors {
+ public:
+  // The tensor `name` of `shape`, declared into `frozen` by the first call;
+  // `first` says whether this call declared it. std::logic_error when an
+  // earlier call asked for another shape.
+  const Tensor& frozen(TensorArena& frozen, const std::string& name, Shape shape, bool& first);
+
+ private:
+  std::map<std::string, std::unique_ptr<Tensor>> tensors_;  // stable addresses for the arena's owners
+};
+
 // The arenas a module declares its buffers into, before materialisation.
 struct ModelBuffers {
   TensorArena& frozen;
@@ -22,6 +40,7 @@ struct ModelBuffers {
   TensorArena& activations;
   TensorArena& workspace;
   std::int64_t max_rows;  // B * T the run was sized for
+  SharedTensors& shared;
 };
 
 // A tensor of an adapted module under its PEFT key suffix. A model-level one

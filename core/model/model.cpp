@@ -88,7 +88,7 @@ void Model::declare(std::int64_t max_batch, std::int64_t max_seq, std::size_t at
   if (!config_.tie_embeddings)
     weight(&lm_head_, &lm_head_grad_, kModelLevel, "lm_head", Shape{V, C}, true, frozen_);
 
-  ModelBuffers buffers{frozen_, trainable_, activations_, workspace_, N};
+  ModelBuffers buffers{frozen_, trainable_, activations_, workspace_, N, shared_};
   std::int64_t module_scratch = 1;
   for (auto& lw : layers_)
     for (auto& lin : lw.linears) {

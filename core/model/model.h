@@ -148,6 +148,7 @@ class Model {
   Tensor embed_, embed_grad_;
   Tensor final_norm_, final_norm_grad_;
   Tensor lm_head_, lm_head_grad_;  // alias embed_ when tied
+  SharedTensors shared_;           // what the adapted modules share (in frozen_)
   std::vector<LayerWeights> layers_;
 
   std::vector<LayerActs> acts_;

@@ -326,16 +326,11 @@ class EagerPlan {
   // tensors (sized by the largest in and out).
   Tensors adapter_tensors(bool trainable, bool model_level) const {
     Tensors t;
-    std::int64_t max_in = 0, max_out = 0;
-    for (Target x : ad_.targets) {
-      const LinearShape s = linear_shape(in_.model, x);
-      max_in = std::max<std::int64_t>(max_in, s.in);
-      max_out = std::max<std::int64_t>(max_out, s.out);
-    }
+    const LinearShape extent = adapted_extent(ad_, in_.model);
     for (const AdapterTensorSpec& spec : variant_.tensors) {
       if (spec.trainable != trainable || spec.model_level != model_level) continue;
       if (model_level) {
-        t.push_back(numel(tensor_shape(spec, max_in, max_out, d_.r)));
+        t.push_back(numel(tensor_shape(spec, extent.in, extent.out, d_.r)));
         continue;
       }
       for (Target x : ad_.targets) {

@@ -232,7 +232,7 @@ class TestCli : public QObject {
     // The stored report says what --set changed from the preset's description.
     QVERIFY2(r.out.contains("changed for this run: train.steps=6, schedule.warmup_steps=1"), qPrintable(r.out));
     r = run({"compare", "list", "--db", db}, dir.path());
-    QVERIFY2(r.out.contains("tiny-methods") && r.out.contains("14 runs"), qPrintable(r.out));
+    QVERIFY2(r.out.contains("tiny-methods") && r.out.contains("16 runs"), qPrintable(r.out));
     QCOMPARE(run({"compare", "tiny-methods", "--seeds", "11", "--db", db}, dir.path()).code, 2);
     r = run({"compare", "tiny-methods", "--pick-lr", "--lr-grid", "1", "--db", db}, dir.path());
     QVERIFY2(r.code == 2 && r.err.contains("compare.lr_grid"), qPrintable(r.err));

@@ -88,7 +88,7 @@ class TestPlanner : public QObject {
     QTest::addColumn<double>("dropout");
     QTest::addColumn<QString>("precision");
     for (const char* preset : {"tiny", "small"})
-      for (const char* method : {"full", "lora", "rslora", "dora", "dora-norm-grad", "adalora", "relora", "pissa"})
+      for (const char* method : {"full", "lora", "rslora", "dora", "dora-norm-grad", "adalora", "relora", "pissa", "vera"})
         QTest::newRow((std::string(preset) + "/" + method).c_str())
             << QString(preset) << QString(method) << 0.0 << QString("fp32");
     QTest::newRow("tiny/lora-dropout") << QString("tiny") << QString("lora") << 0.1 << QString("fp32");

@@ -15,6 +15,14 @@
 // compared with what PEFT's save_pretrained(path_initial_model_for_weight_conversion)
 // wrote.
 //
+// VeRA (peft_type VERA): the shared projections come from the dump (PEFT's
+// float64 draws) like every adapter tensor; besides the rows above, the
+// engine's generator must give PEFT's projections for the key bit for bit
+// (float32 and float64), a folder PEFT saved after training must load here
+// with the trained model's logits, and the folders the engine writes
+// (vera_ours/, vera_ours_noproj/ without projections) must give PEFT's
+// logits when PEFT loads them (the script records those).
+//
 // Conventions bridged here:
 //  - HF labels are shifted inside the loss (logits[:, t] scored against
 //    labels[:, t + 1]); our targets are aligned with the inputs, so
@@ -45,7 +53,9 @@
 #include "core/adapters/adapter_state.h"
 #include "core/adapters/attach.h"
 #include "core/adapters/variant.h"
+#include "core/adapters/vera.h"
 #include "core/cpu/cpu_backend.h"
+#include "core/io/peft.h"
 #include "core/format/safetensors.h"
 #include "core/model/model.h"
 #include "core/model/weights_init.h"
@@ -87,7 +97,7 @@ constexpr Tolerances kF32{1e-4, 1e-4, 1e-4, 1e-4};
 // PiSSA's initialisation against PEFT's float32 one (see matches_peft).
 constexpr double kPissaInit = 1e-4;
 
-const std::vector<std::string> kKinds = {"lora", "rslora", "dora", "adalora", "pissa"};
+const std::vector<std::string> kKinds = {"lora", "rslora", "dora", "adalora", "pissa", "vera"};
 
 double rel_error(const std::vector<double>& a, const std::vector<double>& ref) {
   double d2 = 0, r2 = 0;
@@ -183,6 +193,12 @@ struct Reference {
       a.method = "pissa";
       a.r = adapter["r"].toInt();
       a.set_option("pissa.randomized", 0);  // init_lora_weights = "pissa": the exact SVD
+    } else if (kind == "vera") {
+      a.method = "vera";
+      a.r = adapter["r"].toInt();
+      a.dropout = adapter["vera_dropout"].toDouble();
+      a.set_option("vera.projection_prng_key", adapter["projection_prng_key"].toDouble());
+      a.set_option("vera.d_initial", adapter["d_initial"].toDouble());
     } else {
       a.method = kind == "dora" ? "dora" : "lora";
       a.r = adapter["r"].toInt();
@@ -191,6 +207,31 @@ struct Reference {
     return a;
   }
 };
+
+// The dump's batch: HF labels -> aligned targets.
+struct Batch {
+  std::int64_t B = 0, T = 0, scored = 0;
+  std::vector<std::int32_t> inputs, targets;
+};
+Batch batch_of(const Reference& ref) {
+  Batch b;
+  const QJsonArray shape = ref.config["batch"].toArray();
+  b.B = shape[0].toInt();
+  b.T = shape[1].toInt();
+  const std::vector<std::int64_t> ids = ref.i64("input_ids"), labels = ref.i64("labels");
+  b.inputs.resize(static_cast<std::size_t>(b.B * b.T));
+  b.targets.assign(b.inputs.size(), -1);
+  for (std::int64_t r = 0; r < b.B; ++r)
+    for (std::int64_t t = 0; t < b.T; ++t) {
+      const std::size_t i = static_cast<std::size_t>(r * b.T + t);
+      b.inputs[i] = static_cast<std::int32_t>(ids[i]);
+      if (t + 1 < b.T && labels[i + 1] != -100) {
+        b.targets[i] = static_cast<std::int32_t>(labels[i + 1]);
+        ++b.scored;
+      }
+    }
+  return b;
+}
 
 struct Measured {
   double logits = 0, loss = 0, grads_all = 0, grads_worst = 0, train = 0;
@@ -254,12 +295,48 @@ class TestReference : public QObject {
     return worst;
   }
 
+  // F64 logits of the dump's base with `state` loaded, on the dump's batch.
+  std::vector<double> logits_with(const Reference& ref, const AdapterState& state) {
+    const Batch batch = batch_of(ref);
+    MemoryLedger ledger;
+    Model m(ref.model_config(), model_mode_for(state.config), DType::F64);
+    attach_adapters(m, state.config);
+    m.materialize(be, ledger, batch.B, batch.T);
+    for (const auto& [name, t] : m.named_base_weights()) upload_values(be, t, ref.f64(name));
+    m.init_adapters(0);
+    load_adapter(m, state, "adapter");
+    m.set_batch(batch.inputs.data(), batch.targets.data(), batch.B, batch.T);
+    m.forward(false, 0);
+    return download_values(be, m.logits());
+  }
+
+  // The engine's own VeRA adapter for the dump's model: projections from the
+  // dump's key by the engine's generator, vectors 0.5 N(0, 1) from fixed
+  // seeds (the folders vera_ours*/ hold it as write_peft_folder wrote it).
+  AdapterState our_vera_adapter(const Reference& ref, bool save_projection) {
+    AdapterConfig ac = ref.adapter_config();
+    ac.set_option("vera.save_projection", save_projection);
+    MemoryLedger ledger;
+    Model m(ref.model_config(), model_mode_for(ac), DType::F32);
+    attach_adapters(m, ac);
+    m.materialize(be, ledger, 1, 1);
+    m.init_adapters(0);
+    AdapterState s = extract_adapter(m, ac, "peft-reference", "");
+    std::uint64_t seed = 100;
+    for (auto& [key, t] : s.tensors)
+      if (key.find("vera_lambda") != std::string::npos) {
+        const std::vector<double> v = normal_values(t.numel(), 0.5, seed++);
+        t.values.assign(v.begin(), v.end());
+      }
+    return s;
+  }
+
   Measured run(const std::string& kind, DType dtype) {
     const Reference ref(kind);
     const ModelConfig mc = ref.model_config();
     const AdapterConfig ac = ref.adapter_config();
-    const QJsonArray batch = ref.config["batch"].toArray();
-    const std::int64_t B = batch[0].toInt(), T = batch[1].toInt();
+    const Batch batch = batch_of(ref);
+    const std::int64_t B = batch.B, T = batch.T, scored = batch.scored;
     const std::int64_t total_steps = kind == "adalora" ? ref.adapter["total_step"].toInt() : -1;
     ac.validate(mc, total_steps);
 
@@ -306,7 +383,8 @@ class TestReference : public QObject {
                   key + ": dump shape [ " + dims + "] vs engine " + tensor.shape.str());
           upload_values(be, tensor, ref.f64(key));
           used.insert(key);
-          adapters.push_back({key, tensor, m.trainable().mirror_of(tensor, m.trainable().grads())});
+          // Model-level tensors (VeRA's shared projections) are frozen: no gradient.
+          if (!a.model_level) adapters.push_back({key, tensor, m.trainable().mirror_of(tensor, m.trainable().grads())});
         }
       }
     for (const io::StTensorInfo& info : ref.file.tensors()) {
@@ -316,20 +394,7 @@ class TestReference : public QObject {
     }
     require(!adapters.empty(), "no adapter tensors");
 
-    // The batch: HF labels -> aligned targets.
-    const std::vector<std::int64_t> ids = ref.i64("input_ids"), labels = ref.i64("labels");
-    std::vector<std::int32_t> inputs(static_cast<std::size_t>(B * T)), targets(inputs.size(), -1);
-    std::int64_t scored = 0;
-    for (std::int64_t b = 0; b < B; ++b)
-      for (std::int64_t t = 0; t < T; ++t) {
-        const std::size_t i = static_cast<std::size_t>(b * T + t);
-        inputs[i] = static_cast<std::int32_t>(ids[i]);
-        if (t + 1 < T && labels[i + 1] != -100) {
-          targets[i] = static_cast<std::int32_t>(labels[i + 1]);
-          ++scored;
-        }
-      }
-    m.set_batch(inputs.data(), targets.data(), B, T);
+    m.set_batch(batch.inputs.data(), batch.targets.data(), B, T);
 
     // Optimiser (and AdaLoRA's controller, which needs it) before the first pass.
     AdamWConfig oc;
@@ -415,6 +480,74 @@ class TestReference : public QObject {
     } catch (const std::exception& e) {
       QFAIL(qPrintable(QString("reference dump unreadable (tests/reference/make_reference.py "
                                "writes it): %1").arg(e.what())));
+    }
+  }
+
+  // The engine's generator draws PEFT's projections for the key bit for
+  // bit: in float32 (PyTorch's default dtype) and in float64 (the dump's).
+  void vera_projections_are_torchs() {
+    const Reference ref("vera");
+    const AdapterConfig ac = ref.adapter_config();
+    const std::vector<std::int64_t> a = ref.shape("base_model.vera_A"), b = ref.shape("base_model.vera_B");
+    const auto key = static_cast<std::uint64_t>(ac.option("vera.projection_prng_key"));
+    const int r = static_cast<int>(a[0]), max_in = static_cast<int>(a[1]), max_out = static_cast<int>(b[0]);
+    const VeraProjections f64 = vera_projections(key, r, max_in, max_out, true),
+                          f32 = vera_projections(key, r, max_in, max_out, false);
+    QVERIFY(f64.A == ref.f64("base_model.vera_A"));
+    QVERIFY(f64.B == ref.f64("base_model.vera_B"));
+    const std::vector<float> a32 = ref.file.read_f32("projection_f32.vera_A"),
+                             b32 = ref.file.read_f32("projection_f32.vera_B");
+    QVERIFY(std::vector<float>(f32.A.begin(), f32.A.end()) == a32);
+    QVERIFY(std::vector<float>(f32.B.begin(), f32.B.end()) == b32);
+    qInfo("VeRA projections [%d, %d] and [%d, %d] for key %llu: identical to torch's, float32 and float64", r,
+          max_in, max_out, r, static_cast<unsigned long long>(key));
+  }
+
+  // The adapter PEFT trained and saved (vera_peft/) loads here with the
+  // trained model's logits; the folder holds float32 tensors, as a float32
+  // PEFT run writes them, so agreement is to float32 rounding.
+  void vera_folder_from_peft_loads_with_its_logits() {
+    const Reference ref("vera");
+    const ModelConfig mc = ref.model_config();
+    const AdapterState s =
+        io::read_peft_folder(std::string(LWB_TEST_DATA_DIR) + "/reference/vera_peft", &mc);
+    QCOMPARE(s.config.method, std::string("vera"));
+    QCOMPARE(s.config.r, ref.adapter["r"].toInt());
+    const double d = rel_error(logits_with(ref, s), ref.f64("trained_logits"));
+    qInfo("PEFT's saved VeRA adapter here vs PEFT's trained logits: %.3e", d);
+    // float32 rounding of the saved vectors: ~1e-8 expected.
+    QVERIFY2(d < 1e-6, qPrintable(QString::number(d)));
+  }
+
+  // The folders the engine writes load in PEFT (the script records PEFT's
+  // logits with them) and give the same logits here; without projections
+  // PEFT draws them from the key, so that agrees only if the generators do.
+  // With LWB_REFERENCE_OUT set, the folders are (re)written there first.
+  void vera_folders_we_write_load_in_peft() {
+    const Reference ref("vera");
+    const ModelConfig mc = ref.model_config();
+    const std::string out = qEnvironmentVariable("LWB_REFERENCE_OUT").toStdString();
+    if (!out.empty())
+      for (const bool projections : {true, false})
+        io::write_peft_folder(out + "/" + (projections ? "vera_ours" : "vera_ours_noproj"),
+                              our_vera_adapter(ref, projections));
+    for (const bool projections : {true, false}) {
+      const std::string name = projections ? "vera_ours" : "vera_ours_noproj";
+      const AdapterState ours = our_vera_adapter(ref, projections);
+      const std::string logits = projections ? "ours.logits" : "ours_noproj.logits";
+      if (!ref.file.find(logits))
+        QFAIL(qPrintable(QString::fromStdString("the dump has no " + logits +
+                                                ": run this test with LWB_REFERENCE_OUT=tests/data/reference, "
+                                                "then tests/reference/make_reference.py --kinds vera")));
+      // The committed folder is what the engine writes today.
+      const AdapterState committed =
+          io::read_peft_folder(std::string(LWB_TEST_DATA_DIR) + "/reference/" + name, &mc);
+      QCOMPARE(io::peft_config_json(committed), io::peft_config_json(ours));
+      for (const auto& [key, t] : ours.tensors) QVERIFY2(committed.tensors.at(key).values == t.values, key.c_str());
+      const double d = rel_error(logits_with(ref, committed), ref.f64(logits));
+      qInfo("%s: logits here vs PEFT's with the same folder: %.3e", name.c_str(), d);
+      // The same float32 numbers on both sides, computed in float64.
+      QVERIFY2(d < kF64.logits, qPrintable(QString::number(d)));
     }
   }
 

@@ -133,10 +133,12 @@ Run run_model(Backend& be, const std::string& method, bool bf16_frozen) {
   m.materialize(be, ledger, kB, kT);
   m.init_base_weights(21);
   m.init_adapters(22);
-  // B starts at zero in LoRA; give it values so every adapter gradient is alive.
+  // B starts at zero in LoRA, λ_b in VeRA; give them values so every adapter
+  // gradient is alive.
   const TensorArena& params = m.trainable().params();
   for (std::size_t i = 0; i < params.entries().size(); ++i)
-    if (params.entries()[i].module.find("lora_B") != std::string::npos) {
+    if (params.entries()[i].module.find("lora_B") != std::string::npos ||
+        params.entries()[i].module.find("vera_lambda_b") != std::string::npos) {
       const Tensor t = params.slot_tensor(i);
       upload_values(be, t, normal_values(t.numel(), 0.02, 300 + i));
     }
@@ -240,7 +242,7 @@ struct GenerateRun {
 GenerateRun run_generate(Backend& be, const std::string& method) {
   const ModelConfig mc = generate_config();
   AdapterConfig ac;
-  ac.method = method == "dora" ? "dora" : "lora";  // "base" runs the LoRA model without its adapter
+  ac.method = method == "base" ? "lora" : method;  // "base" runs the LoRA model without its adapter
   ac.r = 4;
   ac.alpha = 8;
   ac.targets.assign(kAllTargets.begin(), kAllTargets.end());
@@ -323,11 +325,14 @@ std::vector<Group> model_groups() {
        [](Env& e) { model_case(e, "dora", false); }},
       {"model_pissa", "whole model, PiSSA r=4 on all targets with dropout 0.1 (SVD init on the host, residual base)",
        [](Env& e) { model_case(e, "pissa", false); }},
-      {"generate", "inference: K/V-cache decoder logits and greedy answers, base, LoRA and DoRA sets",
+      {"model_vera", "whole model, VeRA r=4 on all targets with dropout 0.1 (shared projections, sliced per module)",
+       [](Env& e) { model_case(e, "vera", false); }},
+      {"generate", "inference: K/V-cache decoder logits and greedy answers, base, LoRA, DoRA and VeRA sets",
        [](Env& e) {
          generate_case(e, "base");
          generate_case(e, "lora");
          generate_case(e, "dora");
+         generate_case(e, "vera");
        }},
       {"model_bf16_frozen", "whole model, LoRA and DoRA over bf16 frozen projections",
        [](Env& e) {

@@ -2,8 +2,8 @@
 """Reference dumps for tests/core/test_reference.cpp (llm.c's test_gpt2 pattern).
 
 Builds a tiny LlamaForCausalLM with Hugging Face transformers, wraps it with
-PEFT for each adapter kind (lora, rslora, dora, adalora, pissa), randomises every
-tensor (PiSSA's keep their initialisation), and writes what our engine must reproduce to
+PEFT for each adapter kind (lora, rslora, dora, adalora, pissa, vera), randomises every
+trainable tensor (PiSSA's keep their initialisation), and writes what our engine must reproduce to
 tests/data/reference/<kind>.safetensors:
 
   tensors (F64 unless noted; little-endian, standard safetensors):
@@ -50,6 +50,27 @@ Conventions the C++ test has to know:
     that the original base with it gives the trained model's logits.
   * DoRA: lora_magnitude_vector is PEFT's initial ||W|| (B = 0 at init) times
     (1 + 0.1 N(0, 1)), so m / ||W + s B A|| is far from 1.
+  * VeRA (VeraConfig, peft_type VERA): the trainable tensors are
+    vera_lambda_b [out] and vera_lambda_d [r] of every module (0.5 N(0, 1)
+    each, so the adapter path is as large as the base's); the frozen shared
+    projections base_model.vera_A [r, max_in] and base_model.vera_B
+    [max_out, r] are PEFT's own draws from projection_prng_key (float64, the
+    script's default dtype) and have no grad.* entry. Also dumped:
+      projection_f32.vera_A / .vera_B (F32)  the same key's draws with
+                 PyTorch's default float32, what a real PEFT run holds (the
+                 engine's generator must match them bit for bit);
+      trained_logits  the model's logits after the ten steps; the trained
+                 adapter is saved by PEFT's save_pretrained into
+                 vera_peft/ beside the dump (adapter_config.json +
+                 adapter_model.safetensors, in float32 as a float32 run
+                 saves it) for the engine to read;
+      ours.logits  PEFT's logits (float64) with the adapter folder that the
+                 engine wrote, vera_ours/ beside the dump (see
+                 tests/core/test_vera.cpp, which writes it with
+                 LWB_REFERENCE_OUT=<this folder>), loaded with
+                 PeftModel.from_pretrained; and ours_noproj.logits with the
+                 same adapter saved without projections (vera_ours_noproj/),
+                 which PEFT draws again from the key in float32.
 
 Precision. Stock transformers is NOT float64 throughout even in a float64
 model: the RoPE angles (inv_freq and position * inv_freq) are computed in
@@ -82,6 +103,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -89,12 +111,14 @@ import torch.nn.functional as F
 import peft
 import safetensors
 import transformers
-from peft import AdaLoraConfig, LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+from peft import (AdaLoraConfig, LoraConfig, PeftModel, VeraConfig, get_peft_model, get_peft_model_state_dict,
+                  set_peft_model_state_dict)
+from peft.tuners.vera.model import _kaiming_init
 from safetensors.torch import load_file, save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.models.llama import modeling_llama
 
-KINDS = ["lora", "rslora", "dora", "adalora", "pissa"]
+KINDS = ["lora", "rslora", "dora", "adalora", "pissa", "vera"]
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 B, T = 2, 12
 PROMPT = 3  # labels of the first PROMPT positions of each row are -100
@@ -117,6 +141,7 @@ MODEL = dict(
 ADAPTER = dict(r=4, lora_alpha=8, lora_dropout=0.0)
 ADALORA = dict(init_r=4, target_r=2, lora_alpha=8, total_step=100, orth_reg_weight=0.5,
                tinit=0, tfinal=0, deltaT=1, beta1=0.85, beta2=0.85)
+VERA = dict(r=4, vera_dropout=0.0, d_initial=0.1, projection_prng_key=20240516)
 
 
 # ---- float64 in place of HF's float32 islands --------------------------------
@@ -203,6 +228,9 @@ def peft_config(kind):
     if kind == "adalora":
         return AdaLoraConfig(task_type="CAUSAL_LM", target_modules=TARGETS, lora_dropout=0.0,
                              **ADALORA)
+    if kind == "vera":
+        return VeraConfig(task_type="CAUSAL_LM", target_modules=TARGETS, bias="none", save_projection=True,
+                          **VERA)
     return LoraConfig(task_type="CAUSAL_LM", target_modules=TARGETS, use_rslora=(kind == "rslora"),
                       use_dora=(kind == "dora"), bias="none", **ADAPTER)
 
@@ -224,7 +252,7 @@ def randomise_adapters(model, kind, seed):
             noise = torch.randn(p.shape, generator=g, dtype=p.dtype)
             if "lora_magnitude_vector" in name:
                 p.mul_(1.0 + 0.1 * noise)     # PEFT's ||W|| rows, perturbed
-            elif "lora_E" in name:
+            elif "lora_E" in name or "vera_lambda" in name:
                 p.copy_(0.5 * noise)
             else:                              # lora_A, lora_B
                 p.copy_(0.1 * noise)
@@ -266,7 +294,9 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
 
     params = adapter_params(model)
     state = get_peft_model_state_dict(model)
-    assert sorted(k for k, _ in params) == sorted(state.keys()), (
+    projections = sorted(k for k in state if k.startswith("base_model.vera_"))  # frozen, shared
+    assert projections == (["base_model.vera_A", "base_model.vera_B"] if kind == "vera" else []), projections
+    assert sorted(k for k, _ in params) == sorted(set(state.keys()) - set(projections)), (
         sorted(k for k, _ in params), sorted(state.keys()))
 
     # Stock-precision run, for the record (see the header).
@@ -301,6 +331,8 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
     tensors["input_ids"] = input_ids.clone()
     tensors["labels"] = labels.clone()
     tensors["logits"] = logits.contiguous()
+    if kind == "vera":
+        tensors.update(vera_projections(state))
     if kind == "pissa":
         for name, p in hf.named_parameters():
             if name.endswith("base_layer.weight"):
@@ -323,6 +355,11 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
         loss.backward()
         opt.step()
     tensors["train_losses"] = torch.tensor(losses, dtype=torch.float64)
+    if kind == "vera":
+        with torch.no_grad():
+            tensors["trained_logits"] = model(input_ids=input_ids).logits.detach().clone().contiguous()
+        save_vera_folder(model, os.path.join(out_dir, "vera_peft"))
+        tensors.update(vera_ours_logits(config, base, input_ids, out_dir))
     converted_config = None
     if kind == "pissa":
         conv_dir = os.path.join(workdir, "converted")
@@ -352,6 +389,8 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
     elif kind == "adalora":
         cfg["adapter"] = dict(ADALORA, lora_dropout=0.0,
                               scaling=ADALORA["lora_alpha"] / (ADALORA["init_r"] + 1e-5))
+    elif kind == "vera":
+        cfg["adapter"] = dict(VERA, save_projection=True)
     else:
         r, alpha = ADAPTER["r"], ADAPTER["lora_alpha"]
         cfg["adapter"] = dict(ADAPTER, use_rslora=(kind == "rslora"), use_dora=(kind == "dora"),
@@ -392,6 +431,70 @@ def check_conversion(config, base, converted, converted_config, trained, input_i
     rel = float((a - b).norm() / b.norm())
     assert rel < 1e-5, rel  # the converted tensors are float32
     print(f"pissa    converted rank-{converted_config['r']} LoRA on the original base vs trained: {rel:.2e}")
+
+
+def vera_projections(state):
+    """PEFT's float64 projections (the model's) and the same key's float32
+    draws, which is what a PEFT run in PyTorch's default dtype holds."""
+    out = {k: state[k].to(torch.float64).contiguous() for k in ("base_model.vera_A", "base_model.vera_B")}
+    r, max_in = out["base_model.vera_A"].shape
+    max_out = out["base_model.vera_B"].shape[0]
+    for dtype, prefix in ((torch.float64, None), (torch.float32, "projection_f32.")):
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        g = torch.Generator(device="cpu").manual_seed(VERA["projection_prng_key"])
+        a = _kaiming_init((r, max_in), generator=g)
+        b = _kaiming_init((max_out, r), generator=g)
+        torch.set_default_dtype(previous)
+        if prefix is None:  # the model's own draws, redone: the same numbers
+            assert torch.equal(a, out["base_model.vera_A"]) and torch.equal(b, out["base_model.vera_B"])
+        else:
+            out[prefix + "vera_A"], out[prefix + "vera_B"] = a.contiguous(), b.contiguous()
+    return out
+
+
+def save_vera_folder(model, folder):
+    """The trained adapter as PEFT saves it, in float32 (what a float32 run
+    writes): adapter_config.json and adapter_model.safetensors only."""
+    workdir = tempfile.mkdtemp()
+    model.save_pretrained(workdir)
+    os.makedirs(folder, exist_ok=True)
+    shutil.copy(os.path.join(workdir, "adapter_config.json"), os.path.join(folder, "adapter_config.json"))
+    weights = load_file(os.path.join(workdir, "adapter_model.safetensors"))
+    assert sorted(k for k in weights if "vera_A" in k or "vera_B" in k) == ["base_model.vera_A", "base_model.vera_B"]
+    save_file({k: v.to(torch.float32).contiguous() for k, v in weights.items()},
+              os.path.join(folder, "adapter_model.safetensors"), metadata={"format": "pt"})
+    shutil.rmtree(workdir)
+
+
+def vera_ours_logits(config, base, input_ids, out_dir):
+    """PEFT's logits with the folders the engine wrote (vera_ours/, and
+    vera_ours_noproj/ without projections), when they exist."""
+    out = {}
+    for name, key in (("vera_ours", "ours.logits"), ("vera_ours_noproj", "ours_noproj.logits")):
+        folder = os.path.join(out_dir, name)
+        if not os.path.isdir(folder):
+            print(f"vera     {folder} is missing: run test_vera with LWB_REFERENCE_OUT={out_dir} first")
+            continue
+        hf = LlamaForCausalLM(config)
+        hf.load_state_dict(base)
+        hf.loss_function = causal_lm_loss
+        # Projections drawn again from the key (save_projection false) come
+        # in the default dtype, float32 in a real run: drawn so here too
+        # (the base stays float64).
+        torch.set_default_dtype(torch.float32)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = PeftModel.from_pretrained(hf, folder)
+        torch.set_default_dtype(torch.float64)
+        unexpected = [str(w.message) for w in caught if "missing" in str(w.message).lower()
+                      or "unexpected" in str(w.message).lower()]
+        assert not unexpected, unexpected
+        model.to(torch.float64)
+        with torch.no_grad():
+            out[key] = model(input_ids=input_ids).logits.detach().clone().contiguous()
+        print(f"vera     PEFT read {folder}")
+    return out
 
 
 def sort_metadata(path):
