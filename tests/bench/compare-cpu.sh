@@ -78,7 +78,7 @@ for th in ${threads//,/ }; do
                  --warmup "$warmup" --steps "$steps" | grep '^RESULT' || true)"
         [ -n "$line" ] || { echo "compare-cpu.sh: bench_train --one failed for $model $method" >&2; exit 1; }
         echo "run_threads=$th run_model=$model run_method=$method $line" >>"$results"
-        echo "  round $round  $th thread(s)  $model  $method  workbench: $(echo "$line" | field tokens_per_s) tokens/s"
+        echo "  round $round  $th thread(s)  $model  $method  workbench: $(echo "$line" | field tokens_per_s) tokens/s, peak RSS $(echo "$line" | field peak_rss_mb) MB"
         [ -n "$python" ] || continue
         alpha="$(echo " $line" | field alpha)"
         pline="$("$python" "$here/peft_cpu_bench.py" --name "$model" --hidden "$(get hidden)" \
@@ -89,7 +89,7 @@ for th in ${threads//,/ }; do
                   --threads "$th" --warmup "$warmup" --steps "$steps" | grep -E '^(RESULT|SKIP)' || true)"
         case "$pline" in
           RESULT*) echo "run_threads=$th run_model=$model run_method=$method $pline" >>"$results"
-                   echo "  round $round  $th thread(s)  $model  $method  pytorch:   $(echo "$pline" | field tokens_per_s) tokens/s" ;;
+                   echo "  round $round  $th thread(s)  $model  $method  pytorch:   $(echo "$pline" | field tokens_per_s) tokens/s, peak RSS $(echo "$pline" | field peak_rss_mb) MB" ;;
           *) echo "  pytorch side: ${pline:-no RESULT line}" ;;
         esac
       done

@@ -16,39 +16,17 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli_fixture.h"
 #include "core/format/safetensors.h"
 #include "core/store/store.h"
 
 namespace {
 
-struct Result {
-  int code;
-  QString out, err;
-  bool killed = false;  // by SIGKILL (a kill point)
-};
+using cli_fixture::Result;
+using cli_fixture::run;
 
-// `extra` adds to the environment; a value of "-" removes the variable.
-Result run(const QStringList& args, const QString& data_dir, bool with_display = true,
-           const QMap<QString, QString>& extra = {}) {
-  QProcess p;
-  QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-  env.insert("LWB_DATA_DIR", data_dir);
-  if (!with_display) {
-    env.remove("DISPLAY");
-    env.remove("WAYLAND_DISPLAY");
-    env.remove("QT_QPA_PLATFORM");
-  }
-  for (auto it = extra.begin(); it != extra.end(); ++it)
-    if (it.value() == "-")
-      env.remove(it.key());
-    else
-      env.insert(it.key(), it.value());
-  p.setProcessEnvironment(env);
-  p.start(LWB_APP_BINARY, args);
-  if (!p.waitForFinished(300000)) return {-1, {}, "timeout"};
-  return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError()),
-          p.exitStatus() == QProcess::CrashExit};
-}
+// For the checks of what the program does without a display.
+const QMap<QString, QString> kNoDisplay{{"DISPLAY", "-"}, {"WAYLAND_DISPLAY", "-"}, {"QT_QPA_PLATFORM", "-"}};
 
 // A short LoRA run on the tiny base (its adapter can be imported against it).
 QStringList short_run(int steps) {
@@ -105,14 +83,7 @@ class TestCli : public QObject {
   }
 
  private slots:
-  void initTestCase() {
-    // The tiny base the CTest fixture built, copied in so that no command here
-    // pretrains one of its own.
-    const QString shared = qEnvironmentVariable("XDG_DATA_HOME") + "/lora-workbench/models/tiny-base.safetensors";
-    QVERIFY2(QFileInfo::exists(shared), qPrintable(shared));
-    QVERIFY(QDir().mkpath(dir.filePath("models")));
-    QVERIFY(QFile::copy(shared, dir.filePath("models/tiny-base.safetensors")));
-  }
+  void initTestCase() { cli_fixture::copy_tiny_base(dir.path()); }
 
   void bad_settings_name_the_field() {
     expect_refused({"train", "--preset", "nosuch"}, "unknown preset \"nosuch\"");
@@ -267,7 +238,7 @@ class TestCli : public QObject {
     QVERIFY2(r.code == 2 && r.err.contains("compare.lr_grid"), qPrintable(r.err));
 
     const QString out = dir.filePath("study");
-    r = run(QStringList{"study", "relora-rank", "--seeds", "2", "--out", out} + quick, dir.path(), false);
+    r = run(QStringList{"study", "relora-rank", "--seeds", "2", "--out", out} + quick, dir.path(), kNoDisplay);
     QVERIFY2(r.code == 0, qPrintable(r.err));
     QVERIFY2(r.out.contains("mean update rank at the end: ReLoRA"), qPrintable(r.out));
     for (const char* f : {"tiny/report.md", "tiny/rank.png", "tiny/quality.png"})
@@ -397,7 +368,7 @@ class TestCli : public QObject {
     const QStringList args = short_run(60) << "--set" << "train.eval_every=40" << "--set" << "train.eval_examples=200"
                                            << "--set" << "train.state_every_steps=20" << "--db" << db;
     auto killed_at = [&](const QString& point, const QString& out) {
-      const Result r = run(QStringList(args) << "--out" << out << "--overwrite", dir.path(), true,
+      const Result r = run(QStringList(args) << "--out" << out << "--overwrite", dir.path(),
                            {{"LWB_KILL_POINT", point}});
       if (!r.killed || !r.err.contains("kill point")) qWarning("%s", qPrintable(r.err));
       return r.killed;
@@ -473,7 +444,7 @@ class TestCli : public QObject {
   }
 
   void omp_wait_policy_is_set_by_the_program() {
-    const Result r = run(short_run(1) << "--no-store" << "--out" << dir.filePath("omp"), dir.path(), true,
+    const Result r = run(short_run(1) << "--no-store" << "--out" << dir.filePath("omp"), dir.path(),
                          {{"OMP_WAIT_POLICY", "-"}});
     QVERIFY2(r.code == 0, qPrintable(r.err));
     QVERIFY2(r.out.contains("OpenMP wait policy passive"), qPrintable(r.out));
@@ -577,7 +548,7 @@ class TestCli : public QObject {
   }
 
   void without_a_display_the_window_says_how_to_run_headless() {
-    const Result r = run({}, dir.path(), false);
+    const Result r = run({}, dir.path(), kNoDisplay);
     QCOMPARE(r.code, 2);
     QVERIFY(r.err.contains("train --preset demo"));
   }

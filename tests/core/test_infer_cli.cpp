@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "cli_fixture.h"
 #include "core/adapters/adapter_state.h"
 #include "core/adapters/attach.h"
 #include "core/cpu/cpu_backend.h"
@@ -24,19 +25,10 @@
 
 namespace {
 
-struct Result {
-  int code;
-  QString out, err;
-};
+using cli_fixture::Result;
 
 Result run(const QStringList& args, const QString& data_dir, const QString& command = "generate") {
-  QProcess p;
-  QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-  env.insert("LWB_DATA_DIR", data_dir);
-  p.setProcessEnvironment(env);
-  p.start(LWB_APP_BINARY, QStringList{command} + args);
-  if (!p.waitForFinished(300000)) return {-1, {}, "timeout"};
-  return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+  return cli_fixture::run(QStringList{command} + args, data_dir);
 }
 
 const QString kGolden = QString(LWB_TEST_DATA_DIR) + "/generate";
@@ -72,13 +64,7 @@ class TestInferCli : public QObject {
   }
 
  private slots:
-  void initTestCase() {
-    // The tiny base the CTest fixture built, copied in so that nothing here pretrains.
-    const QString shared = qEnvironmentVariable("XDG_DATA_HOME") + "/lora-workbench/models/tiny-base.safetensors";
-    QVERIFY2(QFileInfo::exists(shared), qPrintable(shared));
-    QVERIFY(QDir().mkpath(dir.filePath("models")));
-    QVERIFY(QFile::copy(shared, dir.filePath("models/tiny-base.safetensors")));
-  }
+  void initTestCase() { cli_fixture::copy_tiny_base(dir.path()); }
 
   void builtInModelChats() {
     const Result r = run({"--model", "tiny", "--chat", "Say hi", "--system", "Be brief.", "--max-new", "6"}, dir.path());
