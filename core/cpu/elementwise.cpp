@@ -1,5 +1,7 @@
-// GEMM through OpenBLAS and the simple elementwise/reduction kernels.
+// GEMM through OpenBLAS (skinny products in blocks over OpenMP threads) and the
+// simple elementwise/reduction kernels.
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <vector>
@@ -8,22 +10,75 @@
 
 namespace lwb::cpu {
 
+namespace {
+
+void blas_gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
+               std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A,
+              static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+}
+
+void blas_gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, double alpha, const double* A,
+               std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C, std::int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A,
+              static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+}
+
+// A skinny product (a LoRA factor's: one of M, N, K at most a few dozen) is
+// memory-bound, and OpenBLAS's own threads split it into parts that wait on
+// each other (spinning on sched_yield) for shared packed panels, so a thread
+// the scheduler takes away stalls the other. Here C is cut into blocks of
+// rows (or columns) along its long side; OpenMP threads take the blocks as
+// they come, each a single-threaded OpenBLAS call (OpenBLAS runs one thread
+// inside a parallel region). Every block repacks the operand it shares with
+// the others, so this is only done where that operand is small.
+constexpr std::int64_t kSharedOperandElems = 1 << 16;  // 256 KiB of fp32: stays in cache
+constexpr std::int64_t kMinBlock = 128;                // rows or columns of C per block
+
+// Blocks of C along rows (true) or columns (false), or 0 when the product is
+// left to OpenBLAS whole.
+std::int64_t skinny_blocks(std::int64_t M, std::int64_t N, std::int64_t K, bool& by_rows) {
+  if (omp_in_parallel() || omp_get_max_threads() < 2) return 0;
+  by_rows = M >= N;
+  const std::int64_t shared = by_rows ? N * K : M * K;  // B for row blocks, A for column blocks
+  const std::int64_t blocks = (by_rows ? M : N) / kMinBlock;
+  if (shared > kSharedOperandElems || blocks < 2) return 0;
+  return std::min<std::int64_t>(blocks, 4 * omp_get_max_threads());
+}
+
+template <class T>
+void gemm_impl(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+               std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  bool by_rows = true;
+  const std::int64_t blocks = skinny_blocks(M, N, K, by_rows);
+  if (blocks == 0) return blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const std::int64_t extent = by_rows ? M : N;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const std::int64_t i0 = extent * b / blocks, rows = extent * (b + 1) / blocks - i0;
+    if (by_rows)  // rows i0.. of C are rows of op(A): A's rows, or A's columns when transposed
+      blas_gemm(ta, tb, rows, N, K, alpha, A + (ta ? i0 : i0 * lda), lda, B, ldb, beta, C + i0 * ldc, ldc);
+    else  // columns i0.. of C are columns of op(B): B's columns, or B's rows when transposed
+      blas_gemm(ta, tb, M, rows, K, alpha, A, lda, B + (tb ? i0 * ldb : i0), ldb, beta, C + i0, ldc);
+  }
+}
+
+}  // namespace
+
 template <>
 void gemm<float>(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
                  const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta,
                  float* C, std::int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A,
-              static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+  gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template <>
 void gemm<double>(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
                   const double* A, std::int64_t lda, const double* B, std::int64_t ldb,
                   double beta, double* C, std::int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A,
-              static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+  gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template <class T>

@@ -1,4 +1,7 @@
 // Token embedding (and its inverse, scattering rows into a K/V cache) and RMSNorm.
+// RMSNorm's row sums are SIMD reductions: a serial fp32 sum is one long chain
+// of dependent adds the compiler may not reorder; the lanes' order changes
+// the result only at fp32 rounding.
 #include <algorithm>
 #include <cmath>
 
@@ -52,6 +55,7 @@ void rmsnorm_forward(T* out, T* rstd, const T* x, const T* w, std::int64_t n, st
   for (std::int64_t i = 0; i < n; ++i) {
     const T* xi = x + i * C;
     T ss = 0;
+#pragma omp simd reduction(+ : ss)
     for (std::int64_t c = 0; c < C; ++c) ss += xi[c] * xi[c];
     const T r = T(1) / std::sqrt(ss / T(C) + T(eps));
     rstd[i] = r;
@@ -71,6 +75,7 @@ void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* w, const
     const T* gi = dout + i * C;
     const T r = rstd[i];
     T dot = 0;
+#pragma omp simd reduction(+ : dot)
     for (std::int64_t c = 0; c < C; ++c) dot += w[c] * gi[c] * xi[c];
     const T k = dot * r * r * r / T(C);
     T* dxi = dx + i * C;

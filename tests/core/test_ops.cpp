@@ -2,6 +2,9 @@
 // write, and backward against central finite differences in double.
 #include <QtTest>
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 
 #include "core/common/errors.h"
@@ -31,6 +34,49 @@ class TestOps : public QObject {
   CpuBackend be;
 
  private slots:
+  // Skinny products (LoRA's factors) run as blocks of C over OpenMP threads
+  // (core/cpu/elementwise.cpp); each block must equal the whole product, for
+  // every transpose, split along rows or columns, with a leading dimension
+  // wider than the matrix.
+  void gemm_blocks_equal_the_product_data() {
+    QTest::addColumn<int>("M");
+    QTest::addColumn<int>("N");
+    QTest::addColumn<int>("K");
+    QTest::newRow("rows, small N (x A^T)") << 700 << 6 << 40;
+    QTest::newRow("rows, small K (u B^T)") << 530 << 300 << 3;
+    QTest::newRow("columns, small M (du^T x)") << 5 << 650 << 300;
+  }
+  void gemm_blocks_equal_the_product() {
+    QFETCH(int, M);
+    QFETCH(int, N);
+    QFETCH(int, K);
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(2);
+    for (const bool ta : {false, true})
+      for (const bool tb : {false, true}) {
+        const std::int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1;
+        const Tensor A = random_tensor(be, Shape{(ta ? K : M) * lda}, 11);
+        const Tensor B = random_tensor(be, Shape{(tb ? N : K) * ldb}, 12);
+        const Tensor C = random_tensor(be, Shape{M * ldc}, 13);
+        const std::vector<double> a = values(be, A), b = values(be, B), c0 = values(be, C);
+        be.gemm(ta, tb, M, N, K, 1.5, A, lda, B, ldb, 0.5, C, ldc);
+        const std::vector<double> c = values(be, C);
+        double worst = 0;
+        for (std::int64_t i = 0; i < M; ++i)
+          for (std::int64_t j = 0; j < N + 1; ++j) {
+            double want = c0[i * ldc + j];  // the padding column stays as it was
+            if (j < N) {
+              double s = 0;
+              for (std::int64_t k = 0; k < K; ++k) s += a[ta ? k * lda + i : i * lda + k] * b[tb ? j * ldb + k : k * ldb + j];
+              want = 1.5 * s + 0.5 * want;
+            }
+            worst = std::max(worst, std::abs(c[i * ldc + j] - want) / (1 + std::abs(want)));
+          }
+        QVERIFY2(worst < 1e-12, qPrintable(QString("ta %1 tb %2: %3").arg(ta).arg(tb).arg(worst)));
+      }
+    omp_set_num_threads(threads);
+  }
+
   void embedding() {
     const std::int64_t V = 7, C = 5, n = 6;
     Tensor table = random_tensor(be, Shape{V, C}, 1), dtable = make_tensor(be, Shape{V, C}, DType::F64);
