@@ -82,6 +82,7 @@ void AdapterConfig::validate(const ModelConfig& model, std::int64_t total_steps,
   if (targets.empty())
     throw ConfigError("adapter.targets", "choose at least one of q, k, v, o, gate, up, down");
   for (Target t : targets) {
+    if (!v.caps.rank_within_target_shape) break;
     const LinearShape s = linear_shape(model, t);
     const int limit = std::min(s.in, s.out);
     if (r > limit)

@@ -180,6 +180,7 @@ std::vector<std::string> adapter_mismatches(const AdapterState& state, const Mod
   if (!c.is_adapter()) return {"the adapter's method is " + c.variant().title + ", which has no adapter tensors"};
   if (c.r <= 0) problems.push_back("rank r = " + std::to_string(c.r) + " must be positive");
   for (Target t : c.targets) {
+    if (!c.variant().caps.rank_within_target_shape) break;
     const LinearShape s = linear_shape(base, t);
     if (c.r > std::min(s.in, s.out))
       problems.push_back(

@@ -110,6 +110,11 @@ struct VariantCapabilities {
   // Trains over bf16 frozen projections (model.frozen_dtype = bf16).
   bool bf16_base = true;
   std::string not_bf16_why;
+  // r ≤ min(in, out) of every target: a per-module factor pair has no rank
+  // beyond it. VeRA's projections are shared and sized by the model's largest
+  // in and out, so any r is a real shape there (PEFT's default r = 256 exceeds
+  // small models' k and v projections).
+  bool rank_within_target_shape = true;
 };
 
 // ---- PEFT files ------------------------------------------------------------

@@ -241,6 +241,7 @@ const VariantDescriptor& vera_variant() {
     v.peft.write = write_vera_config;
     v.peft.from_file = vera_from_file;
     v.peft.to_file = vera_to_file;
+    v.caps.rank_within_target_shape = false;
     v.caps.composable = false;
     v.caps.not_composable_why =
         "its update diag(λ_b) B diag(λ_d) A is a LoRA, but B and A are slices of the shared projections that the "

@@ -224,6 +224,31 @@ class TestVera : public QObject {
     QVERIFY_THROWS_EXCEPTION(FormatError, io::read_peft_folder(broken, &mc));
   }
 
+  // PEFT's default r = 256 exceeds small models' k and v projections; VeRA's
+  // shared projections make any r a real shape, so such an adapter trains,
+  // checks its gradient and is accepted against its base, where LoRA's same
+  // rank is refused.
+  void rank_beyond_a_targets_shape() {
+    const ModelConfig mc = micro_config();
+    const int r = 20;  // above every micro target's min(in, out) (8 for k and v, 16 for the rest)
+    vera_config(r).validate(mc);
+    AdapterConfig lora = vera_config(r);
+    lora.method = "lora";
+    QVERIFY_THROWS_EXCEPTION(ConfigError, lora.validate(mc));
+    MemoryLedger ledger;
+    Model m(mc, Model::Mode::Frozen, DType::F64);
+    attach_adapters(m, vera_config(r));
+    m.materialize(be, ledger, 2, 6);
+    m.init_adapters(3);
+    randomise(m, be, 13, 0.5);
+    const double err = model_gradcheck(m, be, MicroBatch{}, "vera r > min(in, out)");
+    qInfo("VeRA r = %d on micro: worst relative error %.3e", r, err);
+    QVERIFY2(err < kModelTol, qPrintable(QString::number(err)));
+    const AdapterState s = extract_adapter(m, vera_config(r), "micro", "");
+    const std::vector<std::string> problems = adapter_mismatches(s, mc);
+    QVERIFY2(problems.empty(), problems.empty() ? "" : problems.front().c_str());
+  }
+
   void descriptor_declares_its_form_checks_and_arm() {
     int fields = 0;
     for (const AdapterField& f : adapter_fields()) {
