@@ -36,7 +36,9 @@ namespace lwb::ui {
 
 namespace {
 
-enum Column { kId, kExperiment, kMethod, kData, kStatus, kSteps, kHeldOut, kMatch, kPeak, kStarted, kColumns };
+// Status comes right after the name: at 1280x720 the list shows about four
+// columns, and whether a run finished, failed or can resume matters most.
+enum Column { kId, kExperiment, kStatus, kMethod, kData, kSteps, kHeldOut, kMatch, kPeak, kStarted, kColumns };
 constexpr int kInitiallyShown = 5;  // the newest runs shown on the first listing
 
 QString fmt_metric(double v, int digits) { return std::isfinite(v) ? QString::number(v, 'f', digits) : QString("-"); }
@@ -76,7 +78,7 @@ RunsView::RunsView(std::filesystem::path db, QWidget* parent) : QWidget(parent),
 
   table_ = new QTableWidget(0, kColumns);
   table_->setObjectName("runs_table");
-  table_->setHorizontalHeaderLabels({tr("run"), tr("experiment"), tr("method"), tr("data"), tr("status"), tr("steps"),
+  table_->setHorizontalHeaderLabels({tr("run"), tr("experiment"), tr("status"), tr("method"), tr("data"), tr("steps"),
                                      tr("held-out loss"), tr("exact match %"), tr("peak memory"), tr("started")});
   table_->horizontalHeaderItem(kId)->setToolTip(tr("Tick a run to show it in the charts and the hyperparameter table"));
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
@@ -260,9 +262,10 @@ void RunsView::refresh() {
     id->setFlags(id->flags() | Qt::ItemIsUserCheckable);
     id->setCheckState(shown_.contains(r.id) ? Qt::Checked : Qt::Unchecked);
     table_->setItem(i, kId, id);
-    const QStringList cells = {QString::fromStdString(r.experiment), QString::fromStdString(r.method),
-                               QString::fromStdString(r.task), status};
-    for (int c = 0; c < cells.size(); ++c) table_->setItem(i, kExperiment + c, new QTableWidgetItem(cells[c]));
+    table_->setItem(i, kExperiment, new QTableWidgetItem(QString::fromStdString(r.experiment)));
+    table_->setItem(i, kStatus, new QTableWidgetItem(status));
+    table_->setItem(i, kMethod, new QTableWidgetItem(QString::fromStdString(r.method)));
+    table_->setItem(i, kData, new QTableWidgetItem(QString::fromStdString(r.task)));
     if (!r.error.empty()) table_->item(i, kStatus)->setToolTip(QString::fromStdString(r.error));
     if (r.parent_run_id)
       table_->item(i, kStatus)->setToolTip(tr("resumes run %1").arg(*r.parent_run_id) +

@@ -387,7 +387,7 @@ class TestUiWorkbench : public QObject {
     for (int r = 0; r < t->rowCount(); ++r)
       if (t->item(r, 0)->text().toLongLong() == run) row = r;
     QVERIFY(row >= 0);
-    QCOMPARE(t->item(row, 4)->text(), QString("failed, resumable"));
+    QCOMPARE(t->item(row, 2)->text(), QString("failed, resumable"));
     t->selectRow(row);
     QString state;
     std::string name;
@@ -453,12 +453,12 @@ class TestUiWorkbench : public QObject {
     QTableWidget* t = w.runs_view()->table();
     QVERIFY(t->rowCount() >= 2);  // the finished and the stopped run above
     bool finished_listed = false;
-    for (int r = 0; r < t->rowCount(); ++r) finished_listed |= t->item(r, 4)->text() == "finished";
+    for (int r = 0; r < t->rowCount(); ++r) finished_listed |= t->item(r, 2)->text() == "finished";
     QVERIFY(finished_listed);
     // Select the finished and the stopped run (the others have no or a useless curve).
     t->clearSelection();
     for (int r = 0; r < t->rowCount(); ++r)
-      if (t->item(r, 4)->text().startsWith("finished") || t->item(r, 4)->text().startsWith("stopped"))
+      if (t->item(r, 2)->text().startsWith("finished") || t->item(r, 2)->text().startsWith("stopped"))
         t->selectionModel()->select(t->model()->index(r, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
     const std::vector<std::int64_t> ids = w.runs_view()->selected_runs();
     QCOMPARE(ids.size(), std::size_t(2));
