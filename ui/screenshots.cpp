@@ -260,8 +260,9 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
   const std::vector<std::string> presets = available_model_presets(SourceEnvironment{}.data_folder());
   if (std::find(presets.begin(), presets.end(), "smollm2-135m") != presets.end()) {
     std::int64_t smollm2 = 0;
+    // The stored base is the resolved file ("SmolLM2-135M-Instruct.Q4_1.gguf"), so match without case.
     for (const AdapterRow& a : adapters)
-      if (a.base_model.find("smollm2") != std::string::npos) smollm2 = a.id;
+      if (QString::fromStdString(a.base_model).contains("smollm2", Qt::CaseInsensitive)) smollm2 = a.id;
     if (smollm2)
       chat_turn("smollm2-135m", {smollm2}, "You are a concise assistant.", "Name three primary colours.",
                 "chat-smollm2");
