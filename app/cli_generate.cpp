@@ -107,6 +107,7 @@ int cmd_generate(const Args& args) {
 
   GenerationBase g;
   load_generation_base(args.get("model"), args.get("device", "cpu"), environment(args), g);
+  for (NamedAdapter& a : adapters) to_kept_form(a.state, *g.cpu.model, a.label);
   const ModelConfig& mc = g.model().config();
   const std::vector<std::int32_t> prompt = prompt_ids(args, g);
   const int context = int_arg(args, "context", std::min(mc.max_seq, 4096), 1, mc.max_seq);

@@ -58,13 +58,36 @@ const char* written_as(const MergedExport& o) {
   return o.format == MergedExport::Format::Gguf ? "a GGUF file" : "a Hugging Face LLaMA checkpoint";
 }
 
+constexpr const char* kExportAdapterUsage =
+    "export adapter NAME --out DIR [--base-model-name-or-path NAME] | export adapter NAME --out DIR --merged [--base "
+    "PRESET|PATH] [--format hf|gguf] | export adapter NAME --out DIR --unconverted [--residual-base DIR [--base "
+    "PRESET|PATH]]";
+
 int export_adapter(const Args& args) {
-  if (args.positional().size() != 2 || !args.has("out"))
-    throw UsageError("export adapter NAME --out DIR [--base-model-name-or-path NAME] | export adapter NAME --out DIR "
-                     "--merged [--base PRESET|PATH] [--format hf|gguf]");
+  if (args.positional().size() != 2 || !args.has("out")) throw UsageError(kExportAdapterUsage);
+  if (args.has("merged") && args.has("unconverted"))
+    throw UsageError("--merged and --unconverted are two different exports; give one");
+  if (args.has("residual-base") && !args.has("unconverted"))
+    throw UsageError("--residual-base goes with --unconverted (PiSSA's residual base beside its adapter)");
   Store store(store_path(args));
   const std::int64_t id = adapter_id(store, args.positional()[1]);
   const std::filesystem::path out = args.get("out");
+  if (args.has("unconverted")) {
+    UnconvertedExport o;
+    o.residual_dir = args.get("residual-base", "");
+    o.base_spec = args.get("base", "");
+    o.base_model_name_or_path = args.get("base-model-name-or-path", "");
+    o.overwrite = args.has("overwrite");
+    const std::string base_name = export_adapter_unconverted(store, id, out, o, environment(args));
+    if (o.residual_dir.empty())
+      std::printf("wrote the adapter in PEFT's unconverted form (relative to the residual base PEFT derives from "
+                  "%s) to %s\n",
+                  terminal_text(base_name).c_str(), out.c_str());
+    else
+      std::printf("wrote the residual base to %s and its adapter (init_lora_weights true) to %s\n",
+                  o.residual_dir.c_str(), out.c_str());
+    return 0;
+  }
   if (!args.has("merged")) {
     const std::string base_name =
         export_adapter_peft(store, id, out, args.has("overwrite"), args.get("base-model-name-or-path", ""));
@@ -140,13 +163,13 @@ int import_base(const Args& args) {
 }  // namespace
 
 int cmd_export(const Args& args) {
-  args.check({"out", "base", "db", "data-dir", "format", "gguf-type", "max-shard-size", "base-model-name-or-path"},
-             {"merged", "overwrite"});
+  args.check({"out", "base", "db", "data-dir", "format", "gguf-type", "max-shard-size", "base-model-name-or-path",
+              "residual-base"},
+             {"merged", "unconverted", "overwrite"});
   const std::string what = args.positional().empty() ? "" : args.positional()[0];
   if (what == "adapter") return export_adapter(args);
   if (what == "base") return export_base(args);
-  throw UsageError("export adapter NAME --out DIR [--merged | --base-model-name-or-path NAME] | export base "
-                   "PRESET|PATH --out DIR");
+  throw UsageError(std::string(kExportAdapterUsage) + " | export base PRESET|PATH --out DIR");
 }
 
 int cmd_import(const Args& args) {

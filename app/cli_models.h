@@ -38,7 +38,8 @@ struct NamedAdapter {
 };
 
 // spec: a PEFT folder, a library adapter or a stored composition (by name);
-// UsageError naming the library otherwise.
+// UsageError naming the library otherwise. A folder in a variant's
+// unconverted form (PiSSA's) needs to_kept_form with the base before use.
 NamedAdapter resolve_adapter(const std::string& spec, const Args& args);
 
 }  // namespace lwb::cli

@@ -65,6 +65,7 @@ int cmd_predict(const Args& args) {
 
   GenerationBase g;
   load_generation_base(model, args.get("device", "cpu"), environment(args), g);
+  if (adapter) to_kept_form(adapter->state, *g.cpu.model, adapter->label);
   data_config.prompt_field = args.get("prompt-field", data_config.prompt_field);
   data_config.completion_field = args.get("completion-field", data_config.completion_field);
   data_config.format = args.get("format", data_config.format);

@@ -229,6 +229,12 @@ std::vector<std::string> adapter_mismatches(const AdapterState& state, const Mod
 }
 
 void check_adapter_fits(const AdapterState& state, const ModelConfig& base, const std::string& source) {
+  if (state.needs_original_base)
+    throw FormatError(source, "this " + state.config.variant().title +
+                                  " adapter is in PEFT's unconverted form, relative to a base derived from the "
+                                  "original (the residual W - s B0 A0), so it cannot be applied to a base as it "
+                                  "is; import it into the library first (lora-workbench import adapter DIR --name "
+                                  "NAME --base BASE), which rewrites it against the original base's weights");
   const std::vector<std::string> problems = adapter_mismatches(state, base);
   if (problems.empty()) return;
   std::string msg = "the adapter does not fit the base model \"" + base.name + "\" (" +
@@ -254,6 +260,44 @@ std::string non_finite_tensors(const AdapterState& state) {
   }
   if (others > 0) first += " (and " + std::to_string(others) + " more tensor(s) do too)";
   return first;
+}
+
+void to_kept_form(AdapterState& state, const Model& original, const std::string& source) {
+  if (!state.needs_original_base) return;
+  // Its tensors fit the original's shapes as they fit the derived base's.
+  state.needs_original_base = false;
+  check_adapter_fits(state, original.config(), source);
+  state.config.variant().peft.to_kept_form(state, original, source);
+}
+
+namespace {
+
+// The variant a kept adapter trained as, when that one has an own form.
+const VariantDescriptor& variant_with_own_form(const AdapterState& kept, const std::string& label) {
+  const VariantDescriptor* v = kept.trained_as ? &kept.trained_as->variant() : nullptr;
+  if (!v || !v->peft.own_form)
+    throw ConfigError("export.form", label + " is a " + method_display_name(kept.config) +
+                                         " adapter kept in its own form; only an adapter trained with an "
+                                         "initialisation that changes the base (PiSSA) has an unconverted form");
+  return *v;
+}
+
+}  // namespace
+
+AdapterState own_form_of(const AdapterState& kept, const std::string& label, bool on_derived_base) {
+  return variant_with_own_form(kept, label).peft.own_form(kept, on_derived_base);
+}
+
+void derive_base_of(const Model& base, const AdapterState& kept, Model& derived) {
+  const VariantDescriptor& v = variant_with_own_form(kept, "adapter of " + kept.base_model);
+  copy_base_weights(base, derived);
+  Backend& be = derived.backend();
+  for (int l = 0; l < base.config().layers; ++l)
+    for (Target t : kept.config.targets) {
+      const Linear& lin = derived.linear(l, t);
+      upload_values(be, lin.weight,
+                    v.peft.residual(kept, lin.hf_name(), download_values(be, lin.weight), lin.in(), lin.out()));
+    }
 }
 
 void merge_adapter_into_base(const Model& base, const AdapterState& adapter, Model& merged) {

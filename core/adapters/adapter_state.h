@@ -37,6 +37,16 @@ struct AdapterState {
   std::map<std::string, std::vector<bool>> rank_pattern;
   // AdaLoRA's total_step (the schedule's length); 0 when unknown.
   std::int64_t total_step = 0;
+  // Kept in another variant's form after training (PiSSA: converted to a plain
+  // LoRA of the original base): the config it trained with (method, r, alpha,
+  // use_rslora, options), so that its own form can be written again
+  // (own_form_of). None when the state is in its own form.
+  std::optional<AdapterConfig> trained_as;
+  // Read from PEFT's files in a variant's own form that is relative to a base
+  // derived from the original (PiSSA's residual): applying it to the original
+  // base as it is would be wrong, so every use refuses it (adapter_mismatches)
+  // until to_kept_form() rewrote it against the original base's weights.
+  bool needs_original_base = false;
 
   bool model_known() const { return model.layers > 0; }
 };
@@ -77,6 +87,23 @@ void check_adapter_fits(const AdapterState& state, const ModelConfig& base, cons
 // "" when every value is finite, else which tensor holds NaN or infinite
 // values, how many, and how many other tensors do too.
 std::string non_finite_tensors(const AdapterState& state);
+
+// ---- a variant's own and kept forms (VariantDescriptor::PeftForm) -------------
+
+// Rewrites a state marked needs_original_base as its variant's kept form
+// (PiSSA: the plain LoRA of the original base) from the original base's
+// weights; nothing for any other state. FormatError naming `source` when its
+// variant cannot reproduce the derived base from `original`.
+void to_kept_form(AdapterState& state, const Model& original, const std::string& source);
+// The kept adapter in the own form of the variant it trained as (PiSSA's A
+// and B of rank r, relative to the residual base), or with on_derived_base as
+// the plain LoRA of that derived base; ConfigError("export.form") naming the
+// adapter's variant when it has no other form.
+AdapterState own_form_of(const AdapterState& kept, const std::string& label, bool on_derived_base = false);
+// The base the own form is relative to (PiSSA's residual): `base` with each
+// adapted linear's weight replaced by the variant's residual. `derived` is a
+// materialised fp32 model of base's config.
+void derive_base_of(const Model& base, const AdapterState& kept, Model& derived);
 
 // ---- merged and re-factored exports -----------------------------------------
 

@@ -145,6 +145,25 @@ struct PeftForm {
   std::function<void(const AdapterState&, std::map<std::string, HostTensor>&)> to_file;
   std::function<void(AdapterState&, const std::map<std::string, std::string>& key_in_file, const std::string& source)>
       from_file;
+  // A variant whose trained adapter is kept in another form (PiSSA: the plain
+  // LoRA of the original base that PEFT's path_initial_model_for_weight_conversion
+  // writes, AdapterState::trained_as naming it) and whose own form is relative
+  // to a base derived from the original (PiSSA's residual W - s B0 A0):
+  //  - own_form: the kept adapter back in the variant's own form, as PEFT's
+  //    plain save_pretrained writes it, or (on_derived_base) as the plain LoRA
+  //    of the derived base that PEFT's example saves beside it;
+  //  - residual: the derived base's weight of one module [out, in] from the
+  //    original W and the kept adapter's tensors;
+  //  - to_kept_form: its own form read from PEFT's files rewritten as the kept
+  //    form, given the original base (FormatError naming `source` when the
+  //    derived base cannot be reproduced from it).
+  // A state read in the own form is marked (AdapterState::needs_original_base)
+  // and refused wherever it would be applied before to_kept_form ran.
+  std::function<AdapterState(const AdapterState& kept, bool on_derived_base)> own_form;
+  std::function<std::vector<double>(const AdapterState& kept, const std::string& module, std::vector<double> w,
+                                    int in, int out)>
+      residual;
+  std::function<void(AdapterState&, const Model& original, const std::string& source)> to_kept_form;
 };
 
 // ---- the planner's pytorch-eager profile ------------------------------------

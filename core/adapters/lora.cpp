@@ -88,13 +88,18 @@ void write_lora_config(const AdapterState& s, nlohmann::json& j) {
   j["alpha_pattern"] = nlohmann::json::object();
 }
 
-void read_lora_config(const PeftConfigReader& c, PeftAdapterFields& out) {
+void read_lora_shape(const PeftConfigReader& c, PeftAdapterFields& out) {
   AdapterConfig& a = out.config;
   c.require_unset("rank_pattern", "per-module ranks are not supported; expected {}");
   a.r = c.integer("r", 8, 1);
   a.alpha = c.number("lora_alpha", 8);
   a.dropout = c.number("lora_dropout", 0);
   a.use_rslora = c.boolean("use_rslora", false);
+}
+
+void read_lora_config(const PeftConfigReader& c, PeftAdapterFields& out) {
+  AdapterConfig& a = out.config;
+  read_lora_shape(c, out);
   if (!c.has("init_lora_weights")) return;
   const nlohmann::json& init = c.at("init_lora_weights");
   if (init.is_boolean()) return;

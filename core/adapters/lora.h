@@ -54,6 +54,8 @@ void write_lora_config(const AdapterState& state, nlohmann::json& j);
 // "eva"/"orthogonal", which leave W alone); initialisations that change the
 // base weights (PiSSA, OLoRA, ...) are refused.
 void read_lora_config(const PeftConfigReader& c, PeftAdapterFields& out);
+// The same without init_lora_weights, for a variant that reads it itself (PiSSA).
+void read_lora_shape(const PeftConfigReader& c, PeftAdapterFields& out);
 // Plain LoRA factors: A, B and the scaling.
 LoraFactors lora_factors_of(const AdapterConfig& config, int in, int out, const AdapterTensorReader& read);
 // Settings over the tiny-lora preset for a comparison arm of this method.

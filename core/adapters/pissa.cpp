@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
 
 #include "core/adapters/peft_config.h"
 #include "core/common/errors.h"
+#include "core/common/integers.h"
 #include "core/model/weights_init.h"
 #include "core/tensor/rng.h"
 
@@ -80,25 +83,38 @@ PissaLinear::PissaLinear(int layer, Target target, LinearShape shape, const Adap
     : LoraLinear(layer, target, shape, config),
       niter_(config.option(kRandomized) != 0 ? static_cast<int>(config.option(kNiter)) : -1) {}
 
+namespace {
+
+// PiSSA's initial factors of W [out, in] from its top-r triplets; PEFT divides
+// S by the scaling first, so that s B A = U S Vt.
+struct PissaFactors {
+  std::vector<double> a, b;  // [r, in], [out, r]
+};
+PissaFactors pissa_factors(const SingularTriplets& t, int in, int out, int r, double scaling) {
+  const std::size_t R = static_cast<std::size_t>(r), I = static_cast<std::size_t>(in),
+                    O = static_cast<std::size_t>(out);
+  PissaFactors f{std::vector<double>(R * I), std::vector<double>(O * R)};
+  for (std::size_t j = 0; j < R; ++j) {
+    const double root = std::sqrt(t.S[j] / scaling);
+    for (std::size_t c = 0; c < I; ++c) f.a[j * I + c] = root * t.Vt[j * I + c];
+    for (std::size_t o = 0; o < O; ++o) f.b[o * R + j] = root * t.U[o * R + j];
+  }
+  return f;
+}
+
+}  // namespace
+
 void PissaLinear::initialize(Backend& backend, std::uint64_t seed) {
   const std::vector<double> w = download_values(backend, weight);
   const SingularTriplets t = niter_ < 0 ? top_singular_triplets(w, out(), in(), r_)
                                         : randomized_singular_triplets(w, out(), in(), r_, niter_,
                                                                        derive_seed(seed, module_index()));
-  // PEFT divides S by the scaling first, so that s B A = U S Vt.
-  const std::size_t R = static_cast<std::size_t>(r_), I = static_cast<std::size_t>(in()),
-                    O = static_cast<std::size_t>(out());
-  std::vector<double> a(R * I), b(O * R);
-  for (std::size_t j = 0; j < R; ++j) {
-    const double root = std::sqrt(t.S[j] / scaling_);
-    for (std::size_t c = 0; c < I; ++c) a[j * I + c] = root * t.Vt[j * I + c];
-    for (std::size_t o = 0; o < O; ++o) b[o * R + j] = root * t.U[o * R + j];
-  }
+  const PissaFactors f = pissa_factors(t, in(), out(), r_, scaling_);
   std::vector<double> residual = w;
-  const std::vector<double> ba = matmul(b, false, a, out(), r_, in());
+  const std::vector<double> ba = matmul(f.b, false, f.a, out(), r_, in());
   for (std::size_t i = 0; i < residual.size(); ++i) residual[i] -= scaling_ * ba[i];
-  upload_values(backend, lora_A, a);
-  upload_values(backend, lora_B, b);
+  upload_values(backend, lora_A, f.a);
+  upload_values(backend, lora_B, f.b);
   upload_values(backend, weight, residual);
 }
 
@@ -131,17 +147,152 @@ void convert_pissa_module(int r, int in, int out, const std::vector<float>& A0, 
   B.shape = {out, 2 * std::int64_t{r}};
 }
 
-void PissaController::finish_adapter_state(AdapterState& s) const {
+namespace {
+
+// The config of the converted adapter: a plain LoRA of the original base
+// (loading it must not decompose W again) with the same scaling at twice the
+// rank, as PeftModel.save_pretrained writes it; the PiSSA config is kept
+// beside it for the unconverted export.
+void convert_pissa_config(AdapterState& s) {
   AdapterConfig& c = s.config;
-  for (const Initial& m : initial_)
-    convert_pissa_module(c.r, m.in, m.out, m.A0, m.B0, s.tensors.at(peft_key(m.module, "lora_A.weight")),
-                         s.tensors.at(peft_key(m.module, "lora_B.weight")));
-  // Same scaling at twice the rank (PeftModel.save_pretrained does the same).
+  s.trained_as = c;
   c.alpha *= c.use_rslora ? std::sqrt(2.0) : 2.0;
   c.r *= 2;
-  // A plain LoRA of the original base: loading it must not decompose W again.
   c.method = "lora";
   c.options.clear();
+}
+
+// The kept (converted) adapter's rank-r PiSSA config; FormatError naming the
+// adapter when its rank is not twice the one it trained with.
+const AdapterConfig& trained_pissa(const AdapterState& kept) {
+  const int r = kept.trained_as ? kept.trained_as->r : 0;
+  if (r <= 0 || kept.config.r != 2 * r)
+    throw FormatError("adapter of " + kept.base_model,
+                      "records PiSSA rank " + std::to_string(r) + " but holds a LoRA of rank " +
+                          std::to_string(kept.config.r) + "; the converted form has twice the trained rank");
+  return *kept.trained_as;
+}
+
+// Rows [first, first + R) of A' [2R, in] and columns [first, first + R) of B' [out, 2R].
+void pissa_half(const AdapterState& kept, const std::string& module, int first, std::vector<double>& a,
+                std::vector<double>& b) {
+  const std::size_t R = static_cast<std::size_t>(trained_pissa(kept).r);
+  const HostTensor& A = kept.tensors.at(peft_key(module, "lora_A.weight"));
+  const HostTensor& B = kept.tensors.at(peft_key(module, "lora_B.weight"));
+  const std::size_t I = static_cast<std::size_t>(A.shape[1]), O = static_cast<std::size_t>(B.shape[0]);
+  a.assign(A.values.begin() + static_cast<std::ptrdiff_t>(first * R * I),
+           A.values.begin() + static_cast<std::ptrdiff_t>((first + 1) * R * I));
+  b.resize(O * R);
+  for (std::size_t o = 0; o < O; ++o)
+    for (std::size_t j = 0; j < R; ++j) b[o * R + j] = B.values[o * 2 * R + first * R + j];
+}
+
+// A' = [A; A0] and B' = [B | -B0]: A, B are the first halves. On the
+// residual base they are a plain LoRA (PEFT's example saves them with
+// init_lora_weights = true next to the residual model).
+AdapterState pissa_own_form(const AdapterState& kept, bool on_residual_base) {
+  AdapterState s = kept;
+  s.config = trained_pissa(kept);
+  s.config.targets = kept.config.targets;
+  if (on_residual_base) {
+    s.config.method = "lora";
+    s.config.options.clear();
+  }
+  s.trained_as.reset();
+  constexpr std::string_view prefix = "base_model.model.", suffix = ".lora_A.weight";
+  std::vector<double> a, b;
+  for (const auto& [key, t] : kept.tensors) {
+    if (!key.starts_with(prefix) || !key.ends_with(suffix)) continue;
+    const std::string module = key.substr(prefix.size(), key.size() - prefix.size() - suffix.size());
+    pissa_half(kept, module, 0, a, b);
+    HostTensor& A = s.tensors.at(key);
+    HostTensor& B = s.tensors.at(peft_key(module, "lora_B.weight"));
+    A.values.assign(a.begin(), a.end());
+    A.shape = {s.config.r, A.shape[1]};
+    B.values.assign(b.begin(), b.end());
+    B.shape = {B.shape[0], s.config.r};
+  }
+  return s;
+}
+
+// W_res = W - s B0 A0 = W + s (-B0) A0 from the kept adapter's second halves.
+std::vector<double> pissa_residual(const AdapterState& kept, const std::string& module, std::vector<double> w,
+                                   int in, int out) {
+  const AdapterConfig& c = trained_pissa(kept);
+  std::vector<double> a0, neg_b0;
+  pissa_half(kept, module, 1, a0, neg_b0);
+  const std::vector<double> ba = matmul(neg_b0, false, a0, out, c.r, in);
+  const double s = c.scaling();
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] += s * ba[i];
+  return w;
+}
+
+// The unconverted form read from PEFT's files onto the original base: PEFT's
+// from_pretrained re-runs pissa_init on it (SVD of W, the residual in its
+// place) before the saved A and B overwrite the fresh ones. The residual
+// depends only on U_r S_r V_rᵀ, not on the signs the SVD picks (distinct
+// singular values), so the exact SVD here gives PEFT's residual to fp32
+// rounding; a randomized one does not.
+void pissa_to_kept_form(AdapterState& s, const Model& original, const std::string& source) {
+  const AdapterConfig& c = s.config;
+  if (c.option(kRandomized) != 0)
+    throw FormatError(source, "init_lora_weights is \"pissa_niter_" + std::to_string(static_cast<int>(c.option(kNiter))) +
+                                  "\": its A and B are relative to a residual base made by a randomized SVD, "
+                                  "which cannot be reproduced from the original base, so applying them to it would "
+                                  "be wrong. Save the adapter with PEFT's "
+                                  "save_pretrained(path_initial_model_for_weight_conversion=...) (a plain LoRA of "
+                                  "the original base), or save the residual model (PeftModel.unload() + "
+                                  "save_pretrained) with the adapter's init_lora_weights set to true and import it "
+                                  "with that residual model as --base");
+  const double scaling = c.scaling();
+  for (int l = 0; l < original.config().layers; ++l)
+    for (Target t : c.targets) {
+      const Linear& lin = original.linear(l, t);
+      const std::vector<double> w = download_values(original.backend(), lin.weight);
+      const PissaFactors f = pissa_factors(top_singular_triplets(w, lin.out(), lin.in(), c.r), lin.in(), lin.out(),
+                                           c.r, scaling);
+      convert_pissa_module(c.r, lin.in(), lin.out(), {f.a.begin(), f.a.end()}, {f.b.begin(), f.b.end()},
+                           s.tensors.at(peft_key(lin.hf_name(), "lora_A.weight")),
+                           s.tensors.at(peft_key(lin.hf_name(), "lora_B.weight")));
+    }
+  convert_pissa_config(s);
+}
+
+// init_lora_weights: "pissa" (the exact SVD) or "pissa_niter_K".
+constexpr std::string_view kInitName = "pissa", kNiterPrefix = "pissa_niter_";
+
+bool claims_pissa(const PeftConfigReader& c) {
+  return !c.boolean("use_dora", false) && c.has("init_lora_weights") && c.at("init_lora_weights").is_string() &&
+         c.at("init_lora_weights").get<std::string>().starts_with(kInitName);
+}
+
+void read_pissa_config(const PeftConfigReader& c, PeftAdapterFields& out) {
+  read_lora_shape(c, out);
+  const std::string init = c.string("init_lora_weights", "");
+  AdapterConfig& a = out.config;
+  a.set_option(kRandomized, init != kInitName);
+  if (init == kInitName) return;
+  const std::optional<int> niter =
+      init.starts_with(kNiterPrefix) ? parse_integer<int>(init.substr(kNiterPrefix.size()), 0) : std::nullopt;
+  if (!niter) c.fail("init_lora_weights", "is \"" + init + "\"; expected \"pissa\" or \"pissa_niter_K\" with K >= 0");
+  a.set_option(kNiter, *niter);
+}
+
+void write_pissa_config(const AdapterState& s, nlohmann::json& j) {
+  write_lora_config(s, j);
+  const AdapterConfig& c = s.config;
+  j["init_lora_weights"] = c.option(kRandomized) != 0
+                               ? std::string(kNiterPrefix) + std::to_string(static_cast<int>(c.option(kNiter)))
+                               : std::string(kInitName);
+}
+
+}  // namespace
+
+void PissaController::finish_adapter_state(AdapterState& s) const {
+  for (const Initial& m : initial_)
+    convert_pissa_module(s.config.r, m.in, m.out, m.A0, m.B0, s.tensors.at(peft_key(m.module, "lora_A.weight")),
+                         s.tensors.at(peft_key(m.module, "lora_B.weight")));
+  convert_pissa_config(s);
 }
 
 namespace {
@@ -179,9 +330,16 @@ const VariantDescriptor& pissa_variant() {
     v.attach = attach_each<PissaLinear>;
     v.module = module_of<PissaLinear>;
     v.controller = [](const ControllerContext&) { return std::make_unique<PissaController>(); };
-    // Kept and exported as the converted plain LoRA (method "lora"), so no
-    // PEFT form of its own: a PEFT folder saved without the conversion needs
-    // the residual base and is refused by LoRA's reader with that advice.
+    // Kept as the converted plain LoRA (method "lora"); its own form is a
+    // LoRA folder whose init_lora_weights says "pissa" or "pissa_niter_K",
+    // relative to the residual base.
+    v.peft.type = "LORA";
+    v.peft.claims = claims_pissa;
+    v.peft.read = read_pissa_config;
+    v.peft.write = write_pissa_config;
+    v.peft.own_form = pissa_own_form;
+    v.peft.residual = pissa_residual;
+    v.peft.to_kept_form = pissa_to_kept_form;
     v.caps.composable = false;
     v.caps.not_composable_why =
         "during training its A and B are relative to the residual base; the adapter it keeps is the converted "

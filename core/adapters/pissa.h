@@ -11,7 +11,13 @@
 // The trained adapter is kept and exported as PEFT's
 // path_initial_model_for_weight_conversion writes it: a plain LoRA of rank 2r
 // relative to the original base, ΔW = s (B A - B0 A0) = s [B | -B0] [A; A0],
-// with alpha doubled (times sqrt(2) with rsLoRA) so the scaling is unchanged.
+// with alpha doubled (times sqrt(2) with rsLoRA) so the scaling is unchanged,
+// and the PiSSA config beside it (AdapterState::trained_as). PEFT's other,
+// unconverted form (plain save_pretrained: A, B of rank r relative to the
+// residual, init_lora_weights "pissa" / "pissa_niter_K") is the descriptor's
+// own PEFT form: written from the halves of the kept one, and read onto the
+// original base by redoing the exact SVD as PEFT's from_pretrained does
+// (refused for "pissa_niter_K", whose residual cannot be reproduced).
 #include <cstdint>
 #include <vector>
 

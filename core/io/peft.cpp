@@ -141,6 +141,37 @@ PeftAdapterFields parse_config(const std::string& text, const std::string& sourc
   return p;
 }
 
+// ---- lwb.trained_as: the variant a converted adapter trained as ---------------
+
+std::string trained_as_to_json(const AdapterConfig& c) {
+  return json{{"method", c.method}, {"r", c.r}, {"alpha", c.alpha}, {"use_rslora", c.use_rslora},
+              {"options", c.options}}
+      .dump();
+}
+
+AdapterConfig trained_as_from_json(const std::string& text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw FormatError(source, std::string("metadata lwb.trained_as is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw FormatError(source, "metadata lwb.trained_as is not a JSON object");
+  const PeftConfigReader c(j, source + " (metadata lwb.trained_as)");
+  AdapterConfig a;
+  a.method = c.string("method", "");
+  if (!find_variant(a.method)) c.fail("method", "names no variant (\"" + a.method + "\")");
+  a.r = c.integer("r", 0, 1);
+  a.alpha = c.number("alpha", 0);
+  a.use_rslora = c.boolean("use_rslora", false);
+  if (!c.has("options") || !c.at("options").is_object()) c.fail("options", "must be an object of numbers");
+  for (const auto& [key, value] : c.at("options").items()) {
+    if (!value.is_number()) c.fail("options", "holds \"" + key + "\": " + value.dump() + "; expected a number");
+    a.set_option(key, value.get<double>());
+  }
+  return a;
+}
+
 // ---- reading adapter_model.safetensors ---------------------------------------
 
 // PEFT's key for a tensor of this variant without the adapter name segment
@@ -184,6 +215,7 @@ AdapterState read_peft(const std::string& config_text, const std::string& config
   s.total_step = parsed.total_step;
   const VariantDescriptor& v = s.config.variant();
 
+  if (const auto it = meta.find("lwb.trained_as"); it != meta.end()) s.trained_as = trained_as_from_json(it->second, source);
   if (const auto it = meta.find("lwb.base_fingerprint"); it != meta.end()) s.base_fingerprint = it->second;
   if (const auto it = meta.find("lwb.base_model"); it != meta.end()) s.base_model = it->second;
   // Checked against a base, the adapter belongs to that base, whatever the
@@ -212,6 +244,9 @@ AdapterState read_peft(const std::string& config_text, const std::string& config
     check_adapter_fits(s, *base, source);
   else if (s.model_known())
     check_adapter_fits(s, s.model, source);
+  // Checked above as the tensors they are; applied only once rewritten
+  // against the original base (to_kept_form).
+  s.needs_original_base = static_cast<bool>(v.peft.to_kept_form);
   return s;
 }
 
@@ -257,6 +292,7 @@ std::vector<std::uint8_t> peft_safetensors_bytes(const AdapterState& s) {
                                              {"lwb.base_model", s.base_model},
                                              {"lwb.method", s.config.method}};
   if (s.model_known()) meta["lwb.model_config"] = model_config_to_json(s.model);
+  if (s.trained_as) meta["lwb.trained_as"] = trained_as_to_json(*s.trained_as);
   return serialize_safetensors(std::move(writes), meta);
 }
 

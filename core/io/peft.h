@@ -8,7 +8,10 @@
 // how its tensors sit in the file (AdaLoRA: sliced to the ranks its
 // rank_pattern keeps). The safetensors metadata lwb.method remembers the
 // variant where PEFT's type does not (ReLoRA is written as the plain LoRA of
-// its whole update).
+// its whole update), and lwb.trained_as the config a converted adapter
+// trained with (PiSSA's, kept as a plain LoRA of the original base). A
+// folder in a variant's unconverted form (PiSSA's init_lora_weights "pissa")
+// is read marked AdapterState::needs_original_base.
 #include <cstdint>
 #include <filesystem>
 #include <string>

@@ -34,6 +34,27 @@ void check_export_file(const std::filesystem::path& file, bool overwrite) {
                                     "first, or name a file in an existing folder)");
 }
 
+// The base an adapter of the library was trained on (or `base_spec`),
+// checked against its fingerprint and its tensors.
+void load_adapter_base(const AdapterState& state, const std::string& base_spec, std::int64_t adapter_id,
+                       const SourceEnvironment& env, LoadedBase& base) {
+  const std::string spec = base_spec.empty() ? base_spec_of(state) : base_spec;
+  if (spec.empty())
+    throw ConfigError("base", "the adapter records no base model; name it (--base PRESET or PATH)");
+  load_base(spec, env, base);
+  if (!state.base_fingerprint.empty() && state.base_fingerprint != base.fingerprint)
+    throw FormatError(spec, "this base (fingerprint " + base.fingerprint +
+                                ") is not the one the adapter was trained on (" + state.base_fingerprint + ")");
+  check_adapter_fits(state, base.model->config(), "adapter " + std::to_string(adapter_id));
+}
+
+// An fp32 model of base's shape and source, for weights derived from it.
+void start_copy_of(const LoadedBase& base, LoadedBase& copy) {
+  copy.source = base.source;
+  copy.model = std::make_unique<Model>(base.model->config(), Model::Mode::Frozen);
+  copy.model->materialize(copy.backend, copy.ledger, 1, 1);
+}
+
 }  // namespace
 
 void check_export_folder(const std::filesystem::path& dir, bool overwrite) {
@@ -79,22 +100,41 @@ void export_adapter_merged(Store& store, std::int64_t adapter_id, const std::fil
   else
     check_export_folder(out, options.overwrite);
   const AdapterState state = store.load_adapter(adapter_id);
-  const std::string spec = options.base_spec.empty() ? base_spec_of(state) : options.base_spec;
-  if (spec.empty())
-    throw ConfigError("base", "the adapter records no base model; name it (--base PRESET or PATH)");
   LoadedBase base;
-  load_base(spec, env, base);
-  if (!state.base_fingerprint.empty() && state.base_fingerprint != base.fingerprint)
-    throw FormatError(spec, "this base (fingerprint " + base.fingerprint +
-                                ") is not the one the adapter was trained on (" + state.base_fingerprint + ")");
-  check_adapter_fits(state, base.model->config(), "adapter " + std::to_string(adapter_id));
+  load_adapter_base(state, options.base_spec, adapter_id, env, base);
   LoadedBase merged;
-  merged.source = base.source;
-  merged.model = std::make_unique<Model>(base.model->config(), Model::Mode::Frozen);
-  merged.model->materialize(merged.backend, merged.ledger, 1, 1);
+  start_copy_of(base, merged);
   merge_adapter_into_base(*base.model, state, *merged.model);
   base.model.reset();  // the merged copy is all that is written
   export_base(merged, out, options);
+}
+
+std::string export_adapter_unconverted(Store& store, std::int64_t adapter_id, const std::filesystem::path& dir,
+                                       const UnconvertedExport& options, const SourceEnvironment& env) {
+  check_export_folder(dir, options.overwrite);
+  const AdapterState kept = store.load_adapter(adapter_id);
+  const bool with_residual = !options.residual_dir.empty();
+  AdapterState own = own_form_of(kept, "adapter " + std::to_string(adapter_id), with_residual);
+  if (with_residual) {
+    check_export_folder(options.residual_dir, options.overwrite);
+    LoadedBase base;
+    load_adapter_base(kept, options.base_spec, adapter_id, env, base);
+    LoadedBase residual;
+    start_copy_of(base, residual);
+    derive_base_of(*base.model, kept, *residual.model);
+    base.model.reset();
+    MergedExport hf;
+    hf.overwrite = options.overwrite;
+    export_base(residual, options.residual_dir, hf);
+    // The adapter belongs to the residual, not to the base it was trained from.
+    own.base_model = std::filesystem::absolute(options.residual_dir).string();
+    own.base_fingerprint.clear();
+  }
+  const std::string name = !options.base_model_name_or_path.empty() ? options.base_model_name_or_path
+                           : with_residual                          ? own.base_model
+                                                                    : peft_base_model_name(own.base_model);
+  io::write_peft_folder(dir, own, name);
+  return name;
 }
 
 std::int64_t import_adapter_peft(Store& store, const std::filesystem::path& dir, const std::string& name,
@@ -104,6 +144,7 @@ std::int64_t import_adapter_peft(Store& store, const std::filesystem::path& dir,
   LoadedBase base;
   load_base(base_spec, env, base);
   AdapterState state = io::read_peft_folder(dir, &base.model->config());
+  to_kept_form(state, *base.model, dir.string());
   if (!state.base_fingerprint.empty() && state.base_fingerprint != base.fingerprint)
     throw FormatError(dir.string(), "the adapter was trained on another base (fingerprint " + state.base_fingerprint +
                                         ", the chosen base is " + base.fingerprint + ")");

@@ -36,6 +36,25 @@ void check_export_folder(const std::filesystem::path& dir, bool overwrite);
 std::string export_adapter_peft(Store& store, std::int64_t adapter_id, const std::filesystem::path& dir,
                                 bool overwrite, const std::string& base_model_name_or_path = {});
 
+// A PiSSA run's adapter (kept converted, as a plain LoRA of the original
+// base) in PEFT's unconverted form instead: what save_pretrained without
+// path_initial_model_for_weight_conversion writes, the trained A and B of
+// rank r relative to the residual base W - s B0 A0, with init_lora_weights
+// "pissa" or "pissa_niter_K" (PEFT's from_pretrained redoes the SVD of the
+// original base). With residual_dir, the residual base is written there as a
+// Hugging Face folder and the adapter is its plain LoRA (init_lora_weights
+// true, base_model_name_or_path the residual folder), as PEFT's PiSSA
+// example saves the two. ConfigError("export.form") for an adapter that has
+// no unconverted form. Returns what base_model_name_or_path says.
+struct UnconvertedExport {
+  std::filesystem::path residual_dir;  // empty: the adapter alone
+  std::string base_spec;               // the original base; empty: the one the adapter records
+  std::string base_model_name_or_path;  // empty: as export_adapter_peft, or the residual folder
+  bool overwrite = false;
+};
+std::string export_adapter_unconverted(Store& store, std::int64_t adapter_id, const std::filesystem::path& dir,
+                                       const UnconvertedExport& options, const SourceEnvironment& env);
+
 struct MergedExport {
   enum class Format { HfFolder, Gguf };
   Format format = Format::HfFolder;
@@ -58,7 +77,10 @@ void export_adapter_merged(Store& store, std::int64_t adapter_id, const std::fil
 void export_base(const LoadedBase& base, const std::filesystem::path& out, const MergedExport& options);
 
 // Reads a PEFT folder, checks it against the base and keeps it in the library
-// under `name` (unique). Returns the new adapter id.
+// under `name` (unique). A folder in a variant's unconverted form (PiSSA's
+// init_lora_weights "pissa") is rewritten against the base's weights into the
+// form training keeps (to_kept_form); "pissa_niter_K" is refused, saying why.
+// Returns the new adapter id.
 std::int64_t import_adapter_peft(Store& store, const std::filesystem::path& dir, const std::string& name,
                                  const std::string& base_spec, const std::string& task, const SourceEnvironment& env);
 
