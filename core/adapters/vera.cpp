@@ -256,9 +256,10 @@ const VariantDescriptor& vera_variant() {
     // take: VeRA's rank costs only r per module, so it is used high.
     v.compare_arms = {method_arm(
         "vera", "VeRA r=64",
-        "ten times LoRA's rate = 3e-2: the VeRA paper (Kopiczko et al. 2024, arXiv 2310.11454, appendix tables of "
-        "hyperparameters) trains its scaling vectors at rates about ten times LoRA's on the same tasks (e.g. 4e-3 "
-        "against LoRA's 4e-4 on GLUE with RoBERTa); not tuned on the tiny base",
+        "ten times LoRA's rate = 3e-2, a guess not tuned on the tiny base: VeRA trains only the scaling vectors d "
+        "and b over frozen random projections. The VeRA paper (Kopiczko et al. 2024, arXiv 2310.11454) gives its "
+        "rates per task in its appendix tables; those tables could not be checked here, so no rate or ratio of "
+        "theirs is quoted and the factor ten is this program's own guess",
         {{"adapter.r", "64"}}, 10)};
     return v;
   }();
