@@ -50,10 +50,8 @@ from safetensors.torch import save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import make_reference as ref  # noqa: E402  (MODEL, TARGETS, ADAPTER, base_state, float64 islands)
+import make_reference as ref  # noqa: E402  (MODEL, TARGETS, ADAPTER, base_state, adamw_steps, float64 islands)
 
-STEPS = 10
-LR = 1e-2
 # make_reference.py's tiny model with the byte tokenizer's 260 ids: a folder
 # without tokenizer files is read with it, and the program's Hugging Face
 # export of the residual base (which writes a tokenizer) needs them to fit.
@@ -92,15 +90,7 @@ def main():
                       **ref.ADAPTER)
     model = get_peft_model(hf, lora)
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-    losses = []
-    for _ in range(STEPS):
-        opt.zero_grad(set_to_none=True)
-        loss = model(input_ids=input_ids, labels=labels).loss
-        losses.append(loss.item())
-        loss.backward()
-        opt.step()
+    losses = ref.adamw_steps(model, [p for p in model.parameters() if p.requires_grad], input_ids, labels)
     model.eval()
     with torch.no_grad():
         trained = model(input_ids=input_ids).logits.detach().clone()
@@ -147,7 +137,7 @@ def main():
     logits = logits_f64(loaded, input_ids)
 
     cfg = {"model": MODEL, "targets": ref.TARGETS, "adapter": dict(ref.ADAPTER, init_lora_weights="pissa"),
-           "batch": [ref.B, ref.T], "adamw": {"lr": LR, "steps": STEPS}, "losses": losses}
+           "batch": [ref.B, ref.T], "adamw": {"lr": ref.LR, "steps": ref.STEPS}, "losses": losses}
     meta = {
         "format": "pt",
         "config": json.dumps(cfg, sort_keys=True),

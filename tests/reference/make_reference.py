@@ -344,16 +344,7 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
         model.save_pretrained(init_dir)
         model.peft_config["default"].init_lora_weights = "pissa"
 
-    # Ten AdamW steps on the same batch, loss recorded before each step.
-    opt = torch.optim.AdamW([p for _, p in params], lr=LR, betas=(0.9, 0.999), eps=1e-8,
-                            weight_decay=0.0)
-    losses = []
-    for _ in range(STEPS):
-        opt.zero_grad(set_to_none=True)
-        loss = model(input_ids=input_ids, labels=labels).loss
-        losses.append(loss.item())
-        loss.backward()
-        opt.step()
+    losses = adamw_steps(model, [p for _, p in params], input_ids, labels)
     tensors["train_losses"] = torch.tensor(losses, dtype=torch.float64)
     if kind == "vera":
         with torch.no_grad():
@@ -415,6 +406,19 @@ def run_kind(kind, config, base, input_ids, labels, out_dir):
     print(f"{kind:8s} loss_ce {loss_ce:.12f} total {loss_total.item():.12f} "
           f"losses {losses[0]:.6f} -> {losses[-1]:.6f}  stock-vs-f64 logits {stock_logits_rel:.2e} "
           f"-> {path} ({os.path.getsize(path)} bytes)")
+
+
+def adamw_steps(model, params, input_ids, labels):
+    """STEPS AdamW steps on the same batch; the loss before each step."""
+    opt = torch.optim.AdamW(params, lr=LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    losses = []
+    for _ in range(STEPS):
+        opt.zero_grad(set_to_none=True)
+        loss = model(input_ids=input_ids, labels=labels).loss
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    return losses
 
 
 def check_conversion(config, base, converted, converted_config, trained, input_ids):
