@@ -14,13 +14,14 @@
 // dequantising multiply-adds fuse too, which changes none of their results
 // (their products are exact, gguf_quants.cpp explains why).
 
-namespace lwb::cpu {
-
 #if defined(__x86_64__) && defined(__GNUC__)
 #define LWB_SMALL_GEMM_X86 1
+#include <immintrin.h>
 #else
 #define LWB_SMALL_GEMM_X86 0
 #endif
+
+namespace lwb::cpu {
 
 #if LWB_SMALL_GEMM_X86
 #pragma GCC push_options
