@@ -2,7 +2,9 @@
 // a full recompute by the training model's forward (fp64 and fp32, any mix of
 // prefill chunks and decode steps, several sequences of different lengths in
 // one call), every adapter kind unmerged and merged against the training
-// model carrying it, switching adapters over one base; the generator's
+// model carrying it, switching adapters over one base, decode steps over a
+// GGUF file's quantised blocks (DecodeWeights) with adapters unmerged on
+// top and a changed model refused; the generator's
 // batches, turns, sampling, stops, streaming, cancel and errors; batch
 // predictions (loss against a float64 recompute, answers against single
 // generation, ROUGE-L); greedy
