@@ -10,6 +10,7 @@
 #include "app/terminal_progress.h"
 #include "core/common/paths.h"
 #include "core/format/atomic_file.h"
+#include "core/source/downloads.h"
 #include "core/study/study.h"
 
 #ifdef LWB_WITH_GUI
@@ -35,10 +36,9 @@ int run_one(const Args& args, Store& store, const std::string& name, const Study
   no_plots = "this lora-workbench was built without the window (LWB_WITH_GUI=OFF), which draws them";
 #endif
   const std::string markdown = finish_study(store, result, files, no_plots);
-  const std::filesystem::path data_dir = env.data_dir.empty() ? user_data_dir() : env.data_dir;
   const std::filesystem::path out =
       args.has("out") ? std::filesystem::path(args.get("out")) / options.base
-                      : data_dir / "studies" / (name + "-" + options.base + "-" + timestamp());
+                      : env.data_folder() / "studies" / (name + "-" + options.base + "-" + timestamp());
   std::filesystem::create_directories(out);
   io::write_file_atomically(out / "report.md", markdown);
   for (const ComparisonFile& f : files)
@@ -55,12 +55,13 @@ int run_one(const Args& args, Store& store, const std::string& name, const Study
 
 int cmd_study(const Args& args) {
   args.check({"data-dir", "db", "out", "seeds", "base", "set"}, {"quiet", "pick-lr", "list"});
+  const std::filesystem::path data_dir = environment(args).data_folder();
   if (args.has("list")) {
     for (const StudyInfo& s : study_list())
       std::printf("%-15s %s\n%15s claim: %s\n%15s design: %s\n", s.name.c_str(), s.title.c_str(), "", s.claim.c_str(),
                   "", s.design.c_str());
     std::string bases;
-    for (const std::string& b : study_bases()) bases += (bases.empty() ? "" : ", ") + b;
+    for (const std::string& b : study_bases(data_dir)) bases += (bases.empty() ? "" : ", ") + b;
     std::printf("bases: %s\n", bases.c_str());
     return 0;
   }
@@ -79,11 +80,13 @@ int cmd_study(const Args& args) {
     options.base = base;
     return run_one(args, store, name, options);
   }
-  const std::vector<std::string> available = study_bases();
+  const std::vector<std::string> available = study_bases(data_dir);
   int rc = 0;
   for (const std::string& b : {std::string("tiny"), std::string("smollm2-135m")}) {
     if (std::find(available.begin(), available.end(), b) == available.end()) {
-      std::printf("skipped base %s: this build has no model preset \"%s\" yet\n", b.c_str(), b.c_str());
+      const DownloadableModel* download = find_downloadable(b);
+      std::printf("skipped base %s: not in %s%s\n", b.c_str(), terminal_text((data_dir / "models").string()).c_str(),
+                  download ? (" (lora-workbench fetch " + download->fetch_name + ")").c_str() : "");
       continue;
     }
     options.base = b;

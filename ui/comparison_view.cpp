@@ -21,6 +21,7 @@
 
 #include "core/common/errors.h"
 #include "core/store/store.h"
+#include "core/source/model_source.h"
 #include "core/study/stored_comparison.h"
 #include "core/train/compare.h"
 #include "ui/comparison_worker.h"
@@ -60,8 +61,8 @@ ComparisonView::ComparisonView(std::filesystem::path db, Kind kind, QWidget* par
   form->addRow(compare ? tr("Preset") : tr("Study"), what_);
   if (!compare) {
     base_ = new QComboBox;
-    for (const std::string& b : study_bases()) base_->addItem(qs(b));
-    base_->setToolTip(tr("SmolLM2-135M-Instruct appears here once a model preset \"smollm2-135m\" exists"));
+    base_->setToolTip(tr("SmolLM2-135M-Instruct appears here once it is fetched (Setup's Fetch, or "
+                         "lora-workbench fetch smollm2)"));
     form->addRow(tr("Base"), base_);
   }
   seeds_ = new QSpinBox;
@@ -253,6 +254,13 @@ bool ComparisonView::start() {
 }
 
 void ComparisonView::refresh() {
+  if (base_) {  // a base fetched since the last look becomes choosable
+    const QString chosen = base_->currentText();
+    QSignalBlocker block_base(base_);
+    base_->clear();
+    for (const std::string& b : study_bases(SourceEnvironment{}.data_folder())) base_->addItem(qs(b));
+    if (const int i = base_->findText(chosen); i >= 0) base_->setCurrentIndex(i);
+  }
   const qint64 selected = history_->currentItem() ? history_->currentItem()->data(Qt::UserRole).toLongLong() : 0;
   QSignalBlocker block(history_);
   history_->clear();

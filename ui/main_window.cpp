@@ -196,6 +196,7 @@ MainWindow::MainWindow(std::filesystem::path db, QWidget* parent)
   connect(tabs_, &QTabWidget::currentChanged, this, [this](int i) {
     if (tabs_->widget(i) == runs_) runs_->refresh();
     if (tabs_->widget(i) == library_) library_->refresh();
+    if (tabs_->widget(i) == studies_) studies_->refresh();
   });
   set_preset(QString::fromStdString(form_->config().name), {});
   update_start_enabled();

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "core/common/errors.h"
+#include "core/source/downloads.h"
 #include "core/study/study_internal.h"
 
 namespace lwb {
@@ -13,8 +14,7 @@ namespace {
 
 // How a study trains on each base. The tiny base's rates are the tiny-lora
 // and tiny-full presets'; SmolLM2-135M's are the usual starting points for a
-// model of its size (2e-4 for LoRA, 2e-5 for full fine-tuning) and wait for
-// the real-base work to be checked.
+// model of its size (2e-4 for LoRA, 2e-5 for full fine-tuning).
 struct BaseProfile {
   const char* name;
   double lora_lr, full_lr;
@@ -26,17 +26,20 @@ constexpr BaseProfile kBases[] = {
     {"smollm2-135m", 2e-4, 2e-5, 200, 8},
 };
 
-const BaseProfile& base_profile(const std::string& base) {
+// A downloadable base (smollm2-135m) counts once its file is in the data
+// folder: the study's runs resolve it there.
+const BaseProfile& base_profile(const std::string& base, const std::filesystem::path& data_dir) {
   for (const BaseProfile& b : kBases)
     if (b.name == base) {
-      const auto presets = model_preset_names();
-      if (std::find(presets.begin(), presets.end(), base) == presets.end())
-        throw ConfigError("study.base", "the " + base + " base needs the model preset \"" + base +
-                                            "\", which this build does not have yet");
-      return b;
+      const auto presets = available_model_presets(data_dir);
+      if (std::find(presets.begin(), presets.end(), base) != presets.end()) return b;
+      const DownloadableModel* download = find_downloadable(base);
+      throw ConfigError("study.base", "the " + base + " base is not in " + (data_dir / "models").string() +
+                                          (download ? "; fetch it with: lora-workbench fetch " + download->fetch_name
+                                                    : std::string()));
     }
   std::string known;
-  for (const std::string& b : study_bases()) known += (known.empty() ? "" : ", ") + b;
+  for (const std::string& b : study_bases(data_dir)) known += (known.empty() ? "" : ", ") + b;
   throw ConfigError("study.base", "unknown base \"" + base + "\"; available: " + known);
 }
 
@@ -82,9 +85,9 @@ const StudyInfo& study_info(const std::string& name) {
   throw ConfigError("study", "unknown study \"" + name + "\"; known: " + known);
 }
 
-std::vector<std::string> study_bases() {
+std::vector<std::string> study_bases(const std::filesystem::path& data_dir) {
   std::vector<std::string> out;
-  const auto presets = model_preset_names();
+  const auto presets = available_model_presets(data_dir);
   for (const BaseProfile& b : kBases)
     if (std::find(presets.begin(), presets.end(), b.name) != presets.end()) out.push_back(b.name);
   return out;
@@ -92,11 +95,11 @@ std::vector<std::string> study_bases() {
 
 namespace study {
 
-double Context::lora_lr() const { return base_profile(options.base).lora_lr; }
-double Context::full_lr() const { return base_profile(options.base).full_lr; }
+double Context::lora_lr() const { return base_profile(options.base, env.data_folder()).lora_lr; }
+double Context::full_lr() const { return base_profile(options.base, env.data_folder()).full_lr; }
 
 ExperimentConfig Context::lora(const std::string& label) const {
-  const BaseProfile& b = base_profile(options.base);
+  const BaseProfile& b = base_profile(options.base, env.data_folder());
   ExperimentConfig c = experiment_preset("tiny-lora");
   c.name = "study-" + info.name + "-" + label;
   c.model.preset = b.name;
@@ -261,7 +264,7 @@ PlotSpec quality_plot(const ComparisonSummary& s, const std::string& file) {
 StudyResult run_study(Store& store, const std::string& name, const StudyOptions& options, const TrainerEnvironment& env,
                       const RunControl& control, ComparisonObserver* progress) {
   const StudyInfo& info = study_info(name);
-  base_profile(options.base);
+  base_profile(options.base, env.data_folder());
   study::Context ctx{store, options, env, control, progress, info};
   ctx.comparison();  // the options are checked before anything runs
   ctx.lora("check").validate();

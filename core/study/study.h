@@ -7,8 +7,9 @@
 // The report's data comes from here; the plots are described as PlotSpecs
 // and drawn by a Qt layer (ui/report_plot.h), so core stays free of Qt. A
 // study runs on a base given by name: the built-in tiny model, and
-// SmolLM2-135M-Instruct once a model preset "smollm2-135m" exists.
+// SmolLM2-135M-Instruct once it is fetched (lora-workbench fetch smollm2).
 #include <cstdint>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <vector>
@@ -55,9 +56,9 @@ struct StudyOptions {
   std::vector<std::string> sets;
 };
 
-// The bases a study can run on: "tiny", and "smollm2-135m" once that model
-// preset exists.
-std::vector<std::string> study_bases();
+// The bases a study can run on with `data_dir`'s models: "tiny", and
+// "smollm2-135m" once its file is there.
+std::vector<std::string> study_bases(const std::filesystem::path& data_dir);
 
 struct StudyResult {
   std::string name;

@@ -9,6 +9,14 @@
 // prints the model's dimensions (CONFIG ...) and one RESULT line: tokens/s
 // (median step), peak RSS (getrusage) and the OpenMP and OpenBLAS thread
 // counts, which must agree (OMP_NUM_THREADS and OPENBLAS_NUM_THREADS).
+//
+// With --gemm-shapes, the step's matrix products alone, for compare-cpu.sh
+// --gemm to set beside torch's on the same shapes: for each linear layer
+// shape (out x in, and how many the step has), the forward y = x W^T, the
+// input gradient dx = dy W and the weight gradient dW = dy^T x, each timed
+// through the backend's gemm over about half a second:
+//   bench_train --gemm-shapes --model small|... [--batch 8] [--seq 256]
+// prints one RESULT line per product: role, M N K, count, GFLOP/s.
 #include <cblas.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -22,6 +30,7 @@
 
 #include "core/adapters/attach.h"
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/kernels.h"
 #include "core/cpu/process_settings.h"
 #include "core/plan/planner.h"
 #include "tests/bench/bench_common.h"
@@ -94,11 +103,71 @@ int measure_one(int argc, char** argv) {
   return 0;
 }
 
+// The linear layers of a step, as (out, in, how many).
+struct LinearShape {
+  const char* name;
+  std::int64_t out, in, count;
+};
+std::vector<LinearShape> linear_shapes(const ModelConfig& mc) {
+  const std::int64_t q = static_cast<std::int64_t>(mc.heads) * mc.head_dim(),
+                     kv = static_cast<std::int64_t>(mc.kv_heads) * mc.head_dim(), L = mc.layers;
+  return {{"q_proj", q, mc.hidden, L},          {"k_proj+v_proj", kv, mc.hidden, 2 * L},
+          {"o_proj", mc.hidden, q, L},          {"gate_proj+up_proj", mc.intermediate, mc.hidden, 2 * L},
+          {"down_proj", mc.hidden, mc.intermediate, L}, {"lm_head", mc.vocab, mc.hidden, 1}};
+}
+
+// --gemm-shapes: see the header. Returns the exit status.
+int measure_gemm_shapes(int argc, char** argv) {
+  std::map<std::string, std::string> opt{{"--model", "small"}, {"--batch", "8"}, {"--seq", "256"}};
+  for (int i = 2; i < argc; ++i) {
+    if (!opt.count(argv[i]) || i + 1 >= argc) {
+      std::fprintf(stderr, "bench_train --gemm-shapes: unknown or incomplete option \"%s\"\n", argv[i]);
+      return 2;
+    }
+    opt[argv[i]] = argv[i + 1];
+    ++i;
+  }
+  const ModelConfig mc = load_plan_model(opt["--model"], std::filesystem::path(LWB_SOURCE_DIR) / "resources");
+  const std::int64_t tokens = std::stoll(opt["--batch"]) * std::stoll(opt["--seq"]);
+  for (const LinearShape& l : linear_shapes(mc)) {
+    std::vector<float> x(tokens * l.in, 0.25f), w(l.out * l.in, 0.5f), y(tokens * l.out, 0.125f),
+        dw(l.out * l.in), dx(tokens * l.in), fy(tokens * l.out);
+    struct Role {
+      const char* name;
+      bool ta, tb;
+      std::int64_t M, N, K;
+      const float *A, *B;
+      float* C;
+      std::int64_t lda, ldb, ldc;
+    };
+    const Role roles[] = {{"fwd", false, true, tokens, l.out, l.in, x.data(), w.data(), fy.data(), l.in, l.in, l.out},
+                          {"dx", false, false, tokens, l.in, l.out, y.data(), w.data(), dx.data(), l.out, l.in, l.in},
+                          {"dw", true, false, l.out, l.in, tokens, y.data(), x.data(), dw.data(), l.out, l.in, l.in}};
+    for (const Role& r : roles) {
+      const auto run = [&] { cpu::gemm<float>(r.ta, r.tb, r.M, r.N, r.K, 1.0f, r.A, r.lda, r.B, r.ldb, 0.0f, r.C, r.ldc); };
+      run();
+      int reps = 0;
+      const double t0 = bench::now_s();
+      double t = 0;
+      while (t < 0.5) {
+        run();
+        ++reps;
+        t = bench::now_s() - t0;
+      }
+      std::printf("RESULT side=workbench linear=%s role=%s m=%lld n=%lld k=%lld count=%lld gflops=%.1f\n", l.name,
+                  r.name, static_cast<long long>(r.M), static_cast<long long>(r.N), static_cast<long long>(r.K),
+                  static_cast<long long>(l.count), 2.0 * r.M * r.N * r.K * reps / t / 1e9);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--default-kernels") != 0) reexec_with_process_settings(argv);
   if (argc >= 2 && std::strcmp(argv[1], "--one") == 0) return measure_one(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "--gemm-shapes") == 0) return measure_gemm_shapes(argc, argv);
   std::printf("threads: %d, OpenBLAS kernels: %s\n", omp_get_max_threads(), openblas_core_name());
   const double peak = bench::sgemm_gflops(2048);
   std::printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s\n\n", peak);

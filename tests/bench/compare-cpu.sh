@@ -11,19 +11,25 @@
 #
 #   tests/bench/compare-cpu.sh [--build DIR] [--python PY] [--models small,smollm2-135m]
 #       [--methods full,lora,dora] [--threads 1,2] [--batch 8] [--seq 256] [--rank 8]
-#       [--rounds 3] [--warmup 2] [--steps 5]
+#       [--rounds 3] [--warmup 2] [--steps 5] [--gemm]
 #
 # Python: --python, else $LWB_BENCH_PYTHON, else a throwaway venv made here
 # from PyPI (torch, transformers, peft); where none can be had the PyTorch
 # side is skipped with a message and the workbench's figures still print.
 # Prints one table row per (threads, model, method): medians over the
 # rounds (min..max in brackets) and the ratios workbench / PyTorch.
+#
+# With --gemm, the step's matrix products alone instead (bench_train
+# --gemm-shapes beside tests/bench/torch_gemm_bench.py, alternately): GFLOP/s
+# per linear shape and role (forward, input gradient, weight gradient), and
+# what the step's products add up to, the frozen base's (LoRA: forward and
+# input gradient) and full fine-tuning's (all three), in seconds per step.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 build="$root/build" python="${LWB_BENCH_PYTHON:-}" models="small,smollm2-135m" methods="full,lora,dora"
-threads="1,2" batch=8 seq=256 rank=8 rounds=3 warmup=2 steps=5
+threads="1,2" batch=8 seq=256 rank=8 rounds=3 warmup=2 steps=5 gemm=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build="$2"; shift 2 ;;
@@ -37,7 +43,8 @@ while [ $# -gt 0 ]; do
     --rounds) rounds="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --gemm) gemm=1; shift ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare-cpu.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -60,6 +67,76 @@ fi
 if [ -n "$python" ] && ! "$python" -c "import torch, transformers, peft" 2>/dev/null; then
   echo "SKIP: $python lacks torch, transformers or peft; the workbench side runs alone"
   python=""
+fi
+if [ "$gemm" = 1 ]; then
+  results="$work/gemm"
+  : >"$results"
+  for th in ${threads//,/ }; do
+    export OMP_NUM_THREADS="$th" OPENBLAS_NUM_THREADS="$th" MKL_NUM_THREADS="$th"
+    for model in ${models//,/ }; do
+      for round in $(seq 1 "$rounds"); do
+        lines="$("$bench" --gemm-shapes --model "$model" --batch "$batch" --seq "$seq" | grep '^RESULT' || true)"
+        [ -n "$lines" ] || { echo "compare-cpu.sh: bench_train --gemm-shapes failed for $model" >&2; exit 1; }
+        echo "$lines" | sed "s/^/run_threads=$th run_model=$model /" >>"$results"
+        echo "  round $round  $th thread(s)  $model  workbench products timed"
+        [ -n "$python" ] || continue
+        shapes="$(echo "$lines" | awk '{ for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] }
+                   printf "%s%s:%s:%s:%s:%s:%s", (NR > 1 ? "," : ""), f["linear"], f["role"], f["m"], f["n"], f["k"], f["count"] }')"
+        "$python" "$here/torch_gemm_bench.py" --threads "$th" --shapes "$shapes" | grep '^RESULT' |
+          sed "s/^/run_threads=$th run_model=$model /" >>"$results" || true
+        echo "  round $round  $th thread(s)  $model  pytorch products timed"
+      done
+    done
+  done
+  echo
+  echo "matrix products of a step at batch $batch x seq $seq, GFLOP/s (median of $rounds alternating rounds)"
+  awk '
+    function median(list,   n, a, i, j, t) {
+      n = split(list, a, " ")
+      for (i = 1; i <= n; ++i) for (j = i + 1; j <= n; ++j) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    {
+      for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      key = f["run_threads"] SUBSEP f["run_model"] SUBSEP f["linear"] SUBSEP f["role"]
+      if (!(key in seen)) {
+        seen[key] = 1; order[++n] = key
+        flops[key] = 2 * f["m"] * f["n"] * f["k"] * f["count"]; dims[key] = f["m"] " x " f["n"] " x " f["k"]
+      }
+      rate[key, f["side"]] = rate[key, f["side"]] " " f["gflops"]
+    }
+    END {
+      printf "%-7s %-14s %-18s %-4s %22s %12s %12s %8s\n", "threads", "model", "linear", "role", "M x N x K",
+             "workbench", "pytorch", "wb / pt"
+      for (k = 1; k <= n; ++k) {
+        key = order[k]; split(key, p, SUBSEP)
+        w = median(rate[key, "workbench"]); t = ((key, "pytorch") in rate) ? median(rate[key, "pytorch"]) : 0
+        printf "%-7s %-14s %-18s %-4s %22s %12.1f %12s %8s\n", p[1], p[2], p[3], p[4], dims[key], w,
+               t ? sprintf("%.1f", t) : "-", t ? sprintf("%.2fx", w / t) : "-"
+        group = p[1] SUBSEP p[2]
+        if (!(group in gseen)) { gseen[group] = 1; gorder[++g] = group }
+        for (s = 1; s <= 2; ++s) {
+          side = s == 1 ? "w" : "t"; r = s == 1 ? w : t
+          if (r <= 0) { missing[group] = 1; continue }
+          full[group, side] += flops[key] / (r * 1e9)
+          if (p[4] != "dw") base[group, side] += flops[key] / (r * 1e9)
+        }
+      }
+      print ""
+      printf "%-7s %-14s %-34s %12s %12s %8s\n", "threads", "model", "seconds per step in products", "workbench",
+             "pytorch", "wb / pt"
+      for (k = 1; k <= g; ++k) {
+        split(gorder[k], p, SUBSEP)
+        for (s = 1; s <= 2; ++s) {
+          what = s == 1 ? "frozen base (LoRA): fwd + dx" : "full fine-tuning: fwd + dx + dw"
+          wt = s == 1 ? base[gorder[k], "w"] : full[gorder[k], "w"]
+          tt = s == 1 ? base[gorder[k], "t"] : full[gorder[k], "t"]
+          printf "%-7s %-14s %-34s %12.3f %12s %8s\n", p[1], p[2], what, wt,
+                 (gorder[k] in missing) ? "-" : sprintf("%.3f", tt), (gorder[k] in missing) ? "-" : sprintf("%.2fx", tt / wt)
+        }
+      }
+    }' "$results"
+  exit 0
 fi
 
 results="$work/results"

@@ -249,7 +249,19 @@ class TestCli : public QObject {
     r = run({"study", "nosuch", "--db", db}, dir.path());
     QVERIFY2(r.code == 2 && r.err.contains("known: lora-vs-full"), qPrintable(r.err));
     r = run({"study", "lorahub", "--base", "smollm2-135m", "--db", db}, dir.path());
-    QVERIFY2(r.code == 2 && r.err.contains("smollm2-135m"), qPrintable(r.err));
+    QVERIFY2(r.code == 2 && r.err.contains("the smollm2-135m base is not in") &&
+                 r.err.contains("lora-workbench fetch smollm2"),
+             qPrintable(r.err));
+    // A fetched SmolLM2 (only its file's presence counts here) makes it a base.
+    QTemporaryDir fetched;
+    QVERIFY(QDir(fetched.path()).mkpath("models"));
+    QFile gguf(fetched.filePath("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
+    QVERIFY(gguf.open(QIODevice::WriteOnly));
+    gguf.close();
+    r = run({"study", "--list", "--data-dir", fetched.path()}, dir.path());
+    QVERIFY2(r.code == 0 && r.out.contains("bases: tiny, smollm2-135m"), qPrintable(r.out + r.err));
+    r = run({"study", "--list"}, dir.path());
+    QVERIFY2(r.code == 0 && r.out.contains("bases: tiny\n"), qPrintable(r.out + r.err));
   }
 
   void adapters_and_bases_move_through_peft_and_hf_folders() {
