@@ -19,6 +19,7 @@
 #include "core/common/errors.h"
 #include "core/data/chat_template.h"
 #include "core/infer/adapter_set.h"
+#include "core/infer/decode_weights.h"
 #include "core/infer/generator.h"
 
 namespace lwb::cli {
@@ -122,11 +123,15 @@ int cmd_generate(const Args& args) {
   };
   // Base alone, or each adapter in turn over the same base.
   const std::size_t runs = adapters.empty() ? 1 : adapters.size();
+  // Decode steps read the base's GGUF blocks when it came from a GGUF file,
+  // read once for every run (a merged copy has other weights: its own fp32).
+  const auto small_batch =
+      args.has("merged") ? nullptr : infer::DecodeWeights::make(g.model(), g.cpu.source.gguf.get(), g.cpu.ledger);
   for (std::size_t i = 0; i < runs; ++i) {
     MemoryLedger ledger;
     std::unique_ptr<Model> merged;
     if (args.has("merged")) merged = infer::merged_model(g.model(), adapters[i].state, ledger);
-    infer::Decoder decoder(merged ? *merged : g.model(), infer::DecoderLimits{1, context, 0}, ledger);
+    infer::Decoder decoder(merged ? *merged : g.model(), infer::DecoderLimits{1, context, 0}, ledger, small_batch);
     std::optional<infer::AdapterSet> set;
     if (!adapters.empty() && !merged) set.emplace(decoder, adapters[i].state, adapters[i].label, g.cpu.fingerprint);
     options.adapter = set ? &*set : nullptr;

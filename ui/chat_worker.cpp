@@ -8,6 +8,7 @@
 #include "core/compose/library.h"
 #include "core/compose/merge.h"
 #include "core/infer/adapter_set.h"
+#include "core/infer/decode_weights.h"
 #include "core/infer/generator.h"
 #include "core/source/model_source.h"
 #include "core/store/store.h"
@@ -75,9 +76,13 @@ void ChatWorker::open(const ChatModels& models) {
   const int context = std::min(s->base.model->config().max_seq, kMaxContext);
   std::optional<Store> store;
   if (!models.adapters.empty()) store.emplace(db_);
+  // The columns share the base's weights for decode steps (its GGUF blocks
+  // when it came from a GGUF file, decode_weights.h).
+  const auto small_batch = infer::DecodeWeights::make(*s->base.model, s->base.source.gguf.get(), s->ledger);
   for (std::size_t i = 0; i <= models.adapters.size(); ++i) {
     Session::Column c;
-    c.decoder = std::make_unique<infer::Decoder>(*s->base.model, infer::DecoderLimits{1, context, 0}, s->ledger);
+    c.decoder = std::make_unique<infer::Decoder>(*s->base.model, infer::DecoderLimits{1, context, 0}, s->ledger,
+                                                 small_batch);
     if (i > 0) {
       const ChatAdapterChoice& choice = models.adapters[i - 1];
       c.adapter = std::make_unique<infer::AdapterSet>(*c.decoder, load_choice(*store, choice), choice.label,

@@ -7,6 +7,7 @@
 
 #include "core/common/errors.h"
 #include "core/infer/adapter_set.h"
+#include "core/infer/decode_weights.h"
 #include "core/model/weights_init.h"
 
 namespace lwb::infer {
@@ -23,7 +24,8 @@ Tensor weight_named(const std::map<std::string, Tensor>& weights, const std::str
 
 }  // namespace
 
-Decoder::Decoder(const Model& model, DecoderLimits limits, MemoryLedger& ledger)
+Decoder::Decoder(const Model& model, DecoderLimits limits, MemoryLedger& ledger,
+                 std::shared_ptr<const DecodeWeights> small_batch)
     : model_(model),
       limits_(limits),
       ledger_(ledger),
@@ -112,6 +114,9 @@ Decoder::Decoder(const Model& model, DecoderLimits limits, MemoryLedger& ledger)
   if (bf16)
     mixed_gemm_entry_ = ledger.add(kModelLevel, "bf16_gemm_conversion", MemCategory::Workspace,
                                    be.reserve_mixed_gemm(max_weight, max_act));
+  decode_weights_ = small_batch ? std::move(small_batch) : DecodeWeights::make(model, nullptr, ledger);
+  if (decode_weights_ && &decode_weights_->model() != &model)
+    throw std::invalid_argument("Decoder: the small-batch weights were made for another model");
 }
 
 Decoder::~Decoder() {
@@ -181,7 +186,7 @@ Tensor Decoder::forward(const DecoderRows& r, const AdapterSet* adapter) {
                sequences = indices_.view(2 * R, Shape{n}), positions = indices_.view(3 * R, Shape{n}),
                logit_rows = indices_.view(4 * R, Shape{m});
 
-  const ForwardContext ctx{be, n, false, 0, adapter ? adapter->scratch() : module_scratch_};
+  const ForwardContext ctx{be, n, false, 0, adapter ? adapter->scratch() : module_scratch_, decode_weights_.get()};
   const Tensor x = x_.rows(0, n), ln = ln_.rows(0, n), q = q_.rows(0, n), k = k_.rows(0, n),
                v = v_.rows(0, n), att = att_.rows(0, n), proj = proj_.rows(0, n),
                gate = gate_.rows(0, n), up = up_.rows(0, n), h = h_.rows(0, n),
@@ -218,7 +223,8 @@ Tensor Decoder::forward(const DecoderRows& r, const AdapterSet* adapter) {
   const Tensor last = last_.rows(0, m), last_ln = last_ln_.rows(0, m), logits = logits_.rows(0, m);
   be.embedding_forward(last, logit_rows, x_, m, C);
   be.rmsnorm_forward(last_ln, last_rstd_, last, final_norm_, m, C, c.norm_eps);
-  be.gemm(false, true, m, c.vocab, C, 1.0, last_ln, C, lm_head_, C, 0.0, logits, c.vocab);
+  if (!decode_weights_ || !decode_weights_->lm_head(m, last_ln, logits))
+    be.gemm(false, true, m, c.vocab, C, 1.0, last_ln, C, lm_head_, C, 0.0, logits, c.vocab);
   return logits;
 }
 

@@ -17,6 +17,10 @@
 // scatter_rows and attention_cached) through the Backend, so the CUDA
 // backend runs the same code. Adapters come per call as an AdapterSet; the
 // base projections run as plain Linear modules over the model's weights.
+// On the CPU, calls with few rows (decode steps) take the base products
+// and the classifier from DecodeWeights' small-batch kernel, over the GGUF
+// blocks of the source file when one is given (decode_weights.h); the CUDA
+// decoder keeps the backend's dense gemm.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -31,6 +35,7 @@
 namespace lwb::infer {
 
 class AdapterSet;
+class DecodeWeights;
 
 struct DecoderLimits {
   std::int64_t sequences = 1;  // held in the cache at once (the batch), each in its slot
@@ -54,7 +59,13 @@ class Decoder {
   // are read in place (any adapters attached to `model` itself are ignored).
   // Allocates the buffers and the cache on the model's backend, recorded in
   // `ledger`. ConfigError naming the limit when one is out of range.
-  Decoder(const Model& model, DecoderLimits limits, MemoryLedger& ledger);
+  // `small_batch`: the weights of decode steps, made by DecodeWeights::make
+  // for this model (with the GGUF file it came from, to read its quantised
+  // blocks), shared by the decoders of one model; nullptr: the decoder makes
+  // its own over the fp32 weights. std::invalid_argument when they were made
+  // for another model.
+  Decoder(const Model& model, DecoderLimits limits, MemoryLedger& ledger,
+          std::shared_ptr<const DecodeWeights> small_batch = nullptr);
   ~Decoder();
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
@@ -66,6 +77,8 @@ class Decoder {
   std::int64_t sequences() const { return limits_.sequences; }
   std::int64_t context() const { return limits_.context; }
   std::int64_t max_rows() const { return limits_.max_rows; }
+  // The small-batch weights (nullptr off the CPU or for a non-fp32 model).
+  const DecodeWeights* decode_weights() const { return decode_weights_.get(); }
 
   // Runs the rows through the model (with `adapter`'s modules where it has
   // them; nullptr for the base) and returns the logits of the logit rows,
@@ -88,6 +101,7 @@ class Decoder {
   std::vector<LayerWeights> layers_;
   Tensor embed_, final_norm_, lm_head_;
   std::optional<MemoryLedger::Id> mixed_gemm_entry_;  // the backend's bf16 gemm scratch
+  std::shared_ptr<const DecodeWeights> decode_weights_;
 
   std::vector<Tensor> keys_, values_;  // [sequences * context, kv_heads * head_dim] per layer
   Tensor x_, ln_, rstd_, q_, k_, v_, att_, proj_, gate_, up_, h_;  // [max_rows, ...]

@@ -44,15 +44,12 @@ void permute_rows(std::span<float> w, int heads, std::int64_t cols, bool to_gguf
   if (heads <= 0 || cols <= 0 || rows * cols != static_cast<std::int64_t>(w.size()) || rows % (2 * heads) != 0)
     throw std::invalid_argument("qk rows: a [" + std::to_string(rows) + ", " + std::to_string(cols) +
                                 "] weight does not split into " + std::to_string(heads) + " heads of even size");
-  const std::int64_t head_dim = rows / heads, half = head_dim / 2;
   const std::vector<float> from(w.begin(), w.end());
-  for (std::int64_t h = 0; h < heads; ++h)
-    for (std::int64_t s = 0; s < 2; ++s)
-      for (std::int64_t i = 0; i < half; ++i) {
-        const std::int64_t hf = h * head_dim + s * half + i, gguf = h * head_dim + 2 * i + s;
-        const std::int64_t src = to_gguf ? hf : gguf, dst = to_gguf ? gguf : hf;
-        std::copy_n(from.begin() + src * cols, cols, w.begin() + dst * cols);
-      }
+  for (std::int64_t hf = 0; hf < rows; ++hf) {
+    const std::int64_t gguf = gguf_qk_row(hf, rows / heads);
+    const std::int64_t src = to_gguf ? hf : gguf, dst = to_gguf ? gguf : hf;
+    std::copy_n(from.begin() + src * cols, cols, w.begin() + dst * cols);
+  }
 }
 
 // Llama 3.1/3.2 files carry their rotary scaling as rope_freqs.weight: the
@@ -132,6 +129,11 @@ std::string gguf_tensor_name(const std::string& hf_name) {
     }
   }
   throw std::invalid_argument("gguf_tensor_name: no GGUF name for \"" + hf_name + "\"");
+}
+
+std::int64_t gguf_qk_row(std::int64_t hf_row, std::int64_t head_dim) {
+  const std::int64_t head = hf_row / head_dim, r = hf_row % head_dim, half = head_dim / 2;
+  return head * head_dim + 2 * (r % half) + r / half;
 }
 
 void qk_rows_to_gguf(std::span<float> weight, int heads, std::int64_t cols) { permute_rows(weight, heads, cols, true); }

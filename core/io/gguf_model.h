@@ -46,6 +46,10 @@ void import_gguf_weights(Model& model, const format::GgufFile& file);
 // ("model.layers.3.self_attn.q_proj.weight" -> "blk.3.attn_q.weight").
 std::string gguf_tensor_name(const std::string& hf_name);
 
+// The row of llama.cpp's order that holds HF row `hf_row` of a Q or K
+// weight whose heads have `head_dim` rows (even).
+std::int64_t gguf_qk_row(std::int64_t hf_row, std::int64_t head_dim);
+
 // Reorders the rows of a Q or K weight ([heads * head_dim, cols], row-major)
 // between HF order and llama.cpp's, in place; `heads` is the number of heads
 // of that projection (kv_heads for K).

@@ -52,6 +52,20 @@ struct AdapterTensorRef {
   bool model_level = false;
 };
 
+class Linear;
+
+// The products x W^T of the base weights computed otherwise than by the
+// backend's gemm: the decoder's small-batch kernel over the same weights or
+// their GGUF blocks (core/infer/decode_weights.h). forward() returns false
+// to leave the product to the gemm (too many rows, a module over other
+// weights). Adapters keep their own path on top: they reach the base
+// product through Linear::forward.
+class BaseProducts {
+ public:
+  virtual ~BaseProducts() = default;
+  virtual bool forward(const Linear& module, std::int64_t rows, const Tensor& x, const Tensor& y) const = 0;
+};
+
 // Per-call facts the modules need.
 struct ForwardContext {
   Backend& backend;
@@ -59,6 +73,7 @@ struct ForwardContext {
   bool training;            // dropout on, activations kept for backward
   std::uint64_t step_seed;  // distinct per optimiser step (dropout streams)
   const Tensor& scratch;    // shared scratch, at least scratch_elems() of every module
+  const BaseProducts* base_products = nullptr;  // inference only; nullptr: the backend's gemm
 };
 
 class Linear {

@@ -17,14 +17,17 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/common/paths.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/process_settings.h"
+#include "core/cpu/small_gemm.h"
 #include "core/data/tokenizer.h"
 #include "core/format/gguf.h"
+#include "core/infer/decode_weights.h"
 #include "core/infer/generator.h"
 #include "core/io/gguf_model.h"
 #include "core/model/weights_init.h"
@@ -97,10 +100,11 @@ int main(int argc, char** argv) {
   CpuBackend be;
   MemoryLedger ledger;
   std::unique_ptr<Model> model;
+  std::optional<format::GgufFile> file;  // the decoder's quantised blocks come from it
   std::string weights;
   const double t_load = bench::now_s();
   if (fs::exists(gguf)) {
-    const format::GgufFile f = format::GgufFile::open(gguf);
+    const format::GgufFile& f = file.emplace(format::GgufFile::open(gguf));
     model = std::make_unique<Model>(io::read_gguf_config(f), Model::Mode::Frozen);
     model->materialize(be, ledger, 1, 1);
     io::import_gguf_weights(*model, f);
@@ -122,7 +126,11 @@ int main(int argc, char** argv) {
   // for speed), the byte one stands in for the generator's interface.
   data::ByteTokenizer tokenizer;
   const int max_batch = *std::max_element(batches.begin(), batches.end());
-  infer::Decoder decoder(*model, infer::DecoderLimits{max_batch, prompt + fresh, std::max(max_rows, max_batch)}, ledger);
+  infer::Decoder decoder(*model, infer::DecoderLimits{max_batch, prompt + fresh, std::max(max_rows, max_batch)}, ledger,
+                         infer::DecodeWeights::make(*model, file ? &*file : nullptr, ledger));
+  if (const infer::DecodeWeights* dw = decoder.decode_weights())
+    std::printf("bench_generate: decode steps on the small-batch kernel (%s), %d matrices from GGUF blocks (%.1f MB)\n",
+                cpu::simd_name(cpu::best_simd()), dw->quantized_matrices(), dw->quantized_bytes() / 1e6);
   infer::Generator gen(decoder, tokenizer);
   infer::GenerateOptions o;
   o.max_new_tokens = fresh;

@@ -2,7 +2,9 @@
 // a full recompute by the training model's forward (fp64 and fp32, any mix of
 // prefill chunks and decode steps, several sequences of different lengths in
 // one call), every adapter kind unmerged and merged against the training
-// model carrying it, switching adapters over one base; the generator's
+// model carrying it, switching adapters over one base, decode steps over a
+// GGUF file's quantised blocks (DecodeWeights) with adapters unmerged on
+// top and a changed model refused; the generator's
 // batches, turns, sampling, stops, streaming, cancel and errors; batch
 // predictions (loss against a float64 recompute, answers against single
 // generation, ROUGE-L); greedy
@@ -10,6 +12,7 @@
 // make_generate_golden.py) with and without PEFT adapters, and SmolLM2-135M
 // when its file is present.
 #include <QtTest>
+#include <QTemporaryDir>
 
 #include <algorithm>
 #include <atomic>
@@ -34,6 +37,7 @@
 #include "core/data/unicode.h"
 #include "core/format/gguf.h"
 #include "core/infer/adapter_set.h"
+#include "core/infer/decode_weights.h"
 #include "core/infer/decoder.h"
 #include "core/infer/generator.h"
 #include "core/infer/predict.h"
@@ -341,6 +345,59 @@ class TestInfer : public QObject {
     const double m = run_schedule(dm, nullptr, seqs, want, T, 4);
     qInfo("%s merged: worst relative difference %.3g", qPrintable(kind), m);
     QVERIFY2(m < 1e-12, std::to_string(m).c_str());
+  }
+
+  // Decode steps over a GGUF file's Q8_0 blocks (DecodeWeights): the base
+  // imported from the file, an adapter unmerged on top, against the float64
+  // training model carrying the same (dequantised) weights and adapter. The
+  // blocks give the fp32 weights to the bit, so only fp32 rounding differs.
+  // A model whose weights differ from the file's (merged) is refused.
+  void quantizedDecodeSteps_data() {
+    QTest::addColumn<QString>("kind");
+    for (const char* k : {"lora", "dora"}) QTest::newRow(k) << k;
+  }
+  void quantizedDecodeSteps() {
+    QFETCH(QString, kind);
+    const ModelConfig c = engine_config();
+    const AdapterConfig ac = adapter_config(kind);
+    const std::int64_t T = 90;
+    MemoryLedger ledger;
+    QTemporaryDir dir;
+    const fs::path file = fs::path(dir.path().toStdString()) / "engine.gguf";
+    {
+      Model src(c, Model::Mode::Frozen, DType::F32);
+      src.materialize(be, ledger, 1, 1);
+      src.init_base_weights(13);
+      for (auto& [name, t] : src.named_base_weights())
+        if (t.shape.ndim == 2) upload_values(be, t, normal_values(t.numel(), 0.3, std::hash<std::string>{}(name)));
+      io::export_gguf(src, file, io::GgufExportType::Q8_0);
+    }
+    const format::GgufFile f = format::GgufFile::open(file);
+    auto ref = adapted_model(be, ledger, c, ac, DType::F64, 2, T, 21);
+    io::import_gguf_weights(*ref, f);
+    AdapterState state = extract_adapter(*ref, ac, "lora-workbench/engine", "");
+    load_adapter(*ref, state, "rounded");
+    const std::vector<std::vector<std::int32_t>> seqs = {random_tokens(T, c.vocab, 5), random_tokens(41, c.vocab, 6)};
+    const std::vector<double> want = full_logits(*ref, be, seqs, T);
+
+    Model base(c, Model::Mode::Frozen, DType::F32);
+    base.materialize(be, ledger, 1, 1);
+    io::import_gguf_weights(base, f);
+    const auto small_batch = DecodeWeights::make(base, &f, ledger);
+    QVERIFY(small_batch);
+    QCOMPARE(small_batch->quantized_matrices(), kTargetCount * c.layers + 1);
+    Decoder d(base, DecoderLimits{2, T, 0}, ledger, small_batch);
+    const AdapterSet set(d, state, kind.toStdString());
+    for (std::uint64_t schedule = 0; schedule < 2; ++schedule) {
+      const double worst = run_schedule(d, &set, seqs, want, T, 30 + schedule);
+      qInfo("%s unmerged over Q8_0 blocks: worst relative difference %.3g", qPrintable(kind), worst);
+      QVERIFY2(worst < 2e-5, std::to_string(worst).c_str());
+    }
+
+    auto merged = merged_model(base, state, ledger);
+    EXPECT_THROW_WITH(std::invalid_argument, DecodeWeights::make(*merged, &f, ledger), "differs from the model's");
+    EXPECT_THROW_WITH(std::invalid_argument, Decoder(*merged, DecoderLimits{1, T, 0}, ledger, small_batch),
+                      "made for another model");
   }
 
   // Base, A and B in turn over one base, in any order: each call matches its
@@ -903,7 +960,11 @@ class TestInfer : public QObject {
     Model model(io::read_gguf_config(f), Model::Mode::Frozen);
     model.materialize(be, ledger, 1, 1);
     io::import_gguf_weights(model, f);
-    Decoder d(model, DecoderLimits{1, 256, 0}, ledger);
+    // Decode steps on the file's Q4_1 and Q8_0 blocks, as the generate command runs them.
+    const auto small_batch = DecodeWeights::make(model, &f, ledger);
+    QVERIFY(small_batch);
+    QCOMPARE(small_batch->quantized_matrices(), kTargetCount * model.config().layers + 1);
+    Decoder d(model, DecoderLimits{1, 256, 0}, ledger, small_batch);
     Generator gen(d, *tokenizer);
     GenerateOptions o;
     const auto want = g.at("generated").get<std::vector<std::int32_t>>();
