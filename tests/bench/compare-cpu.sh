@@ -68,6 +68,14 @@ if [ -n "$python" ] && ! "$python" -c "import torch, transformers, peft" 2>/dev/
   echo "SKIP: $python lacks torch, transformers or peft; the workbench side runs alone"
   python=""
 fi
+# The median of a space-separated list; lo[0] and hi[0] get its extremes.
+awk_median='
+  function median(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 1; i <= n; ++i) for (j = i + 1; j <= n; ++j) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    lo[0] = a[1]; hi[0] = a[n]
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }'
 if [ "$gemm" = 1 ]; then
   results="$work/gemm"
   : >"$results"
@@ -90,12 +98,7 @@ if [ "$gemm" = 1 ]; then
   done
   echo
   echo "matrix products of a step at batch $batch x seq $seq, GFLOP/s (median of $rounds alternating rounds)"
-  awk '
-    function median(list,   n, a, i, j, t) {
-      n = split(list, a, " ")
-      for (i = 1; i <= n; ++i) for (j = i + 1; j <= n; ++j) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+  awk "$awk_median"'
     {
       for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] }
       key = f["run_threads"] SUBSEP f["run_model"] SUBSEP f["linear"] SUBSEP f["role"]
@@ -176,13 +179,7 @@ done
 
 echo
 echo "batch $batch x seq $seq, rank $rank on all seven projections, AdamW, $rounds alternating rounds of $warmup warm-up + $steps timed steps"
-awk '
-  function median(list,   n, a, i, j, t) {
-    n = split(list, a, " ")
-    for (i = 1; i <= n; ++i) for (j = i + 1; j <= n; ++j) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-    lo[0] = a[1]; hi[0] = a[n]
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
+awk "$awk_median"'
   {
     for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] }
     key = f["run_threads"] SUBSEP f["run_model"] SUBSEP f["run_method"]
