@@ -115,6 +115,11 @@ int run_screenshots(int argc, char** argv, const QString& dir, int steps) {
     window.form()->set_field("adapter.adalora.tinit", "1000");
     window.form()->show_field("adapter.adalora.tinit");
     grab(0, "setup-problem");
+    // VeRA's own fields: the shared projections' key and the d vector's start.
+    window.form()->set_field("adapter.method", "vera");
+    wait_for([] { return false; }, 150);  // its fields' page is laid out before it is scrolled to
+    window.form()->show_field("adapter.vera.projection_prng_key");
+    grab(0, "setup-vera");
     window.form()->set_config(demo);
     window.form()->scroll_area()->ensureVisible(0, 0);
   }

@@ -218,7 +218,8 @@ const VariantDescriptor& vera_variant() {
         "vector-based random matrix adaptation (Kopiczko et al. 2024): one pair of frozen random matrices A, B "
         "shared by every adapted module, and per module only two trained vectors, λ_b (out) and λ_d (r), scaling "
         "B's rows and A's rows; about r + out parameters per module instead of LoRA's r·(in + out), so ranks in the "
-        "hundreds stay cheap; it usually needs a learning rate about ten times LoRA's";
+        "hundreds stay cheap; with so few trained values it wants a higher learning rate than LoRA (the comparisons here "
+        "start it at ten times LoRA's, a guess: pick it on a validation split)";
     v.uses_alpha = false;
     v.options = {
         {kKey, FieldKind::Int, 0, 0, kMaxKey, false, false, static_cast<std::int64_t>(kMaxKey),

@@ -4,7 +4,7 @@
 # trains STEPS steps, stops, runs a short AdaLoRA and a short full
 # fine-tuning from the queue, resizes an adapter in the library and composes
 # two, and saves every tab at 1280x720 and 1920x1080 into OUTDIR (default
-# ./screenshots) as <view>-<w>x<h>.png: setup(-problem, -clone: after Clone
+# ./screenshots) as <view>-<w>x<h>.png: setup(-problem, -vera, -clone: after Clone
 # into setup of the demo run), monitor(-pretraining, -samples, -adalora,
 # -layers), memory(-ended), runs(-time, -samples, -predict: Evaluate &
 # Predict on the demo run), queue(-done), library, compose(-seeds: searched
