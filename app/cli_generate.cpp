@@ -17,6 +17,7 @@
 #include "app/cli_models.h"
 #include "app/terminal_progress.h"
 #include "core/common/errors.h"
+#include "core/cpu/cpu_share.h"
 #include "core/data/chat_template.h"
 #include "core/infer/adapter_set.h"
 #include "core/infer/decode_weights.h"
@@ -113,6 +114,8 @@ int cmd_generate(const Args& args) {
   const std::vector<std::int32_t> prompt = prompt_ids(args, g);
   const int context = int_arg(args, "context", std::min(mc.max_seq, 4096), 1, mc.max_seq);
 
+  std::optional<CpuShare> share;  // the cores, divided with the other runs on them
+  if (g.model().backend().device().kind == DeviceKind::Cpu) share.emplace().use_fair_share();
   install_stop_handler();
   options.cancel = &g_stop;
   const bool tty = isatty(fileno(stdout));

@@ -6,6 +6,7 @@
 
 #include "core/common/errors.h"
 #include "core/compose/library.h"
+#include "core/cpu/cpu_share.h"
 #include "core/compose/merge.h"
 #include "core/infer/adapter_set.h"
 #include "core/infer/decode_weights.h"
@@ -101,6 +102,8 @@ void ChatWorker::open(const ChatModels& models) {
 void ChatWorker::run_turn(const ChatRequest& request) {
   using Clock = std::chrono::steady_clock;
   Session& s = *session_;
+  std::optional<CpuShare> share;  // the cores, divided with the other runs on them
+  if (s.base.model->backend().device().kind == DeviceKind::Cpu) share.emplace().use_fair_share();
   data::ChatOptions chat_options;
   chat_options.add_generation_prompt = true;
   for (std::size_t i = 0; i < s.columns.size(); ++i) {

@@ -29,6 +29,9 @@ class CpuShare {
   // Sets this thread's OpenMP threads to `threads`, at most the budget
   // (buffers sized for the budget rely on it), at least 1; returns it.
   int use(int threads) const;
+  // use(fair_share()): for work that does not keep a thread count in its
+  // record (generation, prediction), registered only while it runs.
+  int use_fair_share() const { return use(fair_share()); }
   int budget() const { return budget_; }
 
   static std::filesystem::path default_dir();

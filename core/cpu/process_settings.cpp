@@ -10,9 +10,11 @@ namespace lwb {
 
 const char* openblas_core_name() { return openblas_get_corename(); }
 
-const char* omp_wait_policy() {
-  const char* p = std::getenv("OMP_WAIT_POLICY");
-  return p && *p ? p : "spin, then sleep";
+std::string omp_wait_policy() {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  if (policy && *policy) return policy;
+  const char* spins = std::getenv("GOMP_SPINCOUNT");
+  return std::string("spin ") + (spins && *spins ? spins : "300000") + " rounds, then sleep";
 }
 
 namespace {
@@ -30,15 +32,15 @@ bool wants_avx512_kernels() {
 void reexec_with_process_settings(char** argv) {
   if (std::getenv("LWB_PROCESS_SETTINGS_DONE")) return;
   const bool avx512 = wants_avx512_kernels();
-  const bool passive = !std::getenv("OMP_WAIT_POLICY");
-  if (!avx512 && !passive) return;
+  const bool short_spin = !std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT");
+  if (!avx512 && !short_spin) return;
   if (avx512) setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-  if (passive) setenv("OMP_WAIT_POLICY", "passive", 1);
+  if (short_spin) setenv("GOMP_SPINCOUNT", "1000", 1);
   setenv("LWB_PROCESS_SETTINGS_DONE", "1", 1);  // never loop, even if the exec'd program reads it differently
   execv("/proc/self/exe", argv);
   // exec failed: carry on as we are (the libraries already read their settings).
   if (avx512) unsetenv("OPENBLAS_CORETYPE");
-  if (passive) unsetenv("OMP_WAIT_POLICY");
+  if (short_spin) unsetenv("GOMP_SPINCOUNT");
 }
 
 }  // namespace lwb

@@ -5,6 +5,7 @@
 
 #include "core/adapters/attach.h"
 #include "core/common/errors.h"
+#include "core/cpu/cpu_share.h"
 #include "core/infer/adapter_set.h"
 #include "core/infer/generator.h"
 #include "core/infer/text_stream.h"
@@ -85,6 +86,8 @@ std::vector<Prediction> predict(const Model& base, const std::string& base_finge
   }
   if (examples.empty()) return {};
   if (adapter) check_adapter_fits(*adapter, mc, adapter_name);
+  std::optional<CpuShare> share;  // the cores, divided with the other runs on them
+  if (base.backend().device().kind == DeviceKind::Cpu) share.emplace().use_fair_share();
 
   // One copy of the base with the adapter's modules: its forward and loss
   // are the trainer's (teacher-forced loss), and the decoder reads the same
