@@ -23,6 +23,10 @@
 
 namespace lwb::cpu {
 
+// GCC 12 takes the placeholder operand of the widening intrinsics
+// (_mm512_undefined_epi32) for an uninitialised read, once per instantiation.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #if LWB_SMALL_GEMM_X86
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
