@@ -5,7 +5,8 @@
 // written as CSV and kept in the store against the run; and every bad input
 // refused with a message that names it: no model, an unknown adapter, an
 // adapter for another base, an empty prompt, max-new <= 0, a prompt longer
-// than the context, bad sampling values, a broken messages or data file.
+// than the context, bad sampling values, a broken messages or data file; and
+// a generation beside a training run takes its share of the cores.
 #include <QDir>
 #include <QProcess>
 #include <QRegularExpression>
@@ -20,6 +21,7 @@
 #include "core/adapters/adapter_state.h"
 #include "core/adapters/attach.h"
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/cpu_share.h"
 #include "core/io/peft.h"
 #include "core/store/store.h"
 
@@ -71,6 +73,15 @@ class TestInferCli : public QObject {
     QCOMPARE(r.code, 0);
     QVERIFY2(r.err.contains("6 new tokens, ended by length") || r.err.contains("ended by stop"), qPrintable(r.err));
     QVERIFY(r.out.endsWith('\n'));
+  }
+
+  // A generation beside a run training on the same CPU takes its share of
+  // the threads (the tests run with OMP_NUM_THREADS=2), as a run would.
+  void generationSharesTheCores() {
+    const lwb::CpuShare training;  // registered as a training run in another process is
+    const Result r = run({"--model", "tiny", "--prompt", "ab", "--max-new", "2"}, dir.path());
+    QCOMPARE(r.code, 0);
+    QVERIFY2(r.err.contains("on cpu (1 threads"), qPrintable(r.err));
   }
 
   // The same answer, greedy, twice; a seeded sample repeats; sampling options change it.
