@@ -84,11 +84,35 @@ std::vector<Target> parse_targets(const PeftConfigReader& c) {
   return targets;
 }
 
+// The text as a JSON object, FormatError naming `source` otherwise. A number
+// beyond double's range (1e400) is refused by nlohmann with out_of_range,
+// not parse_error; the top-level field being read names where it is.
+json parse_json_object(const std::string& text, const std::string& source) {
+  std::string field;
+  const auto track = [&](int depth, json::parse_event_t event, const json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1) field = parsed.get<std::string>();
+    return true;
+  };
+  json j;
+  try {
+    j = json::parse(text, track);
+  } catch (const json::parse_error& e) {
+    throw FormatError(source, std::string("is not valid JSON: ") + e.what());
+  } catch (const json::out_of_range& e) {
+    throw FormatError(source, (field.empty() ? std::string("holds") : "field \"" + field + "\" holds") +
+                                  " a number out of range (" + e.what() + "); expected a finite double");
+  }
+  if (!j.is_object()) throw FormatError(source, "is not a JSON object");
+  return j;
+}
+
 // The variant a config of this peft_type is: the one the file's lwb.method
 // names (ReLoRA is a LoRA on disk), else the one that claims it, else the
-// type's fallback (LoRA for LORA).
+// type's fallback (LoRA for LORA). A variant without a PEFT form (full
+// fine-tuning) is never one, even named with the peft_type missing.
 const VariantDescriptor& variant_of(const PeftConfigReader& c, const std::string& type, const std::string& lwb_method) {
-  if (const VariantDescriptor* v = find_variant(lwb_method); v && v->peft.type == type) return *v;
+  if (const VariantDescriptor* v = find_variant(lwb_method); v && !v->peft.type.empty() && v->peft.type == type)
+    return *v;
   const VariantDescriptor* fallback = nullptr;
   std::vector<std::string> types;
   for (const VariantDescriptor* v : variants()) {
@@ -106,14 +130,11 @@ const VariantDescriptor& variant_of(const PeftConfigReader& c, const std::string
                           " adapters are supported");
 }
 
-PeftAdapterFields parse_config(const std::string& text, const std::string& source, const std::string& lwb_method) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw FormatError(source, std::string("is not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw FormatError(source, "is not a JSON object");
+}  // namespace
+
+PeftAdapterFields parse_peft_config(const std::string& text, const std::string& source,
+                                    const std::string& lwb_method) {
+  const json j = parse_json_object(text, source);
   const PeftConfigReader c(j, source);
   PeftAdapterFields p;
 
@@ -141,6 +162,8 @@ PeftAdapterFields parse_config(const std::string& text, const std::string& sourc
   return p;
 }
 
+namespace {
+
 // ---- lwb.trained_as: the variant a converted adapter trained as ---------------
 
 std::string trained_as_to_json(const AdapterConfig& c) {
@@ -150,14 +173,9 @@ std::string trained_as_to_json(const AdapterConfig& c) {
 }
 
 AdapterConfig trained_as_from_json(const std::string& text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw FormatError(source, std::string("metadata lwb.trained_as is not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw FormatError(source, "metadata lwb.trained_as is not a JSON object");
-  const PeftConfigReader c(j, source + " (metadata lwb.trained_as)");
+  const std::string label = source + " (metadata lwb.trained_as)";
+  const json j = parse_json_object(text, label);
+  const PeftConfigReader c(j, label);
   AdapterConfig a;
   a.method = c.string("method", "");
   if (!find_variant(a.method)) c.fail("method", "names no variant (\"" + a.method + "\")");
@@ -207,7 +225,8 @@ AdapterState read_peft(const std::string& config_text, const std::string& config
   const std::string& source = st.source();
   const auto& meta = st.metadata();
   const auto method = meta.find("lwb.method");
-  PeftAdapterFields parsed = parse_config(config_text, config_source, method == meta.end() ? "" : method->second);
+  PeftAdapterFields parsed =
+      parse_peft_config(config_text, config_source, method == meta.end() ? "" : method->second);
   AdapterState s;
   s.config = parsed.config;
   s.base_model = parsed.base_model;

@@ -19,6 +19,10 @@
 
 #include "core/adapters/adapter_state.h"
 
+namespace lwb {
+struct PeftAdapterFields;  // core/adapters/descriptor.h
+}  // namespace lwb
+
 namespace lwb::io {
 
 // base_model_name_or_path is `base_model_name_or_path` when given (e.g. the
@@ -50,5 +54,11 @@ AdapterState read_peft_folder(const std::filesystem::path& dir, const ModelConfi
 // blobs); messages name `label`.
 AdapterState read_peft_blobs(const std::string& config_json, std::vector<std::uint8_t> safetensors,
                              const std::string& label, const ModelConfig* base = nullptr);
+// The adapter_config.json text as both reads above parse it, before any
+// tensor is read; lwb_method is the weights' lwb.method metadata (empty when
+// absent), which picks among the variants of one peft_type. Errors name
+// `source`. Public for the fuzz target (tests/fuzz/fuzz_peft_config.cpp).
+PeftAdapterFields parse_peft_config(const std::string& text, const std::string& source,
+                                    const std::string& lwb_method);
 
 }  // namespace lwb::io

@@ -501,6 +501,49 @@ class TestPeft : public QObject {
     QVERIFY2(blob.startsWith("store adapter 3 (adapter_config.json): field"), qPrintable(blob));
   }
 
+  // A number beyond double's range (found by tests/fuzz/fuzz_peft_config):
+  // nlohmann refuses it with out_of_range, not parse_error, which escaped the
+  // reader; it is a FormatError naming the top-level field that holds it.
+  void out_of_range_numbers_are_refused_naming_the_field_data() {
+    QTest::addColumn<QString>("field");
+    QTest::addColumn<QString>("value");
+    QTest::newRow("lora_alpha") << "lora_alpha" << "1e400";
+    QTest::newRow("negative r") << "r" << "-1E+999";
+    QTest::newRow("nested in rank_pattern") << "rank_pattern" << R"({"q_proj": [1, 2e308]})";
+  }
+  void out_of_range_numbers_are_refused_naming_the_field() {
+    QFETCH(QString, field);
+    QFETCH(QString, value);
+    QTemporaryDir tmp;
+    const fs::path dir = tmp.path().toStdString();
+    io::write_peft_folder(dir, lora_state(be));
+    json cfg = json::parse(read_text(dir / "adapter_config.json"));
+    // json cannot hold the number itself: a placeholder is replaced in the text.
+    cfg[field.toStdString()] = "VALUE";
+    std::string text = cfg.dump();
+    text.replace(text.find("\"VALUE\""), 7, value.toStdString());
+    write_text(dir / "adapter_config.json", text);
+    const QString msg = QString::fromStdString(format_error([&] { io::read_peft_folder(dir); }));
+    QVERIFY2(msg.startsWith(QString::fromStdString((dir / "adapter_config.json").string() + ": field \"" +
+                                                   field.toStdString() + "\" holds a number out of range")),
+             qPrintable(msg));
+  }
+
+  // Weights whose lwb.method names a variant without a PEFT form (full
+  // fine-tuning) beside a config without peft_type called that variant's
+  // missing reader (std::bad_function_call; found by fuzz_peft_config).
+  void a_method_without_peft_form_is_refused_naming_peft_type() {
+    AdapterState full = lora_state(be);
+    full.config.method = "full";
+    const std::vector<std::uint8_t> weights = io::peft_safetensors_bytes(full);
+    json cfg = json::parse(io::peft_config_json(lora_state(be)));
+    cfg.erase("peft_type");
+    const QString msg =
+        QString::fromStdString(format_error([&] { io::read_peft_blobs(cfg.dump(), weights, "store adapter 3"); }));
+    QVERIFY2(msg.startsWith("store adapter 3 (adapter_config.json): field \"peft_type\" is missing; only LORA"),
+             qPrintable(msg));
+  }
+
   void non_finite_weights_are_refused_naming_the_tensor() {
     QTemporaryDir tmp;
     const fs::path dir = tmp.path().toStdString();
