@@ -58,7 +58,7 @@ std::vector<data::ChatMessage> read_messages(const std::string& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_text_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double's range
     throw FormatError(path, std::string("not valid JSON: ") + e.what());
   }
   if (j.is_object() && j.contains("messages")) j = j["messages"];

@@ -149,6 +149,8 @@ Record parse_record(std::string_view line, JsonlFormat& format, const JsonlOptio
     j = json::parse(line);
   } catch (const json::parse_error& e) {
     throw FormatError(where, "not valid JSON " + json_message(e));
+  } catch (const json::out_of_range& e) {  // a number beyond double's range (1e400)
+    throw FormatError(where, std::string("holds a number out of range: ") + e.what());
   }
   if (!j.is_object()) throw FormatError(where, "expected a JSON object per line");
   if (format == JsonlFormat::Auto) format = detect(j, o, where);

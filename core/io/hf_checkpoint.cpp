@@ -36,7 +36,7 @@ json read_json(const std::filesystem::path& file) {
   json j;
   try {
     j = json::parse(text.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double's range
     throw FormatError(file.string(), std::string("is not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw FormatError(file.string(), "is not a JSON object");

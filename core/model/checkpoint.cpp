@@ -54,7 +54,7 @@ ModelConfig model_config_from_json(const std::string& text, const std::string& s
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double's range
     throw FormatError(source, std::string("model config is not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw FormatError(source, "model config is not a JSON object");

@@ -81,7 +81,7 @@ void read_sample_measures(const std::string& text, const std::string& source, Co
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double's range
     throw FormatError(source, std::string("the run's measures are not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw FormatError(source, "the run's measures are not a JSON object");

@@ -375,7 +375,7 @@ ExperimentConfig ExperimentConfig::from_json(const std::string& text, const std:
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double's range
     throw FormatError(source, std::string("not valid JSON: ") + e.what());
   }
   if (!root.is_object()) throw FormatError(source, "expected a JSON object");

@@ -66,7 +66,7 @@ RunEnvironment environment_from_json(const std::string& text, const std::string&
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double's range
     throw FormatError(source, std::string("the run environment is not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw FormatError(source, "the run environment is not a JSON object");

@@ -446,6 +446,9 @@ class TestData : public QObject {
     EXPECT_THROW_WITH(FormatError, load("number.jsonl", "{\"prompt\": \"p\", \"completion\": 5}\n"),
                       ":1: missing string field \"completion\"");
     EXPECT_THROW_WITH(FormatError, load("array.jsonl", "[1, 2]\n"), "array.jsonl:1: expected a JSON object");
+    // nlohmann refuses a number beyond double's range with out_of_range, not parse_error.
+    EXPECT_THROW_WITH(FormatError, load("huge.jsonl", good + "{\"prompt\": \"p\", \"completion\": \"c\", \"w\": 1e400}\n"),
+                      "huge.jsonl:2: holds a number out of range");
     EXPECT_THROW_WITH(DataError, load("empty.jsonl", ""), "empty.jsonl: no usable rows (0 rows");
     EXPECT_THROW_WITH(FormatError, load_jsonl(dir.filePath("nosuch.jsonl").toStdString(), tok, JsonlOptions{}, 64),
                       "nosuch.jsonl: no such file");

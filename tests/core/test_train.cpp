@@ -14,6 +14,8 @@
 #include "core/common/errors.h"
 #include "core/common/paths.h"
 #include "core/cpu/cpu_share.h"
+#include "core/model/checkpoint.h"
+#include "core/train/run_environment.h"
 #include "core/train/divergence.h"
 #include "core/train/trainer.h"
 
@@ -114,6 +116,10 @@ class TestTrain : public QObject {
       QCOMPARE(std::string(e.what()), std::string("adapter.r: expected an integer from 0 to 2147483647, got \"4294967304\""));
     }
     QVERIFY_THROWS_EXCEPTION(FormatError, ExperimentConfig::from_json(R"({"version": 4294967297})", "cfg.json"));
+    // A number beyond double's range is nlohmann's out_of_range, not parse_error: still the file's FormatError.
+    QVERIFY_THROWS_EXCEPTION(FormatError, ExperimentConfig::from_json(R"({"optimizer": {"lr": 1e400}})", "cfg.json"));
+    QVERIFY_THROWS_EXCEPTION(FormatError, environment_from_json(R"({"threads": 1e400})", "run"));
+    QVERIFY_THROWS_EXCEPTION(FormatError, model_config_from_json(R"({"dim": 1e400})", "model.safetensors"));
     // A name with control characters would reach terminals and folder names.
     c.name = "demo\x1b[2J";
     QCOMPARE(c.problems().at(0).first, std::string("name"));
