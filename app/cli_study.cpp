@@ -37,7 +37,7 @@ int run_one(const Args& args, Store& store, const std::string& name, const Study
 #endif
   const std::string markdown = finish_study(store, result, files, no_plots);
   const std::filesystem::path out =
-      args.has("out") ? std::filesystem::path(args.get("out")) / options.base
+      args.has("out") ? std::filesystem::path(args.get("out")) / name / options.base
                       : env.data_folder() / "studies" / (name + "-" + options.base + "-" + timestamp());
   std::filesystem::create_directories(out);
   io::write_file_atomically(out / "report.md", markdown);

@@ -60,8 +60,9 @@ const std::vector<StudyInfo>& study_list() {
       {"relora-rank", "ReLoRA's accumulated update rank",
        "ReLoRA's merges and restarts accumulate an update of higher rank than any single LoRA of the same rank "
        "(Lialin et al. 2023).",
-       "ReLoRA r = 8 with a reset every 100 steps vs LoRA r = 8: the numerical rank (singular values above 1e-4 "
-       "of the largest) of each module's accumulated update after every 100 steps, and final quality."},
+       "ReLoRA r = 8 with a reset after every third of the run (every 100 steps on tiny, 66 on SmolLM2) vs LoRA "
+       "r = 8: the numerical rank (singular values above 1e-4 of the largest) of each module's accumulated update "
+       "after every reset, and final quality."},
       {"adalora-budget", "AdaLoRA vs fixed-rank LoRA at the same final budget",
        "AdaLoRA's importance-driven rank allocation does better than a fixed rank at the same final budget, "
        "by giving rank where it matters (Zhang et al. 2023).",

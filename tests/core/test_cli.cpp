@@ -241,9 +241,10 @@ class TestCli : public QObject {
     r = run(QStringList{"study", "relora-rank", "--seeds", "2", "--out", out} + quick, dir.path(), kNoDisplay);
     QVERIFY2(r.code == 0, qPrintable(r.err));
     QVERIFY2(r.out.contains("mean update rank at the end: ReLoRA"), qPrintable(r.out));
-    for (const char* f : {"tiny/report.md", "tiny/rank.png", "tiny/quality.png"})
+    // One folder per study and base: a second study into the same --out keeps the first's report.
+    for (const char* f : {"relora-rank/tiny/report.md", "relora-rank/tiny/rank.png", "relora-rank/tiny/quality.png"})
       QVERIFY2(QFileInfo(out + "/" + f).size() > 0, f);
-    QFile md(out + "/tiny/report.md");
+    QFile md(out + "/relora-rank/tiny/report.md");
     QVERIFY(md.open(QIODevice::ReadOnly));
     QVERIFY(md.readAll().contains("![Numerical rank of the accumulated update"));
     r = run({"study", "nosuch", "--db", db}, dir.path());
