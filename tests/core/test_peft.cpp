@@ -109,6 +109,12 @@ class TestPeft : public QObject {
   Q_OBJECT
   CpuBackend be;
 
+  // Writes lora_state's PEFT folder into `dir`; returns its config to edit.
+  json lora_folder_config(const fs::path& dir) {
+    io::write_peft_folder(dir, lora_state(be));
+    return json::parse(read_text(dir / "adapter_config.json"));
+  }
+
  private slots:
   void round_trip_data() {
     QTest::addColumn<QString>("method");
@@ -484,8 +490,7 @@ class TestPeft : public QObject {
     QFETCH(QString, expect);
     QTemporaryDir tmp;
     const fs::path dir = tmp.path().toStdString();
-    io::write_peft_folder(dir, lora_state(be));
-    json cfg = json::parse(read_text(dir / "adapter_config.json"));
+    json cfg = lora_folder_config(dir);
     cfg[field.toStdString()] = json::parse(value.toStdString());
     write_text(dir / "adapter_config.json", cfg.dump());
     const QString msg = QString::fromStdString(format_error([&] { io::read_peft_folder(dir); }));
@@ -516,8 +521,7 @@ class TestPeft : public QObject {
     QFETCH(QString, value);
     QTemporaryDir tmp;
     const fs::path dir = tmp.path().toStdString();
-    io::write_peft_folder(dir, lora_state(be));
-    json cfg = json::parse(read_text(dir / "adapter_config.json"));
+    json cfg = lora_folder_config(dir);
     // json cannot hold the number itself: a placeholder is replaced in the text.
     cfg[field.toStdString()] = "VALUE";
     std::string text = cfg.dump();
