@@ -55,6 +55,7 @@ class ComparisonView : public QWidget {
   QComboBox* what() const { return what_; }
   QSpinBox* seeds() const { return seeds_; }
   QCheckBox* pick_lr() const { return pick_lr_; }
+  QComboBox* base() const { return base_; }  // the study's base; nullptr for a comparison
   QPushButton* run_button() const { return run_; }
   QPushButton* stop_button() const { return stop_; }
   QListWidget* history() const { return history_; }

@@ -1,12 +1,15 @@
 // The Compare and Studies views (offscreen): a stored comparison shows its
 // means with 95% intervals in the table and as error bars, its differences
 // and what the numbers depend on; a stored study shows its report with its
-// plots; Run and Stop drive a comparison through the worker and leave it
+// plots, and a base fetched meanwhile joins its bases; Run and Stop drive a comparison through the worker and leave it
 // stored. LWB_SCREENSHOT_DIR=DIR saves the views at 1280x720 and 1920x1080.
 #include <QCheckBox>
+#include <QDir>
+#include <QFile>
 #include <QComboBox>
 #include <QListWidget>
 #include <QPushButton>
+#include <QScopeGuard>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
@@ -116,6 +119,34 @@ class TestUiCompare : public QObject {
       QVERIFY2(!image.value<QImage>().isNull(), png);
     }
     screenshot(w, "studies");
+  }
+
+  // SmolLM2 fetched while the window is open (only its file's presence
+  // counts) becomes a study base the next time the Studies tab is shown.
+  void a_fetched_base_joins_the_study_bases() {
+    QTemporaryDir data;
+    const QByteArray before = qgetenv("LWB_DATA_DIR");
+    qputenv("LWB_DATA_DIR", data.path().toUtf8());
+    const auto restore = qScopeGuard([&] { qputenv("LWB_DATA_DIR", before); });
+    MainWindow w(db());
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    ComparisonView* v = w.studies_view();
+    w.tabs()->setCurrentWidget(v);
+    const auto bases = [&] {
+      QStringList out;
+      for (int i = 0; i < v->base()->count(); ++i) out << v->base()->itemText(i);
+      return out.join(", ");
+    };
+    QCOMPARE(bases(), QString("tiny"));
+    QVERIFY(QDir(data.path()).mkpath("models"));
+    QFile gguf(data.filePath("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
+    QVERIFY(gguf.open(QIODevice::WriteOnly));
+    gguf.close();
+    w.tabs()->setCurrentIndex(0);
+    w.tabs()->setCurrentWidget(v);
+    QCOMPARE(bases(), QString("tiny, smollm2-135m"));
+    QCOMPARE(v->base()->currentText(), QString("tiny"));  // the choice stays
   }
 
   // Run, then Stop once the first run trains: the comparison is stored as
