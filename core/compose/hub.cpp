@@ -5,6 +5,7 @@
 #include "core/common/errors.h"
 #include "core/data/tasks.h"
 #include "core/model/checkpoint.h"
+#include "core/source/model_source.h"
 #include "core/store/store_sink.h"
 
 namespace lwb::compose {
@@ -45,9 +46,17 @@ std::vector<std::string> ensure_hub_members(Store& store, const HubPreset& prese
     if (cb.notice) cb.notice(s);
   };
   const std::string& base_preset = preset.training.model.preset;
-  const std::filesystem::path base = ensure_base_model(base_preset, env, RunControl{cancel, nullptr});
-  const std::string fingerprint = checkpoint_metadata(base, "lwb.fingerprint");
-  if (fingerprint.empty()) throw FormatError(base.string(), "the base checkpoint carries no lwb.fingerprint");
+  std::string fingerprint;
+  const ResolvedSource source = resolve_base(base_preset, env.data_folder(), "hub.base");
+  if (source.kind == SourceKind::Builtin) {  // pretrained here: the cached file records its fingerprint
+    const std::filesystem::path base = ensure_base_model(base_preset, env, RunControl{cancel, nullptr});
+    fingerprint = checkpoint_metadata(base, "lwb.fingerprint");
+    if (fingerprint.empty()) throw FormatError(base.string(), "the base checkpoint carries no lwb.fingerprint");
+  } else {  // a fetched model (SmolLM2): the fingerprint of its weights, as the trainer takes it
+    LoadedBase loaded;
+    load_base(source, env, loaded);
+    fingerprint = loaded.fingerprint;
+  }
 
   std::vector<std::string> names;
   for (const std::string& task : preset.member_tasks) {
@@ -72,10 +81,7 @@ std::vector<std::string> ensure_hub_members(Store& store, const HubPreset& prese
     // Kept in the transaction that ends the run, and only from a sound run on the current base.
     keep.adapter = [&](std::int64_t, const RunResult& r) -> std::optional<KeptAdapter> {
       if (r.status != RunStatus::Finished || trainer.base_fingerprint() != fingerprint) return std::nullopt;
-      return KeptAdapter{name,
-                         extract_adapter(trainer.model(), config.adapter, "lora-workbench/" + base_preset,
-                                         trainer.base_fingerprint()),
-                         trainer.dataset().name};
+      return KeptAdapter{name, trainer.adapter_state(), trainer.dataset().name};
     };
     StoreSink recorder(store, keep);
     FanoutSink sinks;

@@ -19,6 +19,7 @@
 #include "core/model/weights_init.h"
 #include "core/backend/backend_registry.h"
 #include "core/common/paths.h"
+#include "core/source/model_source.h"
 #include "tests/core/adapter_fixtures.h"
 
 using namespace lwb;
@@ -97,6 +98,17 @@ class TestCompose : public QObject {
   fs::path base;
 
   fs::path db(const char* name) const { return fs::path(dir.path().toStdString()) / name; }
+  // The hub demo with two members and the given sizes.
+  static HubPreset shrunk_hub(std::int64_t steps, std::int64_t n_train, int heldout, int budget) {
+    HubPreset p = hub_preset();
+    p.member_tasks = {"length", "add"};
+    p.training.train.steps = steps;
+    p.training.data.n_train = n_train;
+    p.training.schedule.warmup_steps = std::max<std::int64_t>(1, steps / 6);
+    p.session.heldout = heldout;
+    p.search.budget = budget;
+    return p;
+  }
   ResolvedSource base_source() const { return resolve_base(base.string(), env.data_dir); }
 
  private slots:
@@ -695,16 +707,11 @@ class TestCompose : public QObject {
 
   void hubTrainsOnceThenReuses() {
     Store store(db("hub.sqlite3"));
-    HubPreset p = hub_preset();
-    QCOMPARE(p.target, std::string("count"));
-    QCOMPARE(p.member_tasks.size(), std::size_t(9));
-    QVERIFY(std::find(p.member_tasks.begin(), p.member_tasks.end(), "count") == p.member_tasks.end());
-    p.member_tasks = {"length", "add"};
-    p.training.train.steps = 30;
-    p.training.data.n_train = 300;
-    p.training.schedule.warmup_steps = 5;
-    p.session.heldout = 20;
-    p.search.budget = 10;
+    QCOMPARE(hub_preset().target, std::string("count"));
+    const std::vector<std::string> tasks = hub_preset().member_tasks;
+    QCOMPARE(tasks.size(), std::size_t(9));
+    QVERIFY(std::find(tasks.begin(), tasks.end(), "count") == tasks.end());
+    const HubPreset p = shrunk_hub(30, 300, 20, 10);
     const HubReport first = run_hub(store, p, env);
     QCOMPARE(first.trained.size(), std::size_t(2));
     QVERIFY(first.reused.empty());
@@ -720,6 +727,35 @@ class TestCompose : public QObject {
     QCOMPARE(second.outcome.composition.id, first.outcome.composition.id);  // replaced, not duplicated
     QCOMPARE(store.list_compositions().size(), std::size_t(1));
     QCOMPARE(store.list_adapters().size(), std::size_t(2));
+  }
+
+  // A fetched base (SmolLM2) has no cached checkpoint with a recorded
+  // fingerprint: the hub takes it from the weights, as the trainer does, and
+  // its members name the file as their base, so that the composition loads it.
+  void hubRunsOnAFetchedBase() {
+    const QByteArray gguf = qgetenv("LWB_SMOLLM2_GGUF");
+    if (gguf.isEmpty())
+      QSKIP("set LWB_SMOLLM2_GGUF to SmolLM2-135M-Instruct's GGUF (./run.sh fetch smollm2) to run this");
+    QTemporaryDir data;
+    const fs::path models = fs::path(data.path().toStdString()) / "models";
+    fs::create_directories(models);
+    fs::create_symlink(fs::absolute(gguf.toStdString()), models / "SmolLM2-135M-Instruct.Q4_1.gguf");
+    TrainerEnvironment fetched = env;
+    fetched.data_dir = data.path().toStdString();
+    Store store(models.parent_path() / "hub.sqlite3");
+    HubPreset p = shrunk_hub(2, 20, 3, 3);
+    p.training.model.preset = "smollm2-135m";
+    p.training.train.batch = 2;
+    p.training.train.eval_examples = 2;
+    const HubReport first = run_hub(store, p, fetched);
+    QCOMPARE(first.trained.size(), std::size_t(2));
+    LoadedBase loaded;
+    load_base("smollm2-135m", fetched, loaded);
+    QCOMPARE(first.trained[0], hub_adapter_name("length", loaded.fingerprint));
+    for (const AdapterRow& row : store.list_adapters()) QCOMPARE(row.base_fingerprint, loaded.fingerprint);
+    QCOMPARE(first.outcome.composition.name, std::string("hub-count"));
+    QVERIFY(std::isfinite(first.outcome.evaluation.composition().heldout.loss));
+    QCOMPARE(run_hub(store, p, fetched).reused.size(), std::size_t(2));
   }
 };
 
