@@ -13,6 +13,7 @@
 #include "core/adapters/relora.h"
 #include "core/common/errors.h"
 #include "core/common/str_printf.h"
+#include "core/source/model_source.h"
 #include "core/study/study_internal.h"
 
 namespace lwb::study {
@@ -89,7 +90,8 @@ StudyResult lora_vs_full(Context& ctx) {
 
 StudyResult dora_vs_lora(Context& ctx) {
   const ExperimentConfig lora = ctx.lora("lora");
-  const ModelConfig mc = model_preset(lora.model.preset);
+  // The base's shape as the runs will load it: a built-in preset, or a fetched file's own config (SmolLM2).
+  const ModelConfig mc = resolve_base(lora.model.preset, ctx.env.data_folder(), "study.base").config;
   const std::int64_t budget = lora.adapter.trainable_params(mc);
   ExperimentConfig dora = ctx.lora("dora");
   dora.adapter.method = "dora";

@@ -265,6 +265,23 @@ class TestCli : public QObject {
     QVERIFY2(r.code == 0 && r.out.contains("bases: tiny\n"), qPrintable(r.out + r.err));
   }
 
+  // dora-vs-lora sizes DoRA's rank from the base's shape: a fetched
+  // SmolLM2's, read from its file (it asked for a model preset and failed).
+  void dora_vs_lora_runs_on_smollm2_when_present() {
+    const QString gguf = qEnvironmentVariable("LWB_SMOLLM2_GGUF");
+    if (gguf.isEmpty()) QSKIP("set LWB_SMOLLM2_GGUF to SmolLM2-135M-Instruct's GGUF (./run.sh fetch smollm2) to run this");
+    QTemporaryDir data;
+    QVERIFY(QDir(data.path()).mkpath("models"));
+    QVERIFY(QFile::link(QFileInfo(gguf).absoluteFilePath(), data.filePath("models/SmolLM2-135M-Instruct.Q4_1.gguf")));
+    const Result r = run({"study", "dora-vs-lora", "--base", "smollm2-135m", "--seeds", "1", "--data-dir", data.path(),
+                          "--db", data.filePath("w.sqlite3"), "--out", data.filePath("out"), "--set", "train.steps=2",
+                          "--set", "schedule.warmup_steps=1", "--set", "train.eval_examples=2"},
+                         dir.path(), kNoDisplay);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY2(r.out.contains("peak memory: DoRA detached"), qPrintable(r.out));
+    QVERIFY(QFileInfo(data.filePath("out/dora-vs-lora/smollm2-135m/report.md")).size() > 0);
+  }
+
   void adapters_and_bases_move_through_peft_and_hf_folders() {
     // The adapter stored by the short run above goes out as a PEFT folder,
     // comes back under a new name, and the base goes out as an HF checkpoint
