@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -90,24 +91,39 @@ struct Measurement {
   std::int64_t trainable = 0;
 };
 
+// Everything one measured step needs, built once: the model with its
+// adapters on random weights, AdamW and the method's step hooks. Two can live
+// side by side, so that their steps can alternate (bench_train --pair).
 // frozen_linear_dtype: Model's (BF16 for bf16 frozen projections).
+struct TrainingSetup {
+  MemoryLedger ledger;
+  Model model;
+  std::unique_ptr<AdamW> opt;
+  std::unique_ptr<VariantController> variant;
+  std::unique_ptr<StepRunner> runner;
+
+  TrainingSetup(Backend& be, const ModelConfig& mc, const AdapterConfig& ac, std::int64_t B, std::int64_t T,
+                std::optional<DType> frozen_linear_dtype = std::nullopt)
+      : model(mc, model_mode_for(ac), DType::F32, frozen_linear_dtype) {
+    attach_adapters(model, ac);
+    model.materialize(be, ledger, B, T);
+    model.init_base_weights(1);
+    model.init_adapters(2);
+    opt = std::make_unique<AdamW>(model.trainable(), AdamWConfig{});
+    opt->materialize(be, ledger);
+    variant = make_variant_controller(ac, ScheduleConfig{}, 1e-4, 1000, 3);
+    if (variant) variant->attach(model, *opt, ledger);
+    runner = std::make_unique<StepRunner>(model, *opt, B, T);
+    runner->variant = variant.get();
+  }
+};
+
 inline Measurement measure_steps(Backend& be, const ModelConfig& mc, const AdapterConfig& ac, std::int64_t B,
                                  std::int64_t T, int warmup, int reps,
                                  std::optional<DType> frozen_linear_dtype = std::nullopt) {
-  MemoryLedger ledger;
-  Model model(mc, model_mode_for(ac), DType::F32, frozen_linear_dtype);
-  attach_adapters(model, ac);
-  model.materialize(be, ledger, B, T);
-  model.init_base_weights(1);
-  model.init_adapters(2);
-  AdamW opt(model.trainable(), AdamWConfig{});
-  opt.materialize(be, ledger);
-  auto variant = make_variant_controller(ac, ScheduleConfig{}, 1e-4, 1000, 3);
-  if (variant) variant->attach(model, opt, ledger);
-  StepRunner runner(model, opt, B, T);
-  runner.variant = variant.get();
-  const double s = runner.time_step(warmup, reps);
-  return {s, ledger.snapshot(), model.trainable_count()};
+  TrainingSetup setup(be, mc, ac, B, T, frozen_linear_dtype);
+  const double s = setup.runner->time_step(warmup, reps);
+  return {s, setup.ledger.snapshot(), setup.model.trainable_count()};
 }
 
 inline Measurement measure_steps(const ModelConfig& mc, const AdapterConfig& ac, std::int64_t B, std::int64_t T,

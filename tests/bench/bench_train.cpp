@@ -17,6 +17,13 @@
 // through the backend's gemm over about half a second:
 //   bench_train --gemm-shapes --model small|... [--batch 8] [--seq 256]
 // prints one RESULT line per product: role, M N K, count, GFLOP/s.
+//
+// With --pair, two methods' steps in one process, alternating step by step
+// (which goes first alternates too): on a machine whose speed swings from one
+// second to the next, the ratio of two adjacent steps is steadier than that
+// of two runs a minute apart. Prints each pair and the median ratio:
+//   bench_train --pair --model small|... [--methods lora,full] [--batch 8] [--seq 256]
+//               [--rank 8] [--warmup 2] [--pairs 8]
 #include <cblas.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -57,39 +64,63 @@ Row measure(const std::string& preset, bool lora, std::int64_t B, std::int64_t T
   return {preset, lora ? "lora r=8 all" : "full", tps, tps * flops_per_token / 1e9, m.trainable};
 }
 
+// Reads "--name value" pairs into opt (whose keys are the options known,
+// with their defaults) and the bare flags named in flags. False, with a
+// message, on anything else.
+bool parse_options(int argc, char** argv, const char* mode, std::map<std::string, std::string>& opt,
+                   std::map<std::string, bool>& flags) {
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (flags.count(a)) {
+      flags[a] = true;
+    } else if (opt.count(a) && i + 1 < argc) {
+      opt[a] = argv[++i];
+    } else {
+      std::fprintf(stderr, "bench_train %s: unknown or incomplete option \"%s\"\n", mode, a.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+ModelConfig plan_model(const std::string& name) {
+  return load_plan_model(name, std::filesystem::path(LWB_SOURCE_DIR) / "resources");
+}
+
+// OpenMP and OpenBLAS must run as many threads, or a figure would mean
+// neither count.
+bool thread_counts_agree() {
+  if (omp_get_max_threads() == openblas_get_num_threads()) return true;
+  std::fprintf(stderr, "bench_train: OpenMP runs %d threads but OpenBLAS %d; set OMP_NUM_THREADS and "
+               "OPENBLAS_NUM_THREADS alike\n", omp_get_max_threads(), openblas_get_num_threads());
+  return false;
+}
+
+AdapterConfig method_config(const std::string& method, int rank) {
+  AdapterConfig ac;
+  select_method(ac, method);
+  ac.r = rank;
+  ac.targets.assign(kAllTargets.begin(), kAllTargets.end());
+  return ac;
+}
+
 // --one: see the header. Returns the exit status.
 int measure_one(int argc, char** argv) {
   std::map<std::string, std::string> opt{{"--model", "small"}, {"--method", "lora"}, {"--batch", "8"},
                                          {"--seq", "256"},     {"--rank", "8"},      {"--warmup", "2"},
                                          {"--steps", "5"}};
-  bool config_only = false;
-  for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--config-only") {
-      config_only = true;
-    } else if (opt.count(a) && i + 1 < argc) {
-      opt[a] = argv[++i];
-    } else {
-      std::fprintf(stderr, "bench_train --one: unknown or incomplete option \"%s\"\n", a.c_str());
-      return 2;
-    }
-  }
-  const ModelConfig mc = load_plan_model(opt["--model"], std::filesystem::path(LWB_SOURCE_DIR) / "resources");
+  std::map<std::string, bool> flags{{"--config-only", false}};
+  if (!parse_options(argc, argv, "--one", opt, flags)) return 2;
+  const bool config_only = flags["--config-only"];
+  const ModelConfig mc = plan_model(opt["--model"]);
   std::printf("CONFIG hidden=%d intermediate=%d layers=%d heads=%d kv_heads=%d vocab=%d max_seq=%d "
               "rope_theta=%g norm_eps=%g tie=%d\n",
               mc.hidden, mc.intermediate, mc.layers, mc.heads, mc.kv_heads, mc.vocab, mc.max_seq, mc.rope_theta,
               mc.norm_eps, mc.tie_embeddings ? 1 : 0);
   if (config_only) return 0;
+  if (!thread_counts_agree()) return 2;
   const int omp = omp_get_max_threads(), blas = openblas_get_num_threads();
-  if (omp != blas) {
-    std::fprintf(stderr, "bench_train: OpenMP runs %d threads but OpenBLAS %d; set OMP_NUM_THREADS and "
-                 "OPENBLAS_NUM_THREADS alike\n", omp, blas);
-    return 2;
-  }
-  AdapterConfig ac;
-  select_method(ac, opt["--method"]);
-  ac.r = std::stoi(opt["--rank"]);
-  ac.targets.assign(kAllTargets.begin(), kAllTargets.end());
+  const AdapterConfig ac = method_config(opt["--method"], std::stoi(opt["--rank"]));
   const std::int64_t B = std::stoll(opt["--batch"]), T = std::stoll(opt["--seq"]);
   const bench::Measurement m =
       bench::measure_steps(mc, ac, B, T, std::stoi(opt["--warmup"]), std::stoi(opt["--steps"]));
@@ -119,15 +150,9 @@ std::vector<LinearShape> linear_shapes(const ModelConfig& mc) {
 // --gemm-shapes: see the header. Returns the exit status.
 int measure_gemm_shapes(int argc, char** argv) {
   std::map<std::string, std::string> opt{{"--model", "small"}, {"--batch", "8"}, {"--seq", "256"}};
-  for (int i = 2; i < argc; ++i) {
-    if (!opt.count(argv[i]) || i + 1 >= argc) {
-      std::fprintf(stderr, "bench_train --gemm-shapes: unknown or incomplete option \"%s\"\n", argv[i]);
-      return 2;
-    }
-    opt[argv[i]] = argv[i + 1];
-    ++i;
-  }
-  const ModelConfig mc = load_plan_model(opt["--model"], std::filesystem::path(LWB_SOURCE_DIR) / "resources");
+  std::map<std::string, bool> no_flags;
+  if (!parse_options(argc, argv, "--gemm-shapes", opt, no_flags)) return 2;
+  const ModelConfig mc = plan_model(opt["--model"]);
   const std::int64_t tokens = std::stoll(opt["--batch"]) * std::stoll(opt["--seq"]);
   for (const LinearShape& l : linear_shapes(mc)) {
     std::vector<float> x(tokens * l.in, 0.25f), w(l.out * l.in, 0.5f), y(tokens * l.out, 0.125f),
@@ -162,12 +187,67 @@ int measure_gemm_shapes(int argc, char** argv) {
   return 0;
 }
 
+// --pair: see the header. Returns the exit status.
+int measure_pair(int argc, char** argv) {
+  std::map<std::string, std::string> opt{{"--model", "small"}, {"--methods", "lora,full"}, {"--batch", "8"},
+                                         {"--seq", "256"},     {"--rank", "8"},             {"--warmup", "2"},
+                                         {"--pairs", "8"}};
+  std::map<std::string, bool> no_flags;
+  if (!parse_options(argc, argv, "--pair", opt, no_flags)) return 2;
+  const std::string methods = opt["--methods"];
+  const std::size_t comma = methods.find(',');
+  if (comma == std::string::npos) {
+    std::fprintf(stderr, "bench_train --pair: --methods takes two methods, as in lora,full\n");
+    return 2;
+  }
+  if (!thread_counts_agree()) return 2;
+  const std::string names[2] = {methods.substr(0, comma), methods.substr(comma + 1)};
+  const ModelConfig mc = plan_model(opt["--model"]);
+  const std::int64_t B = std::stoll(opt["--batch"]), T = std::stoll(opt["--seq"]);
+  const int rank = std::stoi(opt["--rank"]), warmup = std::stoi(opt["--warmup"]), pairs = std::stoi(opt["--pairs"]);
+  CpuBackend be;
+  bench::TrainingSetup a(be, mc, method_config(names[0], rank), B, T), b(be, mc, method_config(names[1], rank), B, T);
+  bench::StepRunner* runners[2] = {a.runner.get(), b.runner.get()};
+  for (int i = 0; i < warmup; ++i)
+    for (bench::StepRunner* r : runners) r->step(i);
+  std::printf("model %s, %lldx%lld, %d threads, OpenBLAS %s; each pair is one step of each, adjacent in time\n",
+              mc.name.c_str(), static_cast<long long>(B), static_cast<long long>(T), omp_get_max_threads(),
+              openblas_core_name());
+  std::vector<double> ratios, rate[2];
+  for (int p = 0; p < pairs; ++p) {
+    double seconds[2];
+    // Which goes first alternates, so that neither always follows the other.
+    for (int j = 0; j < 2; ++j) {
+      const int m = (p + j) % 2;
+      const double t0 = bench::now_s();
+      runners[m]->step(warmup + p);
+      seconds[m] = bench::now_s() - t0;
+    }
+    for (int m = 0; m < 2; ++m) rate[m].push_back(static_cast<double>(B * T) / seconds[m]);
+    ratios.push_back(seconds[1] / seconds[0]);
+    std::printf("pair %2d: %s %7.1f tok/s, %s %7.1f tok/s, %s / %s %.3fx\n", p + 1, names[0].c_str(), rate[0].back(),
+                names[1].c_str(), rate[1].back(), names[0].c_str(), names[1].c_str(), ratios.back());
+  }
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
+  std::printf("RESULT side=workbench model=%s methods=%s batch=%lld seq=%lld rank=%d threads=%d pairs=%d "
+              "%s_tokens_per_s=%.1f %s_tokens_per_s=%.1f ratio_median=%.3f ratio_min=%.3f ratio_max=%.3f\n",
+              mc.name.c_str(), methods.c_str(), static_cast<long long>(B), static_cast<long long>(T), rank,
+              omp_get_max_threads(), pairs, names[0].c_str(), median(rate[0]), names[1].c_str(), median(rate[1]),
+              median(ratios), *std::min_element(ratios.begin(), ratios.end()),
+              *std::max_element(ratios.begin(), ratios.end()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--default-kernels") != 0) reexec_with_process_settings(argv);
   if (argc >= 2 && std::strcmp(argv[1], "--one") == 0) return measure_one(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "--gemm-shapes") == 0) return measure_gemm_shapes(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "--pair") == 0) return measure_pair(argc, argv);
   std::printf("threads: %d, OpenBLAS kernels: %s\n", omp_get_max_threads(), openblas_core_name());
   const double peak = bench::sgemm_gflops(2048);
   std::printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s\n\n", peak);
