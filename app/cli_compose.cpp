@@ -136,7 +136,7 @@ int run_hub_preset(const Args& args, Store& store, bool quiet) {
   std::vector<std::unique_ptr<TerminalProgress>> bars;
   HubCallbacks cb;
   if (!quiet) cb.notice = [](const std::string& s) { std::printf("%s\n", terminal_text(s).c_str()); };
-  cb.training_sink = [&](const std::string& adapter) {
+  cb.training_sink = [&](const std::string& adapter, Trainer&, int, int) {
     bars.push_back(std::make_unique<TerminalProgress>(adapter, quiet));
     return bars.back().get();
   };

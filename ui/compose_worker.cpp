@@ -153,7 +153,7 @@ bool ComposeWorker::run_hub(compose::HubPreset preset) {
     std::vector<std::unique_ptr<TrainingLines>> sinks;
     compose::HubCallbacks cb;
     cb.notice = [this](const std::string& s) { emit notice(QString::fromStdString(s)); };
-    cb.training_sink = [&](const std::string& adapter) {
+    cb.training_sink = [&](const std::string& adapter, Trainer&, int, int) {
       sinks.push_back(std::make_unique<TrainingLines>(this, progress, adapter));
       return sinks.back().get();
     };

@@ -59,6 +59,7 @@ std::vector<std::string> ensure_hub_members(Store& store, const HubPreset& prese
   }
 
   std::vector<std::string> names;
+  const int total = static_cast<int>(preset.member_tasks.size());
   for (const std::string& task : preset.member_tasks) {
     const std::string name = hub_adapter_name(task, fingerprint);
     names.push_back(name);
@@ -77,6 +78,7 @@ std::vector<std::string> ensure_hub_members(Store& store, const HubPreset& prese
            ", " + std::to_string(config.train.steps) + " steps on task " + task + ")");
     const auto ts = std::chrono::steady_clock::now();
     Trainer trainer(config, env);
+    trainer.prepare(RunControl{cancel, nullptr});
     StoreSink::Options keep;
     // Kept in the transaction that ends the run, and only from a sound run on the current base.
     keep.adapter = [&](std::int64_t, const RunResult& r) -> std::optional<KeptAdapter> {
@@ -87,7 +89,7 @@ std::vector<std::string> ensure_hub_members(Store& store, const HubPreset& prese
     FanoutSink sinks;
     sinks.add(&recorder);
     if (cb.training_sink)
-      if (TrainerSink* s = cb.training_sink(name)) sinks.add(s);
+      if (TrainerSink* s = cb.training_sink(name, trainer, static_cast<int>(names.size()), total)) sinks.add(s);
     const RunResult r = trainer.run(sinks, RunControl{cancel, nullptr});
     report.train_seconds += seconds_since(ts);
     if (r.status == RunStatus::Stopped) {

@@ -37,8 +37,9 @@ std::string hub_adapter_name(const std::string& task, const std::string& base_fi
 
 struct HubCallbacks {
   std::function<void(const std::string&)> notice;  // one line per stage
-  // Progress of one member's training run; may return nullptr.
-  std::function<TrainerSink*(const std::string& adapter)> training_sink;
+  // Progress of one member's training run (the trainer prepared; index
+  // 1-based among the `total` members); may return nullptr.
+  std::function<TrainerSink*(const std::string& adapter, Trainer& trainer, int index, int total)> training_sink;
   TrialCallback on_trial;
 };
 

@@ -87,6 +87,14 @@ StudyResult lorahub(Context& ctx) {
 
   compose::HubCallbacks callbacks;
   callbacks.notice = ctx.env.notice;
+  // The members train first, for most of the study's time on a real base
+  // (minutes each on SmolLM2): the study's progress shows them as its runs.
+  callbacks.training_sink = [&](const std::string& adapter, Trainer& trainer, int index, int total) -> TrainerSink* {
+    if (!ctx.progress) return nullptr;
+    const ComparisonRunTag tag{adapter, kMemberPhase, trainer.config().train.seed, trainer.config().optimizer.lr,
+                               index, total};
+    return ctx.progress->run_sink(tag, trainer);
+  };
   compose::HubReport members;
   const std::vector<std::string> names =
       compose::ensure_hub_members(ctx.store, hub, ctx.env, callbacks, members, ctx.control.stop);

@@ -136,6 +136,8 @@ ComparisonDesign ComparisonDesign::from_json(const std::string& text, const std:
 }
 
 std::string ComparisonRunTag::text() const {
+  if (phase == kMemberPhase)
+    return "member " + arm + " (lr " + lr_text(lr) + ") [" + std::to_string(index) + "/" + std::to_string(total) + "]";
   return arm + (phase == kPick ? " lr trial " : " seed ") + std::to_string(seed) + " (lr " + lr_text(lr) + ") [" +
          std::to_string(index) + "/" + std::to_string(total) + "]";
 }

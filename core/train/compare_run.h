@@ -78,12 +78,17 @@ struct ComparisonDesign {
 // Where a run sits in a comparison, for progress and recording.
 struct ComparisonRunTag {
   std::string arm;
-  std::string phase;  // "lr-pick" or "seed"
+  std::string phase;  // "lr-pick", "seed", or kMemberPhase
   std::uint64_t seed = 0;
   double lr = NAN;
   int index = 0, total = 0;  // 1-based position among all the comparison's runs
   std::string text() const;  // "dora seed 2 (lr 0.002) [5/18]"
 };
+
+// The phase of a run a study trains before its comparison's runs (the
+// LoRAHub study's member adapters): its arm is the run's name, its index
+// and total count the study's member runs.
+inline constexpr const char* kMemberPhase = "member";
 
 // Told about every run (the store glue, progress bars, a study's measurements).
 class ComparisonObserver {

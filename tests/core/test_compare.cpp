@@ -161,6 +161,15 @@ class TestCompare : public QObject {
 
   // The best validation exact match wins, then the lowest validation loss; a
   // rate any of whose trials failed or stopped is never chosen.
+  // What a progress bar or the Studies view calls a run.
+  void run_tags_name_the_run_and_its_place() {
+    QCOMPARE(ComparisonRunTag({"dora", "seed", 2, 0.002, 5, 18}).text(), std::string("dora seed 2 (lr 0.002) [5/18]"));
+    QCOMPARE(ComparisonRunTag({"lora", "lr-pick", 1, 0.0001, 1, 12}).text(),
+             std::string("lora lr trial 1 (lr 0.0001) [1/12]"));
+    QCOMPARE(ComparisonRunTag({"hub-length-8ce11cec", kMemberPhase, 1, 0.0002, 3, 9}).text(),
+             std::string("member hub-length-8ce11cec (lr 0.0002) [3/9]"));
+  }
+
   void learning_rate_pick_rules() {
     std::vector<ComparisonSample> t = {
         sample("a", "lr-pick", 1, 1e-3, 0.40, 1.0), sample("a", "lr-pick", 1, 3e-3, 0.60, 0.9),

@@ -712,8 +712,19 @@ class TestCompose : public QObject {
     QCOMPARE(tasks.size(), std::size_t(9));
     QVERIFY(std::find(tasks.begin(), tasks.end(), "count") == tasks.end());
     const HubPreset p = shrunk_hub(30, 300, 20, 10);
-    const HubReport first = run_hub(store, p, env);
+    // Each member's training reaches the caller's progress, its place among
+    // the members told, the trainer prepared (its model built).
+    std::vector<std::string> member_progress;
+    TrainerSink quiet;
+    HubCallbacks cb;
+    cb.training_sink = [&](const std::string& adapter, Trainer& trainer, int index, int total) -> TrainerSink* {
+      member_progress.push_back(adapter + " " + std::to_string(index) + "/" + std::to_string(total) + " " +
+                                std::to_string(trainer.model().trainable_count() > 0));
+      return &quiet;
+    };
+    const HubReport first = run_hub(store, p, env, cb);
     QCOMPARE(first.trained.size(), std::size_t(2));
+    QCOMPARE(member_progress, (std::vector<std::string>{first.trained[0] + " 1/2 1", first.trained[1] + " 2/2 1"}));
     QVERIFY(first.reused.empty());
     const std::string fp = checkpoint_metadata(base, "lwb.fingerprint");
     QCOMPARE(first.trained[0], hub_adapter_name("length", fp));
