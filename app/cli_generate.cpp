@@ -3,12 +3,9 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +15,7 @@
 #include "app/terminal_progress.h"
 #include "core/common/errors.h"
 #include "core/cpu/cpu_share.h"
+#include "core/data/chat_messages.h"
 #include "core/data/chat_template.h"
 #include "core/infer/adapter_set.h"
 #include "core/infer/decode_weights.h"
@@ -27,31 +25,7 @@ namespace lwb::cli {
 
 namespace {
 
-namespace fs = std::filesystem;
-
 // ---- the prompt --------------------------------------------------------------------------
-
-std::vector<data::ChatMessage> read_messages(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw UsageError("--messages: cannot read " + terminal_text(file.string()));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(file.string(), std::string("not JSON: ") + e.what());
-  }
-  if (!j.is_array() || j.empty())
-    throw FormatError(file.string(), "expected a non-empty array of {\"role\": ..., \"content\": ...}");
-  std::vector<data::ChatMessage> out;
-  for (std::size_t i = 0; i < j.size(); ++i) {
-    const nlohmann::json& m = j[i];
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-        !m["content"].is_string())
-      throw FormatError(file.string(), "message " + std::to_string(i + 1) + ": expected {\"role\": string, \"content\": string}");
-    out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-  }
-  return out;
-}
 
 std::vector<std::int32_t> prompt_ids(const Args& args, GenerationBase& g) {
   if (args.has("prompt")) return g.tokenizer->encode(args.get("prompt"), {.add_special = true, .parse_special = false});
@@ -60,7 +34,10 @@ std::vector<std::int32_t> prompt_ids(const Args& args, GenerationBase& g) {
   if (args.has("chat")) {
     messages.push_back({"user", args.get("chat")});
   } else {
-    for (data::ChatMessage& m : read_messages(args.get("messages"))) messages.push_back(std::move(m));
+    const std::string file = args.get("messages");
+    std::vector<data::ChatMessage> read = data::read_chat_messages(file);
+    if (read.empty()) throw FormatError(file, "holds no messages; expected at least one {\"role\", \"content\"}");
+    for (data::ChatMessage& m : read) messages.push_back(std::move(m));
   }
   data::ChatOptions options;
   options.add_generation_prompt = true;

@@ -4,13 +4,11 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "app/cli.h"
 #include "app/terminal_progress.h"
 #include "core/common/errors.h"
+#include "core/data/chat_messages.h"
 #include "core/data/chat_tasks.h"
 #include "core/format/atomic_file.h"
 #include "core/source/downloads.h"
@@ -43,36 +41,6 @@ ExperimentConfig model_settings(const Args& args) {
   c.model.tokenizer = args.get("tokenizer", "auto");
   c.model.chat_template = args.get("chat-template", "auto");
   return c;
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw FormatError(path, "cannot be read");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A JSON list of {"role", "content"}, or an object holding one as "messages".
-std::vector<data::ChatMessage> read_messages(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text_file(path));
-  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double's range
-    throw FormatError(path, std::string("not valid JSON: ") + e.what());
-  }
-  if (j.is_object() && j.contains("messages")) j = j["messages"];
-  if (!j.is_array()) throw FormatError(path, "expected a list of {\"role\", \"content\"} (or {\"messages\": [...]})");
-  std::vector<data::ChatMessage> out;
-  for (std::size_t i = 0; i < j.size(); ++i) {
-    const nlohmann::json& m = j[i];
-    const std::string at = "message " + std::to_string(i + 1);
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-        !m["content"].is_string())
-      throw FormatError(path, at + ": expected {\"role\": string, \"content\": string}");
-    out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-  }
-  return out;
 }
 
 int data_preview(const Args& args) {
@@ -178,7 +146,7 @@ int cmd_template(const Args& args) {
                                                  "a .jinja file)");
   data::ChatOptions options;
   options.add_generation_prompt = args.has("generation-prompt");
-  print_text(chat->render(read_messages(args.get("messages")), options));
+  print_text(chat->render(data::read_chat_messages(args.get("messages")), options));
   return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "core/common/errors.h"
 #include "core/common/half.h"
 #include "core/common/integers.h"
+#include "core/common/json_depth.h"
 #include "core/common/json_integer.h"
 #include "core/data/tokenizer.h"
 #include "core/format/atomic_file.h"
@@ -28,20 +29,27 @@ namespace {
 using json = nlohmann::json;
 using Shape64 = std::vector<std::int64_t>;
 
-json read_json(const std::filesystem::path& file) {
+std::string read_text(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw FormatError(file.string(), "cannot be read");
   std::ostringstream text;
   text << in.rdbuf();
+  return text.str();
+}
+
+json parse_json_object(const std::string& text, const std::string& source) {
+  check_json_depth(text, source);
   json j;
   try {
-    j = json::parse(text.str());
+    j = json::parse(text);
   } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double's range
-    throw FormatError(file.string(), std::string("is not valid JSON: ") + e.what());
+    throw FormatError(source, std::string("is not valid JSON: ") + e.what());
   }
-  if (!j.is_object()) throw FormatError(file.string(), "is not a JSON object");
+  if (!j.is_object()) throw FormatError(source, "is not a JSON object");
   return j;
 }
+
+json read_json(const std::filesystem::path& file) { return parse_json_object(read_text(file), file.string()); }
 
 // Where each tensor of a checkpoint lives.
 struct Weights {
@@ -257,9 +265,15 @@ void export_hf_checkpoint(const Model& model, const std::filesystem::path& dir, 
 
 ModelConfig read_hf_config(const std::filesystem::path& dir) {
   const std::filesystem::path file = dir / "config.json";
-  const std::string source = file.string();
-  if (!std::filesystem::exists(file)) throw FormatError(source, "is missing");
-  const json j = read_json(file);
+  if (!std::filesystem::exists(file)) throw FormatError(file.string(), "is missing");
+  // Without our own name field the folder names the model ("dir/" has no filename, hence the parent).
+  const std::filesystem::path folder = std::filesystem::absolute(dir).lexically_normal();
+  return parse_hf_config(read_text(file), file.string(),
+                         (folder.has_filename() ? folder : folder.parent_path()).filename().string());
+}
+
+ModelConfig parse_hf_config(const std::string& text, const std::string& source, const std::string& folder_name) {
+  const json j = parse_json_object(text, source);
   auto fail = [&](const std::string& field, const std::string& msg) -> void {
     throw FormatError(source, "field \"" + field + "\" " + msg);
   };
@@ -344,11 +358,7 @@ ModelConfig read_hf_config(const std::filesystem::path& dir) {
   if (has("head_dim") && c.heads > 0 && get_int("head_dim", 0, false) != c.hidden / c.heads)
     fail("head_dim", "is " + j["head_dim"].dump() +
                          "; expected hidden_size / num_attention_heads = " + std::to_string(c.hidden / c.heads));
-  // Without our own name field the folder names the model ("dir/" has no filename, hence the parent).
-  const std::filesystem::path folder = std::filesystem::absolute(dir).lexically_normal();
-  c.name = has("lwb_name") && j["lwb_name"].is_string()
-               ? j["lwb_name"].get<std::string>()
-               : (folder.has_filename() ? folder : folder.parent_path()).filename().string();
+  c.name = has("lwb_name") && j["lwb_name"].is_string() ? j["lwb_name"].get<std::string>() : folder_name;
   c.tokenizer =
       has("lwb_tokenizer") && j["lwb_tokenizer"].is_string() ? j["lwb_tokenizer"].get<std::string>() : "hf";
   try {

@@ -49,6 +49,9 @@ void export_hf_checkpoint(const Model& model, const std::filesystem::path& dir, 
 // "lwb_tokenizer" when present (this program's own), else "hf": the folder's
 // tokenizer files (core/source loads them).
 ModelConfig read_hf_config(const std::filesystem::path& dir);
+// The same from config.json's text: `source` names the file in messages, and
+// `folder_name` is the model's name when the config has no "lwb_name".
+ModelConfig parse_hf_config(const std::string& text, const std::string& source, const std::string& folder_name);
 
 // The dtype the folder's weights are kept in, for exports that keep it:
 // config.json's dtype (transformers 5) or torch_dtype (transformers 4) when it

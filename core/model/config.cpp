@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/common/errors.h"
+#include "core/common/integers.h"
 #include "core/common/setting_text.h"
 
 namespace lwb {
@@ -17,16 +18,23 @@ std::int64_t ModelConfig::param_count() const {
 }
 
 void ModelConfig::validate() const {
-  auto positive = [](int v, const char* field) {
-    if (v <= 0) throw ConfigError(field, "must be positive, got " + std::to_string(v));
+  // The sizes come from files (config.json, GGUF metadata) and the model is
+  // built from them before any weight is read, so a corrupt one must not ask
+  // for a billion layers or overflow param_count(). The bounds are far past
+  // the largest LLaMA-family models (Llama 3.1 405B: hidden 16384,
+  // intermediate 53248, 126 layers; vocabularies of 256k; contexts of 10M),
+  // and keep every count in int64.
+  auto size = [](int v, int most, const char* field) {
+    if (v <= 0 || v > most)
+      throw ConfigError(field, "must be " + integer_range_text(1, most) + ", got " + std::to_string(v));
   };
-  positive(hidden, "model.hidden");
-  positive(intermediate, "model.intermediate");
-  positive(layers, "model.layers");
-  positive(heads, "model.heads");
-  positive(kv_heads, "model.kv_heads");
-  positive(vocab, "model.vocab");
-  positive(max_seq, "model.max_seq");
+  size(hidden, 1 << 16, "model.hidden");
+  size(intermediate, 1 << 20, "model.intermediate");
+  size(layers, 1 << 12, "model.layers");
+  size(heads, hidden, "model.heads");
+  size(kv_heads, heads, "model.kv_heads");
+  size(vocab, 1 << 22, "model.vocab");
+  size(max_seq, 1 << 24, "model.max_seq");
   if (hidden % heads != 0)
     throw ConfigError("model.heads", "hidden size " + std::to_string(hidden) +
                                          " is not divisible by " + std::to_string(heads) +

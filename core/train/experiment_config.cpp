@@ -13,6 +13,7 @@
 
 #include "core/common/errors.h"
 #include "core/common/integers.h"
+#include "core/common/json_depth.h"
 #include "core/common/json_integer.h"
 #include "core/adapters/descriptor.h"
 #include "core/common/setting_text.h"
@@ -372,6 +373,7 @@ std::string ExperimentConfig::to_json(int indent) const {
 }
 
 ExperimentConfig ExperimentConfig::from_json(const std::string& text, const std::string& source) {
+  check_json_depth(text, source);
   json root;
   try {
     root = json::parse(text);

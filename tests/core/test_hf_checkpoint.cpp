@@ -221,6 +221,34 @@ class TestHfCheckpoint : public QObject {
     QVERIFY2(msg.contains("field \"sliding_window\" is 512"), qPrintable(msg));
   }
 
+  // The model is sized from config.json before any weight is read: sizes no
+  // model has are refused there (fuzz_hf_config found param_count overflowing
+  // on the first config below; the second would have made 10^9 layers).
+  void absurd_sizes_are_refused() {
+    QTemporaryDir tmp;
+    const fs::path dir = tmp.path().toStdString();
+    write_text(dir / "config.json", read_text(fs::path(LWB_SOURCE_DIR) / "tests/fuzz/corpus/hf_config/huge_sizes.json"));
+    QString msg = QString::fromStdString(format_error([&] { io::read_hf_config(dir); }));
+    QVERIFY2(msg.contains("config.json: model.hidden: must be an integer from 1 to 65536, got 1073741824"),
+             qPrintable(msg));
+    write_text(dir / "config.json", R"({"model_type": "llama", "hidden_size": 16, "intermediate_size": 24,
+      "num_hidden_layers": 1000000000, "num_attention_heads": 4, "vocab_size": 11})");
+    msg = QString::fromStdString(format_error([&] { io::read_hf_config(dir); }));
+    QVERIFY2(msg.contains("config.json: model.layers: must be an integer from 1 to 4096, got 1000000000"),
+             qPrintable(msg));
+  }
+
+  // fuzz_hf_config: a field nested 100,000 levels deep parsed, then
+  // overflowed the stack when the message quoted it; now refused before parsing.
+  void deep_nesting_is_refused() {
+    QTemporaryDir tmp;
+    const fs::path dir = tmp.path().toStdString();
+    write_text(dir / "config.json", R"({"model_type": "llama", "hidden_act": )" + std::string(100000, '[') +
+                                        std::string(100000, ']') + "}");
+    const QString msg = QString::fromStdString(format_error([&] { io::read_hf_config(dir); }));
+    QVERIFY2(msg.endsWith("config.json: JSON nested deeper than 64 levels"), qPrintable(msg));
+  }
+
   void weight_problems_are_listed_together() {
     QTemporaryDir tmp;
     const fs::path dir = tmp.path().toStdString();

@@ -130,6 +130,11 @@ class TestInferCli : public QObject {
     const Result r = run({"--model", kTiny, "--messages", file, "--max-new", "3"}, dir.path());
     QCOMPARE(r.code, 0);
     QVERIFY2(r.err.contains("3 new tokens"), qPrintable(r.err));
+    // A chat-format JSONL row, as `template --messages` reads it too.
+    const QString row = write_file("row.json", R"({"messages": [{"role": "user", "content": "hello"}]})");
+    const Result from_row = run({"--model", kTiny, "--messages", row, "--max-new", "3"}, dir.path());
+    QCOMPARE(from_row.code, 0);
+    QVERIFY2(from_row.err.contains("3 new tokens"), qPrintable(from_row.err));
   }
 
   void badInputsNameTheProblem() {
@@ -160,6 +165,9 @@ class TestInferCli : public QObject {
     f.write(R"([{"role": "user"}])");
     f.close();
     expect_refused(tiny + QStringList{"--messages", bad}, "message 1: expected {\"role\": string, \"content\": string}", 1);
+    expect_refused(tiny + QStringList{"--messages", write_file("empty.json", "[]")}, "empty.json: holds no messages", 1);
+    expect_refused(tiny + QStringList{"--messages", write_file("broken.json", "[{\"role\": ")}, "broken.json: not valid JSON", 1);
+    expect_refused(tiny + QStringList{"--messages", dir.filePath("missing.json")}, "missing.json: cannot be read", 1);
   }
 
   // A folder's adapter, the base, and a run's adapter over a JSONL file: a

@@ -120,6 +120,21 @@ class TestTrain : public QObject {
     QVERIFY_THROWS_EXCEPTION(FormatError, ExperimentConfig::from_json(R"({"optimizer": {"lr": 1e400}})", "cfg.json"));
     QVERIFY_THROWS_EXCEPTION(FormatError, environment_from_json(R"({"threads": 1e400})", "run"));
     QVERIFY_THROWS_EXCEPTION(FormatError, model_config_from_json(R"({"dim": 1e400})", "model.safetensors"));
+    // fuzz_experiment_config: 100,000 levels of objects (or of arrays in a
+    // value) parsed, then overflowed the stack in flatten() and the copies of
+    // the value; now refused before parsing.
+    const std::size_t deep = 100000;
+    std::string objects, arrays = R"({"name": )" + std::string(deep, '[') + std::string(deep, ']') + "}";
+    for (std::size_t i = 0; i < deep; ++i) objects += R"({"a": )";
+    objects += "1" + std::string(deep, '}');
+    for (const std::string& text : {objects, arrays}) {
+      try {
+        ExperimentConfig::from_json(text, "cfg.json");
+        QFAIL("100,000 nested levels accepted");
+      } catch (const FormatError& e) {
+        QCOMPARE(std::string(e.what()), std::string("cfg.json: JSON nested deeper than 64 levels"));
+      }
+    }
     // A name with control characters would reach terminals and folder names.
     c.name = "demo\x1b[2J";
     QCOMPARE(c.problems().at(0).first, std::string("name"));
