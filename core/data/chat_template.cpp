@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/common/errors.h"
+#include "core/common/json_depth.h"
 #include "core/data/jinja_internal.h"
 
 namespace lwb::data {
@@ -105,8 +106,10 @@ ChatTemplate load_hf_chat_template(const fs::path& folder) {
   const fs::path jinja_path = folder / "chat_template.jinja";
   nlohmann::json config = nlohmann::json::object();
   if (fs::exists(config_path)) {
+    const std::string text = read_file(config_path);
+    check_json_depth(text, config_path.string());
     try {
-      config = nlohmann::json::parse(read_file(config_path));
+      config = nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
       throw FormatError(config_path.string(), std::string("not valid JSON: ") + e.what());
     }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/common/errors.h"
+#include "core/common/json_depth.h"
 #include "core/data/bpe_tokenizer.h"
 #include "core/data/sentencepiece_tokenizer.h"
 
@@ -20,6 +21,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 json parse_json(std::string_view text, const std::string& source) {
+  check_json_depth(text, source);
   try {
     return json::parse(text);
   } catch (const json::exception& e) {

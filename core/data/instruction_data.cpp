@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/errors.h"
+#include "core/common/json_depth.h"
 #include "core/data/data_file.h"
 
 namespace lwb::data {
@@ -144,6 +145,7 @@ JsonlFormat parse_jsonl_format(const std::string& name, const std::string& field
 }
 
 Record parse_record(std::string_view line, JsonlFormat& format, const JsonlOptions& o, const std::string& where) {
+  check_json_depth(line, where);
   json j;
   try {
     j = json::parse(line);

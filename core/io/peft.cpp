@@ -11,6 +11,7 @@
 
 #include "core/common/errors.h"
 #include "core/common/integers.h"
+#include "core/common/json_depth.h"
 #include "core/common/json_integer.h"
 #include "core/adapters/descriptor.h"
 #include "core/adapters/peft_config.h"
@@ -93,6 +94,7 @@ json parse_json_object(const std::string& text, const std::string& source) {
     if (event == json::parse_event_t::key && depth == 1) field = parsed.get<std::string>();
     return true;
   };
+  check_json_depth(text, source);
   json j;
   try {
     j = json::parse(text, track);

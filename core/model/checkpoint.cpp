@@ -10,6 +10,7 @@
 #include "core/common/errors.h"
 #include "core/common/integers.h"
 #include "core/common/json_integer.h"
+#include "core/common/json_depth.h"
 #include "core/format/safetensors.h"
 #include "core/model/weights_init.h"
 
@@ -51,6 +52,7 @@ std::string model_config_to_json(const ModelConfig& c) {
 }
 
 ModelConfig model_config_from_json(const std::string& text, const std::string& source) {
+  check_json_depth(text, source);
   json j;
   try {
     j = json::parse(text);

@@ -363,12 +363,11 @@ void ExperimentConfig::validate() const {
 std::string ExperimentConfig::to_json(int indent) const {
   json root;
   root["version"] = kVersion;
-  for (const Field& f : fields()) root[json::json_pointer("/" + [&] {
-                                     std::string p = f.key;
-                                     for (char& ch : p)
-                                       if (ch == '.') ch = '/';
-                                     return p;
-                                   }())] = typed_value(f, f.get(*this));
+  for (const Field& f : fields()) {
+    std::string pointer = "/" + f.key;  // "adapter.r" -> "/adapter/r"
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    root[json::json_pointer(pointer)] = typed_value(f, f.get(*this));
+  }
   return root.dump(indent);
 }
 

@@ -385,6 +385,10 @@ class TestChatTemplate : public QObject {
                       "tokenizer_config.json: chat_template: line 1: expected an expression");
     write(dir.filePath("tokenizer_config.json"), "{not json");
     EXPECT_THROW_WITH(FormatError, load_hf_chat_template(dir.path().toStdString()), "tokenizer_config.json: not valid JSON");
+    write(dir.filePath("tokenizer_config.json"),
+          R"({"chat_template": "x", "extra": )" + std::string(100000, '[') + std::string(100000, ']') + "}");
+    EXPECT_THROW_WITH(FormatError, load_hf_chat_template(dir.path().toStdString()),
+                      "tokenizer_config.json: JSON nested deeper than 64 levels");
   }
 };
 

@@ -449,6 +449,10 @@ class TestData : public QObject {
     // nlohmann refuses a number beyond double's range with out_of_range, not parse_error.
     EXPECT_THROW_WITH(FormatError, load("huge.jsonl", good + "{\"prompt\": \"p\", \"completion\": \"c\", \"w\": 1e400}\n"),
                       "huge.jsonl:2: holds a number out of range");
+    EXPECT_THROW_WITH(FormatError,
+                      load("deep.jsonl", good + "{\"prompt\": \"p\", \"completion\": \"c\", \"w\": " +
+                                             std::string(100000, '[') + std::string(100000, ']') + "}\n"),
+                      "deep.jsonl:2: JSON nested deeper than 64 levels");
     EXPECT_THROW_WITH(DataError, load("empty.jsonl", ""), "empty.jsonl: no usable rows (0 rows");
     EXPECT_THROW_WITH(FormatError, load_jsonl(dir.filePath("nosuch.jsonl").toStdString(), tok, JsonlOptions{}, 64),
                       "nosuch.jsonl: no such file");

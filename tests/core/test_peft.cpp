@@ -506,6 +506,18 @@ class TestPeft : public QObject {
     QVERIFY2(blob.startsWith("store adapter 3 (adapter_config.json): field"), qPrintable(blob));
   }
 
+  // 100,000 levels of arrays in a field: parsed, a value nested that deep
+  // overflows the stack when copied or quoted; refused before parsing.
+  void deep_nesting_is_refused() {
+    QTemporaryDir tmp;
+    const fs::path dir = tmp.path().toStdString();
+    std::string text = lora_folder_config(dir).dump();
+    text.insert(text.size() - 1, R"(, "r_deep": )" + std::string(100000, '[') + std::string(100000, ']'));
+    write_text(dir / "adapter_config.json", text);
+    QCOMPARE(QString::fromStdString(format_error([&] { io::read_peft_folder(dir); })),
+             QString::fromStdString((dir / "adapter_config.json").string() + ": JSON nested deeper than 64 levels"));
+  }
+
   // A number beyond double's range (found by tests/fuzz/fuzz_peft_config):
   // nlohmann refuses it with out_of_range, not parse_error, which escaped the
   // reader; it is a FormatError naming the top-level field that holds it.

@@ -436,6 +436,13 @@ class TestTokenizers : public QObject {
     write_text(file, read_text(kDir + "gpt2/tokenizer.json").substr(0, 5000));
     EXPECT_FORMAT_ERROR(load_tokenizer_json(file), file + ": not valid JSON");
 
+    json deep = gpt2;
+    deep["added_tokens"] = "DEEP";
+    std::string deep_text = deep.dump();
+    deep_text.replace(deep_text.find("\"DEEP\""), 6, std::string(100000, '[') + std::string(100000, ']'));
+    write_text(file, deep_text);
+    EXPECT_FORMAT_ERROR(load_tokenizer_json(file), file + ": JSON nested deeper than 64 levels");
+
     json no_merges = gpt2;
     no_merges["model"].erase("merges");
     write_text(file, no_merges.dump());

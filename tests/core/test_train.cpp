@@ -134,6 +134,13 @@ class TestTrain : public QObject {
       } catch (const FormatError& e) {
         QCOMPARE(std::string(e.what()), std::string("cfg.json: JSON nested deeper than 64 levels"));
       }
+      // The model config a checkpoint carries comes from outside files too.
+      try {
+        model_config_from_json(text, "model.safetensors");
+        QFAIL("100,000 nested levels accepted in a model config");
+      } catch (const FormatError& e) {
+        QCOMPARE(std::string(e.what()), std::string("model.safetensors: JSON nested deeper than 64 levels"));
+      }
     }
     // A name with control characters would reach terminals and folder names.
     c.name = "demo\x1b[2J";
