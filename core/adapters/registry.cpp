@@ -170,7 +170,10 @@ const std::vector<AdapterField>& adapter_fields() {
                  "best at the same budget", {}, 0,
                  [](C c) {
                    std::string s;
-                   for (Target t : c.targets) s += (s.empty() ? "" : ",") + std::string(target_short_name(t));
+                   for (Target t : c.targets) {
+                     if (!s.empty()) s += ',';
+                     s += target_short_name(t);
+                   }
                    return s;
                  },
                  [](AdapterConfig& c, const std::string& v) { c.targets = parse_targets(v, "adapter.targets"); },

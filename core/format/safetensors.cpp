@@ -342,7 +342,10 @@ Prepared prepare(std::vector<StTensorWrite> tensors, const std::map<std::string,
     p.data_bytes += *nbytes;
     // Compact JSON, as the reference writer emits it.
     std::string shape = "[";
-    for (std::size_t i = 0; i < t.shape.size(); ++i) shape += (i ? "," : "") + std::to_string(t.shape[i]);
+    for (std::size_t i = 0; i < t.shape.size(); ++i) {
+      if (i) shape += ',';
+      shape += std::to_string(t.shape[i]);
+    }
     shape += "]";
     p.header += (p.header.size() > 1 ? "," : "") + json_string(t.name, source, "tensor name") +
                 ":{\"dtype\":\"" + st_dtype_name(t.dtype) + "\",\"shape\":" + shape +

@@ -96,7 +96,11 @@ std::string Report::markdown(const std::string& no_images) const {
       case Kind::Table:
         for (std::size_t i = 0; i < b.rows.size(); ++i) {
           out += "|";
-          for (const auto& cell : b.rows[i]) out += " " + md_cell(cell) + " |";
+          for (const auto& cell : b.rows[i]) {
+            out += ' ';
+            out += md_cell(cell);
+            out += " |";
+          }
           out += "\n";
           if (i == 0) {
             out += "|";
