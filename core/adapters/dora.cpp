@@ -77,8 +77,7 @@ void DoraLinear::forward(const ForwardContext& ctx, const Tensor& x, const Tenso
   const Tensor z = z_.rows(0, n);
   const Tensor xa = adapter_input(ctx, x, true);
   if (!dropout_active(ctx)) {
-    Linear::forward(ctx, x, z);
-    lora_forward(ctx, x, z);
+    forward_with_base(ctx, x, x, z);
     be.scale_columns(y, z, g_, n, out());
     return;
   }
@@ -86,7 +85,7 @@ void DoraLinear::forward(const ForwardContext& ctx, const Tensor& x, const Tenso
   Linear::forward(ctx, x, y);    // W x
   Linear::forward(ctx, xa, z);   // W xd
   be.axpy(y, -1.0, z);           // W x - W xd
-  lora_forward(ctx, xa, z);      // z = W xd + s B A xd
+  lora_forward(ctx, xa, z, 1.0);  // z = W xd + s B A xd
   be.scale_columns(gz, z, g_, n, out());
   be.axpy(y, 1.0, gz);
 }
@@ -119,11 +118,7 @@ void DoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tens
 
   be.scale_columns(dz, dy, g_, n, out());
   const Tensor du = lora_backward(ctx, adapter_input(ctx, x, false), dz);
-  if (!dropout_active(ctx)) {
-    Linear::backward(ctx, x, dz, dx, dx_beta);
-    be.gemm(false, false, n, in(), r_, 1.0, du, r_, lora_A, in(), 1.0, dx, in());
-    return;
-  }
+  if (!dropout_active(ctx)) return input_grad_with_base(ctx, x, dz, du, dx, dx_beta);
   Linear::backward(ctx, x, dy, dx, dx_beta);  // the W x term
   const Tensor dxa = input_grad_buffer(ctx, dx);
   be.axpy(dz, -1.0, dy);  // (g - 1) dy for the W xd term

@@ -29,10 +29,20 @@ void LoraLinear::initialize(Backend& backend, std::uint64_t seed) {
   backend.fill(lora_B, 0.0);
 }
 
-void LoraLinear::lora_forward(const ForwardContext& ctx, const Tensor& xa, const Tensor& y) {
+void LoraLinear::lora_forward(const ForwardContext& ctx, const Tensor& xa, const Tensor& y, double y_beta) {
   Backend& be = ctx.backend;
   be.gemm(false, true, ctx.rows, r_, in(), 1.0, xa, in(), lora_A, in(), 0.0, u_, r_);
-  be.gemm(false, true, ctx.rows, out(), r_, scaling_, u_, r_, lora_B, r_, 1.0, y, out());
+  be.gemm(false, true, ctx.rows, out(), r_, scaling_, u_, r_, lora_B, r_, y_beta, y, out());
+}
+
+void LoraLinear::forward_with_base(const ForwardContext& ctx, const Tensor& x, const Tensor& xa, const Tensor& y) {
+  if (ctx.base_products) {
+    Linear::forward(ctx, x, y);
+    lora_forward(ctx, xa, y, 1.0);
+    return;
+  }
+  lora_forward(ctx, xa, y, 0.0);
+  base_product(ctx, x, y, 1.0);
 }
 
 Tensor LoraLinear::lora_backward(const ForwardContext& ctx, const Tensor& xa, const Tensor& g) {
@@ -45,15 +55,21 @@ Tensor LoraLinear::lora_backward(const ForwardContext& ctx, const Tensor& xa, co
   return du;
 }
 
+void LoraLinear::input_grad_with_base(const ForwardContext& ctx, const Tensor& x, const Tensor& g,
+                                      const Tensor& du, const Tensor& dx, double dx_beta) {
+  ctx.backend.gemm(false, false, ctx.rows, in(), r_, 1.0, du, r_, lora_A, in(), dx_beta, dx, in());
+  Linear::backward(ctx, x, g, dx, 1.0);
+}
+
 void LoraLinear::forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y) {
-  Linear::forward(ctx, x, y);
-  lora_forward(ctx, adapter_input(ctx, x, true), y);
+  forward_with_base(ctx, x, adapter_input(ctx, x, true), y);
 }
 
 void LoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tensor& dy,
                           const Tensor& dx, double dx_beta) {
-  Linear::backward(ctx, x, dy, dx, dx_beta);
   const Tensor du = lora_backward(ctx, adapter_input(ctx, x, false), dy);
+  if (!dropout_active(ctx)) return input_grad_with_base(ctx, x, dy, du, dx, dx_beta);
+  Linear::backward(ctx, x, dy, dx, dx_beta);
   const Tensor dxa = input_grad_buffer(ctx, dx);
   ctx.backend.gemm(false, false, ctx.rows, in(), r_, 1.0, du, r_, lora_A, in(), 1.0, dxa, in());
   finish_input_grad(ctx, dxa, dx);

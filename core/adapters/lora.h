@@ -29,8 +29,18 @@ class LoraLinear : public AdapterLinear {
 
  protected:
   std::vector<std::pair<Tensor*, Tensor*>> table_members() override;
-  // u = xa A^T (kept for the backward), y += s u B^T.
-  void lora_forward(const ForwardContext& ctx, const Tensor& xa, const Tensor& y);
+  // u = xa A^T (kept for the backward), y = s u B^T + y_beta y.
+  void lora_forward(const ForwardContext& ctx, const Tensor& xa, const Tensor& y, double y_beta);
+  // y = x W^T + s u B^T with u as lora_forward. The adapter's term is written
+  // first and the base GEMM adds to it with beta = 1: on the CPU that spares
+  // two passes over y (cpu/short_gemm.h says which). The decoder's base
+  // products overwrite y, so with them the adapter's term comes second.
+  void forward_with_base(const ForwardContext& ctx, const Tensor& x, const Tensor& xa, const Tensor& y);
+  // dx = dx_beta dx + g W + du A, for an adapter whose input is x itself (no
+  // dropout); the base weight's gradient, if it has one, accumulates. du·A
+  // first, then the base GEMM adds with beta = 1, for the same reason.
+  void input_grad_with_base(const ForwardContext& ctx, const Tensor& x, const Tensor& g, const Tensor& du,
+                            const Tensor& dx, double dx_beta);
   // g is the gradient of the LoRA term s u B^T: dB += s g^T u, du = s g B,
   // dA += du^T xa. du lives in scratch at element 0.
   Tensor lora_backward(const ForwardContext& ctx, const Tensor& xa, const Tensor& g);

@@ -1,5 +1,6 @@
-// GEMM through OpenBLAS (skinny products in blocks over OpenMP threads) and the
-// simple elementwise/reduction kernels.
+// GEMM through OpenBLAS (skinny products in blocks over OpenMP threads; fp32
+// products over a LoRA rank through short_gemm.h) and the simple
+// elementwise/reduction kernels.
 #include <cblas.h>
 #include <omp.h>
 
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "core/cpu/kernels.h"
+#include "core/cpu/short_gemm.h"
 
 namespace lwb::cpu {
 
@@ -71,6 +73,8 @@ template <>
 void gemm<float>(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
                  const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta,
                  float* C, std::int64_t ldc) {
+  if (!ta && K >= 1 && K <= kShortInnerMax)
+    return short_inner_gemm(tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -3,7 +3,10 @@
 // compiler cannot vectorise; this one (Cephes' expf: Cody-Waite reduction by
 // ln 2 and a degree-6 polynomial, relative error < 2e-7 over the clamped
 // range) inlines into SIMD loops. The double overload stays exact, so the
-// finite-difference checks in double are unaffected.
+// finite-difference checks in double are unaffected. The files whose loops
+// call it are compiled with -fno-trapping-math (core/cpu/CMakeLists.txt):
+// with FP traps honoured GCC keeps the clamp below as branches and
+// vectorises none of those loops.
 #include <algorithm>
 #include <bit>
 #include <cmath>

@@ -24,7 +24,11 @@ std::string Linear::hf_name() const {
 
 void Linear::forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y) {
   if (ctx.base_products && ctx.base_products->forward(*this, ctx.rows, x, y)) return;
-  ctx.backend.gemm(false, true, ctx.rows, out(), in(), 1.0, x, in(), weight, in(), 0.0, y, out());
+  base_product(ctx, x, y, 0.0);
+}
+
+void Linear::base_product(const ForwardContext& ctx, const Tensor& x, const Tensor& y, double beta) const {
+  ctx.backend.gemm(false, true, ctx.rows, out(), in(), 1.0, x, in(), weight, in(), beta, y, out());
 }
 
 void Linear::backward(const ForwardContext& ctx, const Tensor& x, const Tensor& dy,

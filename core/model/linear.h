@@ -113,6 +113,9 @@ class Linear {
                         const Tensor& dx, double dx_beta);
 
  protected:
+  // y = x W^T + beta y by the backend's gemm: beta = 1 for an adapter that
+  // wrote its own term into y first.
+  void base_product(const ForwardContext& ctx, const Tensor& x, const Tensor& y, double beta) const;
   std::uint64_t module_index() const {
     return static_cast<std::uint64_t>(layer_) * kTargetCount + static_cast<int>(target_);
   }
