@@ -82,9 +82,9 @@ void DoraLinear::forward(const ForwardContext& ctx, const Tensor& x, const Tenso
     return;
   }
   const Tensor gz = extra_scratch(ctx, norm_grad_ ? 0 : std::int64_t{out()} * in(), Shape{n, out()});
-  Linear::forward(ctx, x, y);    // W x
-  Linear::forward(ctx, xa, z);   // W xd
-  be.axpy(y, -1.0, z);           // W x - W xd
+  Linear::forward(ctx, x, y);     // W x
+  Linear::forward(ctx, xa, z);    // W xd
+  be.axpy(y, -1.0, z);            // W x - W xd
   lora_forward(ctx, xa, z, 1.0);  // z = W xd + s B A xd
   be.scale_columns(gz, z, g_, n, out());
   be.axpy(y, 1.0, gz);
