@@ -67,6 +67,7 @@ void AdaLoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const T
   be.scale_columns(dv, dv, lora_E, n, r_);
   const Tensor xa = adapter_input(ctx, x, false);
   be.gemm(true, false, r_, in(), n, 1.0, dv, r_, xa, in(), 1.0, lora_A_grad, in());
+  if (!dx.defined()) return;
   const Tensor dxa = input_grad_buffer(ctx, dx);
   be.gemm(false, false, n, in(), r_, 1.0, dv, r_, lora_A, in(), 1.0, dxa, in());
   finish_input_grad(ctx, dxa, dx);

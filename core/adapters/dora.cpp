@@ -120,6 +120,7 @@ void DoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tens
   const Tensor du = lora_backward(ctx, adapter_input(ctx, x, false), dz);
   if (!dropout_active(ctx)) return input_grad_with_base(ctx, x, dz, du, dx, dx_beta);
   Linear::backward(ctx, x, dy, dx, dx_beta);  // the W x term
+  if (!dx.defined()) return;
   const Tensor dxa = input_grad_buffer(ctx, dx);
   be.axpy(dz, -1.0, dy);  // (g - 1) dy for the W xd term
   be.gemm(false, false, n, in(), out(), 1.0, dz, out(), weight, in(), 1.0, dxa, in());

@@ -57,7 +57,7 @@ Tensor LoraLinear::lora_backward(const ForwardContext& ctx, const Tensor& xa, co
 
 void LoraLinear::input_grad_with_base(const ForwardContext& ctx, const Tensor& x, const Tensor& g,
                                       const Tensor& du, const Tensor& dx, double dx_beta) {
-  ctx.backend.gemm(false, false, ctx.rows, in(), r_, 1.0, du, r_, lora_A, in(), dx_beta, dx, in());
+  if (dx.defined()) ctx.backend.gemm(false, false, ctx.rows, in(), r_, 1.0, du, r_, lora_A, in(), dx_beta, dx, in());
   Linear::backward(ctx, x, g, dx, 1.0);
 }
 
@@ -70,6 +70,7 @@ void LoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tens
   const Tensor du = lora_backward(ctx, adapter_input(ctx, x, false), dy);
   if (!dropout_active(ctx)) return input_grad_with_base(ctx, x, dy, du, dx, dx_beta);
   Linear::backward(ctx, x, dy, dx, dx_beta);
+  if (!dx.defined()) return;
   const Tensor dxa = input_grad_buffer(ctx, dx);
   ctx.backend.gemm(false, false, ctx.rows, in(), r_, 1.0, du, r_, lora_A, in(), 1.0, dxa, in());
   finish_input_grad(ctx, dxa, dx);

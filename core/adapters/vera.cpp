@@ -194,6 +194,7 @@ void VeraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tens
   be.gemm(false, false, n, r_, out(), 1.0, v, out(), vera_B(), r_, 0.0, du, r_);  // d(λ_d ⊙ u) = g B
   be.column_dot(lambda_d_grad, du, u_, n, r_, 1.0);    // dλ_d = Σ_rows d(λ_d ⊙ u) ⊙ u
   be.scale_columns(du, du, lambda_d, n, r_);           // du = λ_d ⊙ d(λ_d ⊙ u)
+  if (!dx.defined()) return;
   const Tensor dxa = input_grad_buffer(ctx, dx);
   be.gemm(false, false, n, in(), r_, 1.0, du, r_, vera_A(), max_in_, 1.0, dxa, in());  // dxa += du A
   finish_input_grad(ctx, dxa, dx);

@@ -1,5 +1,6 @@
 // GEMM through OpenBLAS (skinny products in blocks over OpenMP threads; fp32
-// products over a LoRA rank through short_gemm.h) and the simple
+// products over a LoRA rank through short_gemm.h, and those with a side as
+// narrow as a rank through narrow_gemm.h) and the simple
 // elementwise/reduction kernels.
 #include <cblas.h>
 #include <omp.h>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "core/cpu/kernels.h"
+#include "core/cpu/narrow_gemm.h"
 #include "core/cpu/short_gemm.h"
 
 namespace lwb::cpu {
@@ -75,6 +77,10 @@ void gemm<float>(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t 
                  float* C, std::int64_t ldc) {
   if (!ta && K >= 1 && K <= kShortInnerMax)
     return short_inner_gemm(tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (!ta && narrow_side(N)) return narrow_rows_gemm(tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (ta && !tb && narrow_side(N)) return narrow_cols_gemm(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
+  // C = A^T·B with A's rows as narrow as a rank: C^T = B^T·A is the narrow product.
+  if (ta && !tb && narrow_side(M)) return narrow_cols_gemm(N, M, K, alpha, B, ldb, A, lda, beta, C, ldc, true);
   gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -33,8 +33,8 @@ void Linear::base_product(const ForwardContext& ctx, const Tensor& x, const Tens
 
 void Linear::backward(const ForwardContext& ctx, const Tensor& x, const Tensor& dy,
                       const Tensor& dx, double dx_beta) {
-  ctx.backend.gemm(false, false, ctx.rows, in(), out(), 1.0, dy, out(), weight, in(), dx_beta, dx,
-                   in());
+  if (dx.defined())
+    ctx.backend.gemm(false, false, ctx.rows, in(), out(), 1.0, dy, out(), weight, in(), dx_beta, dx, in());
   if (weight_grad.defined())
     ctx.backend.gemm(true, false, out(), in(), ctx.rows, 1.0, dy, out(), x, in(), 1.0,
                      weight_grad, in());

@@ -109,6 +109,9 @@ class Linear {
   // y[rows, out] = x[rows, in] W^T (+ adapter path).
   virtual void forward(const ForwardContext& ctx, const Tensor& x, const Tensor& y);
   // dx = dx_beta * dx + dL/dx; parameter gradients accumulate. dy is read-only.
+  // An undefined dx asks for the parameter gradients alone: nothing upstream
+  // needs dL/dx (the first layer's q, k and v when the embeddings and the
+  // norm before them are frozen), so its products are skipped.
   virtual void backward(const ForwardContext& ctx, const Tensor& x, const Tensor& dy,
                         const Tensor& dx, double dx_beta);
 

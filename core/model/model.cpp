@@ -351,11 +351,15 @@ void Model::backward(std::uint64_t step_seed) {
                           scratch_.attention);
     be.rope_backward(dq, rope_table_, n, T_, H, hd);
     be.rope_backward(dk, rope_table_, n, T_, KVH, hd);
-    lin(Target::Q).backward(ctx, rows_of(a.ln1), dq, dln, 0.0);
-    lin(Target::K).backward(ctx, rows_of(a.ln1), dk, dln, 1.0);
-    lin(Target::V).backward(ctx, rows_of(a.ln1), dv, dln, 1.0);
-    be.rmsnorm_backward(dres, lw.attn_norm_grad, dln, rows_of(a.x_in), lw.attn_norm, a.rstd1, n,
-                        C);
+    // Below the first layer's norm only the embeddings are left: when they
+    // and that norm are frozen, q, k and v's input gradient has no reader.
+    const bool input_grad_read = l > 0 || embed_grad_.defined() || lw.attn_norm_grad.defined();
+    const Tensor dln_qkv = input_grad_read ? dln : Tensor{};
+    lin(Target::Q).backward(ctx, rows_of(a.ln1), dq, dln_qkv, 0.0);
+    lin(Target::K).backward(ctx, rows_of(a.ln1), dk, dln_qkv, 1.0);
+    lin(Target::V).backward(ctx, rows_of(a.ln1), dv, dln_qkv, 1.0);
+    if (input_grad_read)
+      be.rmsnorm_backward(dres, lw.attn_norm_grad, dln, rows_of(a.x_in), lw.attn_norm, a.rstd1, n, C);
   }
   if (embed_grad_.defined()) be.embedding_backward(embed_grad_, tokens_, dres, n, C);
 }

@@ -430,7 +430,11 @@ Report comparison_report(const ComparisonSummary& s) {
                                                             : fmt("%.1f%%", 100 * t.accuracy.mean);
         // The loss too: it breaks ties in exact match, which are common early in training.
         const std::string loss = t.eval_loss.n == 0 ? std::string() : fmt(", loss %.4f", t.eval_loss.mean);
-        line += " " + lr_text(t.lr) + " → " + score + loss + (t.lr == a.lr ? " (chosen)" : "") + ";";
+        // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on " " + std::string&&.
+        line += ' ';
+        line += lr_text(t.lr);
+        line += " → " + score + loss;
+        line += t.lr == a.lr ? " (chosen);" : ";";
       }
       if (std::none_of(a.grid.begin(), a.grid.end(), [&](const LrTrialSummary& t) { return t.lr == a.lr; }))
         line += " no trial finished, kept " + lr_text(a.lr) + ";";

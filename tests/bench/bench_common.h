@@ -135,12 +135,15 @@ inline Measurement measure_steps(const ModelConfig& mc, const AdapterConfig& ac,
 // Matmul FLOPs of one training token. Full fine-tuning 6 N (forward 2N,
 // input gradients 2N, weight gradients 2N) with N the matmul parameters
 // (everything but the embedding lookup table). Adapters: 4 N for the frozen
-// base (no weight gradients) plus 6 N_adapter. Attention's S x S products and
-// DoRA's norm are not counted (the usual 6 N convention), so rates are
-// conservative.
+// base (no weight gradients) less the first layer's q, k and v input
+// gradients, which nothing reads when the embeddings are frozen, plus 6
+// N_adapter. Attention's S x S products and DoRA's norm are not counted (the
+// usual 6 N convention), so rates are conservative.
 inline double train_flops_per_token(const ModelConfig& mc, const AdapterConfig& ac) {
   const double N = static_cast<double>(mc.param_count() - static_cast<std::int64_t>(mc.vocab) * mc.hidden);
-  return ac.is_adapter() ? 4 * N + 6.0 * static_cast<double>(ac.trainable_params(mc)) : 6 * N;
+  if (!ac.is_adapter()) return 6 * N;
+  const double qkv = static_cast<double>(mc.hidden) * (mc.hidden + 2.0 * mc.kv_heads * mc.head_dim());
+  return 4 * N - 2 * qkv + 6.0 * static_cast<double>(ac.trainable_params(mc));
 }
 
 }  // namespace lwb::bench
