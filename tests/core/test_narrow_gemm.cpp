@@ -11,7 +11,6 @@
 #include <QtTest>
 #include <omp.h>
 
-#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -21,69 +20,14 @@
 #include "core/cpu/kernels.h"
 #include "core/cpu/narrow_gemm.h"
 #include "expect_throw.h"
+#include "gemm_fixtures.h"
 
 using namespace lwb;
 using cpu::Simd;
+using test::random_normals;
+using test::simd_paths;
 
 namespace {
-
-std::vector<Simd> paths() {
-  std::vector<Simd> p;
-  for (Simd s : {Simd::Baseline, Simd::Avx2, Simd::Avx512})
-    if (cpu::simd_supported(s)) p.push_back(s);
-  return p;
-}
-
-std::vector<float> normal_values(std::size_t n, std::mt19937& rng) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
-
-constexpr float kPad = -7.0f;  // what the padding between rows of C holds
-
-// C [rows, cols] with ldc: random where beta reads it, NaN where it must not,
-// kPad past each row's end.
-std::vector<float> output(std::int64_t rows, std::int64_t cols, std::int64_t ldc, float beta, std::mt19937& rng) {
-  std::vector<float> C = normal_values(static_cast<std::size_t>(rows * ldc), rng);
-  for (std::int64_t i = 0; i < rows; ++i)
-    for (std::int64_t j = 0; j < ldc; ++j)
-      if (j >= cols) C[i * ldc + j] = kPad;
-      else if (beta == 0.0f) C[i * ldc + j] = std::numeric_limits<float>::quiet_NaN();
-  return C;
-}
-
-// Compares C [rows, cols] against alpha·sum_k term(i, j, k) + beta·C0: the
-// first mismatch, or an empty string.
-QString mismatch(const QString& what, const std::vector<float>& C, const std::vector<float>& C0, std::int64_t rows,
-           std::int64_t cols, std::int64_t ldc, std::int64_t K, float alpha, float beta,
-           const std::function<double(std::int64_t, std::int64_t, std::int64_t)>& term) {
-  for (std::int64_t i = 0; i < rows; ++i)
-    for (std::int64_t j = 0; j < ldc; ++j) {
-      const float got = C[i * ldc + j];
-      if (j >= cols) {
-        if (got != kPad) return QString("%1: padding C[%2,%3] overwritten").arg(what).arg(i).arg(j);
-        continue;
-      }
-      double ref = 0, mag = 0;
-      for (std::int64_t k = 0; k < K; ++k) {
-        const double t = double(alpha) * term(i, j, k);
-        ref += t;
-        mag += std::fabs(t);
-      }
-      if (beta != 0.0f) {
-        ref += double(beta) * C0[i * ldc + j];
-        mag += std::fabs(double(beta) * C0[i * ldc + j]);
-      }
-      // K + 2 roundings (each product-sum, alpha and beta·c), each within eps of the magnitude.
-      const double tol = (K + 2) * 0x1p-24 * mag + 1e-30;
-      if (!(std::fabs(got - ref) <= tol))
-        return QString("%1: C[%2,%3] = %4, reference %5 (tolerance %6)")
-            .arg(what).arg(i).arg(j).arg(got, 0, 'g', 9).arg(ref, 0, 'g', 12).arg(tol);
-    }
-  return {};
-}
 
 const std::pair<float, float> kScales[] = {{1.0f, 0.0f}, {0.25f, 1.0f}, {-2.0f, 0.5f}};
 
@@ -96,7 +40,7 @@ class TestNarrowGemm : public QObject {
   void rows_match_reference() {
     std::mt19937 rng(3);
     int cases = 0;
-    for (Simd simd : paths())
+    for (Simd simd : simd_paths())
       for (bool tb : {true, false})
         for (std::int64_t N : {8, 16, 24, 32})
           for (std::int64_t K : {1, 7, 40})
@@ -104,14 +48,14 @@ class TestNarrowGemm : public QObject {
               for (auto [alpha, beta] : kScales) {
                 // tb = false with ldb == N reads B in place; ldb > N is copied first.
                 const std::int64_t lda = K + 2, ldb = tb ? K + 3 : N + (M == 13 ? 0 : 5), ldc = N + 5;
-                const std::vector<float> A = normal_values(static_cast<std::size_t>(M * lda), rng);
-                const std::vector<float> B = normal_values(static_cast<std::size_t>((tb ? N : K) * ldb), rng);
-                std::vector<float> C = output(M, N, ldc, beta, rng);
+                const std::vector<float> A = random_normals(static_cast<std::size_t>(M * lda), rng);
+                const std::vector<float> B = random_normals(static_cast<std::size_t>((tb ? N : K) * ldb), rng);
+                std::vector<float> C = test::output(M, N, ldc, beta, rng);
                 const std::vector<float> C0 = C;
                 cpu::narrow_rows_gemm(tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc, simd);
                 const QString what = QString("%1 rows tb=%2 M=%3 N=%4 K=%5 alpha=%6 beta=%7")
                                          .arg(cpu::simd_name(simd)).arg(tb).arg(M).arg(N).arg(K).arg(alpha).arg(beta);
-                const QString error = mismatch(what, C, C0, M, N, ldc, K, alpha, beta, [&](auto i, auto j, auto k) {
+                const QString error = test::mismatch(what, C, C0, M, N, ldc, K, alpha, beta, [&](auto i, auto j, auto k) {
                   return double(A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
                 });
                 if (!error.isEmpty()) QFAIL(qPrintable(error));
@@ -124,24 +68,24 @@ class TestNarrowGemm : public QObject {
   void cols_match_reference() {
     std::mt19937 rng(4);
     int cases = 0;
-    for (Simd simd : paths())
+    for (Simd simd : simd_paths())
       for (bool transposed : {false, true})
         for (std::int64_t N : {8, 16, 24, 32})
           for (std::int64_t K : {1, 7, 40})
             for (std::int64_t M : {1, 13, 130})
               for (auto [alpha, beta] : kScales) {
                 const std::int64_t lda = M + 2, ldb = N + 3, ldc = (transposed ? M : N) + 5;
-                const std::vector<float> A = normal_values(static_cast<std::size_t>(K * lda), rng);
-                const std::vector<float> B = normal_values(static_cast<std::size_t>(K * ldb), rng);
+                const std::vector<float> A = random_normals(static_cast<std::size_t>(K * lda), rng);
+                const std::vector<float> B = random_normals(static_cast<std::size_t>(K * ldb), rng);
                 const std::int64_t rows = transposed ? N : M, cols = transposed ? M : N;
-                std::vector<float> C = output(rows, cols, ldc, beta, rng);
+                std::vector<float> C = test::output(rows, cols, ldc, beta, rng);
                 const std::vector<float> C0 = C;
                 cpu::narrow_cols_gemm(M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc, transposed,
                                       simd);
                 const QString what = QString("%1 cols transposed=%2 M=%3 N=%4 K=%5 alpha=%6 beta=%7")
                                          .arg(cpu::simd_name(simd)).arg(transposed).arg(M).arg(N).arg(K).arg(alpha)
                                          .arg(beta);
-                const QString error = mismatch(what, C, C0, rows, cols, ldc, K, alpha, beta, [&](auto i, auto j, auto k) {
+                const QString error = test::mismatch(what, C, C0, rows, cols, ldc, K, alpha, beta, [&](auto i, auto j, auto k) {
                   const std::int64_t m = transposed ? j : i, n = transposed ? i : j;
                   return double(A[k * lda + m]) * B[k * ldb + n];
                 });
@@ -155,8 +99,8 @@ class TestNarrowGemm : public QObject {
   void thread_count_does_not_change_bits() {
     std::mt19937 rng(5);
     const std::int64_t M = 1000, N = 8, K = 300;
-    const std::vector<float> A = normal_values(M * K, rng), B = normal_values(K * N, rng),
-                             At = normal_values(K * M, rng);
+    const std::vector<float> A = random_normals(M * K, rng), B = random_normals(K * N, rng),
+                             At = random_normals(K * M, rng);
     const int threads = omp_get_max_threads();
     std::vector<float> rows[2], cols[2];
     for (int t : {0, 1}) {
@@ -176,9 +120,9 @@ class TestNarrowGemm : public QObject {
   void gemm_routes_narrow_products() {
     std::mt19937 rng(9);
     const std::int64_t n = 70, in = 50, out = 40, r = 8;
-    const std::vector<float> x = normal_values(n * in, rng), dy = normal_values(n * out, rng),
-                             lora_A = normal_values(r * in, rng), lora_B = normal_values(out * r, rng),
-                             u = normal_values(n * r, rng), du = normal_values(n * r, rng);
+    const std::vector<float> x = random_normals(n * in, rng), dy = random_normals(n * out, rng),
+                             lora_A = random_normals(r * in, rng), lora_B = random_normals(out * r, rng),
+                             u = random_normals(n * r, rng), du = random_normals(n * r, rng);
     const float nan = std::numeric_limits<float>::quiet_NaN();
     auto same = [&](std::int64_t size, const std::function<void(float*)>& via_gemm,
                     const std::function<void(float*)>& direct) {

@@ -9,7 +9,6 @@
 #include <QtTest>
 #include <omp.h>
 
-#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -18,32 +17,20 @@
 #include "core/cpu/kernels.h"
 #include "core/cpu/short_gemm.h"
 #include "expect_throw.h"
+#include "gemm_fixtures.h"
 
 using namespace lwb;
 using cpu::Simd;
+using test::random_normals;
+using test::simd_paths;
 
 namespace {
-
-std::vector<Simd> paths() {
-  std::vector<Simd> p;
-  for (Simd s : {Simd::Baseline, Simd::Avx2, Simd::Avx512})
-    if (cpu::simd_supported(s)) p.push_back(s);
-  return p;
-}
-
-std::vector<float> normal_values(std::size_t n, std::mt19937& rng) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
 
 // op(B)[k, j] of B [N, K] (tb) or [K, N], ldb apart.
 float op_b(const std::vector<float>& B, bool tb, std::int64_t ldb, std::int64_t k, std::int64_t j) {
   return tb ? B[j * ldb + k] : B[k * ldb + j];
 }
 
-constexpr float kPad = -7.0f;  // what the padding between rows of C holds
 
 }  // namespace
 
@@ -52,50 +39,25 @@ class TestShortGemm : public QObject {
  private slots:
   void matches_reference() {
     std::mt19937 rng(3);
-    const float nan = std::numeric_limits<float>::quiet_NaN();
     int cases = 0;
-    for (Simd simd : paths())
+    for (Simd simd : simd_paths())
       for (bool tb : {true, false})
         for (std::int64_t K : {1, 3, 8, 17, 32})
           for (auto [M, N] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {3, 7}, {4, 16}, {5, 17},
                               {67, 37}, {130, 69}, {9, 130}})
             for (auto [alpha, beta] : {std::pair<float, float>{1.0f, 0.0f}, {0.25f, 1.0f}, {-2.0f, 0.5f}}) {
               const std::int64_t lda = K + 2, ldb = (tb ? K : N) + 3, ldc = N + 5;
-              const std::vector<float> A = normal_values(static_cast<std::size_t>(M * lda), rng);
-              const std::vector<float> B = normal_values(static_cast<std::size_t>((tb ? N : K) * ldb), rng);
-              std::vector<float> C = normal_values(static_cast<std::size_t>(M * ldc), rng);
-              for (std::int64_t i = 0; i < M; ++i)
-                for (std::int64_t j = 0; j < ldc; ++j)
-                  if (j >= N) C[i * ldc + j] = kPad;
-                  else if (beta == 0.0f) C[i * ldc + j] = nan;
+              const std::vector<float> A = random_normals(static_cast<std::size_t>(M * lda), rng);
+              const std::vector<float> B = random_normals(static_cast<std::size_t>((tb ? N : K) * ldb), rng);
+              std::vector<float> C = test::output(M, N, ldc, beta, rng);
               const std::vector<float> C0 = C;
               cpu::short_inner_gemm(tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc, simd);
-              for (std::int64_t i = 0; i < M; ++i)
-                for (std::int64_t j = 0; j < ldc; ++j) {
-                  const float got = C[i * ldc + j];
-                  if (j >= N) {
-                    QCOMPARE(got, kPad);
-                    continue;
-                  }
-                  double ref = 0, mag = 0;
-                  for (std::int64_t k = 0; k < K; ++k) {
-                    const double t = double(alpha) * A[i * lda + k] * op_b(B, tb, ldb, k, j);
-                    ref += t;
-                    mag += std::fabs(t);
-                  }
-                  if (beta != 0.0f) {
-                    ref += double(beta) * C0[i * ldc + j];
-                    mag += std::fabs(double(beta) * C0[i * ldc + j]);
-                  }
-                  // K + 2 roundings (the scaled a, each product-sum, beta·c), each within eps of the magnitude.
-                  const double tol = (K + 2) * 0x1p-24 * mag + 1e-30;
-                  if (!(std::fabs(got - ref) <= tol))
-                    QFAIL(qPrintable(QString("%1 tb=%2 M=%3 N=%4 K=%5 alpha=%6 beta=%7: C[%8,%9] = %10, reference "
-                                             "%11 (tolerance %12)")
-                                         .arg(cpu::simd_name(simd)).arg(tb).arg(M).arg(N).arg(K).arg(alpha)
-                                         .arg(beta).arg(i).arg(j).arg(got, 0, 'g', 9).arg(ref, 0, 'g', 12)
-                                         .arg(tol)));
-                }
+              const QString what = QString("%1 tb=%2 M=%3 N=%4 K=%5 alpha=%6 beta=%7")
+                                       .arg(cpu::simd_name(simd)).arg(tb).arg(M).arg(N).arg(K).arg(alpha).arg(beta);
+              const QString error = test::mismatch(what, C, C0, M, N, ldc, K, alpha, beta, [&](auto i, auto j, auto k) {
+                return double(A[i * lda + k]) * op_b(B, tb, ldb, k, j);
+              });
+              if (!error.isEmpty()) QFAIL(qPrintable(error));
               ++cases;
             }
     qInfo("%d products checked", cases);
@@ -105,7 +67,7 @@ class TestShortGemm : public QObject {
   void thread_count_does_not_change_bits() {
     std::mt19937 rng(5);
     const std::int64_t M = 1000, N = 200, K = 8;
-    const std::vector<float> A = normal_values(M * K, rng), B = normal_values(N * K, rng);
+    const std::vector<float> A = random_normals(M * K, rng), B = random_normals(N * K, rng);
     std::vector<float> one(M * N), two(M * N);
     const int threads = omp_get_max_threads();
     omp_set_num_threads(1);
@@ -121,7 +83,7 @@ class TestShortGemm : public QObject {
   void gemm_routes_short_products() {
     std::mt19937 rng(9);
     const std::int64_t M = 70, N = 50, K = 8;
-    const std::vector<float> A = normal_values(M * K, rng), B = normal_values(N * K, rng);
+    const std::vector<float> A = random_normals(M * K, rng), B = random_normals(N * K, rng);
     std::vector<float> via_gemm(M * N, std::numeric_limits<float>::quiet_NaN()), direct(M * N);
     cpu::gemm<float>(false, true, M, N, K, 1.5f, A.data(), K, B.data(), K, 0.0f, via_gemm.data(), N);
     cpu::short_inner_gemm(true, M, N, K, 1.5f, A.data(), K, B.data(), K, 0.0f, direct.data(), N);

@@ -19,9 +19,11 @@
 #include "core/cpu/small_gemm.h"
 #include "core/format/gguf_quants.h"
 #include "expect_throw.h"
+#include "gemm_fixtures.h"
 
 using namespace lwb;
 using cpu::Simd;
+using test::simd_paths;
 using cpu::WeightLayout;
 using format::GgmlType;
 
@@ -62,13 +64,6 @@ std::vector<std::uint8_t> random_blocks(GgmlType type, std::int64_t n, std::int6
   return bytes;
 }
 
-std::vector<Simd> paths() {
-  std::vector<Simd> p;
-  for (Simd s : {Simd::Baseline, Simd::Avx2, Simd::Avx512})
-    if (cpu::simd_supported(s)) p.push_back(s);
-  return p;
-}
-
 }  // namespace
 
 class TestSmallGemm : public QObject {
@@ -77,7 +72,7 @@ class TestSmallGemm : public QObject {
   void paths_of_this_cpu() {
     qInfo("small_gemm paths run here: %s", [] {
       static std::string names;
-      for (Simd s : paths()) names += std::string(cpu::simd_name(s)) + " ";
+      for (Simd s : simd_paths()) names += std::string(cpu::simd_name(s)) + " ";
       return names.c_str();
     }());
     QVERIFY(cpu::simd_supported(Simd::Baseline));
@@ -108,7 +103,7 @@ class TestSmallGemm : public QObject {
               mag[m * N + n] = static_cast<float>(s);
             }
           const cpu::SmallGemmWeights sw{c.layout, w.data(), N, K, cpu::weight_row_bytes(c.layout, K)};
-          for (Simd s : paths()) {
+          for (Simd s : simd_paths()) {
             std::vector<float> y(static_cast<std::size_t>(M * ldy), -1.0f);
             cpu::small_gemm(x.data(), ldx, M, sw, y.data(), ldy, s);
             for (std::int64_t m = 0; m < M; ++m)
@@ -140,7 +135,7 @@ class TestSmallGemm : public QObject {
       std::vector<float> dense(static_cast<std::size_t>(N * K));
       format::dequantize(c.type, std::as_bytes(std::span(w)), dense);
       const cpu::SmallGemmWeights sw{c.layout, w.data(), N, K, cpu::weight_row_bytes(c.layout, K)};
-      for (Simd s : paths())
+      for (Simd s : simd_paths())
         for (std::int64_t k0 = 0; k0 < K; k0 += cpu::kSmallGemmMaxRows) {
           const std::int64_t M = cpu::kSmallGemmMaxRows;
           std::vector<float> x(static_cast<std::size_t>(M * K), 0.0f), y(static_cast<std::size_t>(M * N));
