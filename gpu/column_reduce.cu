@@ -2,7 +2,7 @@
 // result is the same on every run: kernel 1 sums fixed chunks of rows per
 // column (32 columns x 8 row lanes per block, lanes combined in order), kernel
 // 2 adds the chunks of each column in order. Used by rmsnorm's dw and by
-// column_dot (DoRA). Accumulation in float, as the CPU reference.
+// column_dot_scale (DoRA, VeRA, AdaLoRA). Accumulation in float, as the CPU reference.
 #include "gpu/common.cuh"
 
 namespace lwb::gpu {
@@ -30,11 +30,20 @@ struct RmsnormDwTerm {
   }
 };
 
-struct DotTerm {
+// The partial kernel visits each (i, c) once, so the scaled copy is written
+// there, on the read of a the sum needs anyway; scaled may alias a or b,
+// which are read first.
+struct DotScaleTerm {
+  float* scaled;
   const float* a;
   const float* b;
+  const float* sc;
   i64 cols;
-  __device__ float operator()(i64 i, i64 c) const { return a[i * cols + c] * b[i * cols + c]; }
+  __device__ float operator()(i64 i, i64 c) const {
+    const float aic = a[i * cols + c], bic = b[i * cols + c];
+    scaled[i * cols + c] = aic * sc[c];
+    return aic * bic;
+  }
 };
 
 template <class Term>
@@ -95,9 +104,9 @@ void rmsnorm_dw(cudaStream_t s, float* dw, const float* dout, const float* x, co
   launch_column_reduce(s, dw, RmsnormDwTerm{dout, x, rstd, cols}, rows, cols, 1.0f, scratch);
 }
 
-void column_dot(cudaStream_t s, float* out, const float* a, const float* b, i64 rows, i64 cols,
-                float alpha, float* scratch) {
-  launch_column_reduce(s, out, DotTerm{a, b, cols}, rows, cols, alpha, scratch);
+void column_dot_scale(cudaStream_t s, float* dot, float* scaled, const float* a, const float* b,
+                      const float* sc, i64 rows, i64 cols, float alpha, float* scratch) {
+  launch_column_reduce(s, dot, DotScaleTerm{scaled, a, b, sc, cols}, rows, cols, alpha, scratch);
 }
 
 }  // namespace lwb::gpu

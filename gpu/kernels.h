@@ -48,9 +48,9 @@ std::size_t column_reduce_scratch_elems(i64 rows, i64 cols);
 // term = dout[i, c] * x[i, c] * rstd[i]   (rmsnorm's dw)
 void rmsnorm_dw(cudaStream_t s, float* dw, const float* dout, const float* x, const float* rstd,
                 i64 rows, i64 cols, float* scratch);
-// term = a[i, c] * b[i, c]
-void column_dot(cudaStream_t s, float* out, const float* a, const float* b, i64 rows, i64 cols,
-                float alpha, float* scratch);
+// term = a[i, c] * b[i, c], and scaled[i, c] = a[i, c] * sc[c] on the same visit
+void column_dot_scale(cudaStream_t s, float* dot, float* scaled, const float* a, const float* b,
+                      const float* sc, i64 rows, i64 cols, float alpha, float* scratch);
 
 // ---- embedding.cu -----------------------------------------------------------------
 void embedding_forward(cudaStream_t s, float* out, const std::int32_t* tokens, const float* table,

@@ -304,17 +304,19 @@ void CudaBackend::scale_rows(const Tensor& out, const Tensor& x, const Tensor& s
   gpu::scale_rows(stream_, f(out), f(x), f(s), rows, cols);
 }
 
-void CudaBackend::column_dot(const Tensor& out, const Tensor& a, const Tensor& b, std::int64_t rows,
-                             std::int64_t cols, double alpha) {
+void CudaBackend::column_dot_scale(const Tensor& dot, const Tensor& scaled, const Tensor& a, const Tensor& b,
+                                   const Tensor& s, std::int64_t rows, std::int64_t cols, double alpha) {
   bind();
-  gpu::ArgCheck(*this, "column_dot")
-      .f32(out, "out", cols)
+  gpu::ArgCheck(*this, "column_dot_scale")
+      .f32(dot, "dot", cols)
+      .f32(scaled, "scaled", rows * cols)
       .f32(a, "a", rows * cols)
-      .f32(b, "b", rows * cols);
+      .f32(b, "b", rows * cols)
+      .f32(s, "s", cols);
   if (rows <= 0 || cols <= 0) return;
   auto* buf =
       static_cast<float*>(scratch(gpu::column_reduce_scratch_elems(rows, cols) * sizeof(float)));
-  gpu::column_dot(stream_, f(out), f(a), f(b), rows, cols, static_cast<float>(alpha), buf);
+  gpu::column_dot_scale(stream_, f(dot), f(scaled), f(a), f(b), f(s), rows, cols, static_cast<float>(alpha), buf);
 }
 
 void CudaBackend::multiply(const Tensor& out, const Tensor& a, const Tensor& b) {

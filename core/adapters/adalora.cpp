@@ -63,8 +63,7 @@ void AdaLoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const T
   be.scale_columns(v, u_, lora_E, n, r_);
   be.gemm(true, false, out(), r_, n, scaling_, dy, out(), v, r_, 1.0, lora_B_grad, r_);
   be.gemm(false, false, n, r_, out(), scaling_, dy, out(), lora_B, r_, 0.0, dv, r_);
-  be.column_dot(lora_E_grad, dv, u_, n, r_, 1.0);
-  be.scale_columns(dv, dv, lora_E, n, r_);
+  be.column_dot_scale(lora_E_grad, dv, dv, u_, lora_E, n, r_, 1.0);
   const Tensor xa = adapter_input(ctx, x, false);
   be.gemm(true, false, r_, in(), n, 1.0, dv, r_, xa, in(), 1.0, lora_A_grad, in());
   if (!dx.defined()) return;

@@ -104,7 +104,7 @@ void DoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tens
   const Tensor coef = extra_scratch(ctx, base + n * out() + 2 * out(), Shape{out()});
 
   be.fill(t, 0.0);
-  be.column_dot(t, dy, z_, n, out(), 1.0);
+  be.column_dot_scale(t, dz, dy, z_, g_, n, out(), 1.0);  // and dz = g * dy
   be.divide(t_over_n, t, norm_);
   be.axpy(magnitude_grad, 1.0, t_over_n);
   if (norm_grad_) {
@@ -116,7 +116,6 @@ void DoraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tens
     be.gemm(true, false, r_, in(), out(), scaling_, lora_B, r_, w_prime_, in(), 1.0, lora_A_grad, in());
   }
 
-  be.scale_columns(dz, dy, g_, n, out());
   const Tensor du = lora_backward(ctx, adapter_input(ctx, x, false), dz);
   if (!dropout_active(ctx)) return input_grad_with_base(ctx, x, dz, du, dx, dx_beta);
   Linear::backward(ctx, x, dy, dx, dx_beta);  // the W x term

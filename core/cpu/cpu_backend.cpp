@@ -378,11 +378,12 @@ void CpuBackend::scale_rows(const Tensor& out, const Tensor& x, const Tensor& s,
   });
 }
 
-void CpuBackend::column_dot(const Tensor& out, const Tensor& a, const Tensor& b, std::int64_t rows,
-                            std::int64_t cols, double alpha) {
-  dispatch(a.dtype, "column_dot", [&](auto tag) {
+void CpuBackend::column_dot_scale(const Tensor& dot, const Tensor& scaled, const Tensor& a, const Tensor& b,
+                                  const Tensor& s, std::int64_t rows, std::int64_t cols, double alpha) {
+  dispatch(a.dtype, "column_dot_scale", [&](auto tag) {
     using T = decltype(tag);
-    cpu::column_dot<T>(out.data<T>(), a.data<T>(), b.data<T>(), rows, cols, T(alpha));
+    cpu::column_dot_scale<T>(dot.data<T>(), scaled.data<T>(), a.data<T>(), b.data<T>(), s.data<T>(), rows,
+                             cols, T(alpha));
   });
 }
 

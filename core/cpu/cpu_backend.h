@@ -81,8 +81,8 @@ class CpuBackend final : public Backend {
                      std::int64_t cols) override;
   void scale_rows(const Tensor& out, const Tensor& x, const Tensor& s, std::int64_t rows,
                   std::int64_t cols) override;
-  void column_dot(const Tensor& out, const Tensor& a, const Tensor& b, std::int64_t rows,
-                  std::int64_t cols, double alpha) override;
+  void column_dot_scale(const Tensor& dot, const Tensor& scaled, const Tensor& a, const Tensor& b,
+                        const Tensor& s, std::int64_t rows, std::int64_t cols, double alpha) override;
   void multiply(const Tensor& out, const Tensor& a, const Tensor& b) override;
   void divide(const Tensor& out, const Tensor& a, const Tensor& b) override;
   void adalora_importance(const Tensor& ipt, const Tensor& unc, const Tensor& params,

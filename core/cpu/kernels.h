@@ -80,7 +80,8 @@ void scale_columns(T* out, const T* x, const T* s, std::int64_t rows, std::int64
 template <class T>
 void scale_rows(T* out, const T* x, const T* s, std::int64_t rows, std::int64_t cols);
 template <class T>
-void column_dot(T* out, const T* a, const T* b, std::int64_t rows, std::int64_t cols, T alpha);
+void column_dot_scale(T* dot, T* scaled, const T* a, const T* b, const T* s, std::int64_t rows,
+                      std::int64_t cols, T alpha);
 template <class T>
 void multiply(T* out, const T* a, const T* b, std::int64_t n);
 template <class T>

@@ -158,9 +158,12 @@ class Backend {
   // out[i, j] = x[i, j] * s[i] (s has rows entries); out may alias x.
   virtual void scale_rows(const Tensor& out, const Tensor& x, const Tensor& s, std::int64_t rows,
                           std::int64_t cols) = 0;
-  // out[j] += alpha * sum_i a[i, j] * b[i, j] (a column-wise dot product).
-  virtual void column_dot(const Tensor& out, const Tensor& a, const Tensor& b, std::int64_t rows,
-                          std::int64_t cols, double alpha) = 0;
+  // dot[j] += alpha * sum_i a[i, j] * b[i, j] and scaled[i, j] = a[i, j] * s[j],
+  // in one pass over a: the backward of a column scale y = v * s needs both,
+  // ds from dy and v, and dv = dy * s. scaled may alias a or b.
+  virtual void column_dot_scale(const Tensor& dot, const Tensor& scaled, const Tensor& a,
+                                const Tensor& b, const Tensor& s, std::int64_t rows, std::int64_t cols,
+                                double alpha) = 0;
   // out = a * b and out = a / b elementwise (same numel); out may alias either.
   virtual void multiply(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
   virtual void divide(const Tensor& out, const Tensor& a, const Tensor& b) = 0;

@@ -77,6 +77,57 @@ class TestOps : public QObject {
     omp_set_num_threads(threads);
   }
 
+  // The adapters' column-scale backward: dot += alpha * colsum(a * b) and
+  // scaled = a * s in one pass, with scaled in its own buffer, over a, or over
+  // b. Widths below one block, of several blocks and not a multiple of 8; the
+  // float sums must not depend on the thread count.
+  void column_dot_scale_data() {
+    QTest::addColumn<int>("rows");
+    QTest::addColumn<int>("cols");
+    QTest::newRow("rank-wide") << 37 << 8;
+    QTest::newRow("one block") << 300 << 61;
+    QTest::newRow("blocks") << 129 << 1100;
+  }
+  void column_dot_scale() {
+    QFETCH(int, rows);
+    QFETCH(int, cols);
+    const std::int64_t n = std::int64_t{rows} * cols;
+    const int threads = omp_get_max_threads();
+    for (const DType dtype : {DType::F64, DType::F32})
+      for (const int over : {0, 1, 2}) {  // scaled into its own buffer, over a, over b
+        std::vector<std::vector<double>> dots, scaleds;
+        for (const int t : {1, 2}) {
+          omp_set_num_threads(t);
+          const Tensor a = random_tensor(be, Shape{n}, 21, 1.0, dtype), b = random_tensor(be, Shape{n}, 22, 1.0, dtype);
+          const Tensor s = random_tensor(be, Shape{cols}, 23, 1.0, dtype);
+          const Tensor dot = random_tensor(be, Shape{cols}, 24, 1.0, dtype);
+          const Tensor own = random_tensor(be, Shape{n}, 25, 1.0, dtype);
+          const std::vector<double> av = values(be, a), bv = values(be, b), sv = values(be, s), d0 = values(be, dot);
+          const Tensor& scaled = over == 0 ? own : over == 1 ? a : b;
+          be.column_dot_scale(dot, scaled, a, b, s, rows, cols, -0.75);
+          dots.push_back(values(be, dot));
+          scaleds.push_back(values(be, scaled));
+          double worst = 0;
+          for (std::int64_t j = 0; j < cols; ++j) {
+            double sum = 0;
+            for (std::int64_t i = 0; i < rows; ++i) {
+              sum += av[i * cols + j] * bv[i * cols + j];
+              const double want = av[i * cols + j] * sv[j];
+              worst = std::max(worst, std::abs(scaleds.back()[i * cols + j] - want) / (1 + std::abs(want)));
+            }
+            const double want = d0[j] - 0.75 * sum;
+            worst = std::max(worst, std::abs(dots.back()[j] - want) / (1 + std::abs(want)) / std::sqrt(rows));
+          }
+          const double tol = dtype == DType::F64 ? 1e-13 : 1e-6;
+          QVERIFY2(worst < tol, qPrintable(QString("%1 over %2, %3 threads: %4")
+                                               .arg(dtype == DType::F64 ? "f64" : "f32").arg(over).arg(t).arg(worst)));
+        }
+        QVERIFY(dots[0] == dots[1]);
+        QVERIFY(scaleds[0] == scaleds[1]);
+      }
+    omp_set_num_threads(threads);
+  }
+
   void embedding() {
     const std::int64_t V = 7, C = 5, n = 6;
     Tensor table = random_tensor(be, Shape{V, C}, 1), dtable = make_tensor(be, Shape{V, C}, DType::F64);

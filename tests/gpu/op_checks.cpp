@@ -715,7 +715,7 @@ void variants(Env& env) {
   const S shapes[] = {{1, 1}, {33, 31}, {129, 64}, {7, 257}, {300, 33}, {1000, 129}};
   for (const S& s : shapes) {
     const std::int64_t n = s.rows * s.cols;
-    Case c(env.report, "row_norms", "row_norms/scale_*/column_dot",
+    Case c(env.report, "row_norms", "row_norms/scale_*/column_dot_scale",
            str_printf("rows=%lld cols=%lld", (long long)s.rows, (long long)s.cols), kF32);
     Pair X = c.f32(env.cpu, env.gpu, Shape{s.rows, s.cols}, uniform(n, next_seed()));
     Pair norms = c.f32(env.cpu, env.gpu, Shape{s.rows}, uniform(s.rows, next_seed()));
@@ -733,9 +733,20 @@ void variants(Env& env) {
     c.compare("scale_rows", out);
     Pair B = c.f32(env.cpu, env.gpu, Shape{s.rows, s.cols}, uniform(n, next_seed()));
     Pair col = c.f32(env.cpu, env.gpu, Shape{s.cols}, uniform(s.cols, next_seed()));
-    env.cpu.column_dot(col.cpu.t, X.cpu.t, B.cpu.t, s.rows, s.cols, 0.5);
-    env.gpu.column_dot(col.gpu.t, X.gpu.t, B.gpu.t, s.rows, s.cols, 0.5);
-    c.compare("column_dot", col);
+    env.cpu.column_dot_scale(col.cpu.t, out.cpu.t, X.cpu.t, B.cpu.t, sc.cpu.t, s.rows, s.cols, 0.5);
+    env.gpu.column_dot_scale(col.gpu.t, out.gpu.t, X.gpu.t, B.gpu.t, sc.gpu.t, s.rows, s.cols, 0.5);
+    c.compare("column_dot_scale: dot", col);
+    c.compare("column_dot_scale: scaled", out);
+    // The adapters write the scaled copy over a (AdaLoRA, VeRA's du) or over b
+    // (VeRA's v): each element must be read before it is replaced.
+    env.cpu.column_dot_scale(col.cpu.t, X.cpu.t, X.cpu.t, B.cpu.t, sc.cpu.t, s.rows, s.cols, -1.0);
+    env.gpu.column_dot_scale(col.gpu.t, X.gpu.t, X.gpu.t, B.gpu.t, sc.gpu.t, s.rows, s.cols, -1.0);
+    c.compare("column_dot_scale over a: dot", col);
+    c.compare("column_dot_scale over a: scaled", X);
+    env.cpu.column_dot_scale(col.cpu.t, B.cpu.t, X.cpu.t, B.cpu.t, sc.cpu.t, s.rows, s.cols, 2.0);
+    env.gpu.column_dot_scale(col.gpu.t, B.gpu.t, X.gpu.t, B.gpu.t, sc.gpu.t, s.rows, s.cols, 2.0);
+    c.compare("column_dot_scale over b: dot", col);
+    c.compare("column_dot_scale over b: scaled", B);
     c.finish();
   }
 }
@@ -868,9 +879,9 @@ void determinism(Env& env) {
       env.gpu.rmsnorm_backward(dx.t, dw.t, dout.t, x.t, w.t, r.t, n, C);
       return read_f32(dw);
     });
-    twice("column_dot", "rows=4096 cols=256", [&] {
+    twice("column_dot_scale", "rows=4096 cols=256", [&] {
       env.gpu.fill(dw.t, 0.0);
-      env.gpu.column_dot(dw.t, dout.t, x.t, n, C, 1.0);
+      env.gpu.column_dot_scale(dw.t, dx.t, dout.t, x.t, w.t, n, C, 1.0);
       return read_f32(dw);
     });
     twice("sum_squares", "n=1048576", [&] {
@@ -907,7 +918,7 @@ std::vector<Group> op_groups() {
        linear_cross_entropy_op},
       {"dropout", "dropout forward/backward, same mask", dropout},
       {"adamw", "fused AdamW", adamw},
-      {"variants", "row_norms, scale_columns, scale_rows, column_dot", variants},
+      {"variants", "row_norms, scale_columns, scale_rows, column_dot_scale", variants},
       {"errors", "f64 rejected, OOM, bad arguments", errors},
       {"determinism", "bit-identical reruns", determinism},
   };
