@@ -1,6 +1,7 @@
 #include "core/cpu/cpu_backend.h"
 
 #include <omp.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -53,9 +54,17 @@ std::string CpuBackend::name() const {
 }
 
 void* CpuBackend::allocate(std::size_t bytes) {
-  const std::size_t rounded = (bytes + 255) / 256 * 256;
-  void* p = std::aligned_alloc(256, rounded ? rounded : 256);
+  // Arenas of 2 MiB and more are asked for transparent huge pages (Debian's
+  // default THP mode is "madvise", which gives none unasked): the step sweeps
+  // hundreds of MB of activations, and on 4 KiB pages the LoRA step on
+  // `small` ran 1.1% slower (5 of 5 alternating runs). Costs under 2 MiB of
+  // rounding per arena.
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  const std::size_t align = bytes >= kHuge ? kHuge : 256;
+  const std::size_t rounded = bytes ? (bytes + align - 1) / align * align : align;
+  void* p = std::aligned_alloc(align, rounded);
   if (!p) throw OutOfMemoryError("cpu", bytes, device_free_bytes());
+  if (align == kHuge) madvise(p, rounded, MADV_HUGEPAGE);
   allocated_ += bytes;
   return p;
 }
