@@ -316,7 +316,8 @@ void CudaBackend::column_dot_scale(const Tensor& dot, const Tensor& scaled, cons
   if (rows <= 0 || cols <= 0) return;
   auto* buf =
       static_cast<float*>(scratch(gpu::column_reduce_scratch_elems(rows, cols) * sizeof(float)));
-  gpu::column_dot_scale(stream_, f(dot), f(scaled), f(a), f(b), f(s), rows, cols, static_cast<float>(alpha), buf);
+  gpu::column_dot_scale(stream_, f(dot), f(scaled), f(a), f(b), f(s), rows, cols,
+                        static_cast<float>(alpha), buf);
 }
 
 void CudaBackend::multiply(const Tensor& out, const Tensor& a, const Tensor& b) {

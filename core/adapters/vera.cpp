@@ -189,7 +189,8 @@ void VeraLinear::backward(const ForwardContext& ctx, const Tensor& x, const Tens
   // Recomputed rather than kept: v is [rows, out] per module, u only [rows, r].
   be.scale_columns(ud, u_, lambda_d, n, r_);
   be.gemm(false, true, n, out(), r_, 1.0, ud, r_, vera_B(), r_, 0.0, v, out());
-  be.column_dot_scale(lambda_b_grad, v, dy, v, lambda_b, n, out(), 1.0);  // dλ_b = Σ_rows dy ⊙ v, g = λ_b ⊙ dy
+  // dλ_b = Σ_rows dy ⊙ v, g = λ_b ⊙ dy (over v, read first)
+  be.column_dot_scale(lambda_b_grad, v, dy, v, lambda_b, n, out(), 1.0);
   be.gemm(false, false, n, r_, out(), 1.0, v, out(), vera_B(), r_, 0.0, du, r_);  // d(λ_d ⊙ u) = g B
   // dλ_d = Σ_rows d(λ_d ⊙ u) ⊙ u, du = λ_d ⊙ d(λ_d ⊙ u)
   be.column_dot_scale(lambda_d_grad, du, du, u_, lambda_d, n, r_, 1.0);

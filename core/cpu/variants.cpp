@@ -48,10 +48,12 @@ template <class T>
 void column_dot_scale(T* dot, T* scaled, const T* a, const T* b, const T* s, std::int64_t rows,
                       std::int64_t cols, T alpha) {
   constexpr std::int64_t kMaxBlock = 512;
-  // A multiple of the thread count of blocks, so that no thread takes one more.
+  // A multiple of the thread count of blocks, so that no thread takes one more;
+  // widths a multiple of 8 (whole vectors), at least 64.
   const std::int64_t threads = omp_get_max_threads();
-  const std::int64_t rounds = (cols + threads * kMaxBlock - 1) / (threads * kMaxBlock);
-  const std::int64_t block = std::max<std::int64_t>(64, (cols + threads * rounds - 1) / (threads * rounds) + 7) / 8 * 8;
+  const std::int64_t per_thread = (cols + threads * kMaxBlock - 1) / (threads * kMaxBlock);
+  const std::int64_t even_width = (cols + threads * per_thread - 1) / (threads * per_thread);
+  const std::int64_t block = std::max<std::int64_t>(64, (even_width + 7) / 8 * 8);
   const std::int64_t blocks = (cols + block - 1) / block;
 #pragma omp parallel for schedule(static)
   for (std::int64_t blk = 0; blk < blocks; ++blk) {
