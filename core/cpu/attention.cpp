@@ -4,7 +4,10 @@
 // (batch row, kv head) so the heads that share a kv head accumulate dK and dV
 // in one thread, without races. Query rows are processed in blocks of kRowBlock
 // and each block only multiplies against the keys it can see, which skips most
-// of the masked upper triangle.
+// of the masked upper triangle; in fp32 the block products skip what is left
+// of it a tile at a time (attention_gemm.h). A task writes its kv head's K
+// (and in the backward V) transposed once, so that every product reads its
+// right-hand side by rows.
 //
 // Cached attention (inference) reads keys from a K/V cache instead: the query
 // rows are cut into blocks of consecutive positions of one sequence (a prompt's
@@ -17,6 +20,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/cpu/attention_gemm.h"
 #include "core/cpu/fast_exp.h"
 #include "core/cpu/kernels.h"
 
@@ -64,12 +68,45 @@ void causal_probabilities(T* P, std::int64_t r0, std::int64_t rows, std::int64_t
     for (std::int64_t j = visible; j < keys; ++j) p[j] = 0;
   }
 }
+
+// C = beta C + alpha op(A) B for one block: fp32 through the block kernel,
+// fp64 (the gradient checks') through BLAS, which computes what the skipped
+// tiles would hold as well.
+void block_product(bool ta, std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
+                   std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc,
+                   CausalSkip skip, std::int64_t offset) {
+  attention_block_gemm(ta, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, skip, offset);
+}
+void block_product(bool ta, std::int64_t M, std::int64_t N, std::int64_t K, double alpha, const double* A,
+                   std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C, std::int64_t ldc,
+                   CausalSkip, std::int64_t) {
+  gemm<double>(ta, false, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// dst[d, t] = src[t, d] for t < rows, d < hd: a kv head's keys or values
+// [rows, hd] (row stride ld) as [hd, rows]. In tiles of 8 x 8, so that both
+// sides move whole cache lines; element by element the writes, a row apart,
+// cost as much as a block product.
+template <class T>
+void transpose_head(T* dst, const T* src, std::int64_t rows, std::int64_t ld, int hd) {
+  constexpr std::int64_t kTile = 8;
+  for (std::int64_t t0 = 0; t0 < rows; t0 += kTile)
+    for (std::int64_t d0 = 0; d0 < hd; d0 += kTile) {
+      const std::int64_t t1 = std::min(rows, t0 + kTile), d1 = std::min<std::int64_t>(hd, d0 + kTile);
+      for (std::int64_t d = d0; d < d1; ++d)
+        for (std::int64_t t = t0; t < t1; ++t) dst[d * rows + t] = src[t * ld + d];
+    }
+}
 }  // namespace
 
+// Per thread: probabilities and their gradient for one block of query rows,
+// then K^T and V^T of one kv head.
+std::size_t workspace_per_thread(const AttentionShape& s) {
+  return static_cast<std::size_t>(2 * kRowBlock + 2 * s.head_dim) * static_cast<std::size_t>(s.T);
+}
+
 std::size_t attention_workspace_elems(const AttentionShape& s, int threads) {
-  // Per thread: probabilities and their gradient for one block of query rows.
-  return static_cast<std::size_t>(threads) * 2 * kRowBlock *
-         static_cast<std::size_t>(s.T);
+  return static_cast<std::size_t>(threads) * workspace_per_thread(s);
 }
 
 template <class T>
@@ -79,11 +116,13 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v,
   const std::int64_t tasks = s.B * s.kv_heads;
 #pragma omp parallel for schedule(static)
   for (std::int64_t task = 0; task < tasks; ++task) {
-    T* P = workspace + static_cast<std::size_t>(omp_get_thread_num()) * 2 * kRowBlock * L.T;
+    T* P = workspace + static_cast<std::size_t>(omp_get_thread_num()) * workspace_per_thread(s);
+    T* kt = P + 2 * kRowBlock * L.T;
     const std::int64_t b = task / s.kv_heads;
     const int kvh = static_cast<int>(task % s.kv_heads);
     const T* kb = k + b * L.T * L.kv_ld + kvh * L.hd;
     const T* vb = v + b * L.T * L.kv_ld + kvh * L.hd;
+    transpose_head(kt, kb, L.T, L.kv_ld, L.hd);
     for (int h = kvh * L.group; h < (kvh + 1) * L.group; ++h) {
       const T* qb = q + b * L.T * L.q_ld + h * L.hd;
       T* ob = out + b * L.T * L.q_ld + h * L.hd;
@@ -91,11 +130,11 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v,
       for (std::int64_t r0 = 0; r0 < L.T; r0 += kRowBlock) {
         const std::int64_t rows = std::min(kRowBlock, L.T - r0);
         const std::int64_t keys = r0 + rows;
-        gemm<T>(false, true, rows, keys, L.hd, T(L.scale), qb + r0 * L.q_ld, L.q_ld, kb, L.kv_ld,
-                T(0), P, keys);
+        block_product(false, rows, keys, L.hd, T(L.scale), qb + r0 * L.q_ld, L.q_ld, kt, L.T, T(0), P, keys,
+                      CausalSkip::Columns, r0);
         causal_probabilities<T>(P, r0, rows, keys, nullptr, lse_bh + r0);
-        gemm<T>(false, false, rows, L.hd, keys, T(1), P, keys, vb, L.kv_ld, T(0),
-                ob + r0 * L.q_ld, L.q_ld);
+        block_product(false, rows, L.hd, keys, T(1), P, keys, vb, L.kv_ld, T(0), ob + r0 * L.q_ld, L.q_ld,
+                      CausalSkip::InnerUpTo, r0);
       }
     }
   }
@@ -111,14 +150,18 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
   const std::int64_t tasks = s.B * s.kv_heads;
 #pragma omp parallel for schedule(static)
   for (std::int64_t task = 0; task < tasks; ++task) {
-    T* P = workspace + static_cast<std::size_t>(omp_get_thread_num()) * 2 * kRowBlock * L.T;
+    T* P = workspace + static_cast<std::size_t>(omp_get_thread_num()) * workspace_per_thread(s);
     T* dP = P + kRowBlock * L.T;
+    T* kt = dP + kRowBlock * L.T;
+    T* vt = kt + L.hd * L.T;
     const std::int64_t b = task / s.kv_heads;
     const int kvh = static_cast<int>(task % s.kv_heads);
     const T* kb = k + b * L.T * L.kv_ld + kvh * L.hd;
     const T* vb = v + b * L.T * L.kv_ld + kvh * L.hd;
     T* dkb = dk + b * L.T * L.kv_ld + kvh * L.hd;
     T* dvb = dv + b * L.T * L.kv_ld + kvh * L.hd;
+    transpose_head(kt, kb, L.T, L.kv_ld, L.hd);
+    transpose_head(vt, vb, L.T, L.kv_ld, L.hd);
     for (std::int64_t t = 0; t < L.T; ++t)
       for (int d = 0; d < L.hd; ++d) dkb[t * L.kv_ld + d] = dvb[t * L.kv_ld + d] = 0;
     for (int h = kvh * L.group; h < (kvh + 1) * L.group; ++h) {
@@ -130,23 +173,30 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
         const T* qr = q + qoff + r0 * L.q_ld;
         const T* dor = dout + qoff + r0 * L.q_ld;
         const T* orow = out + qoff + r0 * L.q_ld;
-        gemm<T>(false, true, rows, keys, L.hd, T(L.scale), qr, L.q_ld, kb, L.kv_ld, T(0), P, keys);
+        block_product(false, rows, keys, L.hd, T(L.scale), qr, L.q_ld, kt, L.T, T(0), P, keys,
+                      CausalSkip::Columns, r0);
         causal_probabilities<T>(P, r0, rows, keys, lse_bh + r0, nullptr);
-        gemm<T>(true, false, keys, L.hd, rows, T(1), P, keys, dor, L.q_ld, T(1), dvb, L.kv_ld);
-        gemm<T>(false, true, rows, keys, L.hd, T(1), dor, L.q_ld, vb, L.kv_ld, T(0), dP, keys);
+        block_product(true, keys, L.hd, rows, T(1), P, keys, dor, L.q_ld, T(1), dvb, L.kv_ld,
+                      CausalSkip::InnerFrom, r0);
+        block_product(false, rows, keys, L.hd, T(1), dor, L.q_ld, vt, L.T, T(0), dP, keys,
+                      CausalSkip::Columns, r0);
+        // dP beyond a row's visible keys may not have been computed: its
+        // dS is zero, written rather than derived from it.
         for (std::int64_t i = 0; i < rows; ++i) {
           T D = 0;
 #pragma omp simd reduction(+ : D)
           for (int d = 0; d < L.hd; ++d) D += dor[i * L.q_ld + d] * orow[i * L.q_ld + d];
           T* dpi = dP + i * keys;
           const T* pi = P + i * keys;
+          const std::int64_t visible = r0 + i + 1;
 #pragma omp simd
-          for (std::int64_t j = 0; j < keys; ++j) dpi[j] = pi[j] * (dpi[j] - D);
+          for (std::int64_t j = 0; j < visible; ++j) dpi[j] = pi[j] * (dpi[j] - D);
+          for (std::int64_t j = visible; j < keys; ++j) dpi[j] = 0;
         }
-        gemm<T>(false, false, rows, L.hd, keys, T(L.scale), dP, keys, kb, L.kv_ld, T(0),
-                dq + qoff + r0 * L.q_ld, L.q_ld);
-        gemm<T>(true, false, keys, L.hd, rows, T(L.scale), dP, keys, qr, L.q_ld, T(1), dkb,
-                L.kv_ld);
+        block_product(false, rows, L.hd, keys, T(L.scale), dP, keys, kb, L.kv_ld, T(0),
+                      dq + qoff + r0 * L.q_ld, L.q_ld, CausalSkip::InnerUpTo, r0);
+        block_product(true, keys, L.hd, rows, T(L.scale), dP, keys, qr, L.q_ld, T(1), dkb, L.kv_ld,
+                      CausalSkip::InnerFrom, r0);
       }
     }
   }
