@@ -97,13 +97,13 @@ void transpose_head(T* dst, const T* src, std::int64_t rows, std::int64_t ld, in
         for (std::int64_t t = t0; t < t1; ++t) dst[d * rows + t] = src[t * ld + d];
     }
 }
-}  // namespace
 
 // Per thread: probabilities and their gradient for one block of query rows,
 // then K^T and V^T of one kv head.
 std::size_t workspace_per_thread(const AttentionShape& s) {
   return static_cast<std::size_t>(2 * kRowBlock + 2 * s.head_dim) * static_cast<std::size_t>(s.T);
 }
+}  // namespace
 
 std::size_t attention_workspace_elems(const AttentionShape& s, int threads) {
   return static_cast<std::size_t>(threads) * workspace_per_thread(s);

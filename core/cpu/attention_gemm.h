@@ -1,12 +1,14 @@
 #pragma once
 // The products inside one block of causal attention (cpu/attention.cpp):
 // C[M, N] = beta·C + alpha·op(A)·B, op(A) = A [M, K] or, with ta, A^T for
-// A [K, M] (a block of P or of P^T alike), B [K, N] by rows. Every operand is a block small enough for the caches (at most a
-// sequence of keys by a head), so, unlike BLAS, nothing is packed and C is
-// written once, not zeroed first: for head_dim 64 BLAS spent about a third
-// of attention's time packing and zeroing. The causal mask lets whole tiles
-// of the product go: the `causal` modes say which entries are known to be
-// zero or unwanted, and the kernel skips them a tile at a time.
+// A [K, M] (a block of P or of P^T alike), B [K, N] by rows. Every operand
+// is small enough for the caches (at most a sequence of keys by a head), so
+// only one panel of B at a time is copied out, A is read in place, and C is
+// written once, not zeroed first: at head_dim 64 OpenBLAS's packing and
+// zeroing took about a quarter of attention's time (perf). The causal mask
+// lets whole tiles of the product go: the CausalSkip modes say which entries
+// are known to be zero or unwanted, and the kernel skips them a tile at a
+// time.
 //
 // Each entry is Σ_k in order, in fp32 with fused multiply-adds where the
 // ISA has them, then times alpha: the result does not depend on the thread
