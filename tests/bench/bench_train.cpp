@@ -16,7 +16,9 @@
 // input gradient dx = dy W and the weight gradient dW = dy^T x, each timed
 // through the backend's gemm over about half a second:
 //   bench_train --gemm-shapes --model small|... [--batch 8] [--seq 256]
-// prints one RESULT line per product: role, M N K, count, GFLOP/s.
+// prints one RESULT line per product: role, M N K, count, GFLOP/s, and a
+// PEAK line first: the machine's multiply-add ceiling at this thread count
+// (fma_peak_gflops below), which no product reaches but a good one nears.
 //
 // With --pair, two methods' steps in one process, alternating step by step
 // (which goes first alternates too): on a machine whose speed swings from one
@@ -26,6 +28,9 @@
 //               [--rank 8] [--warmup 2] [--pairs 8]
 #include <cblas.h>
 #include <omp.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -45,6 +50,77 @@
 using namespace lwb;
 
 namespace {
+
+// The CPU's multiply-add ceiling: ten independent chains of vector FMAs on
+// registers alone in each OpenMP thread, so that neither latency nor loads
+// hold them back. A matrix product also loads its operands and so stays
+// below this; how far below says what a better kernel could still gain.
+// Returns 0 where the CPU has neither AVX-512 nor AVX2 with FMA.
+constexpr int kFmaChains = 10;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f"))) float fma_chains_avx512(std::int64_t rounds) {
+  __m512 acc[kFmaChains];
+  const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+  for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  for (std::int64_t r = 0; r < rounds; ++r)
+#pragma GCC unroll 10
+    for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], b, c);
+  float sum = 0;  // the chains' results are used, so the loop stays
+  for (int i = 0; i < kFmaChains; ++i) sum += _mm512_reduce_add_ps(acc[i]);
+  return sum;
+}
+
+__attribute__((target("avx2,fma"))) float fma_chains_avx2(std::int64_t rounds) {
+  __m256 acc[kFmaChains];
+  const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
+  for (std::int64_t r = 0; r < rounds; ++r)
+#pragma GCC unroll 10
+    for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], b, c);
+  float lanes[8];
+  float sum = 0;
+  for (int i = 0; i < kFmaChains; ++i) {
+    _mm256_storeu_ps(lanes, acc[i]);
+    for (float v : lanes) sum += v;
+  }
+  return sum;
+}
+#endif
+
+double fma_peak_gflops() {
+  int lanes = 0;
+  float (*chains)(std::int64_t) = nullptr;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx512f")) {
+    lanes = 16;
+    chains = fma_chains_avx512;
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    lanes = 8;
+    chains = fma_chains_avx2;
+  }
+#endif
+  if (!chains) return 0;
+  // Lengthened until a run takes half a second, then the best of three.
+  std::int64_t rounds = 1 << 20;
+  double best = 0;
+  volatile float keep = 0;
+  for (int run = 0; run < 3 || best == 0;) {
+    const double t0 = bench::now_s();
+    float sum = 0;
+#pragma omp parallel reduction(+ : sum)
+    sum += chains(rounds);
+    const double t = bench::now_s() - t0;
+    keep = keep + sum;
+    if (t < 0.5) {
+      rounds *= 2;
+      continue;
+    }
+    best = std::max(best, 2.0 * lanes * kFmaChains * rounds * omp_get_max_threads() / t / 1e9);
+    ++run;
+  }
+  return best;
+}
 
 struct Row {
   std::string model, method;
@@ -154,6 +230,7 @@ int measure_gemm_shapes(int argc, char** argv) {
   if (!parse_options(argc, argv, "--gemm-shapes", opt, no_flags)) return 2;
   const ModelConfig mc = plan_model(opt["--model"]);
   const std::int64_t tokens = std::stoll(opt["--batch"]) * std::stoll(opt["--seq"]);
+  std::printf("PEAK threads=%d fma_gflops=%.1f\n", omp_get_max_threads(), fma_peak_gflops());
   for (const LinearShape& l : linear_shapes(mc)) {
     std::vector<float> x(tokens * l.in, 0.25f), w(l.out * l.in, 0.5f), y(tokens * l.out, 0.125f),
         dw(l.out * l.in), dx(tokens * l.in), fy(tokens * l.out);
@@ -249,8 +326,10 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "--gemm-shapes") == 0) return measure_gemm_shapes(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "--pair") == 0) return measure_pair(argc, argv);
   std::printf("threads: %d, OpenBLAS kernels: %s\n", omp_get_max_threads(), openblas_core_name());
-  const double peak = bench::sgemm_gflops(2048);
-  std::printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s\n\n", peak);
+  const double fma_peak = fma_peak_gflops(), peak = bench::sgemm_gflops(2048);
+  std::printf("FMA peak (registers only): %.1f GFLOP/s\n", fma_peak);
+  std::printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s (%.0f%% of the FMA peak)\n\n", peak,
+              fma_peak > 0 ? 100 * peak / fma_peak : 0.0);
   std::printf("%-6s %-14s %6s %12s %12s %10s %9s\n", "model", "method", "BxT", "trainable", "tokens/s",
               "GFLOP/s", "% sgemm");
   struct Case {

@@ -23,7 +23,9 @@
 # --gemm-shapes beside tests/bench/torch_gemm_bench.py, alternately): GFLOP/s
 # per linear shape and role (forward, input gradient, weight gradient), and
 # what the step's products add up to, the frozen base's (LoRA: forward and
-# input gradient) and full fine-tuning's (all three), in seconds per step.
+# input gradient) and full fine-tuning's (all three), in seconds per step,
+# each beside the machine's FMA peak (bench_train's PEAK line): the share of
+# it a product reaches, and the seconds the products would take at the peak.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -83,9 +85,10 @@ if [ "$gemm" = 1 ]; then
     export OMP_NUM_THREADS="$th" OPENBLAS_NUM_THREADS="$th" MKL_NUM_THREADS="$th"
     for model in ${models//,/ }; do
       for round in $(seq 1 "$rounds"); do
-        lines="$("$bench" --gemm-shapes --model "$model" --batch "$batch" --seq "$seq" | grep '^RESULT' || true)"
+        out="$("$bench" --gemm-shapes --model "$model" --batch "$batch" --seq "$seq" || true)"
+        lines="$(echo "$out" | grep '^RESULT' || true)"
         [ -n "$lines" ] || { echo "compare-cpu.sh: bench_train --gemm-shapes failed for $model" >&2; exit 1; }
-        echo "$lines" | sed "s/^/run_threads=$th run_model=$model /" >>"$results"
+        echo "$out" | grep -E '^(RESULT|PEAK)' | sed "s/^/run_threads=$th run_model=$model /" >>"$results"
         echo "  round $round  $th thread(s)  $model  workbench products timed"
         [ -n "$python" ] || continue
         shapes="$(echo "$lines" | awk '{ for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] }
@@ -101,6 +104,7 @@ if [ "$gemm" = 1 ]; then
   awk "$awk_median"'
     {
       for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      if ($3 == "PEAK") { if (f["fma_gflops"] > 0) peaks[f["run_threads"]] = peaks[f["run_threads"]] " " f["fma_gflops"]; next }
       key = f["run_threads"] SUBSEP f["run_model"] SUBSEP f["linear"] SUBSEP f["role"]
       if (!(key in seen)) {
         seen[key] = 1; order[++n] = key
@@ -109,15 +113,19 @@ if [ "$gemm" = 1 ]; then
       rate[key, f["side"]] = rate[key, f["side"]] " " f["gflops"]
     }
     END {
-      printf "%-7s %-14s %-18s %-4s %22s %12s %12s %8s\n", "threads", "model", "linear", "role", "M x N x K",
-             "workbench", "pytorch", "wb / pt"
+      for (th in peaks) peak[th] = median(peaks[th])
+      printf "%-7s %-14s %-18s %-4s %22s %12s %12s %8s %13s\n", "threads", "model", "linear", "role", "M x N x K",
+             "workbench", "pytorch", "wb / pt", "wb % of peak"
       for (k = 1; k <= n; ++k) {
         key = order[k]; split(key, p, SUBSEP)
         w = median(rate[key, "workbench"]); t = ((key, "pytorch") in rate) ? median(rate[key, "pytorch"]) : 0
-        printf "%-7s %-14s %-18s %-4s %22s %12.1f %12s %8s\n", p[1], p[2], p[3], p[4], dims[key], w,
-               t ? sprintf("%.1f", t) : "-", t ? sprintf("%.2fx", w / t) : "-"
+        printf "%-7s %-14s %-18s %-4s %22s %12.1f %12s %8s %13s\n", p[1], p[2], p[3], p[4], dims[key], w,
+               t ? sprintf("%.1f", t) : "-", t ? sprintf("%.2fx", w / t) : "-",
+               (p[1] in peak) ? sprintf("%.0f%%", 100 * w / peak[p[1]]) : "-"
         group = p[1] SUBSEP p[2]
         if (!(group in gseen)) { gseen[group] = 1; gorder[++g] = group }
+        full_flops[group] += flops[key]
+        if (p[4] != "dw") base_flops[group] += flops[key]
         for (s = 1; s <= 2; ++s) {
           side = s == 1 ? "w" : "t"; r = s == 1 ? w : t
           if (r <= 0) { missing[group] = 1; continue }
@@ -126,18 +134,21 @@ if [ "$gemm" = 1 ]; then
         }
       }
       print ""
-      printf "%-7s %-14s %-34s %12s %12s %8s\n", "threads", "model", "seconds per step in products", "workbench",
-             "pytorch", "wb / pt"
+      printf "%-7s %-14s %-34s %12s %12s %8s %13s\n", "threads", "model", "seconds per step in products", "workbench",
+             "pytorch", "wb / pt", "at FMA peak"
       for (k = 1; k <= g; ++k) {
         split(gorder[k], p, SUBSEP)
         for (s = 1; s <= 2; ++s) {
           what = s == 1 ? "frozen base (LoRA): fwd + dx" : "full fine-tuning: fwd + dx + dw"
           wt = s == 1 ? base[gorder[k], "w"] : full[gorder[k], "w"]
           tt = s == 1 ? base[gorder[k], "t"] : full[gorder[k], "t"]
-          printf "%-7s %-14s %-34s %12.3f %12s %8s\n", p[1], p[2], what, wt,
-                 (gorder[k] in missing) ? "-" : sprintf("%.3f", tt), (gorder[k] in missing) ? "-" : sprintf("%.2fx", tt / wt)
+          fl = s == 1 ? base_flops[gorder[k]] : full_flops[gorder[k]]
+          printf "%-7s %-14s %-34s %12.3f %12s %8s %13s\n", p[1], p[2], what, wt,
+                 (gorder[k] in missing) ? "-" : sprintf("%.3f", tt), (gorder[k] in missing) ? "-" : sprintf("%.2fx", tt / wt),
+                 (p[1] in peak) ? sprintf("%.3f", fl / (peak[p[1]] * 1e9)) : "-"
         }
       }
+      for (th in peak) printf "FMA peak (bench_train, registers only) at %s thread(s): %.1f GFLOP/s\n", th, peak[th]
     }' "$results"
   exit 0
 fi
