@@ -28,9 +28,6 @@
 //               [--rank 8] [--warmup 2] [--pairs 8]
 #include <cblas.h>
 #include <omp.h>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -58,34 +55,29 @@ namespace {
 // Returns 0 where the CPU has neither AVX-512 nor AVX2 with FMA.
 constexpr int kFmaChains = 10;
 
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx512f"))) float fma_chains_avx512(std::int64_t rounds) {
-  __m512 acc[kFmaChains];
-  const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-  for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+typedef float Floats8 __attribute__((vector_size(32)));
+typedef float Floats16 __attribute__((vector_size(64)));
+
+// Inlined into the functions below, which compile it for their ISA (a*b + c
+// contracts to one FMA: GCC's default for C++).
+template <class V>
+[[gnu::always_inline]] inline float fma_chains(std::int64_t rounds) {
+  constexpr int lanes = sizeof(V) / sizeof(float);
+  V acc[kFmaChains];
+  const V b = V{} + 0.999999f, c = V{} + 1e-7f;
+  for (int i = 0; i < kFmaChains; ++i) acc[i] = V{} + static_cast<float>(i);
   for (std::int64_t r = 0; r < rounds; ++r)
 #pragma GCC unroll 10
-    for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], b, c);
+    for (int i = 0; i < kFmaChains; ++i) acc[i] = acc[i] * b + c;
   float sum = 0;  // the chains' results are used, so the loop stays
-  for (int i = 0; i < kFmaChains; ++i) sum += _mm512_reduce_add_ps(acc[i]);
+  for (int i = 0; i < kFmaChains; ++i)
+    for (int l = 0; l < lanes; ++l) sum += acc[i][l];
   return sum;
 }
 
-__attribute__((target("avx2,fma"))) float fma_chains_avx2(std::int64_t rounds) {
-  __m256 acc[kFmaChains];
-  const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-  for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
-  for (std::int64_t r = 0; r < rounds; ++r)
-#pragma GCC unroll 10
-    for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], b, c);
-  float lanes[8];
-  float sum = 0;
-  for (int i = 0; i < kFmaChains; ++i) {
-    _mm256_storeu_ps(lanes, acc[i]);
-    for (float v : lanes) sum += v;
-  }
-  return sum;
-}
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f"))) float fma_chains_avx512(std::int64_t rounds) { return fma_chains<Floats16>(rounds); }
+__attribute__((target("avx2,fma"))) float fma_chains_avx2(std::int64_t rounds) { return fma_chains<Floats8>(rounds); }
 #endif
 
 double fma_peak_gflops() {
