@@ -17,7 +17,10 @@
 # from PyPI (torch, transformers, peft); where none can be had the PyTorch
 # side is skipped with a message and the workbench's figures still print.
 # Prints one table row per (threads, model, method): medians over the
-# rounds (min..max in brackets) and the ratios workbench / PyTorch.
+# rounds (min..max in brackets) and the ratios workbench / PyTorch: of the
+# medians, and per round ("per round": median and min..max of each round's
+# ratio, its two runs minutes apart, which is what the alternation protects
+# from the machine's drift).
 #
 # With --gemm, the step's matrix products alone instead (bench_train
 # --gemm-shapes beside tests/bench/torch_gemm_bench.py, alternately): GFLOP/s
@@ -197,10 +200,13 @@ awk "$awk_median"'
     if (!(key in seen)) { seen[key] = 1; order[++n] = key }
     tps[key, f["side"]] = tps[key, f["side"]] " " f["tokens_per_s"]
     rss[key, f["side"]] = rss[key, f["side"]] " " f["peak_rss_mb"]
+    # Each PyTorch run follows the workbench run of the same round.
+    if (f["side"] == "workbench") last_wb[key] = f["tokens_per_s"]
+    else if (key in last_wb) ratios[key] = ratios[key] " " last_wb[key] / f["tokens_per_s"]
   }
   END {
-    printf "%-7s %-14s %-6s %26s %26s %8s %12s %12s %8s\n", "threads", "model", "method", "workbench tokens/s",
-           "pytorch tokens/s", "speed x", "wb RSS MB", "pt RSS MB", "RSS x"
+    printf "%-7s %-14s %-6s %26s %26s %8s %19s %12s %12s %8s\n", "threads", "model", "method", "workbench tokens/s",
+           "pytorch tokens/s", "speed x", "per round", "wb RSS MB", "pt RSS MB", "RSS x"
     for (k = 1; k <= n; ++k) {
       key = order[k]; split(key, p, SUBSEP)
       wt = median(tps[key, "workbench"]); wl = lo[0]; wh = hi[0]
@@ -208,11 +214,12 @@ awk "$awk_median"'
       if ((key, "pytorch") in tps) {
         pt = median(tps[key, "pytorch"]); pl = lo[0]; ph = hi[0]
         pr = median(rss[key, "pytorch"])
-        printf "%-7s %-14s %-6s %10.0f [%6.0f..%6.0f] %10.0f [%6.0f..%6.0f] %7.2fx %12.0f %12.0f %7.2fx\n",
-               p[1], p[2], p[3], wt, wl, wh, pt, pl, ph, wt / pt, wr, pr, wr / pr
+        rm = median(ratios[key]); rl = lo[0]; rh = hi[0]
+        printf "%-7s %-14s %-6s %10.0f [%6.0f..%6.0f] %10.0f [%6.0f..%6.0f] %7.2fx %5.2fx [%4.2f..%4.2f] %12.0f %12.0f %7.2fx\n",
+               p[1], p[2], p[3], wt, wl, wh, pt, pl, ph, wt / pt, rm, rl, rh, wr, pr, wr / pr
       } else {
-        printf "%-7s %-14s %-6s %10.0f [%6.0f..%6.0f] %26s %8s %12.0f %12s %8s\n",
-               p[1], p[2], p[3], wt, wl, wh, "-", "-", wr, "-", "-"
+        printf "%-7s %-14s %-6s %10.0f [%6.0f..%6.0f] %26s %8s %19s %12.0f %12s %8s\n",
+               p[1], p[2], p[3], wt, wl, wh, "-", "-", "-", wr, "-", "-"
       }
     }
   }' "$results"
